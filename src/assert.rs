@@ -1,0 +1,89 @@
+//! Assertions: status, JSONPath, header and response time, checked against an exchange.
+
+use serde_json::Value;
+
+use crate::capture::{JsonPath, value_text};
+use crate::collection::AssertSpec;
+use crate::exchange::Exchange;
+
+/// The outcome of one assertion.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AssertResult {
+    /// What was checked, e.g. `status is 201`, `$.action equals "created"`.
+    pub description: String,
+    /// Whether it held.
+    pub passed: bool,
+    /// What was found instead, when it failed.
+    pub actual: Option<String>,
+}
+
+/// Checks one assertion.
+pub fn check(spec: &AssertSpec, ex: &Exchange) -> AssertResult {
+    if let Some(s) = &spec.status {
+        return result(
+            format!("status is {s}"),
+            s.accepts(ex.status),
+            ex.status.to_string(),
+        );
+    }
+    if let Some(ms) = spec.max_ms {
+        let took = ex.elapsed.as_secs_f64() * 1000.0;
+        return result(
+            format!("response time < {ms}ms"),
+            took < ms as f64,
+            format!("{took:.1}ms"),
+        );
+    }
+    let (subject, found): (String, Option<Value>) = if let Some(p) = &spec.jsonpath {
+        let found = match (&ex.json, JsonPath::parse(p)) {
+            (Some(j), Ok(path)) => path.value(j),
+            _ => None,
+        };
+        (p.clone(), found)
+    } else if let Some(h) = &spec.header {
+        (
+            format!("header {h}"),
+            ex.header(h).map(|v| Value::String(v.to_string())),
+        )
+    } else {
+        return result("empty assertion".into(), false, String::new());
+    };
+    let shown = found
+        .as_ref()
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| "nothing".into());
+    if let Some(expected) = &spec.equals {
+        let passed = match (&found, expected) {
+            (Some(Value::Number(a)), Value::Number(b)) => a.as_f64() == b.as_f64(),
+            // Headers are text: compare a header against `equals: 5` as "5".
+            (Some(Value::String(a)), b) if spec.header.is_some() => *a == value_text(b),
+            (Some(a), b) => a == b,
+            (None, _) => false,
+        };
+        return result(format!("{subject} equals {expected}"), passed, shown);
+    }
+    if let Some(want) = spec.exists {
+        let desc = if want {
+            format!("{subject} exists")
+        } else {
+            format!("{subject} does not exist")
+        };
+        return result(desc, found.is_some() == want, shown);
+    }
+    if let Some(pattern) = &spec.matches {
+        let passed = match (&found, regex::Regex::new(pattern)) {
+            (Some(v), Ok(re)) => re.is_match(&value_text(v)),
+            _ => false,
+        };
+        return result(format!("{subject} matches /{pattern}/"), passed, shown);
+    }
+    result(format!("{subject}: no predicate"), false, shown)
+}
+
+fn result(description: String, passed: bool, actual: String) -> AssertResult {
+    AssertResult {
+        description,
+        passed,
+        actual: (!passed).then_some(actual),
+    }
+}

@@ -1,0 +1,932 @@
+//! Collections: the YAML file a developer commits, loaded into a typed model.
+//!
+//! Loading is strict: unknown fields are errors (a typo like `captrue:` must not pass), and every
+//! error names `file:line:col`, shows the line and says what was expected. Semantic checks (a flow
+//! naming a missing request, a body given twice, a bad capture path or template) are located by
+//! walking the key path through the source text ([`locate`]).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+use crate::capture::JsonPath;
+
+/// A loaded collection plus where it came from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Collection {
+    /// Short name, shown in the REPL prompt.
+    pub name: String,
+    /// What the collection is for.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Default variables (templates allowed, e.g. `<<env.CC_CLIENT_ID>>`).
+    #[serde(default)]
+    pub variables: IndexMap<String, VarDef>,
+    /// Named sets of variable overrides, chosen with `--env NAME`.
+    #[serde(default)]
+    pub environments: IndexMap<String, IndexMap<String, VarDef>>,
+    /// Requests by name.
+    #[serde(default)]
+    pub requests: IndexMap<String, Request>,
+    /// Named ordered lists of steps.
+    #[serde(default)]
+    pub flows: IndexMap<String, Flow>,
+    /// OAuth2 client configuration (which requests authorize, exchange and refresh).
+    #[serde(default)]
+    pub oauth2: Option<OAuth2Config>,
+    /// The file this was loaded from.
+    #[serde(skip)]
+    pub path: PathBuf,
+    /// The file's text, kept to locate later errors.
+    #[serde(skip)]
+    pub source: String,
+}
+
+/// A variable definition: a plain value, or a value with flags.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum VarDef {
+    /// `name: {value: ..., secret: true}`
+    Detailed(DetailedVar),
+    /// `name: value`
+    Plain(serde_json::Value),
+}
+
+/// The long form of a variable.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetailedVar {
+    /// The value (a template when a string).
+    pub value: serde_json::Value,
+    /// Mask this variable everywhere.
+    #[serde(default)]
+    pub secret: bool,
+    /// Prose shown by `vars`.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+impl VarDef {
+    /// The (unrendered) value.
+    pub fn value(&self) -> &serde_json::Value {
+        match self {
+            VarDef::Detailed(d) => &d.value,
+            VarDef::Plain(v) => v,
+        }
+    }
+    /// Whether declared `secret: true`.
+    pub fn declared_secret(&self) -> bool {
+        matches!(self, VarDef::Detailed(d) if d.secret)
+    }
+}
+
+/// One HTTP request template.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    /// Prose shown before the step in the REPL.
+    #[serde(default)]
+    pub note: Option<String>,
+    /// HTTP method (default GET).
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// URL template.
+    pub url: String,
+    /// Query parameters, appended to the URL (values are templates).
+    #[serde(default)]
+    pub query: IndexMap<String, Scalar>,
+    /// Request headers (values are templates).
+    #[serde(default)]
+    pub headers: IndexMap<String, Scalar>,
+    /// JSON body; every string inside is a template, and a string that is exactly one `<<expr>>`
+    /// is replaced by the expression's value (so lists and objects can be spliced in).
+    #[serde(default)]
+    pub json: Option<serde_json::Value>,
+    /// `application/x-www-form-urlencoded` body.
+    #[serde(default)]
+    pub form: Option<IndexMap<String, Scalar>>,
+    /// Raw text body.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// Authentication.
+    #[serde(default)]
+    pub auth: Option<Auth>,
+    /// Explicit captures; they win over automatic ones.
+    #[serde(default)]
+    pub capture: IndexMap<String, CaptureSpec>,
+    /// Assertions checked against the response.
+    #[serde(default)]
+    pub assert: Vec<AssertSpec>,
+    /// Follow redirects (off by default so OAuth redirects stay observable).
+    #[serde(default)]
+    pub follow_redirects: bool,
+    /// Timeout, e.g. `30s` (default 30s).
+    #[serde(default)]
+    pub timeout: Option<String>,
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+
+/// A scalar YAML value used as text (`limit: 50` and `limit: "50"` mean the same).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scalar(pub String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        match v {
+            serde_json::Value::String(s) => Ok(Scalar(s)),
+            serde_json::Value::Number(n) => Ok(Scalar(n.to_string())),
+            serde_json::Value::Bool(b) => Ok(Scalar(b.to_string())),
+            other => Err(serde::de::Error::custom(format!(
+                "expected a string, number or boolean, found {}",
+                kind_of(&other)
+            ))),
+        }
+    }
+}
+
+fn kind_of(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "nothing (null)",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "a mapping",
+    }
+}
+
+/// Request authentication: `auth: {basic: {user, password}}` or `auth: {bearer: TOKEN}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "AuthSpec")]
+pub enum Auth {
+    /// HTTP Basic.
+    Basic {
+        /// User (client id).
+        user: String,
+        /// Password (client secret).
+        password: String,
+    },
+    /// `Authorization: Bearer TOKEN`.
+    Bearer(String),
+}
+
+/// The YAML shape of [`Auth`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSpec {
+    #[serde(default)]
+    basic: Option<BasicSpec>,
+    #[serde(default)]
+    bearer: Option<String>,
+}
+
+/// `basic: {user, password}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicSpec {
+    user: String,
+    password: String,
+}
+
+impl TryFrom<AuthSpec> for Auth {
+    type Error = String;
+    fn try_from(a: AuthSpec) -> Result<Auth, String> {
+        match (a.basic, a.bearer) {
+            (Some(b), None) => Ok(Auth::Basic {
+                user: b.user,
+                password: b.password,
+            }),
+            (None, Some(t)) => Ok(Auth::Bearer(t)),
+            _ => Err(
+                "`auth` takes exactly one of `basic: {user, password}` or `bearer: TOKEN`".into(),
+            ),
+        }
+    }
+}
+
+/// A capture: a JSONPath shorthand string, or the long form.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum CaptureSpec {
+    /// `name: $.path`
+    Path(String),
+    /// `name: {jsonpath|header|regex: ..., from: ..., secret: ...}`
+    Detailed(DetailedCapture),
+}
+
+/// Long-form capture.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetailedCapture {
+    /// JSONPath into the body.
+    #[serde(default)]
+    pub jsonpath: Option<String>,
+    /// A response header.
+    #[serde(default)]
+    pub header: Option<String>,
+    /// A regex (first capture group, or the whole match) over `from`.
+    #[serde(default)]
+    pub regex: Option<String>,
+    /// What `regex` reads: `body` (default) or `header:NAME`.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Mask the captured value.
+    #[serde(default)]
+    pub secret: bool,
+    /// Matching nothing is not an error (the variable is left as it was).
+    #[serde(default)]
+    pub optional: bool,
+}
+
+/// One assertion.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssertSpec {
+    /// Expected status, or one of a list.
+    #[serde(default)]
+    pub status: Option<StatusSpec>,
+    /// JSONPath into the body.
+    #[serde(default)]
+    pub jsonpath: Option<String>,
+    /// A response header.
+    #[serde(default)]
+    pub header: Option<String>,
+    /// Response time must be below this many milliseconds.
+    #[serde(default)]
+    pub max_ms: Option<u64>,
+    /// The selected value equals this.
+    #[serde(default)]
+    pub equals: Option<serde_json::Value>,
+    /// The selected value exists (true) or does not (false).
+    #[serde(default)]
+    pub exists: Option<bool>,
+    /// The selected value (as text) matches this regex.
+    #[serde(default)]
+    pub matches: Option<String>,
+}
+
+/// `status: 200` or `status: [200, 201]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum StatusSpec {
+    /// One status.
+    One(u16),
+    /// Any of these.
+    Any(Vec<u16>),
+}
+
+impl StatusSpec {
+    /// Whether `status` satisfies the spec.
+    pub fn accepts(&self, status: u16) -> bool {
+        match self {
+            StatusSpec::One(s) => *s == status,
+            StatusSpec::Any(v) => v.contains(&status),
+        }
+    }
+}
+
+impl fmt::Display for StatusSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StatusSpec::One(s) => write!(f, "{s}"),
+            StatusSpec::Any(v) => {
+                let parts: Vec<String> = v.iter().map(|s| s.to_string()).collect();
+                write!(f, "one of {}", parts.join(", "))
+            }
+        }
+    }
+}
+
+/// A named ordered list of steps.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flow {
+    /// What the flow does.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+}
+
+/// A flow step: a request name, or the long form.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Step {
+    /// `- token`
+    Name(String),
+    /// `- request: token ...`
+    Detailed(DetailedStep),
+}
+
+/// Long-form step.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetailedStep {
+    /// The request to send.
+    pub request: String,
+    /// Send only when this expression is true (evaluated just before the step).
+    #[serde(default)]
+    pub when: Option<String>,
+    /// Re-send until this expression is true (polling).
+    #[serde(default)]
+    pub until: Option<String>,
+    /// Pause between polls (default 1s).
+    #[serde(default)]
+    pub interval: Option<String>,
+    /// Give up polling after this many attempts (default 30).
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+}
+
+impl Step {
+    /// The request the step sends.
+    pub fn request(&self) -> &str {
+        match self {
+            Step::Name(n) => n,
+            Step::Detailed(d) => &d.request,
+        }
+    }
+    /// The `when` condition.
+    pub fn when(&self) -> Option<&str> {
+        match self {
+            Step::Detailed(d) => d.when.as_deref(),
+            Step::Name(_) => None,
+        }
+    }
+    /// The polling form, if any.
+    pub fn poll(&self) -> Option<Poll<'_>> {
+        match self {
+            Step::Detailed(DetailedStep {
+                until: Some(until),
+                interval,
+                max_attempts,
+                ..
+            }) => Some(Poll {
+                until,
+                interval: interval
+                    .as_deref()
+                    .and_then(|i| crate::util::parse_duration(i).ok())
+                    .unwrap_or(std::time::Duration::from_secs(1)),
+                max_attempts: max_attempts.unwrap_or(30).max(1),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The polling form of a step.
+#[derive(Debug, Clone, Copy)]
+pub struct Poll<'a> {
+    /// Stop when this is true.
+    pub until: &'a str,
+    /// Pause between attempts.
+    pub interval: std::time::Duration,
+    /// Maximum attempts.
+    pub max_attempts: u32,
+}
+
+/// OAuth2 client configuration: which requests play which role, which variables hold tokens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2Config {
+    /// The authorize request (its rendered URL is opened in the browser).
+    pub authorize: String,
+    /// The code-exchange request (sent with `code` set from the callback).
+    pub token: String,
+    /// The refresh request.
+    #[serde(default)]
+    pub refresh: Option<String>,
+    /// The device-authorization request.
+    #[serde(default)]
+    pub device_authorize: Option<String>,
+    /// The device token poll request.
+    #[serde(default)]
+    pub device_token: Option<String>,
+    /// Variable holding the access token (default `access_token`).
+    #[serde(default = "default_access_var")]
+    pub access_token: String,
+    /// Variable holding the refresh token (default `refresh_token`).
+    #[serde(default = "default_refresh_var")]
+    pub refresh_token: String,
+    /// Variable holding the redirect URI (default `redirect_uri`).
+    #[serde(default = "default_redirect_var")]
+    pub redirect_uri: String,
+    /// Use PKCE S256 (sets `code_verifier` and `code_challenge` before authorize).
+    #[serde(default)]
+    pub pkce: bool,
+}
+
+fn default_access_var() -> String {
+    "access_token".into()
+}
+fn default_refresh_var() -> String {
+    "refresh_token".into()
+}
+fn default_redirect_var() -> String {
+    "redirect_uri".into()
+}
+
+/// A loading error with its location.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct LoadError {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line (0 when unknown).
+    pub line: usize,
+    /// 1-based column (0 when unknown).
+    pub column: usize,
+    /// What is wrong and what to do.
+    pub message: String,
+    /// The offending line of source, when known.
+    pub snippet: Option<String>,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line > 0 {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                self.line,
+                self.column,
+                self.message
+            )?;
+        } else {
+            write!(f, "{}: {}", self.file.display(), self.message)?;
+        }
+        if let Some(s) = &self.snippet {
+            write!(
+                f,
+                "\n{:>5} | {}\n      | {}^",
+                self.line,
+                s,
+                " ".repeat(self.column.saturating_sub(1))
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl LoadError {
+    fn at(
+        file: &Path,
+        source: &str,
+        line: usize,
+        column: usize,
+        message: impl Into<String>,
+    ) -> Self {
+        let snippet = (line > 0).then(|| source.lines().nth(line - 1).unwrap_or("").to_string());
+        LoadError {
+            file: file.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+            snippet,
+        }
+    }
+}
+
+impl Collection {
+    /// Reads and parses a collection file.
+    pub fn load(path: &Path) -> Result<Collection, LoadError> {
+        let source = std::fs::read_to_string(path).map_err(|e| LoadError {
+            file: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: format!("cannot read the collection: {e}"),
+            snippet: None,
+        })?;
+        Self::parse(path, source)
+    }
+
+    /// Parses collection text; `path` is used for messages and to find `.env` and state.
+    pub fn parse(path: &Path, source: String) -> Result<Collection, LoadError> {
+        let mut c: Collection = serde_yaml::from_str(&source).map_err(|e| {
+            let (line, col) = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((0, 0));
+            LoadError::at(
+                path,
+                &source,
+                line,
+                col,
+                friendly_yaml_message(&e.to_string()),
+            )
+        })?;
+        c.path = path.to_path_buf();
+        c.source = source;
+        c.check()?;
+        Ok(c)
+    }
+
+    /// The directory holding the collection (where `.env` and `.postie/` live).
+    pub fn dir(&self) -> PathBuf {
+        match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+
+    /// An error located at a key path such as `["requests", "token", "url"]`.
+    pub fn error_at(&self, key_path: &[&str], message: impl Into<String>) -> LoadError {
+        let (line, col) = locate(&self.source, key_path).unwrap_or((0, 0));
+        LoadError::at(&self.path, &self.source, line, col, message)
+    }
+
+    /// Structural checks that serde cannot express.
+    fn check(&self) -> Result<(), LoadError> {
+        for (name, req) in &self.requests {
+            let bodies = [req.json.is_some(), req.form.is_some(), req.text.is_some()];
+            if bodies.iter().filter(|b| **b).count() > 1 {
+                return Err(self.error_at(
+                    &["requests", name],
+                    format!("request `{name}` has more than one body; use exactly one of `json`, `form` or `text`"),
+                ));
+            }
+            if req.method.parse::<reqwest::Method>().is_err() || req.method.is_empty() {
+                return Err(self.error_at(
+                    &["requests", name, "method"],
+                    format!(
+                        "`{}` is not an HTTP method (expected GET, POST, PUT, DELETE, PATCH, ...)",
+                        req.method
+                    ),
+                ));
+            }
+            if let Some(t) = &req.timeout {
+                if let Err(e) = crate::util::parse_duration(t) {
+                    return Err(self.error_at(&["requests", name, "timeout"], e));
+                }
+            }
+            for (cname, spec) in &req.capture {
+                if let Err(msg) = check_capture(spec) {
+                    return Err(self.error_at(
+                        &["requests", name, "capture", cname],
+                        format!("capture `{cname}`: {msg}"),
+                    ));
+                }
+            }
+            for (i, a) in req.assert.iter().enumerate() {
+                let idx = i.to_string();
+                if let Err(msg) = check_assert(a) {
+                    return Err(self.error_at(&["requests", name, "assert", &idx], msg));
+                }
+            }
+        }
+        for (fname, flow) in &self.flows {
+            if flow.steps.is_empty() {
+                return Err(self.error_at(
+                    &["flows", fname, "steps"],
+                    format!("flow `{fname}` has no steps"),
+                ));
+            }
+            for (i, step) in flow.steps.iter().enumerate() {
+                let idx = i.to_string();
+                if !self.requests.contains_key(step.request()) {
+                    return Err(self.error_at(
+                        &["flows", fname, "steps", &idx],
+                        format!(
+                            "flow `{fname}` step {} names request `{}`, which does not exist{}",
+                            i + 1,
+                            step.request(),
+                            suggest(step.request(), self.requests.keys())
+                        ),
+                    ));
+                }
+                if let Step::Detailed(d) = step {
+                    if let Some(iv) = &d.interval {
+                        if let Err(e) = crate::util::parse_duration(iv) {
+                            return Err(
+                                self.error_at(&["flows", fname, "steps", &idx, "interval"], e)
+                            );
+                        }
+                    }
+                    if (d.interval.is_some() || d.max_attempts.is_some()) && d.until.is_none() {
+                        return Err(self.error_at(
+                            &["flows", fname, "steps", &idx],
+                            "`interval` and `max_attempts` only make sense with `until:`",
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(o) = &self.oauth2 {
+            let roles = [
+                ("authorize", Some(&o.authorize)),
+                ("token", Some(&o.token)),
+                ("refresh", o.refresh.as_ref()),
+                ("device_authorize", o.device_authorize.as_ref()),
+                ("device_token", o.device_token.as_ref()),
+            ];
+            for (role, req) in roles {
+                if let Some(r) = req {
+                    if !self.requests.contains_key(r) {
+                        return Err(self.error_at(
+                            &["oauth2", role],
+                            format!(
+                                "oauth2.{role} names request `{r}`, which does not exist{}",
+                                suggest(r, self.requests.keys())
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_capture(spec: &CaptureSpec) -> Result<(), String> {
+    match spec {
+        CaptureSpec::Path(p) => JsonPath::parse(p).map(|_| ()),
+        CaptureSpec::Detailed(d) => {
+            let n = [d.jsonpath.is_some(), d.header.is_some(), d.regex.is_some()]
+                .iter()
+                .filter(|b| **b)
+                .count();
+            if n != 1 {
+                return Err("give exactly one of `jsonpath`, `header` or `regex`".into());
+            }
+            if let Some(p) = &d.jsonpath {
+                JsonPath::parse(p)?;
+            }
+            if let Some(r) = &d.regex {
+                regex::Regex::new(r).map_err(|e| format!("bad regex: {e}"))?;
+            }
+            if let Some(from) = &d.from {
+                if d.regex.is_none() {
+                    return Err("`from` goes with `regex`".into());
+                }
+                if from != "body" && !from.starts_with("header:") {
+                    return Err(format!("`from: {from}` must be `body` or `header:NAME`"));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn check_assert(a: &AssertSpec) -> Result<(), String> {
+    let subjects = [
+        a.status.is_some(),
+        a.jsonpath.is_some(),
+        a.header.is_some(),
+        a.max_ms.is_some(),
+    ];
+    if subjects.iter().filter(|b| **b).count() != 1 {
+        return Err(
+            "an assertion checks exactly one of `status`, `jsonpath`, `header` or `max_ms`".into(),
+        );
+    }
+    let predicates = [a.equals.is_some(), a.exists.is_some(), a.matches.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count();
+    if a.jsonpath.is_some() || a.header.is_some() {
+        if predicates != 1 {
+            return Err("give exactly one of `equals`, `exists` or `matches`".into());
+        }
+    } else if predicates != 0 {
+        return Err("`equals`, `exists` and `matches` go with `jsonpath` or `header`".into());
+    }
+    if let Some(p) = &a.jsonpath {
+        JsonPath::parse(p)?;
+    }
+    if let Some(r) = &a.matches {
+        regex::Regex::new(r).map_err(|e| format!("bad regex in `matches`: {e}"))?;
+    }
+    Ok(())
+}
+
+/// "did you mean `x`?" when a close name exists.
+pub fn suggest<'a>(wrong: &str, candidates: impl Iterator<Item = &'a String>) -> String {
+    let best = candidates
+        .map(|c| (edit_distance(wrong, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d);
+    match best {
+        Some((_, c)) => format!(" (did you mean `{c}`?)"),
+        None => String::new(),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Turns serde_yaml's wording into advice; strips its trailing location (we print our own).
+fn friendly_yaml_message(msg: &str) -> String {
+    let located = regex::Regex::new(r" at line \d+ column \d+").expect("static regex");
+    let msg = located.replace_all(msg, "");
+    let msg = msg.as_ref();
+    let mut out = msg.to_string();
+    if msg.contains("unknown field") {
+        out.push_str(" — remove it or fix its spelling");
+    } else if msg.contains("did not match any variant of untagged enum CaptureSpec") {
+        out = "a capture is a JSONPath string (`$.a.b`) or a mapping with one of `jsonpath`, `header`, `regex` (and optional `from`, `secret`, `optional`)".into();
+    } else if msg.contains("untagged enum Step") {
+        out = "a step is a request name, or a mapping with `request` and optional `when`, `until`, `interval`, `max_attempts`".into();
+    } else if msg.contains("untagged enum VarDef") {
+        out =
+            "a variable is a value, or a mapping with `value` and optional `secret`, `description`"
+                .into();
+    } else if msg.contains("untagged enum StatusSpec") {
+        out = "`status` is a number or a list of numbers".into();
+    }
+    out
+}
+
+/// Finds the 1-based line and column of a key path in YAML text, by indentation.
+///
+/// Segments are mapping keys, or decimal indexes into block sequences (`- item`). Returns the
+/// deepest position found, so a partly-matching path still points near the problem.
+pub fn locate(source: &str, path: &[&str]) -> Option<(usize, usize)> {
+    let lines: Vec<&str> = source.lines().collect();
+    let mut start = 0usize;
+    let mut parent: isize = -1;
+    let mut inside_item = false;
+    let mut found = None;
+    for seg in path {
+        let index: Option<usize> = seg.parse().ok();
+        let mut block_indent: Option<usize> = None;
+        let mut seen = 0usize;
+        let mut hit = None;
+        for (i, raw) in lines.iter().enumerate().skip(start) {
+            let trimmed = raw.trim_start();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let indent = raw.len() - trimmed.len();
+            // Inside a sequence item, the item line's own key sits after its "- ".
+            let (eff, body) = match trimmed.strip_prefix("- ") {
+                Some(rest) if inside_item && i == start && index.is_none() => (indent + 2, rest),
+                _ => (indent, trimmed),
+            };
+            // YAML lets a block sequence sit at its parent key's indentation.
+            let same_level_seq =
+                index.is_some() && trimmed.starts_with('-') && eff as isize == parent;
+            if eff as isize <= parent && !same_level_seq {
+                break;
+            }
+            if eff != *block_indent.get_or_insert(eff) {
+                continue;
+            }
+            match index {
+                Some(n) => {
+                    if trimmed.starts_with('-') {
+                        if seen == n {
+                            hit = Some((i, indent + 2, true));
+                            break;
+                        }
+                        seen += 1;
+                    }
+                }
+                None => {
+                    let key = body
+                        .split(':')
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .trim_matches(|c| c == '"' || c == '\'');
+                    if key == *seg && body.contains(':') {
+                        hit = Some((i, eff, false));
+                        break;
+                    }
+                }
+            }
+        }
+        let Some((line, col0, is_item)) = hit else {
+            break;
+        };
+        found = Some((line + 1, col0 + 1));
+        if is_item {
+            start = line;
+            parent = col0 as isize - 1;
+            inside_item = true;
+        } else {
+            start = line + 1;
+            parent = col0 as isize;
+            inside_item = false;
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "name: t
+variables:
+  base: http://x
+requests:
+  token:
+    method: POST
+    url: <<base>>/token
+    capture:
+      contact_id: $.contacts[0].contact_id
+  other:
+    url: <<base>>/o
+flows:
+  main:
+    steps:
+      - token
+      - request: other
+        when: token.status == 200
+";
+
+    fn parse(src: &str) -> Result<Collection, LoadError> {
+        Collection::parse(Path::new("c.yaml"), src.to_string())
+    }
+
+    #[test]
+    fn loads_a_good_collection() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.requests.len(), 2);
+        assert_eq!(c.flows["main"].steps[1].when(), Some("token.status == 200"));
+    }
+
+    #[test]
+    fn unknown_field_names_file_line_col() {
+        let src = GOOD.replace("    capture:", "    captrue:");
+        let e = parse(&src).unwrap_err();
+        assert_eq!((e.line, e.column), (8, 5), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.starts_with("c.yaml:8:5: requests.token: unknown field `captrue`"),
+            "{text}"
+        );
+        assert!(text.contains("    captrue:"), "{text}");
+    }
+
+    #[test]
+    fn malformed_yaml_is_located() {
+        let e = parse("name: t\nrequests:\n  a: {url: x\n").unwrap_err();
+        assert_eq!(e.line, 4, "{e}");
+        assert!(e.to_string().starts_with("c.yaml:4:"), "{e}");
+        let e = parse("name: t\nrequests:\n  a:\n    url: x\n   bad: y\n").unwrap_err();
+        assert_eq!((e.line, e.column), (5, 4), "{e}");
+        assert!(!e.message.contains("at line"), "{e}");
+    }
+
+    #[test]
+    fn missing_request_in_flow_is_located_with_suggestion() {
+        let src = GOOD.replace("      - token\n", "      - tokn\n");
+        let e = parse(&src).unwrap_err();
+        assert_eq!((e.line, e.column), (15, 9), "{e}");
+        assert!(e.message.contains("did you mean `token`?"), "{e}");
+    }
+
+    #[test]
+    fn bad_capture_path_is_located() {
+        let src = GOOD.replace("$.contacts[0].contact_id", "$.contacts[0.contact_id");
+        let e = parse(&src).unwrap_err();
+        assert_eq!((e.line, e.column), (9, 7), "{e}");
+        assert!(e.message.starts_with("capture `contact_id`"), "{e}");
+    }
+
+    #[test]
+    fn two_bodies_rejected() {
+        let src = GOOD.replace(
+            "    url: <<base>>/o\n",
+            "    url: <<base>>/o\n    json: {a: 1}\n    text: hi\n",
+        );
+        let e = parse(&src).unwrap_err();
+        assert_eq!(e.line, 10, "{e}");
+        assert!(e.message.contains("more than one body"));
+    }
+
+    #[test]
+    fn wrong_type_is_located() {
+        let src = GOOD.replace("    method: POST\n", "    method: [POST]\n");
+        let e = parse(&src).unwrap_err();
+        assert_eq!((e.line, e.column), (6, 13), "{e}");
+    }
+
+    #[test]
+    fn locate_paths() {
+        assert_eq!(locate(GOOD, &["requests", "other", "url"]), Some((11, 5)));
+        assert_eq!(
+            locate(GOOD, &["flows", "main", "steps", "1", "when"]),
+            Some((17, 9))
+        );
+    }
+}

@@ -1,0 +1,28 @@
+//! postie: an API workbench for OAuth2-protected APIs, with a faithful Constant Contact mock.
+//!
+//! A request flows through the modules in this order:
+//! `collection` (YAML → model) → `scope` + `template` (render) → `exchange` (send) →
+//! `chain` + `capture` (bind) → `state` (persist), driven by `runner`; `auth` keeps tokens fresh,
+//! `guard` watches PUTs, `output`/`report` render results, `cli`/`repl` are thin shells.
+//! `mock` is the Constant Contact server and knows nothing of the runner.
+
+pub mod assert;
+pub mod auth;
+pub mod capture;
+pub mod chain;
+pub mod cli;
+pub mod collection;
+pub mod exchange;
+pub mod guard;
+pub mod jwt;
+pub mod mock;
+pub mod output;
+pub mod redact;
+pub mod repl;
+pub mod report;
+pub mod runner;
+pub mod scope;
+pub mod state;
+pub mod template;
+pub mod util;
+pub mod validate;

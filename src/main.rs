@@ -1,0 +1,5 @@
+//! The `postie` binary: everything lives in the library; this only hands over the exit code.
+
+fn main() {
+    std::process::exit(postie::cli::main());
+}

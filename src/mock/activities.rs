@@ -1,0 +1,894 @@
+//! Bulk activities: imports, list-membership changes and deletes, run as asynchronous jobs that
+//! advance `initialized → processing → completed` with the mock clock and apply their rows to the
+//! store when they complete.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::http::{Req, Resp, cc_error, json_body, validation};
+use super::store::{Sim, new_id, ts};
+
+/// Most contacts one import may carry.
+pub const MAX_IMPORT_ROWS: usize = 40_000;
+/// Payload beyond this is dropped, as the vendor does.
+pub const MAX_IMPORT_BYTES: usize = 4 * 1024 * 1024;
+/// Queued activities per account before 429.
+pub const MAX_QUEUED: usize = 1000;
+
+/// How fast activities progress (in mock-clock time).
+#[derive(Debug, Clone, Copy)]
+pub struct Speed {
+    /// Rows processed per second.
+    pub rows_per_second: u64,
+    /// Time spent `initialized` before processing starts.
+    pub start_delay_ms: i64,
+}
+
+/// What an activity does.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Work {
+    /// Create or update contacts.
+    Import {
+        /// Rows (JSON objects, or CSV rows keyed by column).
+        rows: Vec<Map<String, Value>>,
+        /// Lists to add them to.
+        list_ids: Vec<Uuid>,
+        /// Row numbers for messages start here (2 for CSV: row 1 is the header).
+        first_row: usize,
+    },
+    /// Add or remove list memberships.
+    Membership {
+        /// Add (true) or remove.
+        add: bool,
+        /// Source contact ids.
+        contact_ids: Vec<Uuid>,
+        /// Source lists.
+        source_lists: Vec<Uuid>,
+        /// All active contacts.
+        all_active: bool,
+        /// Target lists.
+        targets: Vec<Uuid>,
+        /// Excluded contacts.
+        exclude: Vec<Uuid>,
+    },
+    /// Soft-delete contacts.
+    ContactDelete {
+        /// By id.
+        contact_ids: Vec<Uuid>,
+        /// By list.
+        list_ids: Vec<Uuid>,
+    },
+    /// Delete lists.
+    ListDelete {
+        /// Lists.
+        list_ids: Vec<Uuid>,
+    },
+    /// Applied; rows released.
+    Done,
+}
+
+/// An activity.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Activity {
+    /// Id.
+    pub id: Uuid,
+    /// `contacts_json_import`, `add_list_memberships`, ...
+    pub kind: String,
+    /// Created (ms).
+    pub created_at: i64,
+    /// Items to process.
+    pub total: u64,
+    /// The work.
+    pub work: Work,
+    /// Per-row errors.
+    pub errors: Vec<String>,
+    /// Counters filled in when applied.
+    pub counts: Map<String, Value>,
+    /// Applied to the store.
+    pub applied: bool,
+    /// Uploaded file name.
+    pub source_file_name: Option<String>,
+}
+
+impl Activity {
+    /// A new activity.
+    pub fn new(kind: &str, now: i64, total: u64, work: Work) -> Activity {
+        Activity {
+            id: new_id(),
+            kind: kind.into(),
+            created_at: now,
+            total,
+            work,
+            errors: vec![],
+            counts: Map::new(),
+            applied: false,
+            source_file_name: None,
+        }
+    }
+
+    fn started_at(&self, s: &Speed) -> i64 {
+        self.created_at + s.start_delay_ms
+    }
+
+    /// When it completes.
+    pub fn completes_at(&self, s: &Speed) -> i64 {
+        let rate = s.rows_per_second.max(1);
+        self.started_at(s) + ((self.total * 1000).div_ceil(rate)) as i64
+    }
+
+    fn processed(&self, now: i64, s: &Speed) -> u64 {
+        if now >= self.completes_at(s) {
+            return self.total;
+        }
+        let ran = (now - self.started_at(s)).max(0) as u64;
+        (ran * s.rows_per_second / 1000).min(self.total)
+    }
+
+    /// `initialized`, `processing` or `completed`.
+    pub fn state(&self, now: i64, s: &Speed) -> &'static str {
+        if self.applied || now >= self.completes_at(s) {
+            "completed"
+        } else if now < self.started_at(s) {
+            "initialized"
+        } else {
+            "processing"
+        }
+    }
+}
+
+/// The activity as the API shows it.
+pub fn activity_json(a: &Activity, now: i64, s: &Speed) -> Value {
+    let state = a.state(now, s);
+    let done = if a.applied {
+        a.total
+    } else {
+        a.processed(now, s)
+    };
+    let percent = if a.total == 0 {
+        100
+    } else {
+        done * 100 / a.total
+    };
+    let mut status = Map::new();
+    match a.kind.as_str() {
+        "contacts_json_import" | "contacts_file_import" => {
+            status.insert("items_total_count".into(), json!(a.total));
+            status.insert("items_completed_count".into(), json!(done));
+            status.insert(
+                "person_count".into(),
+                a.counts.get("person_count").cloned().unwrap_or(json!(0)),
+            );
+            status.insert("error_count".into(), json!(a.errors.len()));
+            status.insert("correctable_count".into(), json!(0));
+            status.insert(
+                "cannot_add_to_list_count".into(),
+                a.counts
+                    .get("cannot_add_to_list_count")
+                    .cloned()
+                    .unwrap_or(json!(0)),
+            );
+        }
+        "list_delete" => {
+            status.insert("list_count".into(), json!(a.total));
+        }
+        _ => {
+            status.insert("items_total_count".into(), json!(a.total));
+            status.insert("items_completed_count".into(), json!(done));
+            if let Some(n) = a.counts.get("list_count") {
+                status.insert("list_count".into(), n.clone());
+            }
+        }
+    }
+    let mut v = json!({
+        "activity_id": a.id.to_string(),
+        "state": state,
+        "created_at": ts(a.created_at),
+        "updated_at": ts(if state == "completed" { a.completes_at(s) } else { now.max(a.created_at) }),
+        "percent_done": percent,
+        "activity_errors": a.errors,
+        "status": status,
+        "_links": {"self": {"href": format!("/v3/activities/{}", a.id)}},
+    });
+    if state != "initialized" {
+        v["started_at"] = json!(ts(a.started_at(s)));
+    }
+    if state == "completed" {
+        v["completed_at"] = json!(ts(a.completes_at(s)));
+    }
+    if let Some(f) = &a.source_file_name {
+        v["source_file_name"] = json!(f);
+    }
+    v
+}
+
+/// Applies every activity whose completion time has passed, oldest first.
+pub fn tick(sim: &mut Sim, now: i64, s: &Speed) {
+    let due: Vec<Uuid> = sim
+        .activities
+        .values()
+        .filter(|a| !a.applied && a.completes_at(s) <= now)
+        .map(|a| a.id)
+        .collect();
+    for id in due {
+        let at = sim.activities[&id].completes_at(s);
+        let work = std::mem::replace(
+            &mut sim.activities.get_mut(&id).expect("due").work,
+            Work::Done,
+        );
+        let (errors, counts) = apply(sim, work, at);
+        let act = sim.activities.get_mut(&id).expect("present");
+        act.errors.extend(errors);
+        act.counts = counts;
+        act.applied = true;
+    }
+}
+
+fn apply(sim: &mut Sim, work: Work, now: i64) -> (Vec<String>, Map<String, Value>) {
+    let mut errors = Vec::new();
+    let mut counts = Map::new();
+    match work {
+        Work::Import {
+            rows,
+            list_ids,
+            first_row,
+        } => {
+            let lists: Vec<Uuid> = list_ids
+                .into_iter()
+                .filter(|l| sim.lists.get(l).is_some_and(|x| x.deleted_at.is_none()))
+                .collect();
+            let mut people = 0;
+            for (i, row) in rows.iter().enumerate() {
+                match super::contacts::import_row(sim, row, &lists, now) {
+                    Ok(_) => people += 1,
+                    Err(e) => errors.push(format!("Row {}: {e}", i + first_row)),
+                }
+            }
+            counts.insert("person_count".into(), json!(people));
+        }
+        Work::Membership {
+            add,
+            contact_ids,
+            source_lists,
+            all_active,
+            targets,
+            exclude,
+        } => {
+            let targets: Vec<Uuid> = targets
+                .into_iter()
+                .filter(|l| sim.lists.get(l).is_some_and(|x| x.deleted_at.is_none()))
+                .collect();
+            let mut touched = 0;
+            for c in sim.contacts.values_mut() {
+                if c.deleted_at.is_some() || exclude.contains(&c.id) {
+                    continue;
+                }
+                let selected = contact_ids.contains(&c.id)
+                    || c.list_memberships.iter().any(|l| source_lists.contains(l))
+                    || (all_active && c.is_active());
+                if !selected {
+                    continue;
+                }
+                touched += 1;
+                if add {
+                    for t in &targets {
+                        if !c.list_memberships.contains(t) {
+                            if c.list_memberships.len() >= 50 {
+                                errors.push(format!("Contact {} is already on 50 lists", c.id));
+                                break;
+                            }
+                            c.list_memberships.push(*t);
+                        }
+                    }
+                } else {
+                    c.list_memberships.retain(|l| !targets.contains(l));
+                }
+                c.updated_at = now;
+            }
+            counts.insert("list_count".into(), json!(targets.len()));
+            counts.insert("contact_count".into(), json!(touched));
+        }
+        Work::ContactDelete {
+            contact_ids,
+            list_ids,
+        } => {
+            for c in sim.contacts.values_mut() {
+                if c.deleted_at.is_none()
+                    && (contact_ids.contains(&c.id)
+                        || c.list_memberships.iter().any(|l| list_ids.contains(l)))
+                {
+                    c.deleted_at = Some(now);
+                    c.updated_at = now;
+                    c.list_memberships.clear();
+                }
+            }
+            for id in &contact_ids {
+                if !sim.contacts.contains_key(id) {
+                    errors.push(format!("Contact {id} was not found"));
+                }
+            }
+            if !list_ids.is_empty() {
+                counts.insert("list_count".into(), json!(list_ids.len()));
+            }
+        }
+        Work::ListDelete { list_ids } => {
+            for id in &list_ids {
+                if let Some(l) = sim.lists.get_mut(id) {
+                    l.deleted_at = Some(now);
+                    l.updated_at = now;
+                }
+            }
+            for c in sim.contacts.values_mut() {
+                c.list_memberships.retain(|l| !list_ids.contains(l));
+            }
+        }
+        Work::Done => {}
+    }
+    (errors, counts)
+}
+
+fn queue_full(sim: &Sim) -> Option<Resp> {
+    (sim.activities.values().filter(|a| !a.applied).count() >= MAX_QUEUED).then(|| {
+        cc_error(
+            429,
+            "too_many_requests",
+            "You exceeded 1,000 queued activities for this user account.",
+        )
+    })
+}
+
+fn uuid_list(
+    v: Option<&Value>,
+    field: &str,
+    max: usize,
+    required: bool,
+    errors: &mut Vec<String>,
+) -> Vec<Uuid> {
+    match v {
+        None | Some(Value::Null) => {
+            if required {
+                errors.push(format!("{field} is missing"));
+            }
+            vec![]
+        }
+        Some(Value::Array(a)) => {
+            if a.len() > max {
+                errors.push(format!("{field} exceeds the maximum of {max} items"));
+                return vec![];
+            }
+            if required && a.is_empty() {
+                errors.push(format!("{field} must contain at least one id"));
+            }
+            let ids: Option<Vec<Uuid>> = a
+                .iter()
+                .map(|x| x.as_str().and_then(|s| Uuid::parse_str(s).ok()))
+                .collect();
+            ids.unwrap_or_else(|| {
+                errors.push(format!("{field} does not have a valid value"));
+                vec![]
+            })
+        }
+        Some(_) => {
+            errors.push(format!("{field} does not have a valid value"));
+            vec![]
+        }
+    }
+}
+
+fn check_lists_exist(sim: &Sim, ids: &[Uuid], field: &str, errors: &mut Vec<String>) {
+    for id in ids {
+        if !sim.lists.get(id).is_some_and(|l| l.deleted_at.is_none()) {
+            errors.push(format!(
+                "{field} contains an id that is not a list in this account: {id}"
+            ));
+            return;
+        }
+    }
+}
+
+fn created(sim: &mut Sim, a: Activity, now: i64, s: &Speed) -> Resp {
+    let body = activity_json(&a, now, s);
+    sim.activities.insert(a.id, a);
+    Resp::json(201, &body)
+}
+
+/// `POST /v3/activities/contacts_json_import`.
+pub fn json_import(sim: &mut Sim, req: &Req, now: i64, s: &Speed) -> Resp {
+    if let Some(r) = queue_full(sim) {
+        return r;
+    }
+    let body = match json_body(req) {
+        Ok(Value::Object(m)) => m,
+        Ok(_) => return validation(&["Request body must be a JSON object".into()]),
+        Err(r) => return r,
+    };
+    let mut errors = Vec::new();
+    let list_ids = uuid_list(body.get("list_ids"), "list_ids", 50, true, &mut errors);
+    check_lists_exist(sim, &list_ids, "list_ids", &mut errors);
+    let rows = match body.get("import_data") {
+        Some(Value::Array(a)) if a.is_empty() => {
+            errors.push("import_data must contain at least one contact".into());
+            vec![]
+        }
+        Some(Value::Array(a)) if a.len() > MAX_IMPORT_ROWS => {
+            errors.push(format!(
+                "import_data exceeds the maximum of {MAX_IMPORT_ROWS} contacts"
+            ));
+            vec![]
+        }
+        Some(Value::Array(a)) => {
+            // Rows past 4 MB of payload are dropped without an error, as the vendor does.
+            let mut size = 0usize;
+            let mut rows = Vec::with_capacity(a.len());
+            for row in a {
+                size += serde_json::to_string(row).map(|s| s.len() + 1).unwrap_or(0);
+                if size > MAX_IMPORT_BYTES {
+                    break;
+                }
+                match row {
+                    Value::Object(m) => rows.push(m.clone()),
+                    _ => {
+                        errors.push("import_data must contain objects".into());
+                        break;
+                    }
+                }
+            }
+            rows
+        }
+        None | Some(Value::Null) => {
+            errors.push("import_data is missing".into());
+            vec![]
+        }
+        Some(_) => {
+            errors.push("import_data does not have a valid value".into());
+            vec![]
+        }
+    };
+    if !errors.is_empty() {
+        return validation(&errors);
+    }
+    let total = rows.len() as u64;
+    created(
+        sim,
+        Activity::new(
+            "contacts_json_import",
+            now,
+            total,
+            Work::Import {
+                rows,
+                list_ids,
+                first_row: 1,
+            },
+        ),
+        now,
+        s,
+    )
+}
+
+/// `POST /v3/activities/contacts_file_import` (multipart: `file` CSV, `list_ids`).
+pub fn file_import(sim: &mut Sim, req: &Req, now: i64, s: &Speed) -> Resp {
+    if let Some(r) = queue_full(sim) {
+        return r;
+    }
+    let ct = req.header("content-type").unwrap_or("");
+    let Some(boundary) = ct
+        .split(';')
+        .map(str::trim)
+        .find_map(|p| p.strip_prefix("boundary="))
+        .filter(|_| ct.to_ascii_lowercase().starts_with("multipart/form-data"))
+    else {
+        return cc_error(
+            415,
+            "unsupported_media_type",
+            "Content-Type must be multipart/form-data",
+        );
+    };
+    let parts = match parse_multipart(&req.body, boundary.trim_matches('"')) {
+        Some(p) => p,
+        None => return validation(&["The multipart body could not be parsed".into()]),
+    };
+    let mut errors = Vec::new();
+    let file = parts.iter().find(|p| p.name == "file");
+    let list_ids: Vec<Uuid> = match parts.iter().find(|p| p.name == "list_ids") {
+        Some(p) => {
+            let text = String::from_utf8_lossy(&p.data).to_string();
+            let ids: Option<Vec<Uuid>> = text
+                .split(',')
+                .map(|x| Uuid::parse_str(x.trim()).ok())
+                .collect();
+            match ids {
+                Some(v) if !v.is_empty() && v.len() <= 50 => v,
+                _ => {
+                    errors.push("list_ids does not have a valid value".into());
+                    vec![]
+                }
+            }
+        }
+        None => {
+            errors.push("list_ids is missing".into());
+            vec![]
+        }
+    };
+    check_lists_exist(sim, &list_ids, "list_ids", &mut errors);
+    let Some(file) = file else {
+        errors.push("file is missing".into());
+        return validation(&errors);
+    };
+    let filename = file.filename.clone().unwrap_or_default();
+    if !filename.to_ascii_lowercase().ends_with(".csv") {
+        return cc_error(
+            415,
+            "unsupported_media_type",
+            "The file must be a .csv file",
+        );
+    }
+    let data = &file.data[..file.data.len().min(MAX_IMPORT_BYTES)];
+    let text = String::from_utf8_lossy(data);
+    let mut table = parse_csv(&text);
+    table.truncate(MAX_IMPORT_ROWS);
+    let Some(header) = table.first().cloned() else {
+        errors.push("file is empty".into());
+        return validation(&errors);
+    };
+    let header: Vec<String> = header
+        .iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
+    if !header.iter().any(|h| h == "email" || h == "sms_number") {
+        errors.push("file must have an email or sms_number column".into());
+    }
+    if !errors.is_empty() {
+        return validation(&errors);
+    }
+    let rows: Vec<Map<String, Value>> = table[1..]
+        .iter()
+        .filter(|r| r.iter().any(|c| !c.trim().is_empty()))
+        .map(|r| {
+            header
+                .iter()
+                .cloned()
+                .zip(r.iter().map(|c| Value::String(c.clone())))
+                .collect()
+        })
+        .collect();
+    let total = rows.len() as u64;
+    let mut a = Activity::new(
+        "contacts_file_import",
+        now,
+        total,
+        Work::Import {
+            rows,
+            list_ids,
+            first_row: 2,
+        },
+    );
+    a.source_file_name = Some(filename);
+    created(sim, a, now, s)
+}
+
+/// `POST /v3/activities/add_list_memberships` and `remove_list_memberships`.
+pub fn memberships(sim: &mut Sim, req: &Req, now: i64, s: &Speed, add: bool) -> Resp {
+    if let Some(r) = queue_full(sim) {
+        return r;
+    }
+    let body = match json_body(req) {
+        Ok(Value::Object(m)) => m,
+        Ok(_) => return validation(&["Request body must be a JSON object".into()]),
+        Err(r) => return r,
+    };
+    let mut errors = Vec::new();
+    let targets = uuid_list(body.get("list_ids"), "list_ids", 50, true, &mut errors);
+    check_lists_exist(sim, &targets, "list_ids", &mut errors);
+    let source = body.get("source").and_then(Value::as_object);
+    let (mut contact_ids, mut source_lists, mut all_active) = (vec![], vec![], false);
+    match source {
+        None => errors.push("source is missing".into()),
+        Some(src) => {
+            let given = ["contact_ids", "list_ids", "all_active_contacts"]
+                .iter()
+                .filter(|k| src.contains_key(**k))
+                .count();
+            if given != 1 {
+                errors.push(
+                    "source must have exactly one of contact_ids, list_ids or all_active_contacts"
+                        .into(),
+                );
+            }
+            contact_ids = uuid_list(
+                src.get("contact_ids"),
+                "source.contact_ids",
+                500,
+                false,
+                &mut errors,
+            );
+            source_lists = uuid_list(
+                src.get("list_ids"),
+                "source.list_ids",
+                50,
+                false,
+                &mut errors,
+            );
+            check_lists_exist(sim, &source_lists, "source.list_ids", &mut errors);
+            all_active = src
+                .get("all_active_contacts")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+        }
+    }
+    let exclude = uuid_list(
+        body.get("exclude").and_then(|e| e.get("contact_ids")),
+        "exclude.contact_ids",
+        500,
+        false,
+        &mut errors,
+    );
+    if !errors.is_empty() {
+        return validation(&errors);
+    }
+    let total = if all_active {
+        sim.contacts.values().filter(|c| c.is_active()).count()
+    } else if !source_lists.is_empty() {
+        sim.contacts
+            .values()
+            .filter(|c| {
+                c.deleted_at.is_none()
+                    && c.list_memberships.iter().any(|l| source_lists.contains(l))
+            })
+            .count()
+    } else {
+        contact_ids.len()
+    } as u64;
+    let kind = if add {
+        "add_list_memberships"
+    } else {
+        "remove_list_memberships"
+    };
+    created(
+        sim,
+        Activity::new(
+            kind,
+            now,
+            total,
+            Work::Membership {
+                add,
+                contact_ids,
+                source_lists,
+                all_active,
+                targets,
+                exclude,
+            },
+        ),
+        now,
+        s,
+    )
+}
+
+/// `POST /v3/activities/contact_delete`.
+pub fn contact_delete(sim: &mut Sim, req: &Req, now: i64, s: &Speed) -> Resp {
+    if let Some(r) = queue_full(sim) {
+        return r;
+    }
+    let body = match json_body(req) {
+        Ok(Value::Object(m)) => m,
+        Ok(_) => return validation(&["Request body must be a JSON object".into()]),
+        Err(r) => return r,
+    };
+    let mut errors = Vec::new();
+    let contact_ids = uuid_list(
+        body.get("contact_ids"),
+        "contact_ids",
+        500,
+        false,
+        &mut errors,
+    );
+    let list_ids = uuid_list(body.get("list_ids"), "list_ids", 50, false, &mut errors);
+    if contact_ids.is_empty() == list_ids.is_empty() && errors.is_empty() {
+        errors.push("give exactly one of contact_ids or list_ids".into());
+    }
+    if !errors.is_empty() {
+        return validation(&errors);
+    }
+    let total = if contact_ids.is_empty() {
+        sim.contacts
+            .values()
+            .filter(|c| {
+                c.deleted_at.is_none() && c.list_memberships.iter().any(|l| list_ids.contains(l))
+            })
+            .count() as u64
+    } else {
+        contact_ids.len() as u64
+    };
+    created(
+        sim,
+        Activity::new(
+            "contact_delete",
+            now,
+            total,
+            Work::ContactDelete {
+                contact_ids,
+                list_ids,
+            },
+        ),
+        now,
+        s,
+    )
+}
+
+/// `GET /v3/activities` (the past 10 days, newest first).
+pub fn list(sim: &Sim, req: &Req, now: i64, s: &Speed) -> Resp {
+    let limit = match req.q("limit").map(str::parse::<usize>) {
+        None => 50,
+        Some(Ok(n)) if (1..=500).contains(&n) => n,
+        _ => return validation(&["limit does not have a valid value".into()]),
+    };
+    let state = req.q("state");
+    if state.is_some_and(|st| {
+        ![
+            "initialized",
+            "processing",
+            "completed",
+            "cancelled",
+            "failed",
+            "timed_out",
+        ]
+        .contains(&st)
+    }) {
+        return validation(&["state does not have a valid value".into()]);
+    }
+    let since = now - 10 * 86_400_000;
+    let items: Vec<Value> = sim
+        .activities
+        .values()
+        .rev()
+        .filter(|a| a.created_at >= since && state.is_none_or(|st| a.state(now, s) == st))
+        .take(limit)
+        .map(|a| activity_json(a, now, s))
+        .collect();
+    Resp::json(200, &json!({"activities": items}))
+}
+
+/// `GET /v3/activities/{id}`.
+pub fn get(sim: &Sim, id: &str, now: i64, s: &Speed) -> Resp {
+    match Uuid::parse_str(id)
+        .ok()
+        .and_then(|id| sim.activities.get(&id))
+    {
+        Some(a) => Resp::json(200, &activity_json(a, now, s)),
+        None => cc_error(
+            404,
+            "activities.api.not_found",
+            "Resource not found for the activity_id provided",
+        ),
+    }
+}
+
+/// One multipart part.
+pub struct Part {
+    /// Form field name.
+    pub name: String,
+    /// File name, for file parts.
+    pub filename: Option<String>,
+    /// Content.
+    pub data: Vec<u8>,
+}
+
+/// Parses `multipart/form-data`.
+pub fn parse_multipart(body: &[u8], boundary: &str) -> Option<Vec<Part>> {
+    let delim = format!("--{boundary}");
+    let d = delim.as_bytes();
+    let mut parts = Vec::new();
+    let mut pos = find(body, d, 0)? + d.len();
+    loop {
+        if body[pos..].starts_with(b"--") {
+            return Some(parts);
+        }
+        pos += if body[pos..].starts_with(b"\r\n") {
+            2
+        } else {
+            0
+        };
+        let head_end = find(body, b"\r\n\r\n", pos)?;
+        let head = String::from_utf8_lossy(&body[pos..head_end]).to_string();
+        let next = find(body, d, head_end + 4)?;
+        let mut data_end = next;
+        if body[..data_end].ends_with(b"\r\n") {
+            data_end -= 2;
+        }
+        let disp = head
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition"))?
+            .to_string();
+        let attr = |k: &str| {
+            disp.split(';')
+                .map(str::trim)
+                .find_map(|p| p.strip_prefix(&format!("{k}=")))
+                .map(|v| v.trim_matches('"').to_string())
+        };
+        parts.push(Part {
+            name: attr("name")?,
+            filename: attr("filename"),
+            data: body[head_end + 4..data_end].to_vec(),
+        });
+        pos = next + d.len();
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    if from > hay.len() {
+        return None;
+    }
+    hay[from..]
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
+}
+
+/// Parses CSV (quotes, doubled quotes, CRLF).
+pub fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let mut row = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') if field.is_empty() => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut field)),
+            (false, '\r') => {}
+            (false, '\n') => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    if !field.is_empty() || !row.is_empty() {
+        row.push(field);
+        rows.push(row);
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_and_multipart() {
+        let t = parse_csv("email,first_name\r\n\"a@x.io\",\"Ann, \"\"A\"\"\"\nb@x.io,Bob\n");
+        assert_eq!(
+            t,
+            vec![
+                vec!["email", "first_name"],
+                vec!["a@x.io", "Ann, \"A\""],
+                vec!["b@x.io", "Bob"]
+            ]
+        );
+        let body = b"--XX\r\nContent-Disposition: form-data; name=\"list_ids\"\r\n\r\nL1\r\n--XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"c.csv\"\r\nContent-Type: text/csv\r\n\r\nemail\na@x.io\n\r\n--XX--\r\n";
+        let parts = parse_multipart(body, "XX").unwrap();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0].data, b"L1");
+        assert_eq!(parts[1].filename.as_deref(), Some("c.csv"));
+        assert_eq!(parts[1].data, b"email\na@x.io\n");
+    }
+
+    #[test]
+    fn progress_follows_the_clock() {
+        let s = Speed {
+            rows_per_second: 1000,
+            start_delay_ms: 100,
+        };
+        let a = Activity::new("contacts_json_import", 0, 2000, Work::Done);
+        assert_eq!(a.state(50, &s), "initialized");
+        assert_eq!(a.state(1100, &s), "processing");
+        assert_eq!(activity_json(&a, 1100, &s)["percent_done"], 50);
+        assert_eq!(a.state(2100, &s), "completed");
+    }
+}

@@ -1,0 +1,108 @@
+//! `postie mock`: run the mock standalone until Ctrl-C / SIGTERM.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{MockConfig, MockServer};
+
+/// Arguments of `postie mock`.
+#[derive(Debug, Clone, Args)]
+pub struct MockArgs {
+    /// Address to bind (loopback by default).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port (0 picks a free one).
+    #[arg(long, default_value_t = 8911)]
+    pub port: u16,
+    /// Redirect from authorize at once, without the consent page; approve device codes at once.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Configuration file (default: the bundled mocks/constant_contact.yaml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Load the simulation from this file and save it there as it changes and at shutdown.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Enforce 4 requests/second and 10,000/day per application.
+    #[arg(long)]
+    pub rate_limit: bool,
+    /// Register a confidential client ID:SECRET:REDIRECT_URI (repeatable).
+    #[arg(long = "client", value_name = "ID:SECRET:REDIRECT_URI")]
+    pub clients: Vec<String>,
+    /// Print client secrets.
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+/// Runs the mock; returns the exit code.
+pub fn run(args: MockArgs) -> i32 {
+    let cfg = match &args.config {
+        Some(p) => MockConfig::load(p),
+        None => MockConfig::bundled(),
+    };
+    let mut cfg = match cfg {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return crate::cli::EXIT_COLLECTION;
+        }
+    };
+    for spec in &args.clients {
+        if let Err(e) = cfg.add_client_spec(spec) {
+            eprintln!("error: {e}");
+            return crate::cli::EXIT_COLLECTION;
+        }
+    }
+    cfg.host = args.host.clone();
+    cfg.port = args.port;
+    cfg.auto_approve |= args.auto_approve;
+    cfg.rate_limit = args.rate_limit;
+    cfg.state_file = args.state.clone();
+    let clients = cfg.clients.clone();
+    let server = match MockServer::start(cfg) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "error: cannot start the mock on {}:{}: {e}",
+                args.host, args.port
+            );
+            return crate::cli::EXIT_HTTP;
+        }
+    };
+    println!("listening on {}", server.url());
+    for c in &clients {
+        let secret = match (&c.client_secret, args.show_secrets) {
+            (None, _) => "(public, PKCE)".to_string(),
+            (Some(s), true) => s.clone(),
+            (Some(_), false) => crate::redact::MASK.to_string(),
+        };
+        println!(
+            "client {}  secret {secret}  redirect_uris {}",
+            c.client_id,
+            c.redirect_uris.join(" ")
+        );
+    }
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return crate::cli::EXIT_HTTP;
+        }
+    };
+    rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+        }
+    });
+    eprintln!("shutting down");
+    server.stop();
+    0
+}

@@ -1,0 +1,1034 @@
+//! `/v3/contacts`: list with filters and cursor paging, create, read, full update (PUT), soft
+//! delete, and the `sign_up_form` upsert — with the vendor's validation limits and error shapes.
+
+use base64::Engine as _;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::http::{Req, Resp, cc_error, json_body, validation};
+use super::store::{Contact, Email, Include, Permission, Sim, Source, contact_json, new_id};
+
+/// Core text fields and their limits.
+const TEXT_FIELDS: [(&str, usize); 4] = [
+    ("first_name", 50),
+    ("last_name", 50),
+    ("job_title", 50),
+    ("company_name", 50),
+];
+
+/// `GET /v3/contacts`.
+pub fn list(sim: &Sim, req: &Req) -> Resp {
+    // A cursor carries the original query, so following `_links.next.href` needs nothing else.
+    let (query, start) = match req.q("cursor") {
+        Some(c) => match decode_cursor(c) {
+            Some(x) => x,
+            None => return validation(&["cursor does not have a valid value".into()]),
+        },
+        None => (req.query.clone(), 0),
+    };
+    let q = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let mut errors = Vec::new();
+    let limit = match q("limit").map(str::parse::<usize>) {
+        None => 50,
+        Some(Ok(n)) if (1..=500).contains(&n) => n,
+        _ => {
+            errors.push("limit does not have a valid value".to_string());
+            50
+        }
+    };
+    let include = Include::parse(q("include")).unwrap_or_else(|e| {
+        errors.push(e);
+        Include::default()
+    });
+    let statuses: Vec<String> = q("status")
+        .map(|s| {
+            s.split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    const VALID: [&str; 8] = [
+        "all",
+        "active",
+        "deleted",
+        "not_set",
+        "pending_confirmation",
+        "temp_hold",
+        "unsubscribed",
+        "explicit",
+    ];
+    if statuses
+        .iter()
+        .any(|s| !VALID.contains(&s.as_str()) && s != "implicit")
+    {
+        errors.push("status does not have a valid value".into());
+    }
+    let lists: Vec<Uuid> = match q("lists") {
+        Some(l) => {
+            let parsed: Result<Vec<Uuid>, _> =
+                l.split(',').map(|x| Uuid::parse_str(x.trim())).collect();
+            match parsed {
+                Ok(v) if v.len() <= 25 => v,
+                _ => {
+                    errors.push("lists does not have a valid value".into());
+                    vec![]
+                }
+            }
+        }
+        None => vec![],
+    };
+    let mut bounds = Vec::new();
+    for key in [
+        "updated_after",
+        "updated_before",
+        "created_after",
+        "created_before",
+    ] {
+        if let Some(v) = q(key) {
+            match time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339) {
+                Ok(t) => bounds.push((key, (t.unix_timestamp_nanos() / 1_000_000) as i64)),
+                Err(_) => errors.push(format!("{key} does not have a valid value")),
+            }
+        }
+    }
+    let include_count = match q("include_count") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            errors.push("include_count does not have a valid value".into());
+            false
+        }
+    };
+    if !errors.is_empty() {
+        return validation(&errors);
+    }
+    let email = q("email").map(str::to_ascii_lowercase);
+    let matches = |c: &Contact| -> bool {
+        if let Some(e) = &email {
+            if c.email
+                .as_ref()
+                .is_none_or(|x| x.address.to_ascii_lowercase() != *e)
+            {
+                return false;
+            }
+        }
+        let status_ok = if statuses.is_empty() {
+            c.deleted_at.is_none()
+        } else {
+            statuses.iter().any(|s| match s.as_str() {
+                "all" => true,
+                "deleted" => c.deleted_at.is_some(),
+                "active" => c.is_active(),
+                p => {
+                    c.deleted_at.is_none()
+                        && c.email.as_ref().is_some_and(|e| e.permission.as_str() == p)
+                }
+            })
+        };
+        if !status_ok {
+            return false;
+        }
+        if !lists.is_empty() && !c.list_memberships.iter().any(|l| lists.contains(l)) {
+            return false;
+        }
+        bounds.iter().all(|(k, t)| match *k {
+            "updated_after" => c.updated_at > *t,
+            "updated_before" => c.updated_at < *t,
+            "created_after" => c.created_at > *t,
+            _ => c.created_at < *t,
+        })
+    };
+    let mut out = Vec::with_capacity(limit.min(64));
+    let mut next = None;
+    // An email filter is a point lookup, not a scan.
+    let candidates: Box<dyn Iterator<Item = (usize, &Contact)>> = match &email {
+        Some(e) => Box::new(
+            sim.find_email(e)
+                .and_then(|id| sim.contacts.get_full(&id))
+                .map(|(i, _, c)| (i, c))
+                .into_iter()
+                .filter(|(i, _)| *i >= start),
+        ),
+        None => Box::new(sim.contacts.values().enumerate().skip(start)),
+    };
+    for (i, c) in candidates {
+        if !matches(c) {
+            continue;
+        }
+        if out.len() == limit {
+            next = Some(i);
+            break;
+        }
+        out.push(contact_json(c, include));
+    }
+    let mut body = json!({"contacts": out});
+    if include_count {
+        let count = match &email {
+            Some(_) => body["contacts"].as_array().map(Vec::len).unwrap_or(0),
+            None => sim.contacts.values().filter(|c| matches(c)).count(),
+        };
+        body["contacts_count"] = json!(count);
+    }
+    if let Some(n) = next {
+        body["_links"] =
+            json!({"next": {"href": format!("/v3/contacts?cursor={}", encode_cursor(&query, n))}});
+    }
+    Resp::json(200, &body)
+}
+
+fn encode_cursor(query: &[(String, String)], next: usize) -> String {
+    let mut pairs: Vec<(String, String)> = query
+        .iter()
+        .filter(|(k, _)| k != "cursor")
+        .cloned()
+        .collect();
+    pairs.push(("next".into(), next.to_string()));
+    let text = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&pairs)
+        .finish();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
+
+fn decode_cursor(c: &str) -> Option<(Vec<(String, String)>, usize)> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c.trim_end_matches('='))
+        .ok()?;
+    let mut pairs: Vec<(String, String)> =
+        url::form_urlencoded::parse(&bytes).into_owned().collect();
+    let pos = pairs.iter().position(|(k, _)| k == "next")?;
+    let next = pairs.remove(pos).1.parse().ok()?;
+    Some((pairs, next))
+}
+
+fn parse_id(s: &str) -> Result<Uuid, Resp> {
+    Uuid::parse_str(s).map_err(|_| {
+        cc_error(
+            404,
+            "contacts.api.not_found",
+            "contact_id is in an invalid format.",
+        )
+    })
+}
+
+fn not_found() -> Resp {
+    cc_error(
+        404,
+        "contacts.api.not_found",
+        "Resource not found for the contact_id provided.",
+    )
+}
+
+/// `GET /v3/contacts/{id}`.
+pub fn get(sim: &Sim, req: &Req, id: &str) -> Resp {
+    let id = match parse_id(id) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let include = match Include::parse(req.q("include")) {
+        Ok(i) => i,
+        Err(e) => return validation(&[e]),
+    };
+    match sim.contacts.get(&id) {
+        Some(c) => Resp::json(200, &contact_json(c, include)),
+        None => not_found(),
+    }
+}
+
+fn str_field<'a>(
+    body: &'a Map<String, Value>,
+    key: &str,
+    max: usize,
+    errors: &mut Vec<String>,
+) -> Option<Option<&'a str>> {
+    match body.get(key) {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(s)) if s.chars().count() <= max => {
+            Some(if s.is_empty() { None } else { Some(s.as_str()) })
+        }
+        Some(Value::String(_)) => {
+            errors.push(format!("{key} exceeds the maximum length of {max}"));
+            None
+        }
+        Some(_) => {
+            errors.push(format!("{key} does not have a valid value"));
+            None
+        }
+    }
+}
+
+/// A plausible email address (the vendor rejects obviously malformed ones).
+pub fn valid_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.contains(char::is_whitespace)
+        && !domain.contains('@')
+}
+
+/// Normalises an anniversary in any accepted format to `YYYY-MM-DD`.
+pub fn parse_anniversary(s: &str) -> Option<String> {
+    if s.len() > 10 {
+        return None;
+    }
+    let parts: Vec<&str> = s.split(['/', '-']).collect();
+    if parts.len() != 3
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_digit()))
+    {
+        return None;
+    }
+    let n: Vec<u32> = parts.iter().map(|p| p.parse().unwrap_or(0)).collect();
+    let (y, m, d) = if parts[0].len() == 4 {
+        (n[0], n[1], n[2])
+    } else if parts[2].len() == 4 {
+        (n[2], n[0], n[1])
+    } else {
+        return None;
+    };
+    ((1..=12).contains(&m) && (1..=31).contains(&d) && y >= 1000)
+        .then(|| format!("{y:04}-{m:02}-{d:02}"))
+}
+
+fn check_array(
+    body: &Map<String, Value>,
+    key: &str,
+    max: usize,
+    errors: &mut Vec<String>,
+) -> Option<Vec<Value>> {
+    match body.get(key) {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(a)) if a.len() <= max => Some(a.clone()),
+        Some(Value::Array(_)) => {
+            errors.push(format!("{key} exceeds the maximum of {max} items"));
+            None
+        }
+        Some(_) => {
+            errors.push(format!("{key} does not have a valid value"));
+            None
+        }
+    }
+}
+
+/// Validated sub-resources from a body (`None` = omitted).
+#[derive(Debug, Default)]
+pub struct SubResources {
+    custom_fields: Option<Vec<Value>>,
+    phone_numbers: Option<Vec<Value>>,
+    street_addresses: Option<Vec<Value>>,
+    list_memberships: Option<Vec<Uuid>>,
+    taggings: Option<Vec<String>>,
+    notes: Option<Vec<Value>>,
+    sms_channel: Option<Value>,
+}
+
+fn check_subresources(
+    sim: &Sim,
+    body: &Map<String, Value>,
+    custom_max: usize,
+    now: i64,
+    errors: &mut Vec<String>,
+) -> SubResources {
+    let mut s = SubResources::default();
+    if let Some(cf) = check_array(body, "custom_fields", custom_max, errors) {
+        for f in &cf {
+            let id_ok = f
+                .get("custom_field_id")
+                .and_then(Value::as_str)
+                .is_some_and(|i| Uuid::parse_str(i).is_ok());
+            let val_ok = f
+                .get("value")
+                .is_none_or(|v| v.as_str().is_some_and(|x| x.chars().count() <= 255));
+            if !id_ok || !val_ok {
+                errors.push("custom_fields does not have a valid value".into());
+                break;
+            }
+        }
+        s.custom_fields = Some(cf);
+    }
+    if let Some(ph) = check_array(body, "phone_numbers", 3, errors) {
+        let mut out = Vec::new();
+        for p in ph {
+            let num = p.get("phone_number").and_then(Value::as_str).unwrap_or("");
+            let kind = p.get("kind").and_then(Value::as_str).unwrap_or("other");
+            if num.is_empty()
+                || num.chars().count() > 25
+                || !["home", "work", "mobile", "other"].contains(&kind)
+            {
+                errors.push("phone_numbers does not have a valid value".into());
+                break;
+            }
+            out.push(
+                json!({"phone_number_id": new_id().to_string(), "phone_number": num, "kind": kind,
+                "created_at": super::store::ts(now), "updated_at": super::store::ts(now)}),
+            );
+        }
+        s.phone_numbers = Some(out);
+    }
+    if let Some(addrs) = check_array(body, "street_addresses", 3, errors) {
+        let mut out = Vec::new();
+        for a in addrs {
+            let kind = a.get("kind").and_then(Value::as_str);
+            let lens_ok = [
+                ("street", 255),
+                ("city", 50),
+                ("state", 50),
+                ("postal_code", 50),
+                ("country", 50),
+            ]
+            .iter()
+            .all(|(k, max)| {
+                a.get(*k)
+                    .is_none_or(|v| v.as_str().is_some_and(|x| x.chars().count() <= *max))
+            });
+            match kind {
+                Some(k) if ["home", "work", "other"].contains(&k) && lens_ok => {
+                    let mut m = a.as_object().cloned().unwrap_or_default();
+                    m.insert("street_address_id".into(), json!(new_id().to_string()));
+                    m.insert("created_at".into(), json!(super::store::ts(now)));
+                    m.insert("updated_at".into(), json!(super::store::ts(now)));
+                    out.push(Value::Object(m));
+                }
+                None => {
+                    errors.push("street_addresses.kind is missing".into());
+                    break;
+                }
+                _ => {
+                    errors.push("street_addresses does not have a valid value".into());
+                    break;
+                }
+            }
+        }
+        s.street_addresses = Some(out);
+    }
+    if let Some(lists) = check_array(body, "list_memberships", 50, errors) {
+        let mut ids = Vec::new();
+        for l in lists {
+            match l.as_str().and_then(|x| Uuid::parse_str(x).ok()) {
+                Some(id) if sim.lists.get(&id).is_some_and(|l| l.deleted_at.is_none()) => {
+                    if !ids.contains(&id) {
+                        ids.push(id)
+                    }
+                }
+                _ => {
+                    errors.push(format!(
+                        "list_memberships contains an id that is not a list in this account: {}",
+                        l.as_str().unwrap_or("?")
+                    ));
+                    break;
+                }
+            }
+        }
+        s.list_memberships = Some(ids);
+    }
+    if let Some(tags) = check_array(body, "taggings", 50, errors) {
+        s.taggings = Some(
+            tags.iter()
+                .filter_map(|t| t.as_str().map(String::from))
+                .collect(),
+        );
+    }
+    if let Some(notes) = check_array(body, "notes", 150, errors) {
+        let mut out = Vec::new();
+        for n in notes {
+            let content = n.get("content").and_then(Value::as_str).unwrap_or("");
+            if content.chars().count() > 2000 {
+                errors.push("notes.content exceeds the maximum length of 2000".into());
+                break;
+            }
+            out.push(json!({"note_id": new_id().to_string(), "content": content, "created_at": super::store::ts(now)}));
+        }
+        s.notes = Some(out);
+    }
+    match body.get("sms_channel") {
+        None | Some(Value::Null) => {}
+        Some(v @ Value::Object(_)) => s.sms_channel = Some(v.clone()),
+        Some(_) => errors.push("sms_channel does not have a valid value".into()),
+    }
+    s
+}
+
+fn apply_subresources(c: &mut Contact, s: SubResources, append: bool) {
+    if let Some(l) = s.list_memberships {
+        if append {
+            for id in l {
+                if !c.list_memberships.contains(&id) && c.list_memberships.len() < 50 {
+                    c.list_memberships.push(id);
+                }
+            }
+        } else {
+            c.list_memberships = l;
+        }
+    }
+    let any_extra = s.custom_fields.is_some()
+        || s.phone_numbers.is_some()
+        || s.street_addresses.is_some()
+        || s.taggings.is_some()
+        || s.notes.is_some()
+        || s.sms_channel.is_some();
+    if !any_extra {
+        return;
+    }
+    let x = c.extras_mut();
+    if let Some(cf) = s.custom_fields {
+        if append {
+            for f in cf {
+                let id = f.get("custom_field_id").cloned();
+                x.custom_fields
+                    .retain(|e| e.get("custom_field_id") != id.as_ref());
+                x.custom_fields.push(f);
+            }
+        } else {
+            x.custom_fields = cf;
+        }
+    }
+    if let Some(v) = s.phone_numbers {
+        x.phone_numbers = v;
+    }
+    if let Some(v) = s.street_addresses {
+        x.street_addresses = v;
+    }
+    if let Some(v) = s.taggings {
+        x.taggings = v;
+    }
+    if let Some(v) = s.notes {
+        x.notes = v;
+    }
+    if let Some(v) = s.sms_channel {
+        x.sms_channel = Some(v);
+    }
+}
+
+/// Validated core fields (`None` = omitted; `Some(None)` = null).
+#[derive(Debug, Default)]
+struct Core<'a> {
+    email: Option<(String, Option<Permission>)>,
+    text: Vec<(&'static str, Option<Option<&'a str>>)>,
+    birthday: Option<(Option<u8>, Option<u8>)>,
+    anniversary: Option<Option<String>>,
+}
+
+fn check_core<'a>(
+    body: &'a Map<String, Value>,
+    email_max: usize,
+    email_is_string: bool,
+    errors: &mut Vec<String>,
+) -> Core<'a> {
+    let mut core = Core::default();
+    match body.get("email_address") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if email_is_string => {
+            if s.chars().count() > email_max {
+                errors.push(format!(
+                    "email_address exceeds the maximum length of {email_max}"
+                ));
+            } else if !valid_email(s) {
+                errors.push("email_address does not have a valid value".into());
+            } else {
+                core.email = Some((s.clone(), None));
+            }
+        }
+        Some(Value::Object(e)) if !email_is_string => {
+            let addr = e.get("address").and_then(Value::as_str).unwrap_or("");
+            let perm = match e.get("permission_to_send").and_then(Value::as_str) {
+                Some(p) => match Permission::parse(p) {
+                    Some(x) => Some(x),
+                    None => {
+                        errors.push(
+                            "email_address.permission_to_send does not have a valid value".into(),
+                        );
+                        None
+                    }
+                },
+                None => None,
+            };
+            if addr.is_empty() {
+                errors.push("email_address.address is missing".into());
+            } else if addr.chars().count() > email_max {
+                errors.push(format!(
+                    "email_address.address exceeds the maximum length of {email_max}"
+                ));
+            } else if !valid_email(addr) {
+                errors.push("email_address.address does not have a valid value".into());
+            } else {
+                core.email = Some((addr.to_string(), perm));
+            }
+        }
+        Some(_) => errors.push("email_address does not have a valid value".into()),
+    }
+    for (k, max) in TEXT_FIELDS {
+        core.text.push((k, str_field(body, k, max, errors)));
+    }
+    let num = |k: &str, max: u64, errors: &mut Vec<String>| -> Option<Option<u8>> {
+        match body.get(k) {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(v) => match v
+                .as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            {
+                Some(n) if (1..=max).contains(&n) => Some(Some(n as u8)),
+                _ => {
+                    errors.push(format!("{k} does not have a valid value"));
+                    None
+                }
+            },
+        }
+    };
+    let m = num("birthday_month", 12, errors);
+    let d = num("birthday_day", 31, errors);
+    match (m, d) {
+        (None, None) => {}
+        (Some(m), Some(d)) if m.is_some() == d.is_some() => core.birthday = Some((m, d)),
+        _ => errors.push("birthday_month and birthday_day must be used together".into()),
+    }
+    match body.get("anniversary") {
+        None => {}
+        Some(Value::Null) => core.anniversary = Some(None),
+        Some(Value::String(s)) if s.is_empty() => core.anniversary = Some(None),
+        Some(Value::String(s)) => match parse_anniversary(s) {
+            Some(a) => core.anniversary = Some(Some(a)),
+            None => errors.push("anniversary does not have a valid value".into()),
+        },
+        Some(_) => errors.push("anniversary does not have a valid value".into()),
+    }
+    core
+}
+
+/// Writes core fields; `overwrite` nulls omitted ones (PUT semantics).
+fn apply_core(
+    sim: &mut Sim,
+    id: Uuid,
+    core: Core,
+    overwrite: bool,
+    now: i64,
+    new_permission: Permission,
+    opt_in: Source,
+) {
+    let c = sim.contacts.get_mut(&id).expect("caller checked");
+    let old_email = c.email.as_ref().map(|e| e.address.clone());
+    match core.email {
+        Some((addr, perm)) => match &mut c.email {
+            Some(e) if e.address.eq_ignore_ascii_case(&addr) => {
+                e.address = addr;
+                if let Some(p) = perm {
+                    e.permission = p;
+                }
+                e.updated_at = now;
+            }
+            slot => {
+                let permission = perm.unwrap_or(new_permission);
+                let opted_in = matches!(
+                    permission,
+                    Permission::Explicit | Permission::Implicit | Permission::PendingConfirmation
+                );
+                *slot = Some(Email {
+                    address: addr,
+                    permission,
+                    created_at: now,
+                    updated_at: now,
+                    opt_in_source: opted_in.then_some(opt_in),
+                    opt_in_date: opted_in.then_some(now),
+                    opt_out_source: None,
+                    opt_out_date: None,
+                    opt_out_reason: None,
+                });
+            }
+        },
+        None if overwrite => c.email = None,
+        None => {}
+    }
+    for (k, v) in core.text {
+        let slot = match k {
+            "first_name" => &mut c.first_name,
+            "last_name" => &mut c.last_name,
+            "job_title" => &mut c.job_title,
+            _ => &mut c.company_name,
+        };
+        match v {
+            Some(v) => *slot = v.map(String::from),
+            None if overwrite => *slot = None,
+            None => {}
+        }
+    }
+    match core.birthday {
+        Some((m, d)) => {
+            c.birthday_month = m;
+            c.birthday_day = d;
+        }
+        None if overwrite => {
+            c.birthday_month = None;
+            c.birthday_day = None;
+        }
+        None => {}
+    }
+    match core.anniversary {
+        Some(a) => c.anniversary = a,
+        None if overwrite => c.anniversary = None,
+        None => {}
+    }
+    c.updated_at = now;
+    let new_email = c.email.as_ref().map(|e| e.address.clone());
+    if old_email != new_email {
+        sim.set_email_index(id, old_email.as_deref(), new_email.as_deref());
+    }
+}
+
+fn conflict(id: Uuid) -> Resp {
+    cc_error(
+        409,
+        "contacts.api.conflict",
+        &format!("Email already exists for contact {id}"),
+    )
+}
+
+fn source_field(body: &Map<String, Value>, key: &str, errors: &mut Vec<String>) -> Option<Source> {
+    match body.get(key) {
+        None | Some(Value::Null) => {
+            errors.push(format!(
+                "{key} is missing, {key} does not have a valid value"
+            ));
+            None
+        }
+        Some(v) => match v.as_str().and_then(Source::parse) {
+            Some(s) => Some(s),
+            None => {
+                errors.push(format!("{key} does not have a valid value"));
+                None
+            }
+        },
+    }
+}
+
+/// `POST /v3/contacts`.
+pub fn create(sim: &mut Sim, req: &Req, now: i64) -> Resp {
+    let body = match json_body(req) {
+        Ok(Value::Object(m)) => m,
+        Ok(_) => return validation(&["Request body must be a JSON object".into()]),
+        Err(r) => return r,
+    };
+    let mut errors = Vec::new();
+    let source = source_field(&body, "create_source", &mut errors);
+    let core = check_core(&body, 80, false, &mut errors);
+    let subs = check_subresources(sim, &body, 25, now, &mut errors);
+    let has_identity = core.email.is_some()
+        || core
+            .text
+            .iter()
+            .any(|(k, v)| (*k == "first_name" || *k == "last_name") && matches!(v, Some(Some(_))))
+        || subs.sms_channel.is_some();
+    if errors.is_empty() && !has_identity {
+        errors.push(
+            "At least one of first_name, last_name, email_address or sms_channel is required"
+                .into(),
+        );
+    }
+    if !errors.is_empty() {
+        return validation(&errors);
+    }
+    if let Some((addr, _)) = &core.email {
+        if let Some(existing) = sim.find_email(addr) {
+            return conflict(existing);
+        }
+    }
+    let source = source.unwrap_or(Source::Account);
+    let id = new_id();
+    sim.contacts.insert(id, Contact::new(id, now, source));
+    apply_core(
+        sim,
+        id,
+        core,
+        true,
+        now,
+        Permission::Implicit,
+        Source::Account,
+    );
+    let c = sim.contacts.get_mut(&id).expect("just inserted");
+    apply_subresources(c, subs, false);
+    Resp::json(201, &contact_json(c, Include::all()))
+}
+
+/// `PUT /v3/contacts/{id}`: core fields overwritten (omitted become null), omitted sub-resources
+/// kept, a deleted contact revived.
+pub fn put(sim: &mut Sim, req: &Req, id: &str, now: i64) -> Resp {
+    let id = match parse_id(id) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let body = match json_body(req) {
+        Ok(Value::Object(m)) => m,
+        Ok(_) => return validation(&["Request body must be a JSON object".into()]),
+        Err(r) => return r,
+    };
+    if !sim.contacts.contains_key(&id) {
+        return not_found();
+    }
+    let mut errors = Vec::new();
+    let source = source_field(&body, "update_source", &mut errors);
+    let core = check_core(&body, 80, false, &mut errors);
+    let subs = check_subresources(sim, &body, 25, now, &mut errors);
+    if !errors.is_empty() {
+        return validation(&errors);
+    }
+    if let Some((addr, _)) = &core.email {
+        if let Some(other) = sim.find_email(addr).filter(|o| *o != id) {
+            return conflict(other);
+        }
+    }
+    apply_core(
+        sim,
+        id,
+        core,
+        true,
+        now,
+        Permission::Implicit,
+        Source::Account,
+    );
+    let c = sim.contacts.get_mut(&id).expect("checked above");
+    c.update_source = source.unwrap_or(Source::Account);
+    c.deleted_at = None;
+    apply_subresources(c, subs, false);
+    Resp::json(200, &contact_json(c, Include::all()))
+}
+
+/// `DELETE /v3/contacts/{id}`: soft delete; list memberships are stripped.
+pub fn delete(sim: &mut Sim, id: &str, now: i64) -> Resp {
+    let id = match parse_id(id) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    match sim.contacts.get_mut(&id) {
+        Some(c) if c.deleted_at.is_none() => {
+            c.deleted_at = Some(now);
+            c.updated_at = now;
+            c.list_memberships.clear();
+            Resp::empty(204)
+        }
+        _ => not_found(),
+    }
+}
+
+/// `POST /v3/contacts/sign_up_form`: upsert by email — 201 created or 200 updated, partial update,
+/// lists appended, a deleted contact revived.
+pub fn sign_up_form(sim: &mut Sim, req: &Req, now: i64, confirmed_opt_in: bool) -> Resp {
+    let body = match json_body(req) {
+        Ok(Value::Object(m)) => m,
+        Ok(_) => return validation(&["Request body must be a JSON object".into()]),
+        Err(r) => return r,
+    };
+    let mut errors = Vec::new();
+    match body.get("list_memberships") {
+        Some(Value::Array(a)) if !a.is_empty() => {}
+        Some(Value::Array(_)) => {
+            errors.push("list_memberships must contain at least one list".into())
+        }
+        None | Some(Value::Null) => errors.push("list_memberships is missing".into()),
+        Some(_) => errors.push("list_memberships does not have a valid value".into()),
+    }
+    let core = check_core(&body, 50, true, &mut errors);
+    let mut subs = check_subresources(sim, &body, 50, now, &mut errors);
+    // The form takes one phone number and one street address, as plain fields.
+    if let Some(p) = body.get("phone_number").and_then(Value::as_str) {
+        if p.chars().count() > 25 {
+            errors.push("phone_number exceeds the maximum length of 25".into());
+        } else {
+            subs.phone_numbers = Some(vec![
+                json!({"phone_number_id": new_id().to_string(), "phone_number": p, "kind": "other",
+                "created_at": super::store::ts(now), "updated_at": super::store::ts(now)}),
+            ]);
+        }
+    }
+    if let Some(a) = body.get("street_address") {
+        if a.get("kind").and_then(Value::as_str).is_none() {
+            errors.push("street_address.kind is missing".into());
+        } else {
+            let mut m = a.as_object().cloned().unwrap_or_default();
+            m.insert("street_address_id".into(), json!(new_id().to_string()));
+            subs.street_addresses = Some(vec![Value::Object(m)]);
+        }
+    }
+    if core.email.is_none() && subs.sms_channel.is_none() && errors.is_empty() {
+        errors.push("email_address is missing".into());
+    }
+    if !errors.is_empty() {
+        return validation(&errors);
+    }
+    let existing = core.email.as_ref().and_then(|(a, _)| sim.find_email(a));
+    let (id, status, action) = match existing {
+        Some(id) => (id, 200, "updated"),
+        None => {
+            let id = new_id();
+            sim.contacts
+                .insert(id, Contact::new(id, now, Source::Contact));
+            (id, 201, "created")
+        }
+    };
+    let new_permission = if confirmed_opt_in {
+        Permission::PendingConfirmation
+    } else {
+        Permission::Explicit
+    };
+    apply_core(sim, id, core, false, now, new_permission, Source::Contact);
+    let c = sim.contacts.get_mut(&id).expect("present");
+    if status == 200 {
+        // Existing contacts (even unsubscribed ones) become explicit.
+        if let Some(e) = &mut c.email {
+            if e.permission != Permission::Explicit {
+                e.permission = Permission::Explicit;
+                e.opt_in_source = Some(Source::Contact);
+                e.opt_in_date = Some(now);
+                e.opt_out_date = None;
+                e.opt_out_source = None;
+                e.opt_out_reason = None;
+            }
+        }
+        c.update_source = Source::Contact;
+        c.deleted_at = None;
+    }
+    apply_subresources(c, subs, true);
+    Resp::json(
+        status,
+        &json!({"contact_id": id.to_string(), "action": action}),
+    )
+}
+
+/// Creates or updates a contact from a bulk-import row (keys as in `JsonImportContact` or the CSV
+/// columns). New contacts are implicit, opted in by the Account; existing ones change only the
+/// supplied fields. Returns an error message for a bad row.
+pub fn import_row(
+    sim: &mut Sim,
+    row: &Map<String, Value>,
+    lists: &[Uuid],
+    now: i64,
+) -> Result<bool, String> {
+    let get = |k: &str| {
+        row.get(k)
+            .map(|v| match v {
+                Value::String(s) => s.trim().to_string(),
+                other => other.to_string(),
+            })
+            .filter(|s| !s.is_empty())
+    };
+    let email = get("email").or_else(|| get("email_address"));
+    let sms = get("sms_number");
+    let Some(email) = email else {
+        return match sms {
+            Some(_) => Err("SMS-only contacts are not simulated; give an email".into()),
+            None => Err("email is missing".into()),
+        };
+    };
+    if email.chars().count() > 50 || !valid_email(&email) {
+        return Err(format!("email `{email}` is not valid"));
+    }
+    let mut body = Map::new();
+    body.insert("email_address".into(), json!(email));
+    for (k, max) in TEXT_FIELDS {
+        if let Some(v) = get(k) {
+            if v.chars().count() > max {
+                return Err(format!("{k} exceeds the maximum length of {max}"));
+            }
+            body.insert(k.into(), json!(v));
+        }
+    }
+    for k in ["birthday_month", "birthday_day", "anniversary"] {
+        if let Some(v) = get(k) {
+            body.insert(k.into(), json!(v));
+        }
+    }
+    let mut phones = Vec::new();
+    for (k, kind) in [
+        ("phone", "other"),
+        ("home_phone", "home"),
+        ("work_phone", "work"),
+        ("mobile_phone", "mobile"),
+        ("other_phone", "other"),
+    ] {
+        if let Some(v) = get(k) {
+            phones.push(json!({"phone_number": v, "kind": kind}));
+        }
+    }
+    let mut addrs = Vec::new();
+    for (prefix, kind) in [
+        ("", "home"),
+        ("home_", "home"),
+        ("work_", "work"),
+        ("other_", "other"),
+    ] {
+        let f = |n: &str| get(&format!("{prefix}{n}"));
+        if ["street", "street2", "city", "state", "zip", "country"]
+            .iter()
+            .any(|n| f(n).is_some())
+        {
+            let street = match (f("street"), f("street2")) {
+                (Some(a), Some(b)) => Some(format!("{a} {b}")),
+                (a, b) => a.or(b),
+            };
+            addrs.push(json!({"kind": kind, "street": street, "city": f("city"), "state": f("state"), "postal_code": f("zip"), "country": f("country")}));
+        }
+    }
+    if phones.len() > 3 || addrs.len() > 3 {
+        return Err("at most 3 phone numbers and 3 addresses".into());
+    }
+    if !phones.is_empty() {
+        body.insert("phone_numbers".into(), json!(phones));
+    }
+    if !addrs.is_empty() {
+        body.insert("street_addresses".into(), json!(addrs));
+    }
+    let mut errors = Vec::new();
+    let core = check_core(&body, 50, true, &mut errors);
+    let mut subs = check_subresources(sim, &body, 25, now, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors.join(", "));
+    }
+    subs.list_memberships = Some(lists.to_vec());
+    let (id, created) = match sim.find_email(&email) {
+        Some(id) => (id, false),
+        None => {
+            let id = new_id();
+            sim.contacts
+                .insert(id, Contact::new(id, now, Source::Account));
+            (id, true)
+        }
+    };
+    apply_core(
+        sim,
+        id,
+        core,
+        false,
+        now,
+        Permission::Implicit,
+        Source::Account,
+    );
+    let c = sim.contacts.get_mut(&id).expect("present");
+    c.deleted_at = None;
+    apply_subresources(c, subs, true);
+    Ok(created)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anniversaries_and_emails() {
+        assert_eq!(
+            parse_anniversary("11/15/2006").as_deref(),
+            Some("2006-11-15")
+        );
+        assert_eq!(parse_anniversary("2006-1-5").as_deref(), Some("2006-01-05"));
+        assert_eq!(parse_anniversary("13/15/2006"), None);
+        assert!(valid_email("a@b.io") && !valid_email("a@b") && !valid_email("a b@c.io"));
+        let q = vec![
+            ("email".to_string(), "x@y.io".to_string()),
+            ("limit".into(), "2".into()),
+        ];
+        assert_eq!(decode_cursor(&encode_cursor(&q, 7)), Some((q, 7)));
+    }
+}

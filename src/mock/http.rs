@@ -1,0 +1,193 @@
+//! Request and response values for the mock, and Constant Contact's response shapes.
+
+use bytes::Bytes;
+use hyper::HeaderMap;
+use serde_json::{Value, json};
+
+/// A request as the mock's handlers see it (body already read).
+#[derive(Debug, Clone)]
+pub struct Req {
+    /// Method, upper-case.
+    pub method: String,
+    /// Path without query.
+    pub path: String,
+    /// Decoded query pairs.
+    pub query: Vec<(String, String)>,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body bytes.
+    pub body: Bytes,
+    /// `http://host:port` as the client addressed us (for links and verification URLs).
+    pub base_url: String,
+}
+
+impl Req {
+    /// First query value.
+    pub fn q(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Query and form-body parameters merged (the token endpoint accepts either).
+    pub fn params(&self) -> Vec<(String, String)> {
+        let mut p = self.query.clone();
+        let is_form = self
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+        if is_form || (self.header("content-type").is_none() && !self.body.is_empty()) {
+            p.extend(url::form_urlencoded::parse(&self.body).into_owned());
+        }
+        p
+    }
+
+    /// Whether the body is declared JSON.
+    pub fn is_json(&self) -> bool {
+        self.header("content-type").is_some_and(|c| {
+            c.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        })
+    }
+}
+
+/// A response from a handler.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    /// Status code.
+    pub status: u16,
+    /// Extra headers.
+    pub headers: Vec<(&'static str, String)>,
+    /// Body.
+    pub body: Bytes,
+    /// The route that answered (for the journal).
+    pub route: &'static str,
+}
+
+impl Resp {
+    /// A JSON response.
+    pub fn json(status: u16, v: &Value) -> Resp {
+        Resp {
+            status,
+            headers: vec![("content-type", "application/json".into())],
+            body: Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
+            route: "",
+        }
+    }
+    /// A response with no body.
+    pub fn empty(status: u16) -> Resp {
+        Resp {
+            status,
+            headers: vec![],
+            body: Bytes::new(),
+            route: "",
+        }
+    }
+    /// An HTML page.
+    pub fn html(status: u16, body: String) -> Resp {
+        Resp {
+            status,
+            headers: vec![("content-type", "text/html; charset=utf-8".into())],
+            body: Bytes::from(body),
+            route: "",
+        }
+    }
+    /// A 302 redirect.
+    pub fn redirect(location: String) -> Resp {
+        Resp {
+            status: 302,
+            headers: vec![("location", location)],
+            body: Bytes::new(),
+            route: "",
+        }
+    }
+    /// Adds a header.
+    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Resp {
+        self.headers.push((name, value.into()));
+        self
+    }
+    /// Sets the journal route name.
+    pub fn route(mut self, route: &'static str) -> Resp {
+        self.route = route;
+        self
+    }
+}
+
+/// The vendor's array-of-errors body: `[{"error_key": ..., "error_message": ...}]`.
+pub fn cc_error(status: u16, key: &str, message: &str) -> Resp {
+    Resp::json(
+        status,
+        &json!([{"error_key": key, "error_message": message}]),
+    )
+}
+
+/// `400 contacts.api.validation.error` with the messages comma-joined, as the vendor does.
+pub fn validation(messages: &[String]) -> Resp {
+    cc_error(400, "contacts.api.validation.error", &messages.join(", "))
+}
+
+/// The exact 401 Constant Contact's gateway sends for a missing, bad, expired or revoked token.
+pub fn unauthorized() -> Resp {
+    Resp::json(
+        401,
+        &json!({"error_key": "unauthorized", "error_message": "Unauthorized"}),
+    )
+    .with("www-authenticate", "Bearer realm=api.cc.email")
+    .with("x-amzn-errortype", "UnauthorizedException")
+}
+
+/// 403 for a token without the needed scope.
+pub fn forbidden_scope() -> Resp {
+    Resp::json(
+        403,
+        &json!({"error_key": "access_denied", "error_message": "Forbidden request. You lack the necessary scopes, you lack the necessary user privileges, or the application is deactivated."}),
+    )
+}
+
+/// Okta's token-endpoint error shape.
+pub fn oauth_error(status: u16, error: &str, description: &str) -> Resp {
+    let r = Resp::json(
+        status,
+        &json!({"error": error, "error_description": description}),
+    )
+    .with("cache-control", "no-store")
+    .with("pragma", "no-cache");
+    if status == 401 {
+        r.with("www-authenticate", "Basic realm=\"okta\"")
+    } else {
+        r
+    }
+}
+
+/// Escapes text for HTML.
+pub fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// Parses a JSON body, answering the vendor's 415 / 400 when it is not JSON.
+pub fn json_body(req: &Req) -> Result<Value, Resp> {
+    if !req.is_json() {
+        return Err(cc_error(
+            415,
+            "unsupported_media_type",
+            "Content-Type must be application/json",
+        ));
+    }
+    serde_json::from_slice(&req.body).map_err(|e| {
+        cc_error(
+            400,
+            "contacts.api.validation.error",
+            &format!("Request body is not valid JSON: {e}"),
+        )
+    })
+}

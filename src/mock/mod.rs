@@ -1,0 +1,687 @@
+//! The Constant Contact mock: an OAuth2 authorization server whose RS256 tokens govern a stateful
+//! Contacts / Lists / Bulk Activities API, one virtual clock, and an admin area — on one port.
+//!
+//! ```text
+//! socket ─> hyper (own runtime thread) ─> serve(): read body ─> route() ─┬─ /oauth2/...  oauth
+//!                                                                        ├─ /v3/...      bearer check ─> contacts | lists | activities
+//!                                                                        └─ /__postie/... admin
+//! all state: Shared.sim (one lock) ── saved to --state by a background task and at shutdown
+//! ```
+//! It knows nothing of the runner; the CLI wires the two together for `--mock`.
+
+pub mod activities;
+pub mod admin;
+pub mod cli;
+pub mod config;
+pub mod contacts;
+pub mod http;
+pub mod lists;
+pub mod oauth;
+pub mod store;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use serde_json::{Value, json};
+
+pub use config::MockConfig;
+use http::{Req, Resp};
+use oauth::{Claims, Keys};
+use store::Sim;
+
+/// Largest request body accepted (an import of 40,000 contacts fits well within it).
+const MAX_BODY: usize = 32 * 1024 * 1024;
+/// Verified-signature cache size before it is cleared.
+const TOKEN_CACHE: usize = 100_000;
+
+/// One journal line: no query strings, headers or bodies, so no secrets.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct JournalEntry {
+    /// Mock-clock time.
+    pub at: String,
+    /// Method.
+    pub method: String,
+    /// Path only.
+    pub path: String,
+    /// Status.
+    pub status: u16,
+    /// Route that answered.
+    pub route: &'static str,
+    /// Handling time in microseconds.
+    pub micros: u64,
+}
+
+/// Everything the handlers share.
+pub struct Shared {
+    /// Configuration.
+    pub cfg: MockConfig,
+    /// Signing keys.
+    pub keys: Keys,
+    /// The simulation (one lock).
+    pub sim: Mutex<Sim>,
+    verified: Mutex<HashMap<String, Arc<Claims>>>,
+    journal: Mutex<VecDeque<JournalEntry>>,
+    journal_total: AtomicU64,
+    dirty: AtomicBool,
+}
+
+/// Mock errors at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum MockError {
+    /// Configuration.
+    #[error("{0}")]
+    Config(String),
+    /// Socket or runtime.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn real_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Shared {
+    /// Builds the shared state: from the state file when it exists, else seeded fresh.
+    pub fn new(cfg: MockConfig) -> Result<Shared, MockError> {
+        let keys = Keys::from_pem(&cfg.key_pem, &cfg.file.key_id).map_err(MockError::Config)?;
+        let sim = match cfg.state_file.as_deref().filter(|p| p.exists()) {
+            Some(p) => {
+                let bytes = std::fs::read(p)?;
+                let mut sim: Sim = serde_json::from_slice(&bytes).map_err(|e| {
+                    MockError::Config(format!(
+                        "{}: not a mock state file ({e}); remove it or start with --fresh",
+                        p.display()
+                    ))
+                })?;
+                sim.reindex();
+                sim
+            }
+            None => seeded(&cfg),
+        };
+        Ok(Shared {
+            cfg,
+            keys,
+            sim: Mutex::new(sim),
+            verified: Mutex::new(HashMap::new()),
+            journal: Mutex::new(VecDeque::new()),
+            journal_total: AtomicU64::new(0),
+            dirty: AtomicBool::new(true),
+        })
+    }
+
+    /// Locks the simulation (a panic elsewhere never wedges the server).
+    pub fn lock(&self) -> MutexGuard<'_, Sim> {
+        self.sim.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Mock-clock now in ms.
+    pub fn now_ms(&self) -> i64 {
+        real_ms() + self.lock().clock_offset_ms
+    }
+
+    /// Advances the clock.
+    pub fn advance(&self, d: Duration) -> i64 {
+        let mut sim = self.lock();
+        sim.clock_offset_ms += d.as_millis() as i64;
+        self.dirty.store(true, Ordering::Relaxed);
+        real_ms() + sim.clock_offset_ms
+    }
+
+    /// Sets the clock to an absolute time (ms).
+    pub fn set_clock(&self, at_ms: i64) {
+        self.lock().clock_offset_ms = at_ms - real_ms();
+        self.dirty.store(true, Ordering::Relaxed);
+    }
+
+    /// Resets to the seeded account.
+    pub fn reset(&self) {
+        *self.lock() = seeded(&self.cfg);
+        self.verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.dirty.store(true, Ordering::Relaxed);
+    }
+
+    /// Replaces the whole simulation (state import).
+    pub fn import(&self, mut sim: Sim) {
+        sim.reindex();
+        *self.lock() = sim;
+        self.verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.dirty.store(true, Ordering::Relaxed);
+    }
+
+    /// The journal's newest `limit` entries and the total ever recorded.
+    pub fn journal(&self, limit: usize) -> (u64, Vec<JournalEntry>) {
+        let j = self.journal.lock().unwrap_or_else(|e| e.into_inner());
+        let skip = j.len().saturating_sub(limit);
+        (
+            self.journal_total.load(Ordering::Relaxed),
+            j.iter().skip(skip).cloned().collect(),
+        )
+    }
+
+    fn record(&self, e: JournalEntry) {
+        self.journal_total.fetch_add(1, Ordering::Relaxed);
+        let mut j = self.journal.lock().unwrap_or_else(|e| e.into_inner());
+        if j.len() >= self.cfg.file.journal_size.max(1) {
+            j.pop_front();
+        }
+        j.push_back(e);
+    }
+
+    /// Saves the simulation to the state file if it changed.
+    pub fn save_if_dirty(&self) -> std::io::Result<()> {
+        let Some(path) = &self.cfg.state_file else {
+            return Ok(());
+        };
+        if !self.dirty.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let bytes = serde_json::to_vec(&*self.lock()).unwrap_or_default();
+        if let Some(dir) = path.parent() {
+            crate::state::ensure_state_dir(dir)?;
+        }
+        crate::util::write_private_atomic(path, &bytes)
+    }
+
+    /// Verifies a bearer token: signature once (cached), expiry against the mock clock each time.
+    fn bearer(&self, req: &Req, now_ms: i64) -> Result<Arc<Claims>, Resp> {
+        let token = req
+            .header("authorization")
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .ok_or_else(http::unauthorized)?;
+        let cached = self
+            .verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(token)
+            .cloned();
+        let claims = match cached {
+            Some(c) => c,
+            None => {
+                let c = Arc::new(
+                    self.keys
+                        .verify(token, &self.cfg)
+                        .ok_or_else(http::unauthorized)?,
+                );
+                let mut cache = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+                if cache.len() >= TOKEN_CACHE {
+                    cache.clear();
+                }
+                cache.insert(token.to_string(), c.clone());
+                c
+            }
+        };
+        if claims.exp * 1000 <= now_ms {
+            return Err(http::unauthorized());
+        }
+        Ok(claims)
+    }
+}
+
+/// A fresh simulation with the configured seed lists and contacts.
+fn seeded(cfg: &MockConfig) -> Sim {
+    let mut sim = Sim::default();
+    let now = real_ms();
+    for l in &cfg.seed_lists {
+        let id = l
+            .get("list_id")
+            .and_then(Value::as_str)
+            .and_then(|s| uuid::Uuid::parse_str(s).ok())
+            .unwrap_or_else(store::new_id);
+        sim.lists.insert(
+            id,
+            store::ContactList {
+                id,
+                name: l
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("Unnamed")
+                    .to_string(),
+                description: l
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .map(String::from),
+                favorite: l.get("favorite").and_then(Value::as_bool).unwrap_or(false),
+                created_at: now,
+                updated_at: now,
+                deleted_at: None,
+            },
+        );
+    }
+    for c in &cfg.seed_contacts {
+        let Some(row) = c.as_object() else { continue };
+        let lists: Vec<uuid::Uuid> = row
+            .get("list_names")
+            .and_then(Value::as_array)
+            .map(|names| {
+                names
+                    .iter()
+                    .filter_map(|n| {
+                        sim.lists
+                            .values()
+                            .find(|l| Some(l.name.as_str()) == n.as_str())
+                            .map(|l| l.id)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let _ = contacts::import_row(&mut sim, row, &lists, now);
+    }
+    sim
+}
+
+/// Routes one request. Synchronous: everything is in memory.
+pub fn route(shared: &Shared, req: &Req) -> Resp {
+    let now = shared.now_ms();
+    let path = req.path.trim_end_matches('/');
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let m = req.method.as_str();
+    let cfg = &shared.cfg;
+    let mutated = |r: Resp| {
+        shared.dirty.store(true, Ordering::Relaxed);
+        r
+    };
+    match segs.as_slice() {
+        ["__postie", rest @ ..] => admin::handle(shared, req, rest),
+        ["oauth2", _server, "v1", "authorize"] if m == "GET" => {
+            mutated(oauth::authorize(cfg, &mut shared.lock(), req, now)).route("authorize")
+        }
+        ["oauth2", _server, "v1", "authorize", "decision"] if m == "POST" => {
+            mutated(oauth::decision(cfg, &mut shared.lock(), req, now)).route("authorize_decision")
+        }
+        ["oauth2", _server, "v1", "token"] if m == "POST" => mutated(oauth::token(
+            cfg,
+            &shared.keys,
+            &mut shared.lock(),
+            req,
+            now,
+        ))
+        .route("token"),
+        ["oauth2", _server, "v1", "device", "authorize"] if m == "POST" => {
+            mutated(oauth::device_authorize(cfg, &mut shared.lock(), req, now))
+                .route("device_authorize")
+        }
+        ["oauth2", _server, "v1", "keys"] if m == "GET" => oauth::jwks(&shared.keys).route("keys"),
+        ["activate"] if m == "GET" || m == "POST" => {
+            mutated(oauth::activate(&mut shared.lock(), req, now)).route("activate")
+        }
+        ["oauth2", ..] | [".well-known", ..] => {
+            http::oauth_error(404, "not_found", "Not found").route("not_found")
+        }
+        ["v3", rest @ ..] => api(shared, req, rest, now),
+        _ => Resp::json(403, &json!({"message": "Forbidden"})).route("forbidden"),
+    }
+}
+
+fn cors(r: Resp) -> Resp {
+    r.with("access-control-allow-origin", "*")
+}
+
+/// `/v3/...`: bearer token, scope, rate limit, then the resource.
+fn api(shared: &Shared, req: &Req, rest: &[&str], now: i64) -> Resp {
+    let m = req.method.as_str();
+    if m == "OPTIONS" {
+        return cors(Resp::empty(204))
+            .with(
+                "access-control-allow-headers",
+                "Content-Type,X-Amz-Date,Authorization,X-Api-Key",
+            )
+            .with(
+                "access-control-allow-methods",
+                "GET,POST,PUT,DELETE,PATCH,OPTIONS",
+            )
+            .route("cors");
+    }
+    if rest == ["token_info"] && m == "POST" {
+        return cors(token_info(shared, req, now)).route("token_info");
+    }
+    let claims = match shared.bearer(req, now) {
+        Ok(c) => c,
+        Err(r) => return cors(r).route("unauthorized"),
+    };
+    if !claims.scp.iter().any(|s| s == "contact_data") {
+        return cors(http::forbidden_scope()).route("forbidden_scope");
+    }
+    let mut sim = shared.lock();
+    if shared.cfg.rate_limit {
+        if let Some(r) = rate_limit(&shared.cfg, &mut sim, &claims.cid, now) {
+            return cors(r).route("rate_limited");
+        }
+    }
+    let speed = &shared.cfg.speed;
+    activities::tick(&mut sim, now, speed);
+    let (resp, route, writes): (Resp, &'static str, bool) = match (m, rest) {
+        ("GET", ["contacts"]) => (contacts::list(&sim, req), "contacts.list", false),
+        ("POST", ["contacts"]) => (
+            contacts::create(&mut sim, req, now),
+            "contacts.create",
+            true,
+        ),
+        ("POST", ["contacts", "sign_up_form"]) => (
+            contacts::sign_up_form(&mut sim, req, now, shared.cfg.file.account.confirmed_opt_in),
+            "contacts.sign_up_form",
+            true,
+        ),
+        ("GET", ["contacts", id]) => (contacts::get(&sim, req, id), "contacts.get", false),
+        ("PUT", ["contacts", id]) => (contacts::put(&mut sim, req, id, now), "contacts.put", true),
+        ("DELETE", ["contacts", id]) => {
+            (contacts::delete(&mut sim, id, now), "contacts.delete", true)
+        }
+        ("GET", ["contact_lists"]) => (lists::list(&sim, req), "lists.list", false),
+        ("POST", ["contact_lists"]) => (lists::create(&mut sim, req, now), "lists.create", true),
+        ("GET", ["contact_lists", id]) => (lists::get(&sim, req, id), "lists.get", false),
+        ("PUT", ["contact_lists", id]) => (lists::put(&mut sim, req, id, now), "lists.put", true),
+        ("DELETE", ["contact_lists", id]) => (
+            lists::delete(&mut sim, id, now, speed),
+            "lists.delete",
+            true,
+        ),
+        ("POST", ["activities", "contacts_json_import"]) => (
+            activities::json_import(&mut sim, req, now, speed),
+            "activities.json_import",
+            true,
+        ),
+        ("POST", ["activities", "contacts_file_import"]) => (
+            activities::file_import(&mut sim, req, now, speed),
+            "activities.file_import",
+            true,
+        ),
+        ("POST", ["activities", "add_list_memberships"]) => (
+            activities::memberships(&mut sim, req, now, speed, true),
+            "activities.add_list_memberships",
+            true,
+        ),
+        ("POST", ["activities", "remove_list_memberships"]) => (
+            activities::memberships(&mut sim, req, now, speed, false),
+            "activities.remove_list_memberships",
+            true,
+        ),
+        ("POST", ["activities", "contact_delete"]) => (
+            activities::contact_delete(&mut sim, req, now, speed),
+            "activities.contact_delete",
+            true,
+        ),
+        ("GET", ["activities"]) => (
+            activities::list(&sim, req, now, speed),
+            "activities.list",
+            false,
+        ),
+        ("GET", ["activities", id]) => (
+            activities::get(&sim, id, now, speed),
+            "activities.get",
+            false,
+        ),
+        (_, ["contacts" | "contact_lists" | "activities", ..]) => (
+            http::cc_error(
+                405,
+                "method_not_allowed",
+                "Method not allowed for this resource",
+            ),
+            "method_not_allowed",
+            false,
+        ),
+        _ => (
+            http::cc_error(404, "not_found", "Resource not found"),
+            "not_found",
+            false,
+        ),
+    };
+    if writes && resp.status < 400 {
+        shared.dirty.store(true, Ordering::Relaxed);
+    }
+    cors(resp).route(route)
+}
+
+/// `POST /v3/token_info`: the scopes of a valid (unexpired) access token.
+fn token_info(shared: &Shared, req: &Req, now: i64) -> Resp {
+    let token = match http::json_body(req) {
+        Ok(v) => v.get("token").and_then(Value::as_str).map(String::from),
+        Err(r) => return r,
+    };
+    let Some(token) = token else {
+        return http::validation(&["token is missing".into()]);
+    };
+    match shared.keys.verify(&token, &shared.cfg) {
+        Some(c) if c.exp * 1000 > now => Resp::json(200, &json!({"scopes": c.scp})),
+        _ => http::unauthorized(),
+    }
+}
+
+fn rate_limit(cfg: &MockConfig, sim: &mut Sim, client: &str, now: i64) -> Option<Resp> {
+    let w = sim.rates.entry(client.to_string()).or_default();
+    let second = now.div_euclid(1000);
+    let day = now.div_euclid(86_400_000);
+    if w.second != second {
+        w.second = second;
+        w.in_second = 0;
+    }
+    if w.day != day {
+        w.day = day;
+        w.in_day = 0;
+    }
+    if w.in_day >= cfg.file.rate_limit.per_day {
+        return Some(Resp::json(
+            429,
+            &json!({"error_key": "quota_exceeded", "error_message": "Limit Exceeded"}),
+        ));
+    }
+    if w.in_second >= cfg.file.rate_limit.per_second {
+        return Some(Resp::json(
+            429,
+            &json!({"error_key": "throttled", "error_message": "Too Many Requests"}),
+        ));
+    }
+    w.in_second += 1;
+    w.in_day += 1;
+    None
+}
+
+async fn serve(
+    shared: Arc<Shared>,
+    req: hyper::Request<Incoming>,
+) -> Result<hyper::Response<Full<Bytes>>, std::convert::Infallible> {
+    let start = Instant::now();
+    let (parts, body) = req.into_parts();
+    let host = parts
+        .headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_string();
+    let path = parts.uri.path().to_string();
+    let query: Vec<(String, String)> = parts
+        .uri
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let resp = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => {
+            let req = Req {
+                method: parts.method.as_str().to_string(),
+                path: path.clone(),
+                query,
+                headers: parts.headers,
+                body: collected.to_bytes(),
+                base_url: format!("http://{host}"),
+            };
+            let shared2 = shared.clone();
+            // A handler bug must answer, not take the server down.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || route(&shared2, &req)))
+                .unwrap_or_else(|_| {
+                    http::cc_error(
+                        500,
+                        "internal_error",
+                        "The mock hit an internal error; see its output",
+                    )
+                    .route("panic")
+                })
+        }
+        Err(_) => {
+            http::cc_error(413, "payload_too_large", "Request body too large").route("too_large")
+        }
+    };
+    let at = store::ts(shared.now_ms());
+    shared.record(JournalEntry {
+        at,
+        method: parts.method.to_string(),
+        path,
+        status: resp.status,
+        route: resp.route,
+        micros: start.elapsed().as_micros() as u64,
+    });
+    let mut builder = hyper::Response::builder().status(resp.status);
+    for (k, v) in &resp.headers {
+        builder = builder.header(*k, v.as_str());
+    }
+    Ok(builder
+        .body(Full::new(resp.body))
+        .unwrap_or_else(|_| hyper::Response::new(Full::new(Bytes::new()))))
+}
+
+/// A running mock: its own runtime thread; stops (and saves) when dropped.
+pub struct MockServer {
+    url: String,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: Option<tokio::sync::watch::Sender<bool>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl MockServer {
+    /// Binds (127.0.0.1 unless configured otherwise) and starts serving.
+    pub fn start(cfg: MockConfig) -> Result<MockServer, MockError> {
+        let listener = std::net::TcpListener::bind((cfg.host.as_str(), cfg.port))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::new(cfg)?);
+        let host = if addr.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            addr.ip().to_string()
+        };
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host
+        };
+        let url = format!("http://{host}:{}", addr.port());
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let s = shared.clone();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("postie-mock")
+            .enable_all()
+            .build()?;
+        let thread = std::thread::Builder::new()
+            .name("postie-mock".into())
+            .spawn(move || rt.block_on(run(listener, s, rx)))?;
+        Ok(MockServer {
+            url,
+            addr,
+            shared,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Base URL, e.g. `http://127.0.0.1:40123`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state (clock, journal, reset) for in-process control.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Stops serving, waits for the thread and saves state.
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(true);
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+async fn run(
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+        return;
+    };
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let saver = {
+        let s = shared.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(250));
+            loop {
+                tick.tick().await;
+                let s = s.clone();
+                let _ = tokio::task::spawn_blocking(move || s.save_if_dirty()).await;
+            }
+        })
+    };
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let s = shared.clone();
+                let svc = hyper::service::service_fn(move |req| serve(s.clone(), req));
+                let conn = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+        }
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+    saver.abort();
+    if let Err(e) = shared.save_if_dirty() {
+        eprintln!("postie mock: could not save state: {e}");
+    }
+}

@@ -1,0 +1,555 @@
+//! The simulated account: contacts, lists, activities and the authorization server's grants.
+//! One value, behind one lock, serialisable whole for `/__postie/state` export and import.
+
+use std::collections::HashMap;
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+/// How a contact may be emailed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// Opted in explicitly.
+    Explicit,
+    /// Implied (imported by the account).
+    Implicit,
+    /// Unknown.
+    NotSet,
+    /// Awaiting confirmed opt-in.
+    PendingConfirmation,
+    /// Temporarily held.
+    TempHold,
+    /// Opted out.
+    Unsubscribed,
+}
+
+impl Permission {
+    /// Parses the vendor's value.
+    pub fn parse(s: &str) -> Option<Permission> {
+        serde_json::from_value(Value::String(s.to_string())).ok()
+    }
+    /// The vendor's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::Explicit => "explicit",
+            Permission::Implicit => "implicit",
+            Permission::NotSet => "not_set",
+            Permission::PendingConfirmation => "pending_confirmation",
+            Permission::TempHold => "temp_hold",
+            Permission::Unsubscribed => "unsubscribed",
+        }
+    }
+}
+
+/// Who made a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Source {
+    /// The account owner.
+    Account,
+    /// The contact.
+    Contact,
+}
+
+impl Source {
+    /// Parses `Account` / `Contact`.
+    pub fn parse(s: &str) -> Option<Source> {
+        match s {
+            "Account" => Some(Source::Account),
+            "Contact" => Some(Source::Contact),
+            _ => None,
+        }
+    }
+    /// The vendor's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Account => "Account",
+            Source::Contact => "Contact",
+        }
+    }
+}
+
+/// A contact's email channel.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Email {
+    /// The address (unique per account, case-insensitively).
+    pub address: String,
+    /// Permission.
+    pub permission: Permission,
+    /// Created (ms of the mock clock).
+    pub created_at: i64,
+    /// Updated.
+    pub updated_at: i64,
+    /// Who opted in.
+    #[serde(default)]
+    pub opt_in_source: Option<Source>,
+    /// When.
+    #[serde(default)]
+    pub opt_in_date: Option<i64>,
+    /// Who opted out.
+    #[serde(default)]
+    pub opt_out_source: Option<Source>,
+    /// When.
+    #[serde(default)]
+    pub opt_out_date: Option<i64>,
+    /// Why.
+    #[serde(default)]
+    pub opt_out_reason: Option<String>,
+}
+
+/// Sub-resources most contacts do not have, boxed to keep the common contact small.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Extras {
+    /// `{custom_field_id, value}`.
+    #[serde(default)]
+    pub custom_fields: Vec<Value>,
+    /// `{phone_number_id, phone_number, kind, ...}`.
+    #[serde(default)]
+    pub phone_numbers: Vec<Value>,
+    /// `{street_address_id, kind, street, ...}`.
+    #[serde(default)]
+    pub street_addresses: Vec<Value>,
+    /// Tag ids.
+    #[serde(default)]
+    pub taggings: Vec<String>,
+    /// `{note_id, content, created_at}`.
+    #[serde(default)]
+    pub notes: Vec<Value>,
+    /// SMS channel.
+    #[serde(default)]
+    pub sms_channel: Option<Value>,
+}
+
+/// A contact.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Contact {
+    /// Id.
+    pub id: Uuid,
+    /// Email channel.
+    pub email: Option<Email>,
+    /// Core fields.
+    pub first_name: Option<String>,
+    /// Core fields.
+    pub last_name: Option<String>,
+    /// Core fields.
+    pub job_title: Option<String>,
+    /// Core fields.
+    pub company_name: Option<String>,
+    /// 1–12.
+    pub birthday_month: Option<u8>,
+    /// 1–31.
+    pub birthday_day: Option<u8>,
+    /// `YYYY-MM-DD` as given.
+    pub anniversary: Option<String>,
+    /// Who created it.
+    pub create_source: Source,
+    /// Who last updated it.
+    pub update_source: Source,
+    /// Created (ms).
+    pub created_at: i64,
+    /// Updated (ms).
+    pub updated_at: i64,
+    /// Soft-deleted (ms).
+    pub deleted_at: Option<i64>,
+    /// Lists.
+    #[serde(default)]
+    pub list_memberships: Vec<Uuid>,
+    /// Rare sub-resources.
+    #[serde(default)]
+    pub extras: Option<Box<Extras>>,
+}
+
+impl Contact {
+    /// A new, empty contact.
+    pub fn new(id: Uuid, now: i64, source: Source) -> Contact {
+        Contact {
+            id,
+            email: None,
+            first_name: None,
+            last_name: None,
+            job_title: None,
+            company_name: None,
+            birthday_month: None,
+            birthday_day: None,
+            anniversary: None,
+            create_source: source,
+            update_source: source,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+            list_memberships: Vec::new(),
+            extras: None,
+        }
+    }
+
+    /// Mutable extras, created on demand.
+    pub fn extras_mut(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Default::default)
+    }
+
+    /// Whether the contact is active (not deleted, not unsubscribed).
+    pub fn is_active(&self) -> bool {
+        self.deleted_at.is_none()
+            && self
+                .email
+                .as_ref()
+                .is_none_or(|e| e.permission != Permission::Unsubscribed)
+    }
+}
+
+/// Which sub-resources a response includes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Include {
+    /// custom_fields.
+    pub custom_fields: bool,
+    /// list_memberships.
+    pub list_memberships: bool,
+    /// phone_numbers.
+    pub phone_numbers: bool,
+    /// street_addresses.
+    pub street_addresses: bool,
+    /// taggings.
+    pub taggings: bool,
+    /// notes.
+    pub notes: bool,
+    /// sms_channel.
+    pub sms_channel: bool,
+}
+
+impl Include {
+    /// Everything (create/update responses).
+    pub fn all() -> Include {
+        Include {
+            custom_fields: true,
+            list_memberships: true,
+            phone_numbers: true,
+            street_addresses: true,
+            taggings: true,
+            notes: true,
+            sms_channel: true,
+        }
+    }
+
+    /// Parses `include=a,b`; an unknown name is a validation message.
+    pub fn parse(s: Option<&str>) -> Result<Include, String> {
+        let mut inc = Include::default();
+        for part in s
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            match part {
+                "custom_fields" => inc.custom_fields = true,
+                "list_memberships" => inc.list_memberships = true,
+                "phone_numbers" => inc.phone_numbers = true,
+                "street_addresses" => inc.street_addresses = true,
+                "taggings" => inc.taggings = true,
+                "notes" => inc.notes = true,
+                "sms_channel" => inc.sms_channel = true,
+                _ => return Err("include does not have a valid value".into()),
+            }
+        }
+        Ok(inc)
+    }
+}
+
+/// ISO-8601 UTC date-time of a mock-clock millisecond.
+pub fn ts(ms: i64) -> String {
+    crate::util::rfc3339(ms.div_euclid(1000))
+}
+
+/// ISO date of a mock-clock millisecond (`deleted_at` is a date).
+pub fn date(ms: i64) -> String {
+    ts(ms)[..10].to_string()
+}
+
+/// The contact as the API shows it.
+pub fn contact_json(c: &Contact, inc: Include) -> Value {
+    let mut m = Map::new();
+    m.insert("contact_id".into(), json!(c.id.to_string()));
+    if let Some(e) = &c.email {
+        let mut em = Map::new();
+        em.insert("address".into(), json!(e.address));
+        em.insert("permission_to_send".into(), json!(e.permission.as_str()));
+        em.insert("created_at".into(), json!(ts(e.created_at)));
+        em.insert("updated_at".into(), json!(ts(e.updated_at)));
+        if let Some(s) = e.opt_in_source {
+            em.insert("opt_in_source".into(), json!(s.as_str()));
+        }
+        if let Some(d) = e.opt_in_date {
+            em.insert("opt_in_date".into(), json!(ts(d)));
+        }
+        if let Some(s) = e.opt_out_source {
+            em.insert("opt_out_source".into(), json!(s.as_str()));
+        }
+        if let Some(d) = e.opt_out_date {
+            em.insert("opt_out_date".into(), json!(ts(d)));
+        }
+        if let Some(r) = &e.opt_out_reason {
+            em.insert("opt_out_reason".into(), json!(r));
+        }
+        let confirm = if e.permission == Permission::PendingConfirmation {
+            "pending"
+        } else {
+            "off"
+        };
+        em.insert("confirm_status".into(), json!(confirm));
+        m.insert("email_address".into(), Value::Object(em));
+    }
+    for (k, v) in [
+        ("first_name", &c.first_name),
+        ("last_name", &c.last_name),
+        ("job_title", &c.job_title),
+        ("company_name", &c.company_name),
+    ] {
+        if let Some(v) = v {
+            m.insert(k.into(), json!(v));
+        }
+    }
+    if let Some(v) = c.birthday_month {
+        m.insert("birthday_month".into(), json!(v));
+    }
+    if let Some(v) = c.birthday_day {
+        m.insert("birthday_day".into(), json!(v));
+    }
+    if let Some(v) = &c.anniversary {
+        m.insert("anniversary".into(), json!(v));
+    }
+    m.insert("create_source".into(), json!(c.create_source.as_str()));
+    m.insert("update_source".into(), json!(c.update_source.as_str()));
+    m.insert("created_at".into(), json!(ts(c.created_at)));
+    m.insert("updated_at".into(), json!(ts(c.updated_at)));
+    if let Some(d) = c.deleted_at {
+        m.insert("deleted_at".into(), json!(date(d)));
+    }
+    let empty = Extras::default();
+    let x = c.extras.as_deref().unwrap_or(&empty);
+    if inc.custom_fields {
+        m.insert("custom_fields".into(), json!(x.custom_fields));
+    }
+    if inc.list_memberships {
+        m.insert(
+            "list_memberships".into(),
+            json!(
+                c.list_memberships
+                    .iter()
+                    .map(Uuid::to_string)
+                    .collect::<Vec<_>>()
+            ),
+        );
+    }
+    if inc.phone_numbers {
+        m.insert("phone_numbers".into(), json!(x.phone_numbers));
+    }
+    if inc.street_addresses {
+        m.insert("street_addresses".into(), json!(x.street_addresses));
+    }
+    if inc.taggings {
+        m.insert("taggings".into(), json!(x.taggings));
+    }
+    if inc.notes {
+        m.insert("notes".into(), json!(x.notes));
+    }
+    if inc.sms_channel {
+        if let Some(s) = &x.sms_channel {
+            m.insert("sms_channel".into(), s.clone());
+        }
+    }
+    Value::Object(m)
+}
+
+/// A contact list.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContactList {
+    /// Id.
+    pub id: Uuid,
+    /// Unique name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Favourite.
+    pub favorite: bool,
+    /// Created (ms).
+    pub created_at: i64,
+    /// Updated (ms).
+    pub updated_at: i64,
+    /// Deleted (ms).
+    pub deleted_at: Option<i64>,
+}
+
+/// The list as the API shows it.
+pub fn list_json(l: &ContactList, membership_count: Option<usize>) -> Value {
+    let mut v = json!({
+        "list_id": l.id.to_string(),
+        "name": l.name,
+        "description": l.description.clone().unwrap_or_default(),
+        "favorite": l.favorite,
+        "created_at": ts(l.created_at),
+        "updated_at": ts(l.updated_at),
+    });
+    if let Some(d) = l.deleted_at {
+        v["deleted_at"] = json!(ts(d));
+    }
+    if let Some(n) = membership_count {
+        v["membership_count"] = json!(n);
+    }
+    v
+}
+
+/// An authorization code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthCode {
+    /// Client.
+    pub client_id: String,
+    /// Exact redirect URI used.
+    pub redirect_uri: String,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// PKCE challenge.
+    pub code_challenge: Option<String>,
+    /// Expiry (ms).
+    pub expires_at: i64,
+    /// Already exchanged.
+    pub used: bool,
+}
+
+/// A refresh token grant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefreshGrant {
+    /// Client.
+    pub client_id: String,
+    /// Scopes.
+    pub scopes: Vec<String>,
+    /// Last use or issue (ms), for the idle expiry.
+    pub last_used: i64,
+    /// Replaced by rotation or a newer token set.
+    pub revoked: bool,
+}
+
+/// A device authorization.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceGrant {
+    /// Client.
+    pub client_id: String,
+    /// Scopes.
+    pub scopes: Vec<String>,
+    /// Code the user types.
+    pub user_code: String,
+    /// Expiry (ms).
+    pub expires_at: i64,
+    /// Poll interval (s).
+    pub interval: u64,
+    /// Last poll (ms).
+    pub last_poll: Option<i64>,
+    /// `pending`, `approved`, `denied`, `consumed`.
+    pub status: String,
+}
+
+/// A consent page waiting for Allow/Deny.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingConsent {
+    /// Client.
+    pub client_id: String,
+    /// Redirect URI.
+    pub redirect_uri: String,
+    /// Scopes.
+    pub scopes: Vec<String>,
+    /// State to echo.
+    pub state: String,
+    /// PKCE challenge.
+    pub code_challenge: Option<String>,
+    /// Expiry (ms).
+    pub expires_at: i64,
+}
+
+/// Per-client rate windows.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RateWindow {
+    /// Current second (mock clock).
+    pub second: i64,
+    /// Requests in it.
+    pub in_second: u32,
+    /// Current UTC day.
+    pub day: i64,
+    /// Requests in it.
+    pub in_day: u32,
+}
+
+/// The whole simulation.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Sim {
+    /// Mock clock offset from real time (ms).
+    pub clock_offset_ms: i64,
+    /// Contacts in creation order.
+    pub contacts: IndexMap<Uuid, Contact>,
+    /// Lower-cased email → contact.
+    #[serde(skip)]
+    pub by_email: HashMap<String, Uuid>,
+    /// Lists in creation order.
+    pub lists: IndexMap<Uuid, ContactList>,
+    /// Activities in creation order.
+    pub activities: IndexMap<Uuid, super::activities::Activity>,
+    /// Authorization codes.
+    pub codes: HashMap<String, AuthCode>,
+    /// Refresh tokens.
+    pub refresh_tokens: HashMap<String, RefreshGrant>,
+    /// Device codes.
+    pub device_codes: HashMap<String, DeviceGrant>,
+    /// Consent pages awaiting a decision.
+    pub consents: HashMap<String, PendingConsent>,
+    /// Rate windows per client.
+    pub rates: HashMap<String, RateWindow>,
+}
+
+impl Sim {
+    /// Rebuilds derived indexes after loading.
+    pub fn reindex(&mut self) {
+        self.by_email = self
+            .contacts
+            .values()
+            .filter_map(|c| {
+                c.email
+                    .as_ref()
+                    .map(|e| (e.address.to_ascii_lowercase(), c.id))
+            })
+            .collect();
+    }
+
+    /// The contact with this email (any status).
+    pub fn find_email(&self, email: &str) -> Option<Uuid> {
+        self.by_email.get(&email.to_ascii_lowercase()).copied()
+    }
+
+    /// Sets a contact's email, keeping the index right.
+    pub fn set_email_index(&mut self, id: Uuid, old: Option<&str>, new: Option<&str>) {
+        if let Some(o) = old {
+            let k = o.to_ascii_lowercase();
+            if self.by_email.get(&k) == Some(&id) {
+                self.by_email.remove(&k);
+            }
+        }
+        if let Some(n) = new {
+            self.by_email.insert(n.to_ascii_lowercase(), id);
+        }
+    }
+
+    /// Members of a list.
+    pub fn membership_count(&self, list: Uuid, active_only: bool) -> usize {
+        self.contacts
+            .values()
+            .filter(|c| {
+                c.deleted_at.is_none()
+                    && (!active_only || c.is_active())
+                    && c.list_memberships.contains(&list)
+            })
+            .count()
+    }
+}
+
+/// A v1 (time-based) UUID, as Constant Contact's ids are.
+pub fn new_id() -> Uuid {
+    Uuid::now_v1(&[0xfa, 0x16, 0x3e, 0x5c, 0x9b, 0x01])
+}

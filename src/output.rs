@@ -1,0 +1,256 @@
+//! Terminal rendering of step results and responses: one line per step, pretty bodies, colour on
+//! a TTY unless `NO_COLOR` is set. Everything passes through the [`Redactor`] first.
+
+use std::io::IsTerminal;
+
+use serde_json::Value;
+
+use crate::chain::display_value;
+use crate::exchange::{Exchange, Rendered};
+use crate::redact::Redactor;
+use crate::runner::StepResult;
+
+/// Colour choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    /// Emit ANSI colours.
+    pub color: bool,
+}
+
+impl Style {
+    /// Colour when stdout is a terminal and `NO_COLOR` is unset (or empty).
+    pub fn detect() -> Style {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Style {
+            color: !no_color && std::io::stdout().is_terminal(),
+        }
+    }
+    /// No colour.
+    pub fn plain() -> Style {
+        Style { color: false }
+    }
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+    /// Green.
+    pub fn ok(&self, s: &str) -> String {
+        self.paint("32", s)
+    }
+    /// Red.
+    pub fn bad(&self, s: &str) -> String {
+        self.paint("31", s)
+    }
+    /// Dim.
+    pub fn dim(&self, s: &str) -> String {
+        self.paint("2", s)
+    }
+    /// Bold.
+    pub fn bold(&self, s: &str) -> String {
+        self.paint("1", s)
+    }
+    /// Yellow.
+    pub fn warn(&self, s: &str) -> String {
+        self.paint("33", s)
+    }
+}
+
+/// One line per step (plus failure details and notes).
+pub fn step_line(r: &StepResult, red: &Redactor, style: Style) -> String {
+    let mut out = String::new();
+    for n in &r.notes {
+        out.push_str(&format!("  {}\n", style.warn(&red.mask(n))));
+    }
+    if let Some(why) = &r.skipped {
+        out.push_str(&format!(
+            "{} {} {}\n",
+            style.dim("-"),
+            r.request,
+            style.dim(&format!("skipped ({})", red.mask(why)))
+        ));
+        return out;
+    }
+    let mark = if r.ok() {
+        style.ok("✓")
+    } else {
+        style.bad("✗")
+    };
+    out.push_str(&format!("{mark} {}", style.bold(&r.request)));
+    if let Some(req) = &r.rendered {
+        out.push_str(&format!("  {} {}", req.method, red.mask(&req.url)));
+    }
+    if let Some(ex) = &r.exchange {
+        let status = ex.status.to_string();
+        let status = if ex.status < 400 {
+            style.ok(&status)
+        } else {
+            style.bad(&status)
+        };
+        out.push_str(&format!(
+            "  {status}  {:.0}ms",
+            ex.elapsed.as_secs_f64() * 1000.0
+        ));
+    }
+    if r.attempts > 1 {
+        out.push_str(&format!("  ({} attempts)", r.attempts));
+    }
+    if !r.set.is_empty() {
+        let vars: Vec<String> = r
+            .set
+            .iter()
+            .map(|b| format!("{}={}", b.name, red.mask(&display_value(b))))
+            .collect();
+        out.push_str(&format!("  {} {}", style.dim("set"), vars.join(" ")));
+    }
+    out.push('\n');
+    if let Some(f) = &r.failure {
+        for line in red.mask(&f.message).lines() {
+            out.push_str(&format!("    {}\n", style.bad(line)));
+        }
+        if let Some(ex) = &r.exchange {
+            if f.kind == crate::runner::FailureKind::Assertion {
+                let body = body_text(ex, red, Style::plain());
+                for line in body.lines().take(20) {
+                    out.push_str(&format!("    {}\n", style.dim(line)));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The request as it will be sent (for `show`).
+pub fn request_text(r: &Rendered, red: &Redactor) -> String {
+    let mut out = format!("{} {}\n", r.method, red.mask(&r.url));
+    for (k, v) in &r.headers {
+        out.push_str(&format!("{k}: {}\n", red.mask_header(k, v)));
+    }
+    match &r.body {
+        crate::exchange::Body::Json(v) => {
+            out.push('\n');
+            out.push_str(&serde_json::to_string_pretty(&red.mask_json(v)).unwrap_or_default());
+            out.push('\n');
+        }
+        _ => {
+            if let Some(b) = r.body_text() {
+                out.push('\n');
+                out.push_str(&red.mask(&b));
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+/// The response: status line, headers when `verbose`, then the pretty body.
+pub fn response_text(ex: &Exchange, verbose: bool, red: &Redactor, style: Style) -> String {
+    let reason = reqwest::StatusCode::from_u16(ex.status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let status = format!("HTTP {} {reason}", ex.status);
+    let status = if ex.status < 400 {
+        style.ok(&status)
+    } else {
+        style.bad(&status)
+    };
+    let mut out = format!(
+        "{status}  {}\n",
+        style.dim(&format!("{:.1}ms", ex.elapsed.as_secs_f64() * 1000.0))
+    );
+    if verbose {
+        for (k, v) in &ex.headers {
+            out.push_str(&format!("{}: {}\n", style.dim(k), red.mask_header(k, v)));
+        }
+    }
+    let body = body_text(ex, red, style);
+    if !body.is_empty() {
+        out.push('\n');
+        out.push_str(&body);
+        if !body.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The body, pretty-printed and masked.
+pub fn body_text(ex: &Exchange, red: &Redactor, style: Style) -> String {
+    match &ex.json {
+        Some(v) => pretty_json(&red.mask_json(v), style),
+        None => red.mask(&ex.body),
+    }
+}
+
+/// Pretty JSON, coloured when asked.
+pub fn pretty_json(v: &Value, style: Style) -> String {
+    let text = serde_json::to_string_pretty(v).unwrap_or_default();
+    if !style.color {
+        return text;
+    }
+    colorize_json(&text)
+}
+
+fn colorize_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '"' {
+            let start = i;
+            i += 1;
+            while i < chars.len() && chars[i] != '"' {
+                if chars[i] == '\\' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            let s: String = chars[start..=i.min(chars.len() - 1)].iter().collect();
+            let mut j = i + 1;
+            while j < chars.len() && chars[j] == ' ' {
+                j += 1;
+            }
+            let is_key = chars.get(j) == Some(&':');
+            out.push_str(&format!(
+                "\x1b[{}m{s}\x1b[0m",
+                if is_key { "34" } else { "32" }
+            ));
+            i += 1;
+        } else if c.is_ascii_digit() || c == '-' {
+            let start = i;
+            while i < chars.len()
+                && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '.' | '-' | '+'))
+            {
+                i += 1;
+            }
+            out.push_str(&format!(
+                "\x1b[33m{}\x1b[0m",
+                chars[start..i].iter().collect::<String>()
+            ));
+        } else if ["true", "false", "null"]
+            .iter()
+            .any(|w| starts_with(&chars[i..], w))
+        {
+            let word_len = if chars[i] == 'f' { 5 } else { 4 };
+            out.push_str(&format!(
+                "\x1b[35m{}\x1b[0m",
+                chars[i..i + word_len].iter().collect::<String>()
+            ));
+            i += word_len;
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn starts_with(chars: &[char], word: &str) -> bool {
+    word.chars()
+        .enumerate()
+        .all(|(k, w)| chars.get(k) == Some(&w))
+}

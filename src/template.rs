@@ -1,0 +1,449 @@
+//! Templates: minijinja with `<< >>` expressions, `<% %>` blocks and `<# #>` comments.
+//!
+//! Undefined variables are errors (strict mode), reported by name so the runner can say which
+//! step would have produced them — before anything is sent. No HTTP and no YAML here.
+
+use std::collections::BTreeSet;
+
+use base64::Engine as _;
+use minijinja::syntax::SyntaxConfig;
+use minijinja::value::Value as MjValue;
+use minijinja::{Environment, Error as MjError, ErrorKind, UndefinedBehavior};
+use serde_json::Value;
+
+/// A template failure: syntax, an undefined variable, or an evaluation error.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct TemplateError {
+    /// The undefined variable path (e.g. `token.body.access_token`), when that is the cause.
+    pub undefined: Option<String>,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// The template engine, configured once.
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Whether a string contains template syntax at all (the fast path skips the engine).
+pub fn is_template(s: &str) -> bool {
+    s.contains("<<") || s.contains("<%") || s.contains("<#")
+}
+
+impl Templates {
+    /// Builds the environment with postie's delimiters, strict undefined and helper functions.
+    pub fn new() -> Self {
+        let mut env = Environment::new();
+        env.set_syntax(
+            SyntaxConfig::builder()
+                .block_delimiters("<%", "%>")
+                .variable_delimiters("<<", ">>")
+                .comment_delimiters("<#", "#>")
+                .build()
+                .expect("static syntax config is valid"),
+        );
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_keep_trailing_newline(true);
+        env.add_filter("base64", |s: String| {
+            base64::engine::general_purpose::STANDARD.encode(s)
+        });
+        env.add_filter("b64decode", |s: String| -> Result<String, MjError> {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(s.trim())
+                .or_else(|_| {
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD
+                        .decode(s.trim().trim_end_matches('='))
+                })
+                .map_err(|e| {
+                    MjError::new(ErrorKind::InvalidOperation, format!("b64decode: {e}"))
+                })?;
+            Ok(String::from_utf8_lossy(&bytes).into_owned())
+        });
+        env.add_filter("pkce_challenge", |s: String| {
+            crate::util::pkce_challenge(&s)
+        });
+        env.add_filter("jwt_claims", |s: String| -> Result<MjValue, MjError> {
+            let claims = crate::jwt::claims(&s).map_err(|e| {
+                MjError::new(ErrorKind::InvalidOperation, format!("jwt_claims: {e}"))
+            })?;
+            Ok(MjValue::from_serialize(&claims))
+        });
+        env.add_filter("append", |list: Option<Vec<MjValue>>, item: MjValue| {
+            let mut list = list.unwrap_or_default();
+            if !list.contains(&item) {
+                list.push(item);
+            }
+            list
+        });
+        env.add_function(
+            "merge",
+            |a: MjValue, b: MjValue| -> Result<MjValue, MjError> {
+                let mut out: serde_json::Map<String, Value> = match serde_json::to_value(&a) {
+                    Ok(Value::Object(m)) => m,
+                    _ => {
+                        return Err(MjError::new(
+                            ErrorKind::InvalidOperation,
+                            "merge() takes two mappings",
+                        ));
+                    }
+                };
+                match serde_json::to_value(&b) {
+                    Ok(Value::Object(m)) => out.extend(m),
+                    _ => {
+                        return Err(MjError::new(
+                            ErrorKind::InvalidOperation,
+                            "merge() takes two mappings",
+                        ));
+                    }
+                }
+                Ok(MjValue::from_serialize(&out))
+            },
+        );
+        env.add_function("uuid", || uuid::Uuid::new_v4().to_string());
+        env.add_function("nonce", |len: Option<usize>| {
+            random_token(len.unwrap_or(32))
+        });
+        env.add_function("random_state", || random_token(32));
+        env.add_function(
+            "now",
+            |format: Option<String>| -> Result<MjValue, MjError> {
+                let now = time::OffsetDateTime::now_utc();
+                match format.as_deref() {
+                    None | Some("rfc3339") => Ok(MjValue::from(
+                        now.format(&time::format_description::well_known::Rfc3339)
+                            .unwrap_or_default(),
+                    )),
+                    Some("unix") => Ok(MjValue::from(now.unix_timestamp())),
+                    Some("unix_ms") => Ok(MjValue::from(
+                        (now.unix_timestamp_nanos() / 1_000_000) as i64,
+                    )),
+                    Some("date") => Ok(MjValue::from(now.date().to_string())),
+                    Some(other) => Err(MjError::new(
+                        ErrorKind::InvalidOperation,
+                        format!("now(\"{other}\"): use rfc3339, unix, unix_ms or date"),
+                    )),
+                }
+            },
+        );
+        Templates { env }
+    }
+
+    /// Checks syntax without rendering.
+    pub fn check(&self, src: &str) -> Result<(), TemplateError> {
+        if !is_template(src) {
+            return Ok(());
+        }
+        self.env
+            .template_from_str(src)
+            .map(|_| ())
+            .map_err(|e| plain(&e))
+    }
+
+    /// Checks a condition's syntax.
+    pub fn check_condition(&self, expr: &str) -> Result<(), TemplateError> {
+        self.env
+            .compile_expression(strip_delims(expr))
+            .map(|_| ())
+            .map_err(|e| plain(&e))
+    }
+
+    /// Variable paths a template refers to (e.g. `token.body.access_token`, `env.CC_CLIENT_ID`).
+    pub fn referenced(&self, src: &str) -> BTreeSet<String> {
+        if !is_template(src) {
+            return BTreeSet::new();
+        }
+        match self.env.template_from_str(src) {
+            Ok(t) => t
+                .undeclared_variables(true)
+                .into_iter()
+                .filter(|v| !self.is_global(v))
+                .collect(),
+            Err(_) => BTreeSet::new(),
+        }
+    }
+
+    /// Variable paths a condition refers to.
+    pub fn referenced_in_condition(&self, expr: &str) -> BTreeSet<String> {
+        match self.env.compile_expression(strip_delims(expr)) {
+            Ok(e) => e
+                .undeclared_variables(true)
+                .into_iter()
+                .filter(|v| !self.is_global(v))
+                .collect(),
+            Err(_) => BTreeSet::new(),
+        }
+    }
+
+    fn is_global(&self, path: &str) -> bool {
+        let root = path.split('.').next().unwrap_or(path);
+        self.env.globals().any(|(k, _)| k == root)
+    }
+
+    /// Renders a string template against a context.
+    pub fn render(&self, src: &str, ctx: &Value) -> Result<String, TemplateError> {
+        if !is_template(src) {
+            return Ok(src.to_string());
+        }
+        self.env
+            .render_str(src, ctx)
+            .map_err(|e| self.explain(&e, src, ctx, false))
+    }
+
+    /// Renders every string in a JSON value; a string that is exactly one `<<expr>>` becomes the
+    /// expression's value, so `list_memberships: "<<list_ids>>"` splices a list.
+    pub fn render_json(&self, v: &Value, ctx: &Value) -> Result<Value, TemplateError> {
+        Ok(match v {
+            Value::String(s) => {
+                if let Some(expr) = sole_expression(s) {
+                    let e = self.env.compile_expression(expr).map_err(|e| plain(&e))?;
+                    let out = e
+                        .eval(ctx)
+                        .map_err(|err| self.explain(&err, s, ctx, false))?;
+                    if out.is_undefined() {
+                        return Err(self.explain(
+                            &MjError::new(ErrorKind::UndefinedError, "undefined value"),
+                            s,
+                            ctx,
+                            true,
+                        ));
+                    }
+                    serde_json::to_value(&out).map_err(|e| TemplateError {
+                        undefined: None,
+                        message: e.to_string(),
+                    })?
+                } else {
+                    Value::String(self.render(s, ctx)?)
+                }
+            }
+            Value::Array(a) => Value::Array(
+                a.iter()
+                    .map(|x| self.render_json(x, ctx))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(m) => {
+                let mut out = serde_json::Map::with_capacity(m.len());
+                for (k, x) in m {
+                    out.insert(k.clone(), self.render_json(x, ctx)?);
+                }
+                Value::Object(out)
+            }
+            other => other.clone(),
+        })
+    }
+
+    /// Evaluates a `when:`/`until:` condition (with or without `<< >>`) to a boolean.
+    pub fn condition(&self, expr: &str, ctx: &Value) -> Result<bool, TemplateError> {
+        let e = self
+            .env
+            .compile_expression(strip_delims(expr))
+            .map_err(|e| plain(&e))?;
+        let v = e
+            .eval(ctx)
+            .map_err(|err| self.explain(&err, expr, ctx, true))?;
+        Ok(v.is_true())
+    }
+
+    /// Finds which referenced variable is undefined, for a message that names it.
+    fn explain(&self, err: &MjError, src: &str, ctx: &Value, is_expr: bool) -> TemplateError {
+        if err.kind() != ErrorKind::UndefinedError {
+            return plain(err);
+        }
+        let refs = if is_expr || sole_expression(src).is_some() {
+            self.referenced_in_condition(sole_expression(src).unwrap_or(src))
+        } else {
+            self.referenced(src)
+        };
+        for path in refs {
+            if let Some(missing) = first_missing(&path, ctx) {
+                return TemplateError {
+                    message: format!("`{missing}` is undefined"),
+                    undefined: Some(missing),
+                };
+            }
+        }
+        plain(err)
+    }
+}
+
+/// The shortest prefix of a dotted path that does not resolve in `ctx`.
+pub fn first_missing(path: &str, ctx: &Value) -> Option<String> {
+    let mut cur = ctx;
+    let mut prefix = String::new();
+    for seg in path.split('.') {
+        if !prefix.is_empty() {
+            prefix.push('.');
+        }
+        prefix.push_str(seg);
+        match cur.get(seg) {
+            Some(v) => cur = v,
+            None => {
+                // Attribute access on non-objects (e.g. `x.length`) is not ours to judge.
+                return if cur.is_object() { Some(prefix) } else { None };
+            }
+        }
+    }
+    None
+}
+
+fn plain(e: &MjError) -> TemplateError {
+    let mut msg = e
+        .detail()
+        .map(|d| format!("{}: {d}", e.kind()))
+        .unwrap_or_else(|| e.kind().to_string());
+    if let Some(line) = e.line() {
+        msg.push_str(&format!(" (template line {line})"));
+    }
+    TemplateError {
+        undefined: None,
+        message: msg,
+    }
+}
+
+fn strip_delims(expr: &str) -> &str {
+    sole_expression(expr).unwrap_or(expr.trim())
+}
+
+/// If `s` is exactly `<< expr >>`, the expression.
+pub fn sole_expression(s: &str) -> Option<&str> {
+    let t = s.trim();
+    let inner = t.strip_prefix("<<")?.strip_suffix(">>")?;
+    if inner.contains("<<") || inner.contains(">>") {
+        return None;
+    }
+    Some(inner.trim())
+}
+
+/// A random URL-safe token of `len` characters (for `state` and nonces).
+pub fn random_token(len: usize) -> String {
+    let mut out = String::with_capacity(len + 32);
+    while out.len() < len {
+        out.push_str(&uuid::Uuid::new_v4().simple().to_string());
+    }
+    out.truncate(len);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx() -> Value {
+        json!({
+            "client_id": "id",
+            "client_secret": "sec",
+            "token": {"status": 200, "body": {"access_token": "AT"}, "headers": {"location": "http://x/cb?code=C"}},
+            "contacts": [],
+            "list_id": "L2",
+            "contact": {"first_name": "Ada", "list_memberships": ["L1"]},
+        })
+    }
+
+    #[test]
+    fn renders_with_custom_delimiters_and_filters() {
+        let t = Templates::new();
+        assert_eq!(
+            t.render(
+                "Basic <<(client_id ~ ':' ~ client_secret) | base64>>",
+                &ctx()
+            )
+            .unwrap(),
+            "Basic aWQ6c2Vj"
+        );
+        assert_eq!(
+            t.render("<<token.body.access_token>>", &ctx()).unwrap(),
+            "AT"
+        );
+        assert_eq!(
+            t.render(
+                "<# note #>a<% if token.status == 200 %>ok<% endif %>",
+                &ctx()
+            )
+            .unwrap(),
+            "aok"
+        );
+        assert_eq!(
+            t.render("<<'a b&c' | urlencode>>", &ctx()).unwrap(),
+            "a%20b%26c"
+        );
+        assert_eq!(
+            t.render("{{ not a template }}", &ctx()).unwrap(),
+            "{{ not a template }}"
+        );
+        assert_eq!(t.render("<<uuid() | length>>", &ctx()).unwrap(), "36");
+        assert_eq!(
+            t.render("<<random_state() | length>>", &ctx()).unwrap(),
+            "32"
+        );
+        assert!(t.render("<<now()>>", &ctx()).unwrap().ends_with('Z'));
+        assert!(
+            t.render("<<now('unix')>>", &ctx())
+                .unwrap()
+                .parse::<i64>()
+                .unwrap()
+                > 1_700_000_000
+        );
+    }
+
+    #[test]
+    fn strict_undefined_names_the_variable() {
+        let t = Templates::new();
+        let e = t.render("Bearer <<access_token>>", &ctx()).unwrap_err();
+        assert_eq!(e.undefined.as_deref(), Some("access_token"));
+        let e = t
+            .render("<<token.body.refresh_token>>", &ctx())
+            .unwrap_err();
+        assert_eq!(e.undefined.as_deref(), Some("token.body.refresh_token"));
+        let e = t
+            .render_json(&json!({"a": "<<nope>>"}), &ctx())
+            .unwrap_err();
+        assert_eq!(e.undefined.as_deref(), Some("nope"));
+        assert_eq!(t.render("<<maybe | default('d')>>", &ctx()).unwrap(), "d");
+    }
+
+    #[test]
+    fn json_splices_whole_expressions() {
+        let t = Templates::new();
+        let out = t
+            .render_json(&json!({"ids": "<<contacts>>", "n": "<<token.status>>", "s": "x-<<list_id>>", "m": "<<merge(contact, {'list_memberships': contact.list_memberships | append(list_id)})>>"}), &ctx())
+            .unwrap();
+        assert_eq!(
+            out,
+            json!({"ids": [], "n": 200, "s": "x-L2", "m": {"first_name": "Ada", "list_memberships": ["L1", "L2"]}})
+        );
+    }
+
+    #[test]
+    fn conditions() {
+        let t = Templates::new();
+        assert!(t.condition("contacts | length == 0", &ctx()).unwrap());
+        assert!(t.condition("<< token.status == 200 >>", &ctx()).unwrap());
+        assert_eq!(
+            t.condition("missing == 1", &ctx())
+                .unwrap_err()
+                .undefined
+                .as_deref(),
+            Some("missing")
+        );
+        assert!(t.check("<< unclosed").is_err());
+        assert!(t.check_condition("a ==").is_err());
+    }
+
+    #[test]
+    fn referenced_paths() {
+        let t = Templates::new();
+        let r = t.referenced("<<base>>/x?<<token.body.access_token>>&<<uuid()>>");
+        assert!(
+            r.contains("base") && r.contains("token.body.access_token"),
+            "{r:?}"
+        );
+        assert!(!r.iter().any(|v| v.starts_with("uuid")), "{r:?}");
+    }
+}

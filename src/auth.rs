@@ -70,12 +70,12 @@ pub async fn refresh_if_current(
 ) -> Result<Option<String>, String> {
     let o = config(r)?;
     let current = var(r, &o.access_token);
-    if let (Some(used), Some(cur)) = (used_authorization, current.as_deref()) {
-        if !used.contains(cur) {
-            return Ok(Some(
-                "access token was refreshed meanwhile; replaying".into(),
-            ));
-        }
+    if let (Some(used), Some(cur)) = (used_authorization, current.as_deref())
+        && !used.contains(cur)
+    {
+        return Ok(Some(
+            "access token was refreshed meanwhile; replaying".into(),
+        ));
     }
     refresh(r, reason).await.map(Some)
 }
@@ -113,10 +113,10 @@ async fn send_plain(r: &mut Runner, name: &str) -> StepResult {
 
 /// Checks a token response: 200 with a new access token, else the server's error.
 fn token_outcome(r: &Runner, o: &OAuth2Config, res: &StepResult) -> Result<(), String> {
-    if let Some(f) = &res.failure {
-        if res.exchange.as_ref().is_none_or(|e| e.status < 400) {
-            return Err(r.redactor().mask(&f.message));
-        }
+    if let Some(f) = &res.failure
+        && res.exchange.as_ref().is_none_or(|e| e.status < 400)
+    {
+        return Err(r.redactor().mask(&f.message));
     }
     let Some(ex) = &res.exchange else {
         return Err("no response".into());
@@ -195,11 +195,11 @@ pub async fn login(
     let mut params: Option<Vec<(String, String)>> = None;
     if is_loopback(&auth_host) {
         let res = send_plain(r, &o.authorize).await;
-        if let Some(loc) = res.exchange.as_ref().and_then(|e| e.header("location")) {
-            if loc.starts_with(&redirect) {
-                params = Some(crate::chain::location_params(&auth_url, loc));
-                say("the authorization server approved at once (auto-approve)");
-            }
+        if let Some(loc) = res.exchange.as_ref().and_then(|e| e.header("location"))
+            && loc.starts_with(&redirect)
+        {
+            params = Some(crate::chain::location_params(&auth_url, loc));
+            say("the authorization server approved at once (auto-approve)");
         }
     }
     let params = match params {

@@ -142,10 +142,10 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
 pub fn main() -> i32 {
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // `postie COLLECTION` opens the REPL.
-    if let Some(first) = args.get(1).and_then(|a| a.to_str()) {
-        if first.ends_with(".yaml") || first.ends_with(".yml") {
-            args.insert(1, "repl".into());
-        }
+    if let Some(first) = args.get(1).and_then(|a| a.to_str())
+        && (first.ends_with(".yaml") || first.ends_with(".yml"))
+    {
+        args.insert(1, "repl".into());
     }
     let cli = Cli::parse_from(args);
     match cli.command {

@@ -561,10 +561,10 @@ impl Collection {
                     ),
                 ));
             }
-            if let Some(t) = &req.timeout {
-                if let Err(e) = crate::util::parse_duration(t) {
-                    return Err(self.error_at(&["requests", name, "timeout"], e));
-                }
+            if let Some(t) = &req.timeout
+                && let Err(e) = crate::util::parse_duration(t)
+            {
+                return Err(self.error_at(&["requests", name, "timeout"], e));
             }
             for (cname, spec) in &req.capture {
                 if let Err(msg) = check_capture(spec) {
@@ -602,12 +602,10 @@ impl Collection {
                     ));
                 }
                 if let Step::Detailed(d) = step {
-                    if let Some(iv) = &d.interval {
-                        if let Err(e) = crate::util::parse_duration(iv) {
-                            return Err(
-                                self.error_at(&["flows", fname, "steps", &idx, "interval"], e)
-                            );
-                        }
+                    if let Some(iv) = &d.interval
+                        && let Err(e) = crate::util::parse_duration(iv)
+                    {
+                        return Err(self.error_at(&["flows", fname, "steps", &idx, "interval"], e));
                     }
                     if (d.interval.is_some() || d.max_attempts.is_some()) && d.until.is_none() {
                         return Err(self.error_at(
@@ -627,16 +625,16 @@ impl Collection {
                 ("device_token", o.device_token.as_ref()),
             ];
             for (role, req) in roles {
-                if let Some(r) = req {
-                    if !self.requests.contains_key(r) {
-                        return Err(self.error_at(
-                            &["oauth2", role],
-                            format!(
-                                "oauth2.{role} names request `{r}`, which does not exist{}",
-                                suggest(r, self.requests.keys())
-                            ),
-                        ));
-                    }
+                if let Some(r) = req
+                    && !self.requests.contains_key(r)
+                {
+                    return Err(self.error_at(
+                        &["oauth2", role],
+                        format!(
+                            "oauth2.{role} names request `{r}`, which does not exist{}",
+                            suggest(r, self.requests.keys())
+                        ),
+                    ));
                 }
             }
         }

@@ -110,12 +110,12 @@ pub fn step_line(r: &StepResult, red: &Redactor, style: Style) -> String {
         for line in red.mask(&f.message).lines() {
             out.push_str(&format!("    {}\n", style.bad(line)));
         }
-        if let Some(ex) = &r.exchange {
-            if f.kind == crate::runner::FailureKind::Assertion {
-                let body = body_text(ex, red, Style::plain());
-                for line in body.lines().take(20) {
-                    out.push_str(&format!("    {}\n", style.dim(line)));
-                }
+        if let Some(ex) = &r.exchange
+            && f.kind == crate::runner::FailureKind::Assertion
+        {
+            let body = body_text(ex, red, Style::plain());
+            for line in body.lines().take(20) {
+                out.push_str(&format!("    {}\n", style.dim(line)));
             }
         }
     }

@@ -8,6 +8,9 @@
 //!
 //! Every step returns a [`StepResult`] value describing what happened (request, response,
 //! variables set, assertions, failure); the CLI, the REPL and the reports all render that value.
+//! A step that fails before sending is also a `StepResult` (the `Err` of `render`/`prepare`), so
+//! every path reports the same way; it is large, but it is the cold path.
+#![allow(clippy::result_large_err)]
 
 use serde_json::Value;
 use std::path::PathBuf;
@@ -152,8 +155,11 @@ pub struct Runner {
     /// `--strict`: a PUT guard warning fails the step.
     pub put_guard_strict: bool,
     /// Asks the user to confirm a guarded PUT (the REPL and an interactive `send`).
-    pub confirm: Option<Box<dyn FnMut(&str) -> bool + Send>>,
+    pub confirm: Option<Confirm>,
 }
+
+/// Asks the user whether to go ahead; gets the warning text.
+pub type Confirm = Box<dyn FnMut(&str) -> bool + Send>;
 
 /// A request ready to go (phase one of a send).
 #[derive(Debug, Clone)]
@@ -185,13 +191,13 @@ impl FlowResult {
 impl Runner {
     /// Creates a runner, loading saved state unless `fresh`.
     pub fn new(collection: Collection, opts: RunOptions) -> Result<Runner, SetupError> {
-        if let Some(e) = &opts.env {
-            if !collection.environments.contains_key(e) {
-                return Err(SetupError::UnknownEnv(
-                    e.clone(),
-                    suggest(e, collection.environments.keys()),
-                ));
-            }
+        if let Some(e) = &opts.env
+            && !collection.environments.contains_key(e)
+        {
+            return Err(SetupError::UnknownEnv(
+                e.clone(),
+                suggest(e, collection.environments.keys()),
+            ));
         }
         let dir = opts
             .state_dir
@@ -274,8 +280,7 @@ impl Runner {
 
     /// Removes a variable from state; returns whether it existed.
     pub fn unset_var(&mut self, name: &str) -> bool {
-        let removed = self.env_state_mut().vars.shift_remove(name).is_some();
-        removed
+        self.env_state_mut().vars.shift_remove(name).is_some()
     }
 
     /// Renders a request in the current scope without sending it.
@@ -396,12 +401,12 @@ impl Runner {
                 add(name);
             }
         }
-        if let Some((f, idx)) = flow {
-            if let Some(flow) = self.collection.flows.get(f) {
-                // The nearest earlier step is the likeliest automatic producer.
-                if let Some(prev) = flow.steps[..idx.min(flow.steps.len())].last() {
-                    add(prev.request());
-                }
+        if let Some((f, idx)) = flow
+            && let Some(flow) = self.collection.flows.get(f)
+        {
+            // The nearest earlier step is the likeliest automatic producer.
+            if let Some(prev) = flow.steps[..idx.min(flow.steps.len())].last() {
+                add(prev.request());
             }
         }
         out
@@ -604,12 +609,12 @@ impl Runner {
             });
         }
         // Tokens are durable at once: a rotated refresh token must never be lost to a crash.
-        if bindings.iter().any(|b| b.secret) {
-            if let Err(e) = self.save() {
-                result
-                    .notes
-                    .push(format!("warning: could not save state: {e}"));
-            }
+        if bindings.iter().any(|b| b.secret)
+            && let Err(e) = self.save()
+        {
+            result
+                .notes
+                .push(format!("warning: could not save state: {e}"));
         }
         result.rendered = Some(rendered);
         result.exchange = Some(ex);
@@ -715,17 +720,17 @@ impl Runner {
             }
             for (field, path) in refs {
                 let root = path.split('.').next().unwrap_or(&path).to_string();
-                if let Some(why) = scope.unresolved.get(&root) {
-                    if !produced.contains(&root) {
-                        return Err(StepResult::failed(
-                            step.request(),
-                            FailureKind::Template,
-                            format!(
-                                "request `{}`, {field}: `<<{root}>>` could not be rendered: {why}",
-                                step.request()
-                            ),
-                        ));
-                    }
+                if let Some(why) = scope.unresolved.get(&root)
+                    && !produced.contains(&root)
+                {
+                    return Err(StepResult::failed(
+                        step.request(),
+                        FailureKind::Template,
+                        format!(
+                            "request `{}`, {field}: `<<{root}>>` could not be rendered: {why}",
+                            step.request()
+                        ),
+                    ));
                 }
                 let defined = scope.ctx.get(&root).is_some() || produced.contains(&root);
                 // Only the first step of the run cannot get a value from an earlier response.

@@ -10,10 +10,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if t.is_empty() {
         return Err("empty duration".into());
     }
-    if let Ok(secs) = t.parse::<f64>() {
-        if secs >= 0.0 && secs.is_finite() {
-            return Ok(Duration::from_secs_f64(secs));
-        }
+    if let Ok(secs) = t.parse::<f64>()
+        && secs >= 0.0
+        && secs.is_finite()
+    {
+        return Ok(Duration::from_secs_f64(secs));
     }
     let mut total = Duration::ZERO;
     let mut rest = t;
@@ -116,6 +117,14 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
+/// PKCE S256 challenge: base64url(SHA-256(verifier)) without padding.
+pub fn pkce_challenge(verifier: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,12 +160,4 @@ mod tests {
             "no temp file left behind"
         );
     }
-}
-
-/// PKCE S256 challenge: base64url(SHA-256(verifier)) without padding.
-pub fn pkce_challenge(verifier: &str) -> String {
-    use base64::Engine as _;
-    use sha2::Digest as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(sha2::Sha256::digest(verifier.as_bytes()))
 }

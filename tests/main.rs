@@ -1,1 +1,6 @@
-//! Integration tests
+//! Integration tests, compiled into one binary so linking stays cheap.
+
+mod common;
+mod engine;
+mod mock_api;
+mod repl;

@@ -146,11 +146,7 @@ pub fn activity_json(a: &Activity, now: i64, s: &Speed) -> Value {
     } else {
         a.processed(now, s)
     };
-    let percent = if a.total == 0 {
-        100
-    } else {
-        done * 100 / a.total
-    };
+    let percent = (done * 100).checked_div(a.total).unwrap_or(100);
     let mut status = Map::new();
     match a.kind.as_str() {
         "contacts_json_import" | "contacts_file_import" => {
@@ -378,7 +374,7 @@ fn uuid_list(
 
 fn check_lists_exist(sim: &Sim, ids: &[Uuid], field: &str, errors: &mut Vec<String>) {
     for id in ids {
-        if !sim.lists.get(id).is_some_and(|l| l.deleted_at.is_none()) {
+        if sim.lists.get(id).is_none_or(|l| l.deleted_at.is_some()) {
             errors.push(format!(
                 "{field} contains an id that is not a list in this account: {id}"
             ));

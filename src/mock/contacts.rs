@@ -105,13 +105,12 @@ pub fn list(sim: &Sim, req: &Req) -> Resp {
     }
     let email = q("email").map(str::to_ascii_lowercase);
     let matches = |c: &Contact| -> bool {
-        if let Some(e) = &email {
-            if c.email
+        if let Some(e) = &email
+            && c.email
                 .as_ref()
                 .is_none_or(|x| x.address.to_ascii_lowercase() != *e)
-            {
-                return false;
-            }
+        {
+            return false;
         }
         let status_ok = if statuses.is_empty() {
             c.deleted_at.is_none()
@@ -732,10 +731,10 @@ pub fn create(sim: &mut Sim, req: &Req, now: i64) -> Resp {
     if !errors.is_empty() {
         return validation(&errors);
     }
-    if let Some((addr, _)) = &core.email {
-        if let Some(existing) = sim.find_email(addr) {
-            return conflict(existing);
-        }
+    if let Some((addr, _)) = &core.email
+        && let Some(existing) = sim.find_email(addr)
+    {
+        return conflict(existing);
     }
     let source = source.unwrap_or(Source::Account);
     let id = new_id();
@@ -776,10 +775,10 @@ pub fn put(sim: &mut Sim, req: &Req, id: &str, now: i64) -> Resp {
     if !errors.is_empty() {
         return validation(&errors);
     }
-    if let Some((addr, _)) = &core.email {
-        if let Some(other) = sim.find_email(addr).filter(|o| *o != id) {
-            return conflict(other);
-        }
+    if let Some((addr, _)) = &core.email
+        && let Some(other) = sim.find_email(addr).filter(|o| *o != id)
+    {
+        return conflict(other);
     }
     apply_core(
         sim,
@@ -878,15 +877,15 @@ pub fn sign_up_form(sim: &mut Sim, req: &Req, now: i64, confirmed_opt_in: bool) 
     let c = sim.contacts.get_mut(&id).expect("present");
     if status == 200 {
         // Existing contacts (even unsubscribed ones) become explicit.
-        if let Some(e) = &mut c.email {
-            if e.permission != Permission::Explicit {
-                e.permission = Permission::Explicit;
-                e.opt_in_source = Some(Source::Contact);
-                e.opt_in_date = Some(now);
-                e.opt_out_date = None;
-                e.opt_out_source = None;
-                e.opt_out_reason = None;
-            }
+        if let Some(e) = &mut c.email
+            && e.permission != Permission::Explicit
+        {
+            e.permission = Permission::Explicit;
+            e.opt_in_source = Some(Source::Contact);
+            e.opt_in_date = Some(now);
+            e.opt_out_date = None;
+            e.opt_out_source = None;
+            e.opt_out_reason = None;
         }
         c.update_source = Source::Contact;
         c.deleted_at = None;

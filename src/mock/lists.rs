@@ -210,7 +210,7 @@ pub fn put(sim: &mut Sim, req: &Req, id: &str, now: i64) -> Resp {
         Ok(i) => i,
         Err(r) => return r,
     };
-    if !sim.lists.get(&id).is_some_and(|l| l.deleted_at.is_none()) {
+    if sim.lists.get(&id).is_none_or(|l| l.deleted_at.is_some()) {
         return not_found();
     }
     let input = match parse_input(req) {
@@ -234,7 +234,7 @@ pub fn delete(sim: &mut Sim, id: &str, now: i64, cfg: &activities::Speed) -> Res
         Ok(i) => i,
         Err(r) => return r,
     };
-    if !sim.lists.get(&id).is_some_and(|l| l.deleted_at.is_none()) {
+    if sim.lists.get(&id).is_none_or(|l| l.deleted_at.is_some()) {
         return not_found();
     }
     let a = Activity::new(

@@ -361,10 +361,10 @@ fn api(shared: &Shared, req: &Req, rest: &[&str], now: i64) -> Resp {
         return cors(http::forbidden_scope()).route("forbidden_scope");
     }
     let mut sim = shared.lock();
-    if shared.cfg.rate_limit {
-        if let Some(r) = rate_limit(&shared.cfg, &mut sim, &claims.cid, now) {
-            return cors(r).route("rate_limited");
-        }
+    if shared.cfg.rate_limit
+        && let Some(r) = rate_limit(&shared.cfg, &mut sim, &claims.cid, now)
+    {
+        return cors(r).route("rate_limited");
     }
     let speed = &shared.cfg.speed;
     activities::tick(&mut sim, now, speed);

@@ -353,10 +353,10 @@ pub fn contact_json(c: &Contact, inc: Include) -> Value {
     if inc.notes {
         m.insert("notes".into(), json!(x.notes));
     }
-    if inc.sms_channel {
-        if let Some(s) = &x.sms_channel {
-            m.insert("sms_channel".into(), s.clone());
-        }
+    if inc.sms_channel
+        && let Some(s) = &x.sms_channel
+    {
+        m.insert("sms_channel".into(), s.clone());
     }
     Value::Object(m)
 }

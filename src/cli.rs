@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use std::io::IsTerminal;
+
 use clap::{Args, Parser, Subcommand};
 
 use crate::collection::Collection;
@@ -359,6 +361,23 @@ async fn send_cmd(path: &Path, request: &str, yes: bool, opts: &SendOpts) -> i32
     };
     let style = Style::detect();
     runner.put_guard_confirmed = yes;
+    if !yes {
+        if let Some(warning) = runner.put_guard_warning(request) {
+            eprintln!("{}", style.warn(&runner.redactor().mask(&warning)));
+            if !std::io::stdin().is_terminal() {
+                eprintln!(
+                    "{} not sent; pass --yes to send it anyway",
+                    style.bad("error:")
+                );
+                return EXIT_ASSERT;
+            }
+            if !ask("send it anyway? [y/N] ") {
+                eprintln!("not sent");
+                return EXIT_ASSERT;
+            }
+            runner.put_guard_confirmed = true;
+        }
+    }
     let result = runner.send(request).await;
     let red = runner.redactor();
     for n in &result.notes {
@@ -486,4 +505,14 @@ fn jwt_cmd(token: &str) -> i32 {
             EXIT_COLLECTION
         }
     }
+}
+
+/// Asks a yes/no question on the terminal.
+pub fn ask(question: &str) -> bool {
+    use std::io::Write as _;
+    eprint!("{question}");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }

@@ -154,12 +154,7 @@ pub struct Runner {
     pub put_guard_confirmed: bool,
     /// `--strict`: a PUT guard warning fails the step.
     pub put_guard_strict: bool,
-    /// Asks the user to confirm a guarded PUT (the REPL and an interactive `send`).
-    pub confirm: Option<Confirm>,
 }
-
-/// Asks the user whether to go ahead; gets the warning text.
-pub type Confirm = Box<dyn FnMut(&str) -> bool + Send>;
 
 /// A request ready to go (phase one of a send).
 #[derive(Debug, Clone)]
@@ -225,7 +220,6 @@ impl Runner {
             clock_offset: 0,
             put_guard_confirmed: false,
             put_guard_strict: false,
-            confirm: None,
         })
     }
 
@@ -417,6 +411,16 @@ impl Runner {
         self.send_step(name, None).await
     }
 
+    /// [`Runner::send`] owning its argument (for futures that outlive the caller's borrow).
+    pub async fn send_owned(&mut self, name: String) -> StepResult {
+        self.send(&name).await
+    }
+
+    /// [`Runner::run_step`] owning its arguments.
+    pub async fn run_step_owned(&mut self, flow: String, idx: usize, step: Step) -> StepResult {
+        self.run_step(&flow, idx, &step).await
+    }
+
     async fn send_step(&mut self, name: &str, flow: Option<(&str, usize)>) -> StepResult {
         let mut notes = Vec::new();
         let prepared = match self.prepare(name, flow, &mut notes).await {
@@ -480,17 +484,6 @@ impl Runner {
         if let Some(warning) = crate::guard::put_guard(&rendered, &self.env_state()) {
             if self.put_guard_confirmed {
                 notes.push(format!("{warning}\nsent anyway (--yes)"));
-            } else if let Some(confirm) = self.confirm.as_mut() {
-                if !confirm(&warning) {
-                    let mut r = StepResult::failed(
-                        name,
-                        FailureKind::Assertion,
-                        "PUT cancelled by the PUT guard".into(),
-                    );
-                    r.rendered = Some(rendered);
-                    r.notes.push(warning);
-                    return Err(r);
-                }
             } else if self.put_guard_strict {
                 let mut r = StepResult::failed(
                     name,
@@ -533,6 +526,13 @@ impl Runner {
             }
         }
         result
+    }
+
+    /// What the PUT guard would say about sending this request now (None when it is safe or
+    /// cannot be rendered yet). The REPL and an interactive `send` ask before sending.
+    pub fn put_guard_warning(&self, name: &str) -> Option<String> {
+        let rendered = self.render(name).ok()?;
+        crate::guard::put_guard(&rendered, &self.env_state())
     }
 
     /// Whether a request's templates use the OAuth2 access-token variable (and it is not itself

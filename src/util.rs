@@ -60,10 +60,10 @@ pub fn human_duration(d: Duration) -> String {
         return format!("{}ms", d.as_millis());
     }
     let (days, h, m, sec) = (s / 86400, (s % 86400) / 3600, (s % 3600) / 60, s % 60);
-    if days > 0 {
+    if days >= 4 {
         format!("{days}d{h}h")
-    } else if h > 0 {
-        format!("{h}h{m:02}m")
+    } else if days > 0 || h > 0 {
+        format!("{}h{m:02}m", days * 24 + h)
     } else if m > 0 {
         format!("{m}m{sec:02}s")
     } else {
@@ -137,6 +137,8 @@ mod tests {
         assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
         assert!(parse_duration("5 parsecs").is_err());
         assert_eq!(human_duration(Duration::from_secs(86399)), "23h59m");
+        assert_eq!(human_duration(Duration::from_secs(90000)), "25h00m");
+        assert_eq!(human_duration(Duration::from_secs(180 * 86400)), "180d0h");
     }
 
     #[test]

@@ -361,22 +361,20 @@ async fn send_cmd(path: &Path, request: &str, yes: bool, opts: &SendOpts) -> i32
     };
     let style = Style::detect();
     runner.put_guard_confirmed = yes;
-    if !yes {
-        if let Some(warning) = runner.put_guard_warning(request) {
-            eprintln!("{}", style.warn(&runner.redactor().mask(&warning)));
-            if !std::io::stdin().is_terminal() {
-                eprintln!(
-                    "{} not sent; pass --yes to send it anyway",
-                    style.bad("error:")
-                );
-                return EXIT_ASSERT;
-            }
-            if !ask("send it anyway? [y/N] ") {
-                eprintln!("not sent");
-                return EXIT_ASSERT;
-            }
-            runner.put_guard_confirmed = true;
+    if !yes && let Some(warning) = runner.put_guard_warning(request) {
+        eprintln!("{}", style.warn(&runner.redactor().mask(&warning)));
+        if !std::io::stdin().is_terminal() {
+            eprintln!(
+                "{} not sent; pass --yes to send it anyway",
+                style.bad("error:")
+            );
+            return EXIT_ASSERT;
         }
+        if !ask("send it anyway? [y/N] ") {
+            eprintln!("not sent");
+            return EXIT_ASSERT;
+        }
+        runner.put_guard_confirmed = true;
     }
     let result = runner.send(request).await;
     let red = runner.redactor();

@@ -594,10 +594,10 @@ impl Session {
                 c.pos += 1;
             }
         }
-        if let Some(c) = &self.cursor {
-            if c.pos >= c.steps.len() {
-                out.push_str(&format!("flow {} finished\n", c.flow));
-            }
+        if let Some(c) = &self.cursor
+            && c.pos >= c.steps.len()
+        {
+            out.push_str(&format!("flow {} finished\n", c.flow));
         }
         Ok(out)
     }

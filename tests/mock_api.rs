@@ -1,1 +1,1678 @@
-//! The Constant Contact mock over real sockets on 127.0.0.1.
+//! The Constant Contact mock over real sockets on 127.0.0.1, with reqwest and jsonwebtoken as
+//! independent oracles.
+
+use base64::Engine as _;
+use postie::mock::{MockConfig, MockServer};
+use serde_json::{Value, json};
+
+const CID: &str = "3f2b8f9e-5a1c-4c7e-9d2a-8b6e1f0c4d21";
+const SECRET: &str = "mock-secret-Zk8xQ2vN7pLr4tYw";
+const PUBLIC: &str = "9c4e2d1a-7b3f-4e8a-a6c5-2f1d0e9b8a76";
+const REDIRECT: &str = "http://localhost:8910/callback";
+const GENERAL: &str = "07936f78-662a-11eb-af0a-fa163e56c9b0";
+const VIP: &str = "2b7d4e10-662a-11eb-af0a-fa163e56c9b0";
+
+struct Mock {
+    server: MockServer,
+    http: reqwest::Client,
+}
+
+fn config(auto: bool) -> MockConfig {
+    let mut c = MockConfig::bundled().unwrap();
+    c.auto_approve = auto;
+    c
+}
+
+fn start(auto: bool) -> Mock {
+    start_with(config(auto))
+}
+
+fn start_with(cfg: MockConfig) -> Mock {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    Mock {
+        server: MockServer::start(cfg).unwrap(),
+        http,
+    }
+}
+
+fn basic(id: &str, secret: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    )
+}
+
+fn params_of(location: &str) -> std::collections::HashMap<String, String> {
+    url::Url::parse(location)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+impl Mock {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server.url())
+    }
+
+    async fn authorize(
+        &self,
+        client: &str,
+        scope: &str,
+        extra: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut q = vec![
+            ("client_id", client),
+            ("redirect_uri", REDIRECT),
+            ("response_type", "code"),
+            ("scope", scope),
+            ("state", "st-1"),
+        ];
+        q.extend_from_slice(extra);
+        self.http
+            .get(self.url("/oauth2/default/v1/authorize"))
+            .query(&q)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn code(&self, scope: &str) -> String {
+        let r = self.authorize(CID, scope, &[]).await;
+        assert_eq!(r.status(), 302);
+        let p = params_of(r.headers()["location"].to_str().unwrap());
+        assert_eq!(p["state"], "st-1");
+        p["code"].clone()
+    }
+
+    async fn token(&self, auth: Option<(&str, &str)>, form: &[(&str, &str)]) -> (u16, Value) {
+        let mut b = self
+            .http
+            .post(self.url("/oauth2/default/v1/token"))
+            .form(form);
+        if let Some((id, s)) = auth {
+            b = b.header("authorization", basic(id, s));
+        }
+        let r = b.send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn login(&self, scope: &str) -> Value {
+        let code = self.code(scope).await;
+        let (status, body) = self
+            .token(
+                Some((CID, SECRET)),
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", REDIRECT),
+                ],
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    async fn api(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut b = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(j) = body {
+            b = b.json(&j);
+        }
+        let r = b.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn get(&self, token: &str, path: &str) -> (u16, Value) {
+        self.api(token, reqwest::Method::GET, path, None).await
+    }
+
+    async fn post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        self.api(token, reqwest::Method::POST, path, Some(body))
+            .await
+    }
+
+    async fn device_poll(&self, dc: &str) -> (u16, Value) {
+        self.token(
+            None,
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("client_id", PUBLIC),
+                ("device_code", dc),
+            ],
+        )
+        .await
+    }
+
+    async fn advance(&self, by: &str) {
+        let r = self
+            .http
+            .post(self.url("/__postie/clock"))
+            .json(&json!({"advance": by}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+}
+
+fn as_pairs(v: &[(String, String)]) -> Vec<(&str, &str)> {
+    v.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
+}
+
+async fn access(m: &Mock) -> String {
+    m.login("contact_data offline_access").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn assert_cc_error(body: &Value, key: &str) {
+    let arr = body
+        .as_array()
+        .unwrap_or_else(|| panic!("not an error array: {body}"));
+    assert_eq!(arr[0]["error_key"], key, "{body}");
+    assert!(
+        arr[0]["error_message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn code_flow_with_basic_issues_rs256_tokens_verifiable_with_the_jwks() {
+    let m = start(true);
+    let t = m.login("contact_data offline_access").await;
+    assert_eq!(t["token_type"], "Bearer");
+    assert_eq!(t["expires_in"], 86400);
+    assert_eq!(t["scope"], "contact_data offline_access");
+    assert!(t["refresh_token"].as_str().unwrap().len() >= 40);
+    let token = t["access_token"].as_str().unwrap();
+    // An independent verifier: the JWKS and jsonwebtoken.
+    let jwks: Value = m
+        .http
+        .get(m.url("/oauth2/default/v1/keys"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let alias: Value = m
+        .http
+        .get(m.url("/oauth2/aus1lm3ry9mF7x2Ja0h8/v1/keys"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks, alias);
+    let jwk = &jwks["keys"][0];
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
+    assert_eq!(header.kid.as_deref(), jwk["kid"].as_str());
+    let key = jsonwebtoken::DecodingKey::from_rsa_components(
+        jwk["n"].as_str().unwrap(),
+        jwk["e"].as_str().unwrap(),
+    )
+    .unwrap();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    v.set_audience(&["https://api.cc.email/v3"]);
+    v.set_issuer(&["https://identity.constantcontact.com/oauth2/aus1lm3ry9mF7x2Ja0h8"]);
+    let claims = jsonwebtoken::decode::<Value>(token, &key, &v)
+        .unwrap()
+        .claims;
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        86400
+    );
+    assert_eq!(claims["cid"], CID);
+    assert_eq!(claims["scp"], json!(["contact_data", "offline_access"]));
+    for k in ["sub", "platform_user_id", "jti", "uid"] {
+        assert!(claims[k].is_string(), "{k} missing: {claims}");
+    }
+    // token_info tells the scopes.
+    let (s, info) = m
+        .post(token, "/v3/token_info", json!({"token": token}))
+        .await;
+    assert_eq!(
+        (s, info),
+        (200, json!({"scopes": ["contact_data", "offline_access"]}))
+    );
+    // No discovery document, as on the real server.
+    assert_eq!(
+        m.http
+            .get(m.url("/.well-known/openid-configuration"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn token_parameters_in_the_query_string_work_too() {
+    let m = start(true);
+    let code = m.code("contact_data").await;
+    let r = m
+        .http
+        .post(m.url("/oauth2/default/v1/token"))
+        .query(&[
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("grant_type", "authorization_code"),
+        ])
+        .header("authorization", basic(CID, SECRET))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body.get("refresh_token").is_none(),
+        "no offline_access, no refresh token: {body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn consent_page_allow_and_deny_and_authorize_errors() {
+    let m = start(false);
+    let r = m.authorize(CID, "contact_data offline_access", &[]).await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("id=allow") && html.contains("id=deny"),
+        "{html}"
+    );
+    let consent = html
+        .split("name=consent value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let decide = |d: &'static str, c: String| {
+        m.http
+            .post(m.url("/oauth2/default/v1/authorize/decision"))
+            .form(&[("consent", c.as_str()), ("decision", d)])
+            .send()
+    };
+    let r = decide("allow", consent.clone()).await.unwrap();
+    assert_eq!(r.status(), 302);
+    let p = params_of(r.headers()["location"].to_str().unwrap());
+    assert!(p.contains_key("code") && p["state"] == "st-1");
+    // A consent is answered once.
+    assert_eq!(decide("allow", consent).await.unwrap().status(), 400);
+    let html = m
+        .authorize(CID, "contact_data", &[])
+        .await
+        .text()
+        .await
+        .unwrap();
+    let consent = html
+        .split("name=consent value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let r = decide("deny", consent).await.unwrap();
+    let p = params_of(r.headers()["location"].to_str().unwrap());
+    assert_eq!(p["error"], "access_denied");
+    assert_eq!(p["state"], "st-1");
+    // Unknown client and redirect mismatch: an error page, never a redirect.
+    let r = m.authorize("nope", "contact_data", &[]).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().get("location").is_none());
+    let r = m
+        .http
+        .get(m.url("/oauth2/default/v1/authorize"))
+        .query(&[
+            ("client_id", CID),
+            ("redirect_uri", "http://evil.example/cb"),
+            ("response_type", "code"),
+            ("scope", "contact_data"),
+            ("state", "s"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().get("location").is_none());
+    // Missing state, bad scope, bad response_type: redirected errors.
+    let r = m
+        .http
+        .get(m.url("/oauth2/default/v1/authorize"))
+        .query(&[
+            ("client_id", CID),
+            ("redirect_uri", REDIRECT),
+            ("response_type", "code"),
+            ("scope", "contact_data"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        params_of(r.headers()["location"].to_str().unwrap())["error"],
+        "invalid_request"
+    );
+    let r = m.authorize(CID, "contact_data nonsense", &[]).await;
+    assert_eq!(
+        params_of(r.headers()["location"].to_str().unwrap())["error"],
+        "invalid_scope"
+    );
+    let r = m
+        .http
+        .get(m.url("/oauth2/default/v1/authorize"))
+        .query(&[
+            ("client_id", CID),
+            ("redirect_uri", REDIRECT),
+            ("response_type", "token"),
+            ("scope", "contact_data"),
+            ("state", "s"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        params_of(r.headers()["location"].to_str().unwrap())["error"],
+        "unsupported_response_type"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pkce_for_public_clients() {
+    let m = start(true);
+    let verifier = "a-very-long-code-verifier-0123456789-abcdefghijklmnopqrstuvwxyz";
+    let challenge = postie::util::pkce_challenge(verifier);
+    // Public clients must use PKCE.
+    let r = m.authorize(PUBLIC, "contact_data", &[]).await;
+    assert_eq!(
+        params_of(r.headers()["location"].to_str().unwrap())["error"],
+        "invalid_request"
+    );
+    let code_for = |_: ()| async {
+        let r = m
+            .authorize(
+                PUBLIC,
+                "contact_data offline_access",
+                &[
+                    ("code_challenge", &challenge),
+                    ("code_challenge_method", "S256"),
+                ],
+            )
+            .await;
+        params_of(r.headers()["location"].to_str().unwrap())["code"].clone()
+    };
+    let code = code_for(()).await;
+    let (s, b) = m
+        .token(
+            None,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("client_id", PUBLIC),
+                ("code_verifier", "wrong"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"].as_str(), b["error_description"].as_str()),
+        (
+            400,
+            Some("invalid_grant"),
+            Some("PKCE verification failed.")
+        )
+    );
+    let code = code_for(()).await;
+    let (s, b) = m
+        .token(
+            None,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("client_id", PUBLIC),
+                ("code_verifier", verifier),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    // Long-lived refresh tokens come back unchanged and stay usable.
+    let rt = b["refresh_token"].as_str().unwrap().to_string();
+    for _ in 0..2 {
+        let (s, b) = m
+            .token(
+                None,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &rt),
+                    ("client_id", PUBLIC),
+                ],
+            )
+            .await;
+        assert_eq!((s, b["refresh_token"].as_str()), (200, Some(rt.as_str())));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn token_errors_code_reuse_and_expiry_by_the_clock() {
+    let m = start(true);
+    let code = m.code("contact_data").await;
+    let form = |c: &str| {
+        vec![
+            ("grant_type".to_string(), "authorization_code".to_string()),
+            ("code".into(), c.to_string()),
+            ("redirect_uri".into(), REDIRECT.into()),
+        ]
+    };
+    let f = form(&code);
+    let (s, b) = m.token(Some((CID, "wrong")), &as_pairs(&f)).await;
+    assert_eq!((s, b["error"].as_str()), (401, Some("invalid_client")));
+    let (s, _) = m.token(Some((CID, SECRET)), &as_pairs(&f)).await;
+    assert_eq!(s, 200);
+    let (s, b) = m.token(Some((CID, SECRET)), &as_pairs(&f)).await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "a code works once"
+    );
+    let code = m.code("contact_data").await;
+    m.advance("5m1s").await;
+    let (s, b) = m.token(Some((CID, SECRET)), &as_pairs(&form(&code))).await;
+    assert_eq!(
+        (s, b["error_description"].as_str()),
+        (
+            400,
+            Some("The authorization code is invalid or has expired.")
+        )
+    );
+    let code = m.code("contact_data").await;
+    let (s, b) = m
+        .token(
+            Some((CID, SECRET)),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", "http://127.0.0.1:8910/callback"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "redirect_uri must match"
+    );
+    let (s, b) = m
+        .token(Some((CID, SECRET)), &[("grant_type", "password")])
+        .await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
+    let (s, b) = m
+        .token(
+            None,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", "x"),
+                ("redirect_uri", REDIRECT),
+            ],
+        )
+        .await;
+    assert_eq!((s, b["error"].as_str()), (401, Some("invalid_client")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotating_refresh_tokens_work_once_and_idle_expire() {
+    let m = start(true);
+    let t = m.login("contact_data offline_access").await;
+    let rt1 = t["refresh_token"].as_str().unwrap().to_string();
+    let (s, t2) = m
+        .token(
+            Some((CID, SECRET)),
+            &[("grant_type", "refresh_token"), ("refresh_token", &rt1)],
+        )
+        .await;
+    assert_eq!(s, 200);
+    let rt2 = t2["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(rt1, rt2);
+    let (s, b) = m
+        .token(
+            Some((CID, SECRET)),
+            &[("grant_type", "refresh_token"), ("refresh_token", &rt1)],
+        )
+        .await;
+    assert_eq!(
+        (s, b["error_description"].as_str()),
+        (400, Some("The refresh token is invalid or expired."))
+    );
+    // A new login expires every earlier refresh token of the app.
+    m.login("contact_data offline_access").await;
+    let (s, _) = m
+        .token(
+            Some((CID, SECRET)),
+            &[("grant_type", "refresh_token"), ("refresh_token", &rt2)],
+        )
+        .await;
+    assert_eq!(s, 400);
+    let t = m.login("contact_data offline_access").await;
+    m.advance("181d").await;
+    let (s, _) = m
+        .token(
+            Some((CID, SECRET)),
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", t["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(s, 400, "idle for more than 180 days");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn device_flow_pending_slow_down_activate_and_expiry() {
+    let m = start(false);
+    let start_device = || async {
+        let r = m
+            .http
+            .post(m.url("/oauth2/default/v1/device/authorize"))
+            .form(&[
+                ("client_id", PUBLIC),
+                ("scope", "contact_data offline_access"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()
+    };
+    let d = start_device().await;
+    assert!(
+        d["verification_uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("/activate")
+    );
+    assert_eq!(d["interval"], 5);
+    let dc = d["device_code"].as_str().unwrap().to_string();
+    let poll = || m.device_poll(&dc);
+    assert_eq!(poll().await.1["error"], "authorization_pending");
+    assert_eq!(poll().await.1["error"], "slow_down");
+    let page = m
+        .http
+        .get(d["verification_uri_complete"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(d["user_code"].as_str().unwrap()));
+    let r = m
+        .http
+        .post(m.url("/activate"))
+        .form(&[
+            ("user_code", d["user_code"].as_str().unwrap()),
+            ("decision", "allow"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    m.advance("6s").await;
+    let (s, t) = poll().await;
+    assert_eq!(s, 200, "{t}");
+    assert!(t["refresh_token"].is_string());
+    // Denied, and expired.
+    let d = start_device().await;
+    m.http
+        .post(m.url("/activate"))
+        .form(&[
+            ("user_code", d["user_code"].as_str().unwrap()),
+            ("decision", "deny"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let dc2 = d["device_code"].as_str().unwrap();
+    let (_, b) = m
+        .token(
+            None,
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("client_id", PUBLIC),
+                ("device_code", dc2),
+            ],
+        )
+        .await;
+    assert_eq!(b["error"], "access_denied");
+    let d = start_device().await;
+    m.advance("11m").await;
+    let (_, b) = m
+        .token(
+            None,
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("client_id", PUBLIC),
+                ("device_code", d["device_code"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(b["error"], "expired_token");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_api_rejects_bad_tokens_exactly_as_constant_contact_does() {
+    let m = start(true);
+    let good = access(&m).await;
+    let expect_401 = |r: reqwest::Response| async move {
+        assert_eq!(r.status(), 401);
+        assert_eq!(r.headers()["www-authenticate"], "Bearer realm=api.cc.email");
+        assert_eq!(
+            r.text().await.unwrap(),
+            r#"{"error_key":"unauthorized","error_message":"Unauthorized"}"#
+        );
+    };
+    expect_401(m.http.get(m.url("/v3/contacts")).send().await.unwrap()).await;
+    // Forged: claims changed, signature kept.
+    let parts: Vec<&str> = good.split('.').collect();
+    let mut claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(parts[1])
+            .unwrap(),
+    )
+    .unwrap();
+    claims["scp"] = json!(["contact_data", "account_update"]);
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims.to_string()),
+        parts[2]
+    );
+    expect_401(
+        m.http
+            .get(m.url("/v3/contacts"))
+            .bearer_auth(&forged)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    // alg: none.
+    let none = format!(
+        "{}.{}.",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#),
+        parts[1]
+    );
+    expect_401(
+        m.http
+            .get(m.url("/v3/contacts"))
+            .bearer_auth(&none)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    // Signed with the right key but for another audience.
+    let pem = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/mocks/dev_signing_key.pem"
+    ))
+    .unwrap();
+    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    h.kid = Some("postie-mock-rs256-1".into());
+    let mut wrong_aud: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(parts[1])
+            .unwrap(),
+    )
+    .unwrap();
+    wrong_aud["aud"] = json!("https://api.example.com");
+    let wrong = jsonwebtoken::encode(
+        &h,
+        &wrong_aud,
+        &jsonwebtoken::EncodingKey::from_rsa_pem(&pem).unwrap(),
+    )
+    .unwrap();
+    expect_401(
+        m.http
+            .get(m.url("/v3/contacts"))
+            .bearer_auth(&wrong)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(m.get(&good, "/v3/contacts").await.0, 200);
+    // Expired by the mock clock (the signature was verified before and is cached: expiry is not).
+    m.advance("24h").await;
+    expect_401(
+        m.http
+            .get(m.url("/v3/contacts"))
+            .bearer_auth(&good)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    // Missing scope.
+    let t = m.login("account_read").await;
+    let (s, b) = m
+        .get(t["access_token"].as_str().unwrap(), "/v3/contacts")
+        .await;
+    assert_eq!((s, b["error_key"].as_str()), (403, Some("access_denied")));
+    // Outside /v3.
+    assert_eq!(
+        m.http
+            .get(m.url("/v2/contacts"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn contacts_create_conflict_put_delete_revive() {
+    let m = start(true);
+    let t = access(&m).await;
+    let (s, b) = m
+        .post(
+            &t,
+            "/v3/contacts",
+            json!({"email_address": {"address": "new@example.com"}, "first_name": "New"}),
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert_eq!(
+        b[0]["error_message"],
+        "create_source is missing, create_source does not have a valid value"
+    );
+    let (s, c) = m
+        .post(&t, "/v3/contacts", json!({"email_address": {"address": "new@example.com"}, "first_name": "New", "last_name": "Person", "job_title": "CTO",
+            "create_source": "Account", "phone_numbers": [{"phone_number": "555-0101", "kind": "work"}], "list_memberships": [GENERAL]}))
+        .await;
+    assert_eq!(s, 201, "{c}");
+    let id = c["contact_id"].as_str().unwrap().to_string();
+    assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 1);
+    let (s, b) = m
+        .post(
+            &t,
+            "/v3/contacts",
+            json!({"email_address": {"address": "NEW@example.com"}, "create_source": "Account"}),
+        )
+        .await;
+    assert_eq!(s, 409);
+    assert_cc_error(&b, "contacts.api.conflict");
+    assert!(b[0]["error_message"].as_str().unwrap().contains(&id));
+    // Sub-resources only with include=.
+    let (_, got) = m.get(&t, &format!("/v3/contacts/{id}")).await;
+    assert!(
+        got.get("phone_numbers").is_none() && got.get("list_memberships").is_none(),
+        "{got}"
+    );
+    let (_, got) = m
+        .get(
+            &t,
+            &format!("/v3/contacts/{id}?include=phone_numbers,list_memberships"),
+        )
+        .await;
+    assert_eq!(got["list_memberships"], json!([GENERAL]));
+    assert_eq!(got["phone_numbers"][0]["phone_number"], "555-0101");
+    // PUT: update_source required; omitted core fields become null; omitted sub-resources stay.
+    let contact_path = format!("/v3/contacts/{id}");
+    let put = |body: Value| m.api(&t, reqwest::Method::PUT, &contact_path, Some(body));
+    let (s, b) =
+        put(json!({"email_address": {"address": "new@example.com"}, "first_name": "New"})).await;
+    assert_eq!(s, 400);
+    assert_cc_error(&b, "contacts.api.validation.error");
+    let (s, b) = put(json!({"email_address": {"address": "new@example.com"}, "first_name": "Renamed", "update_source": "Account"})).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["first_name"], "Renamed");
+    assert!(
+        b.get("last_name").is_none() && b.get("job_title").is_none(),
+        "core fields nulled: {b}"
+    );
+    assert_eq!(
+        b["phone_numbers"][0]["phone_number"], "555-0101",
+        "sub-resources kept: {b}"
+    );
+    // DELETE is soft: 204, hidden by default, visible with status=all, still reserves the email.
+    let (s, _) = m
+        .api(
+            &t,
+            reqwest::Method::DELETE,
+            &format!("/v3/contacts/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    let (_, l) = m.get(&t, "/v3/contacts?email=new@example.com").await;
+    assert_eq!(l["contacts"], json!([]));
+    let (_, l) = m
+        .get(&t, "/v3/contacts?email=new@example.com&status=all")
+        .await;
+    let deleted_at = l["contacts"][0]["deleted_at"].as_str().unwrap();
+    assert_eq!(deleted_at.len(), 10, "a date: {deleted_at}");
+    let (s, _) = m
+        .post(
+            &t,
+            "/v3/contacts",
+            json!({"email_address": {"address": "new@example.com"}, "create_source": "Account"}),
+        )
+        .await;
+    assert_eq!(s, 409, "a deleted contact still owns its email");
+    let (s, b) = put(json!({"email_address": {"address": "new@example.com"}, "first_name": "Back", "update_source": "Account"})).await;
+    assert_eq!(s, 200);
+    assert!(b.get("deleted_at").is_none(), "PUT revives: {b}");
+    // Errors: unknown id, bad id, wrong content type, malformed JSON.
+    let (s, b) = m
+        .get(&t, &format!("/v3/contacts/{}", uuid::Uuid::new_v4()))
+        .await;
+    assert_eq!(s, 404);
+    assert_cc_error(&b, "contacts.api.not_found");
+    assert_eq!(m.get(&t, "/v3/contacts/not-a-uuid").await.0, 404);
+    let r = m
+        .http
+        .post(m.url("/v3/contacts"))
+        .bearer_auth(&t)
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    assert!(r.json::<Value>().await.unwrap().is_array());
+    let r = m
+        .http
+        .post(m.url("/v3/contacts"))
+        .bearer_auth(&t)
+        .header("content-type", "application/json")
+        .body("{\"email_address\":")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_cc_error(
+        &r.json::<Value>().await.unwrap(),
+        "contacts.api.validation.error",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn field_limits_are_enforced() {
+    let m = start(true);
+    let t = access(&m).await;
+    let base =
+        || json!({"email_address": {"address": "limits@example.com"}, "create_source": "Account"});
+    let with = |k: &str, v: Value| {
+        let mut b = base();
+        b[k] = v;
+        b
+    };
+    let phones: Vec<Value> = (0..4)
+        .map(|i| json!({"phone_number": format!("555-010{i}"), "kind": "home"}))
+        .collect();
+    let addrs: Vec<Value> = (0..4)
+        .map(|_| json!({"kind": "home", "city": "X"}))
+        .collect();
+    let fields: Vec<Value> = (0..26)
+        .map(|_| json!({"custom_field_id": uuid::Uuid::new_v4().to_string(), "value": "v"}))
+        .collect();
+    let lists: Vec<Value> = (0..51).map(|_| json!(GENERAL)).collect();
+    for body in [
+        with("first_name", json!("x".repeat(51))),
+        with("phone_numbers", json!(phones)),
+        with("street_addresses", json!(addrs)),
+        with("custom_fields", json!(fields)),
+        with("list_memberships", json!(lists)),
+        with("birthday_month", json!(13)),
+        with("street_addresses", json!([{"city": "no kind"}])),
+        json!({"email_address": {"address": format!("{}@example.com", "a".repeat(80))}, "create_source": "Account"}),
+        json!({"email_address": {"address": "not-an-email"}, "create_source": "Account"}),
+    ] {
+        let (s, b) = m.post(&t, "/v3/contacts", body.clone()).await;
+        assert_eq!(s, 400, "{body} → {b}");
+        assert_cc_error(&b, "contacts.api.validation.error");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_up_form_upserts_appends_lists_and_revives() {
+    let m = start(true);
+    let t = access(&m).await;
+    let (s, b) = m.post(&t, "/v3/contacts/sign_up_form", json!({"email_address": "form@example.com", "first_name": "Form", "job_title": "Dev", "list_memberships": [GENERAL]})).await;
+    assert_eq!(s, 201);
+    assert_eq!(
+        b.as_object().unwrap().len(),
+        2,
+        "exactly contact_id and action: {b}"
+    );
+    assert_eq!(b["action"], "created");
+    let id = b["contact_id"].as_str().unwrap().to_string();
+    m.api(
+        &t,
+        reqwest::Method::DELETE,
+        &format!("/v3/contacts/{id}"),
+        None,
+    )
+    .await;
+    let (s, b) = m.post(&t, "/v3/contacts/sign_up_form", json!({"email_address": "form@example.com", "last_name": "Later", "list_memberships": [VIP]})).await;
+    assert_eq!(
+        (s, b["action"].as_str(), b["contact_id"].as_str()),
+        (200, Some("updated"), Some(id.as_str()))
+    );
+    let (_, c) = m
+        .get(&t, &format!("/v3/contacts/{id}?include=list_memberships"))
+        .await;
+    assert!(c.get("deleted_at").is_none(), "revived: {c}");
+    assert_eq!(
+        (
+            c["first_name"].as_str(),
+            c["last_name"].as_str(),
+            c["job_title"].as_str()
+        ),
+        (Some("Form"), Some("Later"), Some("Dev")),
+        "partial update"
+    );
+    // Deleting strips lists; the second sign-up appended VIP.
+    assert_eq!(c["list_memberships"], json!([VIP]));
+    assert_eq!(c["email_address"]["permission_to_send"], "explicit");
+    let (s, b) = m
+        .post(
+            &t,
+            "/v3/contacts/sign_up_form",
+            json!({"email_address": "x@example.com"}),
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert_cc_error(&b, "contacts.api.validation.error");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paging_follows_next_links_across_pages() {
+    let m = start(true);
+    let t = access(&m).await;
+    let rows: Vec<Value> = (0..117)
+        .map(|i| json!({"email": format!("p{i}@example.com"), "first_name": format!("P{i}")}))
+        .collect();
+    let (s, a) = m
+        .post(
+            &t,
+            "/v3/activities/contacts_json_import",
+            json!({"import_data": rows, "list_ids": [VIP]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    m.advance("10s").await;
+    let mut url = format!("/v3/contacts?lists={VIP}&limit=50&include_count=true");
+    let mut seen = std::collections::HashSet::new();
+    let mut pages = 0;
+    loop {
+        let (s, page) = m.get(&t, &url).await;
+        assert_eq!(s, 200, "{page}");
+        pages += 1;
+        if pages == 1 {
+            assert_eq!(page["contacts_count"], 118, "117 imported + 1 seeded VIP");
+        }
+        for c in page["contacts"].as_array().unwrap() {
+            assert!(
+                seen.insert(c["contact_id"].as_str().unwrap().to_string()),
+                "no duplicates across pages"
+            );
+        }
+        match page["_links"]["next"]["href"].as_str() {
+            Some(next) => url = next.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!((pages, seen.len()), (3, 118));
+    for bad in ["limit=0", "limit=501", "status=bogus", "include=everything"] {
+        let (s, b) = m.get(&t, &format!("/v3/contacts?{bad}")).await;
+        assert_eq!(s, 400, "{bad}");
+        assert_cc_error(&b, "contacts.api.validation.error");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn contact_lists_crud_conflict_counts_and_async_delete() {
+    let m = start(true);
+    let t = access(&m).await;
+    let (s, l) = m
+        .post(
+            &t,
+            "/v3/contact_lists",
+            json!({"name": "Spring", "description": "d"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let id = l["list_id"].as_str().unwrap().to_string();
+    let (s, b) = m
+        .post(&t, "/v3/contact_lists", json!({"name": "Spring"}))
+        .await;
+    assert_eq!(s, 409);
+    assert!(b.is_array(), "{b}");
+    assert_eq!(
+        m.post(&t, "/v3/contact_lists", json!({"description": "no name"}))
+            .await
+            .0,
+        400
+    );
+    let (_, all) = m
+        .get(
+            &t,
+            "/v3/contact_lists?include_membership_count=all&include_count=true",
+        )
+        .await;
+    assert_eq!(all["lists_count"], 4);
+    let general = all["lists"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["list_id"] == GENERAL)
+        .unwrap();
+    assert_eq!(general["membership_count"], 2);
+    let (s, b) = m
+        .get(&t, "/v3/contact_lists?include_membership_count=most")
+        .await;
+    assert_eq!(
+        (s, b[0]["error_message"].as_str()),
+        (
+            400,
+            Some("include_membership_count does not have a valid value")
+        )
+    );
+    let (s, u) = m
+        .api(
+            &t,
+            reqwest::Method::PUT,
+            &format!("/v3/contact_lists/{id}"),
+            Some(json!({"name": "Summer", "favorite": true})),
+        )
+        .await;
+    assert_eq!(
+        (s, u["name"].as_str(), u["favorite"].as_bool()),
+        (200, Some("Summer"), Some(true))
+    );
+    let r = m
+        .http
+        .delete(m.url(&format!("/v3/contact_lists/{id}")))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    let a: Value = r.json().await.unwrap();
+    assert_eq!(a["state"], "initialized");
+    assert_eq!(
+        loc,
+        format!("/v3/activities/{}", a["activity_id"].as_str().unwrap())
+    );
+    m.advance("1s").await;
+    let (_, a) = m.get(&t, &loc).await;
+    assert_eq!(a["state"], "completed");
+    assert!(m.get(&t, &format!("/v3/contact_lists/{id}")).await.1["deleted_at"].is_string());
+    let (_, deleted) = m.get(&t, "/v3/contact_lists?status=deleted").await;
+    assert_eq!(deleted["lists"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        m.get(&t, &format!("/v3/contact_lists/{}", uuid::Uuid::new_v4()))
+            .await
+            .0,
+        404
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn activities_progress_with_the_clock_and_apply_rows() {
+    let mut cfg = config(true);
+    cfg.speed.rows_per_second = 10; // slow, so progress is observable
+    let m = start_with(cfg);
+    let t = access(&m).await;
+    let rows: Vec<Value> = (0..20)
+        .map(|i| json!({"email": format!("a{i}@example.com")}))
+        .chain([json!({"email": "broken"})])
+        .collect();
+    let (s, a) = m
+        .post(
+            &t,
+            "/v3/activities/contacts_json_import",
+            json!({"import_data": rows, "list_ids": [GENERAL]}),
+        )
+        .await;
+    assert_eq!(
+        (s, a["state"].as_str(), a["percent_done"].as_u64()),
+        (201, Some("initialized"), Some(0))
+    );
+    let path = a["_links"]["self"]["href"].as_str().unwrap().to_string();
+    m.advance("1100ms").await;
+    let (_, a) = m.get(&t, &path).await;
+    assert_eq!(a["state"], "processing");
+    let pct = a["percent_done"].as_u64().unwrap();
+    assert!(pct > 0 && pct < 100, "{a}");
+    assert_eq!(
+        m.get(&t, "/v3/contacts?email=a0@example.com").await.1["contacts"],
+        json!([]),
+        "applied only when completed"
+    );
+    m.advance("2s").await;
+    let (_, a) = m.get(&t, &path).await;
+    assert_eq!(
+        (a["state"].as_str(), a["percent_done"].as_u64()),
+        (Some("completed"), Some(100))
+    );
+    assert_eq!(a["status"]["person_count"], 20);
+    assert_eq!(a["status"]["error_count"], 1);
+    assert!(
+        a["activity_errors"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("Row 21:"),
+        "{a}"
+    );
+    let (_, c) = m
+        .get(
+            &t,
+            "/v3/contacts?email=a0@example.com&include=list_memberships",
+        )
+        .await;
+    assert_eq!(c["contacts"][0]["list_memberships"], json!([GENERAL]));
+    assert_eq!(
+        c["contacts"][0]["email_address"]["permission_to_send"],
+        "implicit"
+    );
+    // Limits.
+    let too_many: Vec<Value> = (0..40_001)
+        .map(|i| json!({"email": format!("x{i}@e.io")}))
+        .collect();
+    assert_eq!(
+        m.post(
+            &t,
+            "/v3/activities/contacts_json_import",
+            json!({"import_data": too_many, "list_ids": [GENERAL]})
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        m.post(
+            &t,
+            "/v3/activities/contacts_json_import",
+            json!({"import_data": [{"email": "q@e.io"}]})
+        )
+        .await
+        .0,
+        400,
+        "list_ids required"
+    );
+    // Memberships and deletes.
+    let (_, c) = m.get(&t, "/v3/contacts?email=a1@example.com").await;
+    let cid = c["contacts"][0]["contact_id"].as_str().unwrap().to_string();
+    let (s, _) = m
+        .post(
+            &t,
+            "/v3/activities/add_list_memberships",
+            json!({"source": {"contact_ids": [cid]}, "list_ids": [VIP]}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, _) = m
+        .post(
+            &t,
+            "/v3/activities/remove_list_memberships",
+            json!({"source": {"contact_ids": [cid]}, "list_ids": [GENERAL]}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, _) = m
+        .post(
+            &t,
+            "/v3/activities/contact_delete",
+            json!({"contact_ids": [cid]}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    m.advance("5s").await;
+    let (_, c) = m
+        .get(&t, &format!("/v3/contacts/{cid}?include=list_memberships"))
+        .await;
+    assert!(c["deleted_at"].is_string(), "{c}");
+    let (_, all) = m.get(&t, "/v3/activities?state=completed").await;
+    assert_eq!(all["activities"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        m.get(&t, &format!("/v3/activities/{}", uuid::Uuid::new_v4()))
+            .await
+            .0,
+        404
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn csv_file_import_over_multipart() {
+    let m = start(true);
+    let t = access(&m).await;
+    let csv = "email,first_name,last_name\ncsv1@example.com,Ann,One\n\"csv2@example.com\",\"Bo, Jr\",Two\n";
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "file",
+            reqwest::multipart::Part::text(csv)
+                .file_name("contacts.csv")
+                .mime_str("text/csv")
+                .unwrap(),
+        )
+        .text("list_ids", VIP);
+    let r = m
+        .http
+        .post(m.url("/v3/activities/contacts_file_import"))
+        .bearer_auth(&t)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let a: Value = r.json().await.unwrap();
+    assert_eq!(a["source_file_name"], "contacts.csv");
+    m.advance("1s").await;
+    let (_, c) = m.get(&t, "/v3/contacts?email=csv2@example.com").await;
+    assert_eq!(c["contacts"][0]["first_name"], "Bo, Jr");
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "file",
+            reqwest::multipart::Part::text(csv).file_name("contacts.txt"),
+        )
+        .text("list_ids", VIP);
+    let r = m
+        .http
+        .post(m.url("/v3/activities/contacts_file_import"))
+        .bearer_auth(&t)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limits_per_second_with_vendor_bodies() {
+    let mut cfg = config(true);
+    cfg.rate_limit = true;
+    let m = start_with(cfg);
+    let t = access(&m).await;
+    m.advance("2s").await;
+    let mut statuses = Vec::new();
+    let mut last = Value::Null;
+    for _ in 0..10 {
+        let (s, b) = m.get(&t, "/v3/contact_lists").await;
+        statuses.push(s);
+        last = b;
+    }
+    // The first four API requests always pass; six more within a few milliseconds span at most
+    // two one-second windows, so at most eight pass in all and at least one is throttled.
+    assert!(statuses[..4].iter().all(|s| *s == 200), "{statuses:?}");
+    assert!(
+        statuses.iter().filter(|s| **s == 200).count() <= 8 && statuses.contains(&429),
+        "{statuses:?}"
+    );
+    let throttled = statuses.iter().position(|s| *s == 429).unwrap();
+    assert!(throttled >= 4, "{statuses:?}");
+    assert!(
+        last == json!({"error_key": "throttled", "error_message": "Too Many Requests"})
+            || statuses[9] == 200,
+        "{last}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn daily_quota_resets_at_utc_midnight_of_the_mock_clock() {
+    let mut cfg = config(true);
+    cfg.rate_limit = true;
+    cfg.file.rate_limit.per_day = 3;
+    cfg.file.rate_limit.per_second = 100;
+    let m = start_with(cfg);
+    let t = access(&m).await;
+    for _ in 0..3 {
+        assert_eq!(m.get(&t, "/v3/contact_lists").await.0, 200);
+    }
+    let (s, b) = m.get(&t, "/v3/contact_lists").await;
+    assert_eq!(
+        (s, b),
+        (
+            429,
+            json!({"error_key": "quota_exceeded", "error_message": "Limit Exceeded"})
+        )
+    );
+    // Midnight UTC of the mock clock: set it to 23:59:59.5 and step past it.
+    let r = m
+        .http
+        .post(m.url("/__postie/clock"))
+        .json(&json!({"set": "2030-01-01T23:59:59Z"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let t2 = m.login("contact_data").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut ok = 0;
+    for _ in 0..3 {
+        ok += usize::from(m.get(&t2, "/v3/contact_lists").await.0 == 200);
+    }
+    assert_eq!(ok, 3, "a new day");
+    m.advance("2s").await;
+    assert_eq!(
+        m.get(&t2, "/v3/contact_lists").await.0,
+        200,
+        "after midnight the quota is fresh again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_clock_journal_bound_and_state_round_trip() {
+    let mut cfg = config(true);
+    cfg.file.journal_size = 5;
+    let m = start_with(cfg);
+    let t = access(&m).await;
+    let clock: Value = m
+        .http
+        .get(m.url("/__postie/clock"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let before = clock["unix"].as_i64().unwrap();
+    let after: Value = m
+        .http
+        .post(m.url("/__postie/clock"))
+        .json(&json!({"advance": "24h"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(after["unix"].as_i64().unwrap() - before >= 86400);
+    assert_eq!(
+        m.http
+            .post(m.url("/__postie/clock"))
+            .json(&json!({"advance": "soon"}))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    for _ in 0..8 {
+        m.get(&t, "/v3/contact_lists").await;
+    }
+    let j: Value = m
+        .http
+        .get(m.url("/__postie/journal"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(j["entries"].as_array().unwrap().len(), 5, "bounded");
+    assert!(j["total"].as_u64().unwrap() >= 11);
+    let text = j.to_string();
+    assert!(
+        !text.contains(&t) && !text.contains(SECRET) && !text.contains("code="),
+        "no secrets in the journal"
+    );
+    // Export, reset, import.
+    let t2 = m.login("contact_data").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    m.post(
+        &t2,
+        "/v3/contacts/sign_up_form",
+        json!({"email_address": "keep@example.com", "list_memberships": [GENERAL]}),
+    )
+    .await;
+    let export = m
+        .http
+        .get(m.url("/__postie/state"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    m.http.post(m.url("/__postie/reset")).send().await.unwrap();
+    assert_eq!(
+        m.get(&t2, "/v3/contacts?email=keep@example.com").await.1["contacts"],
+        json!([])
+    );
+    let r = m
+        .http
+        .put(m.url("/__postie/state"))
+        .body(export)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        m.get(&t2, "/v3/contacts?email=keep@example.com").await.1["contacts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        m.http
+            .put(m.url("/__postie/state"))
+            .body("{nope")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn state_file_survives_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mock.json");
+    let m = start_with(config(true).with_state_file(file.clone()));
+    let t = access(&m).await;
+    m.post(
+        &t,
+        "/v3/contacts/sign_up_form",
+        json!({"email_address": "persist@example.com", "list_memberships": [GENERAL]}),
+    )
+    .await;
+    drop(m);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let m = start_with(config(true).with_state_file(file));
+    // Same key, same simulation: the old token still works and the contact is there.
+    let (s, l) = m.get(&t, "/v3/contacts?email=persist@example.com").await;
+    assert_eq!((s, l["contacts"].as_array().map(Vec::len)), (200, Some(1)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_sign_ups_distinct_and_same_email() {
+    let m = start(true);
+    let t = access(&m).await;
+    let (_, before) = m.get(&t, "/v3/contacts?include_count=true&limit=1").await;
+    let before = before["contacts_count"].as_u64().unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let (http, url, t) = (
+            m.http.clone(),
+            m.url("/v3/contacts/sign_up_form"),
+            t.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            http.post(url).bearer_auth(t).json(&json!({"email_address": format!("c{i}@example.com"), "list_memberships": [GENERAL]})).send().await.unwrap().status().as_u16()
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 201);
+    }
+    let (_, after) = m.get(&t, "/v3/contacts?include_count=true&limit=1").await;
+    assert_eq!(after["contacts_count"].as_u64().unwrap(), before + 64);
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let (http, url, t) = (
+            m.http.clone(),
+            m.url("/v3/contacts/sign_up_form"),
+            t.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let r = http.post(url).bearer_auth(t).json(&json!({"email_address": "same@example.com", "first_name": format!("N{i}"), "list_memberships": [GENERAL]})).send().await.unwrap();
+            r.json::<Value>().await.unwrap()
+        }));
+    }
+    let mut created = 0;
+    let mut ids = std::collections::HashSet::new();
+    for task in tasks {
+        let b = task.await.unwrap();
+        created += usize::from(b["action"] == "created");
+        ids.insert(b["contact_id"].as_str().unwrap().to_string());
+    }
+    assert_eq!((created, ids.len()), (1, 1));
+    let (_, l) = m
+        .get(&t, "/v3/contacts?email=same@example.com&status=all")
+        .await;
+    assert_eq!(l["contacts"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn standalone_mock_prints_its_url_and_stops_on_sigterm() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_postie"))
+        .args([
+            "mock",
+            "--port",
+            "0",
+            "--client",
+            "harness:hsecret:http://127.0.0.1:9/cb",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(
+        first.starts_with("listening on http://127.0.0.1:"),
+        "{first}"
+    );
+    let mut rest = String::new();
+    for _ in 0..3 {
+        out.read_line(&mut rest).unwrap();
+    }
+    assert!(
+        rest.contains("client harness") && !rest.contains("hsecret") && !rest.contains(SECRET),
+        "{rest}"
+    );
+    let url = first.trim().trim_start_matches("listening on ").to_string();
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    use std::io::{Read, Write};
+    s.write_all(b"GET /__postie/clock HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "graceful exit: {status:?}");
+}
+
+#[test]
+fn bundled_collection_runs_green_against_the_in_process_mock() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(
+        root.join("collections/constant_contact.yaml"),
+        dir.path().join("cc.yaml"),
+    )
+    .unwrap();
+    for flow in [
+        "documented",
+        "sign_up_form",
+        "lookup_then_write",
+        "bulk_import",
+    ] {
+        let run = crate::common::run_postie(
+            dir.path(),
+            &["run", "cc.yaml", "--mock", "--flow", flow],
+            &[],
+            None,
+        );
+        assert_eq!(run.code, 0, "{flow}: {}", run.all());
+    }
+    // The same simulated account carries over between invocations.
+    let run = crate::common::run_postie(
+        dir.path(),
+        &["send", "cc.yaml", "find_contact", "--mock"],
+        &[],
+        None,
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout.contains("ada.byron@example.com"),
+        "{}",
+        run.stdout
+    );
+    let run = crate::common::run_postie(
+        dir.path(),
+        &["send", "cc.yaml", "update_contact_careless", "--mock"],
+        &[],
+        None,
+    );
+    assert_eq!(
+        run.code,
+        1,
+        "the PUT guard refuses without --yes when no one can answer: {}",
+        run.all()
+    );
+    assert!(
+        run.stderr.contains("PUT guard") && run.stderr.contains("- first_name: \"Ada\""),
+        "{}",
+        run.stderr
+    );
+}

@@ -413,9 +413,14 @@ impl Session {
 
     /// The PUT guard before a send: ask, unless `--yes`.
     fn guard(&mut self, name: &str, yes: bool) -> Result<(), String> {
+        if yes {
+            // The runner reports the guard's finding as a note on the result.
+            self.runner.put_guard_confirmed = true;
+            return Ok(());
+        }
         if let Some(w) = self.runner.put_guard_warning(name) {
             self.say(&self.style.warn(&w));
-            if !yes && !self.confirm("send it anyway? [y/N] ") {
+            if !self.confirm("send it anyway? [y/N] ") {
                 return Err("not sent (PUT guard)".into());
             }
             self.runner.put_guard_confirmed = true;
@@ -1071,8 +1076,8 @@ pub async fn run(path: &Path, opts: &SendOpts) -> i32 {
             s.pending_answers.push(answer.to_string());
             i += 1;
         }
-        println!("{}{line}", s.prompt());
         let masked = s.history_line(&line);
+        println!("{}{masked}", s.prompt());
         append_history(&history, &masked);
         if !s.execute(&line).await {
             break;

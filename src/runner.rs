@@ -847,3 +847,54 @@ impl Runner {
         }
     }
 }
+
+/// Sends a request through a runner shared by concurrent tasks. The runner is locked only to
+/// prepare (which refreshes an expiring token — so concurrent callers cause one refresh, the rest
+/// see the new token) and to record; the HTTP exchanges themselves run in parallel. A 401 leads to
+/// one refresh unless another task already replaced the token, then one replay.
+pub async fn send_shared(shared: &tokio::sync::Mutex<Runner>, name: &str) -> StepResult {
+    let mut notes = Vec::new();
+    let (prepared, sender) = {
+        let mut r = shared.lock().await;
+        match r.prepare(name, None, &mut notes).await {
+            Ok(p) => (p, r.sender.clone()),
+            Err(mut fail) => {
+                fail.notes.splice(0..0, notes);
+                return fail;
+            }
+        }
+    };
+    let outcome = sender.send(&prepared.rendered).await;
+    let mut r = shared.lock().await;
+    let result = r.complete(prepared, outcome, notes);
+    let rejected =
+        result.exchange.as_ref().is_some_and(|e| e.status == 401) && r.uses_access_token(name);
+    if !rejected {
+        return result;
+    }
+    let used = result
+        .rendered
+        .as_ref()
+        .and_then(|x| x.header("authorization"))
+        .map(String::from);
+    match crate::auth::refresh_if_current(&mut r, used.as_deref(), "rejected with 401").await {
+        Ok(Some(note)) => {
+            let mut notes = vec![note];
+            match r.prepare(name, None, &mut notes).await {
+                Ok(p) => {
+                    let outcome = sender.send(&p.rendered).await;
+                    r.complete(p, outcome, notes)
+                }
+                Err(fail) => fail,
+            }
+        }
+        Ok(None) => result,
+        Err(e) => {
+            let mut result = result;
+            result
+                .notes
+                .push(format!("access token rejected and refresh failed: {e}"));
+            result
+        }
+    }
+}

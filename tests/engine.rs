@@ -435,3 +435,19 @@ fn bundled_collection_validates() {
     assert_eq!(run.code, 0, "{}", run.all());
     assert!(run.stdout.contains("ok — 18 requests"), "{}", run.stdout);
 }
+
+#[test]
+fn the_documented_example_collection_validates() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/collections.md")).unwrap();
+    let yaml = doc
+        .split("```yaml\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let p = Project::new(yaml);
+    let run = p.postie(&["validate", "c.yaml"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+}

@@ -1,1 +1,576 @@
-//! The REPL.
+//! The REPL and the OAuth2 client engine: a scripted walk through the documented sequence, the
+//! refresh single-flight, a pseudo-terminal session, and a real browser clicking Allow.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::run_postie;
+
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(
+        root.join("collections/constant_contact.yaml"),
+        dir.path().join("cc.yaml"),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn scripted_repl_walks_the_documented_sequence() {
+    let dir = project();
+    let script = "\
+help flow
+login
+flow documented
+next
+next
+next
+next
+next
+next
+next
+next
+next
+next
+next
+next
+where
+jwt
+set api_password do-not-write-me-anywhere
+mock clock 25h
+send find_contact
+diff find_contact --ignore-volatile
+send update_contact_careless
+n
+get $.contacts[0].first_name
+send update_contact_careless --yes
+history
+mock journal
+status
+quit
+";
+    let run = run_postie(
+        dir.path(),
+        &["repl", "cc.yaml", "--mock", "--fresh"],
+        &[],
+        Some(script),
+    );
+    let out = run.all();
+    // Every line is echoed after a prompt showing collection, environment and token lifetime.
+    assert!(out.contains("cc [mock] no token > login"), "{out}");
+    assert!(
+        out.contains("logged in; access token valid for 24h00m, refresh token stored"),
+        "{out}"
+    );
+    assert!(
+        out.contains("cc [mock] token 24h00m > flow documented")
+            || out.contains("cc [mock] token 23h59m > flow documented"),
+        "{out}"
+    );
+    // The steps ran in order, with their notes shown before they go.
+    for step in [
+        "authorize",
+        "token",
+        "find_list",
+        "create_list",
+        "sign_up",
+        "find_contact",
+        "update_contact",
+        "import_contacts",
+        "poll_import",
+        "list_members",
+        "refresh",
+    ] {
+        assert!(
+            out.contains(&format!("✓ {step} ")),
+            "{step} did not pass:\n{out}"
+        );
+    }
+    assert!(out.contains("- create_contact skipped"), "{out}");
+    assert!(
+        out.contains("Way 3. A bulk import"),
+        "the note is shown before the step: {out}"
+    );
+    assert!(
+        out.contains("set activity_id=") && out.contains("state=completed"),
+        "{out}"
+    );
+    assert!(out.contains("flow documented finished"), "{out}");
+    // jwt decodes the access token.
+    assert!(
+        out.contains("\"kid\":\"postie-mock-rs256-1\"")
+            && out.contains("scopes: contact_data offline_access"),
+        "{out}"
+    );
+    // After the clock moves past expiry, the next request refreshes first — visibly.
+    assert!(
+        out.contains("refreshed access token (expired 1h00m ago)"),
+        "{out}"
+    );
+    // diff compares the last two responses of find_contact structurally.
+    assert!(
+        out.contains("--- find_contact (previous)") && out.contains("+++ find_contact (latest)"),
+        "{out}"
+    );
+    // The PUT guard fires, shows what would be nulled, and the script's `n` keeps it from going out.
+    assert!(
+        out.contains("PUT guard: PUT")
+            && out.contains("- first_name: \"Ada\"")
+            && out.contains("+ first_name: null"),
+        "{out}"
+    );
+    assert!(
+        out.contains("send it anyway? [y/N] n") && out.contains("error: not sent (PUT guard)"),
+        "{out}"
+    );
+    assert!(out.contains("sent anyway (--yes)"), "{out}");
+    assert_eq!(
+        out.matches("error:").count(),
+        1,
+        "only the refused PUT failed:\n{out}"
+    );
+    assert_eq!(
+        run.code, 1,
+        "a failed command makes the script exit non-zero"
+    );
+    // Secrets never reach the transcript or the history file.
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join(".postie/state.json")).unwrap(),
+    )
+    .unwrap();
+    let access = state["envs"]["mock"]["vars"]["access_token"]["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refresh = state["envs"]["mock"]["vars"]["refresh_token"]["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let history = std::fs::read_to_string(dir.path().join(".postie/repl_history")).unwrap();
+    for secret in [
+        access.as_str(),
+        refresh.as_str(),
+        "do-not-write-me-anywhere",
+        "mock-secret-Zk8xQ2vN7pLr4tYw",
+    ] {
+        assert!(!out.contains(secret), "{secret} in the transcript");
+        assert!(!history.contains(secret), "{secret} in the history");
+    }
+    assert!(history.contains("set api_password (redacted)"), "{history}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join(".postie/repl_history"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_requests_with_an_expired_token_refresh_once_and_rotate() {
+    let dir = project();
+    let collection = postie::collection::Collection::load(&dir.path().join("cc.yaml")).unwrap();
+    let mut cfg = postie::mock::MockConfig::bundled()
+        .unwrap()
+        .with_state_file(dir.path().join(".postie/mock.json"));
+    cfg.auto_approve = true;
+    let mock = postie::mock::MockServer::start(cfg).unwrap();
+    let opts = postie::runner::RunOptions {
+        env: Some("mock".into()),
+        vars: vec![("mock_url".into(), mock.url().to_string())],
+        fresh: true,
+        state_dir: None,
+    };
+    let mut runner = postie::runner::Runner::new(collection, opts).unwrap();
+    let mut quiet = |_: &str| {};
+    postie::auth::login(&mut runner, true, &mut quiet)
+        .await
+        .unwrap();
+    let first = runner.send("find_list").await;
+    assert!(first.ok(), "{:?}", first.failure);
+    let old_refresh = runner.scope().ctx["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tokens_before = mock
+        .shared()
+        .journal(1000)
+        .1
+        .iter()
+        .filter(|e| e.route == "token")
+        .count();
+    mock.shared().advance(Duration::from_secs(25 * 3600));
+    runner.clock_offset = mock.shared().now_ms() / 1000 - postie::util::unix_now();
+    let shared = Arc::new(tokio::sync::Mutex::new(runner));
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let s = shared.clone();
+        tasks.push(tokio::spawn(async move {
+            postie::runner::send_shared(&s, "find_contact").await
+        }));
+    }
+    let mut refreshed = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert!(r.ok(), "{:?} {:?}", r.failure, r.notes);
+        assert_eq!(r.exchange.as_ref().unwrap().status, 200);
+        refreshed += r
+            .notes
+            .iter()
+            .filter(|n| n.starts_with("refreshed access token (expired"))
+            .count();
+    }
+    assert_eq!(refreshed, 1, "exactly one refresh, and it says so");
+    let tokens_after = mock
+        .shared()
+        .journal(1000)
+        .1
+        .iter()
+        .filter(|e| e.route == "token")
+        .count();
+    assert_eq!(
+        tokens_after - tokens_before,
+        1,
+        "one token request reached the server"
+    );
+    // The old refresh token is dead; the state file holds the new one.
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{}/oauth2/default/v1/token", mock.url()))
+        .basic_auth(
+            "3f2b8f9e-5a1c-4c7e-9d2a-8b6e1f0c4d21",
+            Some("mock-secret-Zk8xQ2vN7pLr4tYw"),
+        )
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", old_refresh.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join(".postie/state.json")).unwrap(),
+    )
+    .unwrap();
+    let stored = state["envs"]["mock"]["vars"]["refresh_token"]["value"]
+        .as_str()
+        .unwrap();
+    assert_ne!(stored, old_refresh);
+    assert_eq!(
+        stored,
+        shared.lock().await.scope().ctx["refresh_token"]
+            .as_str()
+            .unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_401_triggers_one_refresh_and_one_replay() {
+    let dir = project();
+    let collection = postie::collection::Collection::load(&dir.path().join("cc.yaml")).unwrap();
+    let mut cfg = postie::mock::MockConfig::bundled().unwrap();
+    cfg.auto_approve = true;
+    let mock = postie::mock::MockServer::start(cfg).unwrap();
+    let opts = postie::runner::RunOptions {
+        env: Some("mock".into()),
+        vars: vec![("mock_url".into(), mock.url().to_string())],
+        fresh: true,
+        state_dir: None,
+    };
+    let mut runner = postie::runner::Runner::new(collection, opts).unwrap();
+    postie::auth::login(&mut runner, true, &mut |_: &str| {})
+        .await
+        .unwrap();
+    // The client does not know the server's clock moved: it finds out from the 401.
+    mock.shared().advance(Duration::from_secs(25 * 3600));
+    let r = runner.send("find_list").await;
+    assert!(r.ok(), "{:?}", r.failure);
+    assert_eq!(
+        r.notes,
+        vec!["refreshed access token (rejected with 401)".to_string()]
+    );
+    let statuses: Vec<u16> = mock
+        .shared()
+        .journal(1000)
+        .1
+        .iter()
+        .filter(|e| e.path == "/v3/contact_lists")
+        .map(|e| e.status)
+        .collect();
+    assert_eq!(statuses, vec![401, 200]);
+}
+
+#[test]
+fn device_login_against_the_mock() {
+    let dir = project();
+    let run = run_postie(
+        dir.path(),
+        &["auth", "login", "cc.yaml", "--mock", "--device", "--fresh"],
+        &[],
+        None,
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout.contains("logged in with the device flow"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stderr.contains("/activate and enter the code"),
+        "{}",
+        run.all()
+    );
+    let status = run_postie(
+        dir.path(),
+        &["auth", "status", "cc.yaml", "--env", "mock"],
+        &[],
+        None,
+    );
+    assert!(
+        status.stdout.contains("refresh token: stored"),
+        "{}",
+        status.all()
+    );
+}
+
+#[test]
+fn login_refuses_a_non_loopback_redirect() {
+    let dir = project();
+    let run = run_postie(
+        dir.path(),
+        &[
+            "auth",
+            "login",
+            "cc.yaml",
+            "--mock",
+            "--var",
+            "redirect_uri=https://example.com/cb",
+            "--no-browser",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(run.code, 3, "{}", run.all());
+    assert!(
+        run.stderr.contains("only listens on loopback"),
+        "{}",
+        run.all()
+    );
+}
+
+#[test]
+fn pty_prompt_completion_and_ctrl_c_cancels_a_slow_request() {
+    use expectrl::{ControlCode, Expect, Session};
+    let server = httpmock::MockServer::start();
+    server.mock(|when, then| {
+        when.path("/slow");
+        then.status(200).delay(Duration::from_secs(20));
+    });
+    server.mock(|when, then| {
+        when.path("/fast");
+        then.status(200).body("{\"ok\":true}");
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let col = format!(
+        "name: pty\nrequests:\n  slowpoke:\n    url: {0}/slow\n  fast_one:\n    url: {0}/fast\nflows:\n  f:\n    steps: [fast_one]\n",
+        server.base_url()
+    );
+    std::fs::write(dir.path().join("p.yaml"), col).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_postie"));
+    cmd.args(["p.yaml"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm");
+    let mut p = Session::spawn(cmd).unwrap();
+    p.set_expect_timeout(Some(Duration::from_secs(10)));
+    p.expect("pty [default] > ").unwrap();
+    // Tab completes a request name after `send`, and a command at the start of a line.
+    p.send("send slo\t").unwrap();
+    p.expect("send slowpoke").unwrap();
+    p.send("\r").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    p.send(ControlCode::EndOfText).unwrap();
+    p.expect("cancelled (Ctrl-C)").unwrap();
+    p.expect("pty [default] > ").unwrap();
+    p.send("fas\t").unwrap();
+    p.expect("fast_one").unwrap();
+    p.send("\r").unwrap();
+    p.expect("HTTP 200 OK").unwrap();
+    p.send_line("quit").unwrap();
+    for _ in 0..50 {
+        if !p.get_process().is_alive().unwrap_or(false) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the REPL did not exit after quit");
+}
+
+/// A real browser logs in: headless Chromium (Debian's `chromium` + `chromium-driver`, which
+/// `.ci/run` installs) opens the URL `login` prints and clicks Allow on the mock's consent page.
+#[tokio::test(flavor = "multi_thread")]
+async fn browser_clicks_allow_and_login_finishes() {
+    let Some(driver) = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+        .iter()
+        .find(|p| std::path::Path::new(p).exists())
+    else {
+        panic!(
+            "chromedriver is not installed: apt-get install chromium chromium-driver (.ci/run does this)"
+        );
+    };
+    let dir = project();
+    // A client registered for this test, redirecting to a free loopback port.
+    let port = crate::common::closed_port();
+    let redirect = format!("http://127.0.0.1:{port}/callback");
+    let mut cfg = postie::mock::MockConfig::bundled().unwrap();
+    cfg.add_client_spec(&format!("browser-app:browser-secret:{redirect}"))
+        .unwrap();
+    cfg.auto_approve = false;
+    let mock = postie::mock::MockServer::start(cfg).unwrap();
+    let collection = postie::collection::Collection::load(&dir.path().join("cc.yaml")).unwrap();
+    let vars = vec![
+        ("mock_url".to_string(), mock.url().to_string()),
+        ("client_id".into(), "browser-app".into()),
+        ("client_secret".into(), "browser-secret".into()),
+        ("redirect_uri".into(), redirect.clone()),
+    ];
+    let mut runner = postie::runner::Runner::new(
+        collection,
+        postie::runner::RunOptions {
+            env: Some("mock".into()),
+            vars,
+            fresh: true,
+            state_dir: None,
+        },
+    )
+    .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let login = tokio::spawn(async move {
+        let mut say = move |s: &str| {
+            let _ = tx.send(s.to_string());
+        };
+        let out = postie::auth::login(&mut runner, true, &mut say).await;
+        (out, runner)
+    });
+    let url = loop {
+        let line = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if let Some(u) = line.lines().find_map(|l| l.trim().strip_prefix("http")) {
+            break format!("http{u}");
+        }
+    };
+    let wd_port = crate::common::closed_port();
+    let mut chromedriver = std::process::Command::new(driver)
+        .arg(format!("--port={wd_port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let result = drive_browser(wd_port, &url).await;
+    let _ = chromedriver.kill();
+    let _ = chromedriver.wait();
+    result.unwrap();
+    let (out, runner) = tokio::time::timeout(Duration::from_secs(20), login)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.as_ref().is_ok_and(|m| m.starts_with("logged in")),
+        "{out:?}"
+    );
+    let token = runner.scope().ctx["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let claims = postie::jwt::claims(&token).unwrap();
+    assert_eq!(claims["cid"], "browser-app");
+}
+
+/// Minimal W3C WebDriver client: new session, navigate, click `#allow`, wait for the callback page.
+async fn drive_browser(port: u16, url: &str) -> Result<(), String> {
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut session = None;
+    for _ in 0..50 {
+        let caps = serde_json::json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            format!("--user-data-dir={}", std::env::temp_dir().join(format!("postie-chrome-{port}")).display())]}}}});
+        match http
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await
+        {
+            Ok(r) => {
+                let v: Value = r.json().await.map_err(|e| e.to_string())?;
+                session = v["value"]["sessionId"].as_str().map(String::from);
+                if session.is_none() {
+                    return Err(format!("no session: {v}"));
+                }
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let sid = session.ok_or("chromedriver did not start")?;
+    let s = format!("{base}/session/{sid}");
+    let outcome = async {
+        http.post(format!("{s}/url"))
+            .json(&serde_json::json!({"url": url}))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let el: Value = http
+            .post(format!("{s}/element"))
+            .json(&serde_json::json!({"using": "css selector", "value": "#allow"}))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        let id = el["value"]
+            .as_object()
+            .and_then(|m| m.values().next())
+            .and_then(Value::as_str)
+            .ok_or(format!("no Allow button: {el}"))?
+            .to_string();
+        http.post(format!("{s}/element/{id}/click"))
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        for _ in 0..50 {
+            let src: Value = http
+                .get(format!("{s}/source"))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?
+                .json()
+                .await
+                .map_err(|e| e.to_string())?;
+            if src["value"]
+                .as_str()
+                .is_some_and(|p| p.contains("Logged in. You can close this window"))
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err("the browser never reached the callback page".to_string())
+    }
+    .await;
+    let _ = http.delete(&s).send().await;
+    outcome
+}

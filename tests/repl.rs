@@ -574,3 +574,58 @@ async fn drive_browser(port: u16, url: &str) -> Result<(), String> {
     let _ = http.delete(&s).send().await;
     outcome
 }
+
+#[test]
+fn run_warns_about_a_nulling_put_and_strict_refuses_it() {
+    let dir = project();
+    let mut text = std::fs::read_to_string(dir.path().join("cc.yaml")).unwrap();
+    text.push_str("  careless:\n    steps: [find_contact, update_contact_careless]\n");
+    std::fs::write(dir.path().join("cc.yaml"), text).unwrap();
+    let login = run_postie(
+        dir.path(),
+        &["run", "cc.yaml", "--mock", "--flow", "login"],
+        &[],
+        None,
+    );
+    assert_eq!(login.code, 0, "{}", login.all());
+    let seed = run_postie(
+        dir.path(),
+        &["run", "cc.yaml", "--mock", "--flow", "sign_up_form"],
+        &[],
+        None,
+    );
+    assert_eq!(seed.code, 0, "{}", seed.all());
+    let strict = run_postie(
+        dir.path(),
+        &["run", "cc.yaml", "--mock", "--flow", "careless", "--strict"],
+        &[],
+        None,
+    );
+    assert_eq!(strict.code, 1, "{}", strict.all());
+    assert!(
+        strict.stdout.contains("(--strict: not sent"),
+        "{}",
+        strict.stdout
+    );
+    let lenient = run_postie(
+        dir.path(),
+        &["run", "cc.yaml", "--mock", "--flow", "careless"],
+        &[],
+        None,
+    );
+    assert_eq!(lenient.code, 0, "{}", lenient.all());
+    assert!(
+        lenient.stdout.contains("warning: PUT guard: PUT")
+            && lenient.stdout.contains("- job_title: \"Mathematician\""),
+        "{}",
+        lenient.stdout
+    );
+    // It was sent: the contact lost its job title, as Constant Contact would do.
+    let after = run_postie(
+        dir.path(),
+        &["send", "cc.yaml", "find_contact", "--mock"],
+        &[],
+        None,
+    );
+    assert!(!after.stdout.contains("Mathematician"), "{}", after.stdout);
+}

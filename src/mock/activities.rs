@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::http::{Req, Resp, cc_error, json_body, validation};
+use super::http::{Req, Resp, cc_error, json_object, validation};
 use super::store::{Sim, new_id, ts};
 
 /// Most contacts one import may carry.
@@ -394,9 +394,8 @@ pub fn json_import(sim: &mut Sim, req: &Req, now: i64, s: &Speed) -> Resp {
     if let Some(r) = queue_full(sim) {
         return r;
     }
-    let body = match json_body(req) {
-        Ok(Value::Object(m)) => m,
-        Ok(_) => return validation(&["Request body must be a JSON object".into()]),
+    let body = match json_object(req) {
+        Ok(m) => m,
         Err(r) => return r,
     };
     let mut errors = Vec::new();
@@ -568,9 +567,8 @@ pub fn memberships(sim: &mut Sim, req: &Req, now: i64, s: &Speed, add: bool) -> 
     if let Some(r) = queue_full(sim) {
         return r;
     }
-    let body = match json_body(req) {
-        Ok(Value::Object(m)) => m,
-        Ok(_) => return validation(&["Request body must be a JSON object".into()]),
+    let body = match json_object(req) {
+        Ok(m) => m,
         Err(r) => return r,
     };
     let mut errors = Vec::new();
@@ -665,9 +663,8 @@ pub fn contact_delete(sim: &mut Sim, req: &Req, now: i64, s: &Speed) -> Resp {
     if let Some(r) = queue_full(sim) {
         return r;
     }
-    let body = match json_body(req) {
-        Ok(Value::Object(m)) => m,
-        Ok(_) => return validation(&["Request body must be a JSON object".into()]),
+    let body = match json_object(req) {
+        Ok(m) => m,
         Err(r) => return r,
     };
     let mut errors = Vec::new();

@@ -5,7 +5,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::http::{Req, Resp, cc_error, json_body, validation};
+use super::http::{Req, Resp, cc_error, json_object, validation};
 use super::store::{Contact, Email, Include, Permission, Sim, Source, contact_json, new_id};
 
 /// Core text fields and their limits.
@@ -707,9 +707,8 @@ fn source_field(body: &Map<String, Value>, key: &str, errors: &mut Vec<String>) 
 
 /// `POST /v3/contacts`.
 pub fn create(sim: &mut Sim, req: &Req, now: i64) -> Resp {
-    let body = match json_body(req) {
-        Ok(Value::Object(m)) => m,
-        Ok(_) => return validation(&["Request body must be a JSON object".into()]),
+    let body = match json_object(req) {
+        Ok(m) => m,
         Err(r) => return r,
     };
     let mut errors = Vec::new();
@@ -760,9 +759,8 @@ pub fn put(sim: &mut Sim, req: &Req, id: &str, now: i64) -> Resp {
         Ok(i) => i,
         Err(r) => return r,
     };
-    let body = match json_body(req) {
-        Ok(Value::Object(m)) => m,
-        Ok(_) => return validation(&["Request body must be a JSON object".into()]),
+    let body = match json_object(req) {
+        Ok(m) => m,
         Err(r) => return r,
     };
     if !sim.contacts.contains_key(&id) {
@@ -816,9 +814,8 @@ pub fn delete(sim: &mut Sim, id: &str, now: i64) -> Resp {
 /// `POST /v3/contacts/sign_up_form`: upsert by email — 201 created or 200 updated, partial update,
 /// lists appended, a deleted contact revived.
 pub fn sign_up_form(sim: &mut Sim, req: &Req, now: i64, confirmed_opt_in: bool) -> Resp {
-    let body = match json_body(req) {
-        Ok(Value::Object(m)) => m,
-        Ok(_) => return validation(&["Request body must be a JSON object".into()]),
+    let body = match json_object(req) {
+        Ok(m) => m,
         Err(r) => return r,
     };
     let mut errors = Vec::new();

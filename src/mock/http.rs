@@ -191,3 +191,11 @@ pub fn json_body(req: &Req) -> Result<Value, Resp> {
         )
     })
 }
+
+/// A JSON object body (415 / 400 as [`json_body`], and 400 when it is not an object).
+pub fn json_object(req: &Req) -> Result<serde_json::Map<String, Value>, Resp> {
+    match json_body(req)? {
+        Value::Object(m) => Ok(m),
+        _ => Err(validation(&["Request body must be a JSON object".into()])),
+    }
+}

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::activities::{self, Activity, Work};
-use super::http::{Req, Resp, cc_error, json_body, validation};
+use super::http::{Req, Resp, cc_error, json_object, validation};
 use super::store::{ContactList, Sim, list_json, new_id};
 
 fn membership_param(req: &Req) -> Result<Option<bool>, Resp> {
@@ -82,10 +82,7 @@ struct ListInput {
 }
 
 fn parse_input(req: &Req) -> Result<ListInput, Resp> {
-    let body = match json_body(req)? {
-        Value::Object(m) => m,
-        _ => return Err(validation(&["Request body must be a JSON object".into()])),
-    };
+    let body = json_object(req)?;
     let mut errors = Vec::new();
     let name = match body.get("name") {
         Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= 255 => s.clone(),

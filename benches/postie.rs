@@ -1,0 +1,304 @@
+//! `cargo bench`: prints postie's performance figures (targets in parentheses).
+//!
+//! 1. load + validate a generated 3,000-request collection (< 100 ms);
+//! 2. runner overhead per step beyond the server's own time: render, send to a local server,
+//!    bind variables (< 200 µs);
+//! 3. `postie --version` cold start (< 10 ms);
+//! 4. the mock: a 40,000-contact JSON import to `completed`, `sign_up_form` in-process throughput,
+//!    and resident memory with 1,000,000 contacts (< 1 GiB).
+//!
+//! The mock's HTTP throughput under 64 connections is measured with wrk: `benches/mock_load.sh`.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn collection_text(n: usize) -> String {
+    let mut s =
+        String::from("name: big\nvariables:\n  base: http://127.0.0.1:1\n  token: t\nrequests:\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "  r{i}:\n    note: request number {i}\n    method: POST\n    url: <<base>>/items/{i}\n    query: {{page: \"<<page | default(1)>>\", limit: 50}}\n    headers: {{X-Trace: \"<<uuid()>>\"}}\n    auth: {{bearer: \"<<token>>\"}}\n    json: {{id: {i}, name: \"item <<base>>\", tags: [a, b]}}\n    capture:\n      id{i}: $.items[0].id\n    assert:\n      - status: 200\n      - jsonpath: $.ok\n        equals: true\n"
+        ));
+    }
+    s.push_str("flows:\n  all:\n    steps:\n");
+    for i in 0..n {
+        if i % 2 == 0 {
+            s.push_str(&format!("      - r{i}\n"));
+        } else {
+            s.push_str(&format!(
+                "      - request: r{i}\n        when: r{} is defined\n",
+                i - 1
+            ));
+        }
+    }
+    s
+}
+
+fn bench_load() {
+    let text = collection_text(3000);
+    let t = postie::template::Templates::new();
+    let mut times = Vec::new();
+    for _ in 0..11 {
+        let start = Instant::now();
+        let c = postie::collection::Collection::parse(Path::new("big.yaml"), text.clone())
+            .expect("valid");
+        let errors = postie::validate::validate(&c, &t);
+        assert!(errors.is_empty(), "{:?}", errors.first());
+        times.push(start.elapsed());
+    }
+    println!(
+        "load+validate 3,000-request collection ({} KiB): median {:.1} ms   (target < 100 ms)",
+        text.len() / 1024,
+        median(times).as_secs_f64() * 1000.0
+    );
+}
+
+/// A minimal keep-alive HTTP server answering a fixed JSON body, so the server's own time is tiny
+/// and identical for the baseline and the runner.
+fn tiny_server() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut s = stream;
+                let _ = s.set_nodelay(true);
+                let body =
+                    br#"{"access_token":"abc","items":[{"id":7}],"ok":true,"contact_id":"c-1"}"#;
+                let mut buf = vec![0u8; 65536];
+                let mut pending = Vec::new();
+                loop {
+                    let n = match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    pending.extend_from_slice(&buf[..n]);
+                    // Answer each complete request (headers plus Content-Length body).
+                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&pending[..end]).to_ascii_lowercase();
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse().ok())
+                            .unwrap_or(0);
+                        if pending.len() < end + 4 + len {
+                            break;
+                        }
+                        pending.drain(..end + 4 + len);
+                        let resp = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                            body.len()
+                        );
+                        if s.write_all(resp.as_bytes())
+                            .and_then(|_| s.write_all(body))
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+fn bench_runner() {
+    let port = tiny_server();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.yaml");
+    let text = format!(
+        "name: b\nvariables:\n  base: http://127.0.0.1:{port}\n  email: a@b.io\nrequests:\n  step:\n    method: POST\n    url: <<base>>/contacts\n    query: {{email: \"<<email>>\"}}\n    headers: {{X-Id: \"<<contact_id | default('none')>>\"}}\n    json: {{email: \"<<email>>\", list: [\"<<contact_id | default('x')>>\"]}}\n    assert:\n      - status: 200\n"
+    );
+    std::fs::write(&path, &text).unwrap();
+    let c = postie::collection::Collection::load(&path).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/contacts?email=a%40b.io");
+    let n = 2000;
+    let (baseline, runner) = rt.block_on(async {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::new();
+        // Baseline: the same request with a bare client (the server's time plus the transport).
+        let mut base = Vec::new();
+        for i in 0..n + 200 {
+            let start = Instant::now();
+            let r = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(r#"{"email":"a@b.io","list":["x"]}"#)
+                .send()
+                .await
+                .unwrap();
+            let _ = r.bytes().await.unwrap();
+            if i >= 200 {
+                base.push(start.elapsed());
+            }
+        }
+        let mut runner = postie::runner::Runner::new(
+            c,
+            postie::runner::RunOptions {
+                fresh: true,
+                state_dir: Some(dir.path().join("state")),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let mut times = Vec::new();
+        for i in 0..n + 200 {
+            let start = Instant::now();
+            let r = runner.send("step").await;
+            assert!(r.ok(), "{:?}", r.failure);
+            if i >= 200 {
+                times.push(start.elapsed());
+            }
+        }
+        (median(base), median(times))
+    });
+    let overhead = runner.saturating_sub(baseline);
+    println!(
+        "runner step (render + send + bind + assert): median {:.0} µs; bare client {:.0} µs; overhead {:.0} µs   (target < 200 µs)",
+        runner.as_secs_f64() * 1e6,
+        baseline.as_secs_f64() * 1e6,
+        overhead.as_secs_f64() * 1e6
+    );
+}
+
+fn bench_cold_start() {
+    let exe = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/postie");
+    if !exe.exists() {
+        println!("postie --version cold start: skipped (build with `cargo build --release` first)");
+        return;
+    }
+    let mut times = Vec::new();
+    for _ in 0..31 {
+        let start = Instant::now();
+        let out = std::process::Command::new(&exe)
+            .arg("--version")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        times.push(start.elapsed());
+    }
+    println!(
+        "postie --version cold start: median {:.2} ms over 31 runs   (target < 10 ms)",
+        median(times).as_secs_f64() * 1000.0
+    );
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn bench_mock() {
+    use serde_json::{Value, json};
+    let mut cfg = postie::mock::MockConfig::bundled().unwrap();
+    cfg.auto_approve = true;
+    let mock = postie::mock::MockServer::start(cfg).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let base = mock.url().to_string();
+        let loc = http
+            .get(format!("{base}/oauth2/default/v1/authorize"))
+            .query(&[("client_id", "3f2b8f9e-5a1c-4c7e-9d2a-8b6e1f0c4d21"), ("redirect_uri", "http://localhost:8910/callback"), ("response_type", "code"), ("scope", "contact_data"), ("state", "s")])
+            .send()
+            .await
+            .unwrap()
+            .headers()["location"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let code = url::Url::parse(&loc).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.to_string();
+        let tok: Value = http
+            .post(format!("{base}/oauth2/default/v1/token"))
+            .basic_auth("3f2b8f9e-5a1c-4c7e-9d2a-8b6e1f0c4d21", Some("mock-secret-Zk8xQ2vN7pLr4tYw"))
+            .form(&[("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", "http://localhost:8910/callback")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let t = tok["access_token"].as_str().unwrap().to_string();
+        let list = "07936f78-662a-11eb-af0a-fa163e56c9b0";
+        // sign_up_form, sequential over one keep-alive connection.
+        let n = 5000;
+        let start = Instant::now();
+        for i in 0..n {
+            let r = http.post(format!("{base}/v3/contacts/sign_up_form")).bearer_auth(&t).json(&json!({"email_address": format!("s{i}@bench.io"), "list_memberships": [list]})).send().await.unwrap();
+            assert_eq!(r.status(), 201);
+        }
+        let el = start.elapsed();
+        println!("sign_up_form, one connection, sequential: {:.0} requests/s ({n} contacts)", n as f64 / el.as_secs_f64());
+        // A 40,000-contact import to completed.
+        let rows: Vec<Value> = (0..40_000).map(|i| json!({"email": format!("imp{i}@bench.io"), "first_name": "Bench", "last_name": format!("N{i}")})).collect();
+        let body = json!({"import_data": rows, "list_ids": [list]});
+        let start = Instant::now();
+        let a: Value = http.post(format!("{base}/v3/activities/contacts_json_import")).bearer_auth(&t).json(&body).send().await.unwrap().json().await.unwrap();
+        let id = a["activity_id"].as_str().unwrap().to_string();
+        loop {
+            let a: Value = http.get(format!("{base}/v3/activities/{id}")).bearer_auth(&t).send().await.unwrap().json().await.unwrap();
+            if a["state"] == "completed" {
+                assert_eq!(a["status"]["person_count"], 40_000);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        println!("40,000-contact JSON import to completed: {:.2} s (upload, 100 ms start delay, 1 s of processing at 40,000 rows/s, apply)", start.elapsed().as_secs_f64());
+        // Memory with 1,000,000 contacts: 24 more imports of 40,000.
+        let before = rss_kib();
+        for batch in 1..25 {
+            let rows: Vec<Value> = (0..40_000).map(|i| json!({"email": format!("m{batch}-{i}@bench.io"), "first_name": "Mem", "last_name": format!("N{i}")})).collect();
+            let r = http.post(format!("{base}/v3/activities/contacts_json_import")).bearer_auth(&t).json(&json!({"import_data": rows, "list_ids": [list]})).send().await.unwrap();
+            assert_eq!(r.status(), 201);
+        }
+        // Let every activity complete (25 s of mock time), then touch the store once to apply them.
+        mock.shared().advance(Duration::from_secs(60));
+        let c: Value = http.get(format!("{base}/v3/contacts?limit=1&include_count=true")).bearer_auth(&t).send().await.unwrap().json().await.unwrap();
+        let count = c["contacts_count"].as_u64().unwrap();
+        println!(
+            "resident memory with {count} contacts: {} MiB for the whole bench process (was {} MiB with 45,000)   (target < 1024 MiB)",
+            rss_kib() / 1024,
+            before / 1024
+        );
+    });
+}
+
+fn main() {
+    // `cargo bench -- <filter>` passes arguments; `cargo test --benches` passes --bench-less flags.
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    println!(
+        "postie benchmarks (release build, {} cores)",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    bench_load();
+    bench_runner();
+    bench_cold_start();
+    bench_mock();
+}

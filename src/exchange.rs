@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 
 use crate::collection::{Auth, Request};
-use crate::template::{TemplateError, Templates};
+use crate::template::{Ctx, TemplateError, Templates};
 
 /// A request with every template rendered: exactly what goes on the wire.
 #[derive(Debug, Clone)]
@@ -61,19 +61,20 @@ impl Rendered {
         req: &Request,
         ctx: &Value,
     ) -> Result<Rendered, RenderError> {
+        let ctx = &Ctx::new(ctx);
         let at = |field: String| {
             move |error| RenderError {
                 field: field.clone(),
                 error,
             }
         };
-        let mut url = t.render(&req.url, ctx).map_err(at("url".into()))?;
+        let mut url = t.render_in(&req.url, ctx).map_err(at("url".into()))?;
         if !req.query.is_empty() {
             let mut pairs = Vec::with_capacity(req.query.len());
             for (k, v) in &req.query {
                 pairs.push((
                     k.clone(),
-                    t.render(&v.0, ctx).map_err(at(format!("query.{k}")))?,
+                    t.render_in(&v.0, ctx).map_err(at(format!("query.{k}")))?,
                 ));
             }
             url = append_query(&url, &pairs);
@@ -82,38 +83,40 @@ impl Rendered {
         for (k, v) in &req.headers {
             headers.push((
                 k.clone(),
-                t.render(&v.0, ctx).map_err(at(format!("headers.{k}")))?,
+                t.render_in(&v.0, ctx).map_err(at(format!("headers.{k}")))?,
             ));
         }
         match &req.auth {
             Some(Auth::Basic { user, password }) => {
                 use base64::Engine as _;
-                let u = t.render(user, ctx).map_err(at("auth.basic.user".into()))?;
+                let u = t
+                    .render_in(user, ctx)
+                    .map_err(at("auth.basic.user".into()))?;
                 let p = t
-                    .render(password, ctx)
+                    .render_in(password, ctx)
                     .map_err(at("auth.basic.password".into()))?;
                 let enc = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
                 headers.push(("Authorization".into(), format!("Basic {enc}")));
             }
             Some(Auth::Bearer(tok)) => {
-                let v = t.render(tok, ctx).map_err(at("auth.bearer".into()))?;
+                let v = t.render_in(tok, ctx).map_err(at("auth.bearer".into()))?;
                 headers.push(("Authorization".into(), format!("Bearer {v}")));
             }
             None => {}
         }
         let body = if let Some(j) = &req.json {
-            Body::Json(t.render_json(j, ctx).map_err(at("json".into()))?)
+            Body::Json(t.render_json_in(j, ctx).map_err(at("json".into()))?)
         } else if let Some(f) = &req.form {
             let mut fields = Vec::with_capacity(f.len());
             for (k, v) in f {
                 fields.push((
                     k.clone(),
-                    t.render(&v.0, ctx).map_err(at(format!("form.{k}")))?,
+                    t.render_in(&v.0, ctx).map_err(at(format!("form.{k}")))?,
                 ));
             }
             Body::Form(fields)
         } else if let Some(text) = &req.text {
-            Body::Text(t.render(text, ctx).map_err(at("text".into()))?)
+            Body::Text(t.render_in(text, ctx).map_err(at("text".into()))?)
         } else {
             Body::None
         };

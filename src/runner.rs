@@ -587,7 +587,9 @@ impl Runner {
         };
         let env = self.env_state_mut();
         env.record_exchange(&name, ex.to_value());
+        let mut secret_changed = false;
         for b in &bindings {
+            secret_changed |= b.secret && env.vars.get(&b.name).is_none_or(|v| v.value != b.value);
             env.set(&b.name, b.value.clone(), Some(&name), b.secret);
         }
         let asserts: Vec<AssertResult> = req
@@ -608,10 +610,9 @@ impl Runner {
                 message: problems.join("\n"),
             });
         }
-        // Tokens are durable at once: a rotated refresh token must never be lost to a crash.
-        if bindings.iter().any(|b| b.secret)
-            && let Err(e) = self.save()
-        {
+        // New tokens are durable at once: a rotated refresh token must never be lost to a crash.
+        // Everything else is saved at the end of the command (or REPL line).
+        if secret_changed && let Err(e) = self.save() {
             result
                 .notes
                 .push(format!("warning: could not save state: {e}"));

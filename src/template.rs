@@ -21,6 +21,33 @@ pub struct TemplateError {
     pub message: String,
 }
 
+/// A template context: the JSON scope, converted once into the engine's own value so several
+/// templates of one request render without converting it again.
+pub struct Ctx<'a> {
+    json: &'a Value,
+    mj: MjValue,
+}
+
+impl<'a> Ctx<'a> {
+    /// Prepares a context.
+    pub fn new(json: &'a Value) -> Ctx<'a> {
+        Ctx {
+            json,
+            mj: MjValue::from_serialize(json),
+        }
+    }
+}
+
+/// Whether any string inside a JSON value is a template.
+pub fn has_template(v: &Value) -> bool {
+    match v {
+        Value::String(s) => is_template(s),
+        Value::Array(a) => a.iter().any(has_template),
+        Value::Object(m) => m.values().any(has_template),
+        _ => false,
+    }
+}
+
 /// The template engine, configured once.
 pub struct Templates {
     env: Environment<'static>,
@@ -191,26 +218,42 @@ impl Templates {
         if !is_template(src) {
             return Ok(src.to_string());
         }
+        self.render_in(src, &Ctx::new(ctx))
+    }
+
+    /// Renders a string template against a prepared context.
+    pub fn render_in(&self, src: &str, ctx: &Ctx<'_>) -> Result<String, TemplateError> {
+        if !is_template(src) {
+            return Ok(src.to_string());
+        }
         self.env
-            .render_str(src, ctx)
-            .map_err(|e| self.explain(&e, src, ctx, false))
+            .render_str(src, &ctx.mj)
+            .map_err(|e| self.explain(&e, src, ctx.json, false))
     }
 
     /// Renders every string in a JSON value; a string that is exactly one `<<expr>>` becomes the
     /// expression's value, so `list_memberships: "<<list_ids>>"` splices a list.
     pub fn render_json(&self, v: &Value, ctx: &Value) -> Result<Value, TemplateError> {
+        if !has_template(v) {
+            return Ok(v.clone());
+        }
+        self.render_json_in(v, &Ctx::new(ctx))
+    }
+
+    /// [`Templates::render_json`] against a prepared context.
+    pub fn render_json_in(&self, v: &Value, ctx: &Ctx<'_>) -> Result<Value, TemplateError> {
         Ok(match v {
             Value::String(s) => {
                 if let Some(expr) = sole_expression(s) {
                     let e = self.env.compile_expression(expr).map_err(|e| plain(&e))?;
                     let out = e
-                        .eval(ctx)
-                        .map_err(|err| self.explain(&err, s, ctx, false))?;
+                        .eval(&ctx.mj)
+                        .map_err(|err| self.explain(&err, s, ctx.json, false))?;
                     if out.is_undefined() {
                         return Err(self.explain(
                             &MjError::new(ErrorKind::UndefinedError, "undefined value"),
                             s,
-                            ctx,
+                            ctx.json,
                             true,
                         ));
                     }
@@ -219,18 +262,18 @@ impl Templates {
                         message: e.to_string(),
                     })?
                 } else {
-                    Value::String(self.render(s, ctx)?)
+                    Value::String(self.render_in(s, ctx)?)
                 }
             }
             Value::Array(a) => Value::Array(
                 a.iter()
-                    .map(|x| self.render_json(x, ctx))
+                    .map(|x| self.render_json_in(x, ctx))
                     .collect::<Result<_, _>>()?,
             ),
             Value::Object(m) => {
                 let mut out = serde_json::Map::with_capacity(m.len());
                 for (k, x) in m {
-                    out.insert(k.clone(), self.render_json(x, ctx)?);
+                    out.insert(k.clone(), self.render_json_in(x, ctx)?);
                 }
                 Value::Object(out)
             }

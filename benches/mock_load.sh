@@ -29,7 +29,7 @@ ID=$(curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/jso
 rss() { awk '/VmRSS/ {print $2}' "/proc/$PID/status"; }
 
 echo "== GET /v3/contacts/{id}, 64 connections, ${PHASE}s (target: >= 40,000 req/s, p99 < 2 ms)"
-wrk -t2 -c64 -d"${PHASE}s" --latency -H "Authorization: Bearer $TOKEN" "$URL/v3/contacts/$ID" | grep -E 'Requests/sec|50%|90%|99%|requests in|Non-2xx'
+for t in 1 2; do echo "-- wrk threads: $t"; wrk -t$t -c64 -d"${PHASE}s" --latency -H "Authorization: Bearer $TOKEN" "$URL/v3/contacts/$ID" | grep -E "Requests/sec|50%|90%|99%|requests in|Non-2xx"; done
 
 echo "== POST /v3/contacts/sign_up_form (distinct emails), 64 connections, ${PHASE}s"
 lua=$(mktemp --suffix=.lua)

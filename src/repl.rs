@@ -858,7 +858,12 @@ impl Session {
                 for e in entries {
                     out.push_str(&format!(
                         "  {} {:<6} {:<40} {} {:<28} {}µs\n",
-                        e.at, e.method, e.path, e.status, e.route, e.micros
+                        crate::mock::store::ts(e.at),
+                        e.method,
+                        e.path,
+                        e.status,
+                        e.route,
+                        e.micros
                     ));
                 }
                 Ok(out)

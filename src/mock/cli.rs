@@ -70,21 +70,24 @@ pub fn run(args: MockArgs) -> i32 {
             return crate::cli::EXIT_HTTP;
         }
     };
-    println!("listening on {}", server.url());
+    // Write errors (a closed pipe) must not take the server down.
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "listening on {}", server.url());
     for c in &clients {
         let secret = match (&c.client_secret, args.show_secrets) {
             (None, _) => "(public, PKCE)".to_string(),
             (Some(s), true) => s.clone(),
             (Some(_), false) => crate::redact::MASK.to_string(),
         };
-        println!(
+        let _ = writeln!(
+            stdout,
             "client {}  secret {secret}  redirect_uris {}",
             c.client_id,
             c.redirect_uris.join(" ")
         );
     }
-    use std::io::Write as _;
-    let _ = std::io::stdout().flush();
+    let _ = stdout.flush();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -102,7 +105,7 @@ pub fn run(args: MockArgs) -> i32 {
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
         }
     });
-    eprintln!("shutting down");
+    let _ = writeln!(std::io::stderr(), "shutting down");
     server.stop();
     0
 }

@@ -21,7 +21,7 @@ pub mod store;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -43,8 +43,9 @@ const TOKEN_CACHE: usize = 100_000;
 /// One journal line: no query strings, headers or bodies, so no secrets.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct JournalEntry {
-    /// Mock-clock time.
-    pub at: String,
+    /// Mock-clock time (ms); shown as RFC 3339.
+    #[serde(serialize_with = "ser_ts")]
+    pub at: i64,
     /// Method.
     pub method: String,
     /// Path only.
@@ -57,6 +58,30 @@ pub struct JournalEntry {
     pub micros: u64,
 }
 
+fn ser_ts<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&store::ts(*ms))
+}
+
+/// A cheap hasher for the verified-token cache: a JWT's last bytes are its signature, random
+/// enough to spread keys; equality still compares whole tokens, so collisions cost only time.
+#[derive(Default)]
+struct TailHasher(u64);
+
+impl std::hash::Hasher for TailHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let tail = &bytes[bytes.len().saturating_sub(16)..];
+        for (i, b) in tail.iter().enumerate() {
+            self.0 = self.0.rotate_left(5) ^ (u64::from(*b) << ((i % 8) * 8));
+        }
+        self.0 = self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ bytes.len() as u64;
+    }
+}
+
+type TokenCache = HashMap<String, Arc<Claims>, std::hash::BuildHasherDefault<TailHasher>>;
+
 /// Everything the handlers share.
 pub struct Shared {
     /// Configuration.
@@ -65,10 +90,12 @@ pub struct Shared {
     pub keys: Keys,
     /// The simulation (one lock).
     pub sim: Mutex<Sim>,
-    verified: Mutex<HashMap<String, Arc<Claims>>>,
+    verified: Mutex<TokenCache>,
     journal: Mutex<VecDeque<JournalEntry>>,
     journal_total: AtomicU64,
     dirty: AtomicBool,
+    /// Mirror of `Sim::clock_offset_ms`, read without the lock on every request.
+    clock_offset: AtomicI64,
 }
 
 /// Mock errors at start-up.
@@ -107,11 +134,13 @@ impl Shared {
             }
             None => seeded(&cfg),
         };
+        let offset = sim.clock_offset_ms;
         Ok(Shared {
+            clock_offset: AtomicI64::new(offset),
             cfg,
             keys,
             sim: Mutex::new(sim),
-            verified: Mutex::new(HashMap::new()),
+            verified: Mutex::new(TokenCache::default()),
             journal: Mutex::new(VecDeque::new()),
             journal_total: AtomicU64::new(0),
             dirty: AtomicBool::new(true),
@@ -125,26 +154,32 @@ impl Shared {
 
     /// Mock-clock now in ms.
     pub fn now_ms(&self) -> i64 {
-        real_ms() + self.lock().clock_offset_ms
+        real_ms() + self.clock_offset.load(Ordering::Acquire)
     }
 
     /// Advances the clock.
     pub fn advance(&self, d: Duration) -> i64 {
         let mut sim = self.lock();
         sim.clock_offset_ms += d.as_millis() as i64;
+        self.clock_offset
+            .store(sim.clock_offset_ms, Ordering::Release);
         self.dirty.store(true, Ordering::Relaxed);
         real_ms() + sim.clock_offset_ms
     }
 
     /// Sets the clock to an absolute time (ms).
     pub fn set_clock(&self, at_ms: i64) {
-        self.lock().clock_offset_ms = at_ms - real_ms();
+        let mut sim = self.lock();
+        sim.clock_offset_ms = at_ms - real_ms();
+        self.clock_offset
+            .store(sim.clock_offset_ms, Ordering::Release);
         self.dirty.store(true, Ordering::Relaxed);
     }
 
     /// Resets to the seeded account.
     pub fn reset(&self) {
         *self.lock() = seeded(&self.cfg);
+        self.clock_offset.store(0, Ordering::Release);
         self.verified
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -155,6 +190,8 @@ impl Shared {
     /// Replaces the whole simulation (state import).
     pub fn import(&self, mut sim: Sim) {
         sim.reindex();
+        self.clock_offset
+            .store(sim.clock_offset_ms, Ordering::Release);
         *self.lock() = sim;
         self.verified
             .lock()
@@ -542,7 +579,7 @@ async fn serve(
             http::cc_error(413, "payload_too_large", "Request body too large").route("too_large")
         }
     };
-    let at = store::ts(shared.now_ms());
+    let at = shared.now_ms();
     shared.record(JournalEntry {
         at,
         method: parts.method.to_string(),

@@ -1676,3 +1676,106 @@ fn bundled_collection_runs_green_against_the_in_process_mock() {
         run.stderr
     );
 }
+
+/// A standard OAuth2 client library (the `oauth2` crate, unchanged, with its default Basic client
+/// authentication) against the mock: authorization code + PKCE, refresh, and the device flow.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_oauth2_crate_runs_against_the_mock_unchanged() {
+    use oauth2::basic::BasicClient;
+    use oauth2::{
+        AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, DeviceAuthorizationUrl,
+        PkceCodeChallenge, RedirectUrl, Scope, StandardDeviceAuthorizationResponse, TokenResponse,
+        TokenUrl,
+    };
+    let mut cfg = config(true);
+    cfg.lifetimes.device_interval_s = 1;
+    let m = start_with(cfg);
+    let http = m.http.clone();
+    // The library's HTTP hook: plain reqwest, no redirects.
+    let client_fn = move |req: oauth2::HttpRequest| {
+        let http = http.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let mut b = http.request(parts.method, parts.uri.to_string()).body(body);
+            for (k, v) in &parts.headers {
+                b = b.header(k, v);
+            }
+            let r = b.send().await?;
+            let mut out = oauth2::http::Response::builder().status(r.status());
+            for (k, v) in r.headers() {
+                out = out.header(k, v);
+            }
+            Ok::<_, reqwest::Error>(out.body(r.bytes().await?.to_vec()).expect("valid response"))
+        }
+    };
+    let client = BasicClient::new(ClientId::new(CID.into()))
+        .set_client_secret(ClientSecret::new(SECRET.into()))
+        .set_auth_uri(AuthUrl::new(m.url("/oauth2/default/v1/authorize")).unwrap())
+        .set_token_uri(TokenUrl::new(m.url("/oauth2/default/v1/token")).unwrap())
+        .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, csrf) = client
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new("contact_data".into()))
+        .add_scope(Scope::new("offline_access".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let r = m.http.get(url.as_str()).send().await.unwrap();
+    let p = params_of(r.headers()["location"].to_str().unwrap());
+    assert_eq!(&p["state"], csrf.secret());
+    let token = client
+        .exchange_code(AuthorizationCode::new(p["code"].clone()))
+        .set_pkce_verifier(verifier)
+        .request_async(&client_fn)
+        .await
+        .unwrap();
+    assert_eq!(
+        token.expires_in(),
+        Some(std::time::Duration::from_secs(86400))
+    );
+    let access = token.access_token().secret().clone();
+    assert_eq!(m.get(&access, "/v3/contact_lists").await.0, 200);
+    let refreshed = client
+        .exchange_refresh_token(token.refresh_token().unwrap())
+        .request_async(&client_fn)
+        .await
+        .unwrap();
+    assert_ne!(
+        refreshed.refresh_token().unwrap().secret(),
+        token.refresh_token().unwrap().secret(),
+        "rotating"
+    );
+    // The old refresh token is rejected with the error the library understands.
+    let err = client
+        .exchange_refresh_token(token.refresh_token().unwrap())
+        .request_async(&client_fn)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("invalid_grant") || format!("{err:?}").contains("InvalidGrant"),
+        "{err:?}"
+    );
+    // Device flow (auto-approved): the library polls until it gets tokens.
+    let device = BasicClient::new(ClientId::new(PUBLIC.into()))
+        .set_token_uri(TokenUrl::new(m.url("/oauth2/default/v1/token")).unwrap())
+        .set_device_authorization_url(
+            DeviceAuthorizationUrl::new(m.url("/oauth2/default/v1/device/authorize")).unwrap(),
+        );
+    let details: StandardDeviceAuthorizationResponse = device
+        .exchange_device_code()
+        .add_scope(Scope::new("contact_data".into()))
+        .request_async(&client_fn)
+        .await
+        .unwrap();
+    let token = device
+        .exchange_device_access_token(&details)
+        .request_async(&client_fn, tokio::time::sleep, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        m.get(token.access_token().secret(), "/v3/contact_lists")
+            .await
+            .0,
+        200
+    );
+}

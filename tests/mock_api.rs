@@ -1779,3 +1779,99 @@ async fn the_oauth2_crate_runs_against_the_mock_unchanged() {
         200
     );
 }
+
+/// Malformed and mistyped input never makes the mock panic or answer 5xx; errors are JSON.
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_input_gets_vendor_errors_never_a_5xx() {
+    let m = start(true);
+    let t = access(&m).await;
+    let weird = [
+        json!(null),
+        json!(5),
+        json!("text"),
+        json!([]),
+        json!({"email_address": 5, "create_source": ["Account"], "update_source": {}}),
+        json!({"email_address": {"address": ["x"]}, "first_name": 7, "birthday_month": "twelve", "birthday_day": -1, "anniversary": 20200101}),
+        json!({"list_memberships": "not-a-list", "phone_numbers": [null, 1], "street_addresses": ["x"], "custom_fields": [1], "notes": [7], "taggings": [1, null], "sms_channel": "sms"}),
+        json!({"import_data": "rows", "list_ids": [1, 2]}),
+        json!({"import_data": [1, "x"], "list_ids": [GENERAL]}),
+        json!({"source": [], "list_ids": "x", "exclude": 5}),
+        json!({"source": {"contact_ids": "x", "list_ids": [null], "all_active_contacts": "yes"}, "list_ids": [VIP]}),
+        json!({"contact_ids": [1], "list_ids": [GENERAL]}),
+        json!({"name": ["x"], "favorite": "yes", "description": 3}),
+        json!({"email_address": "a@b.io", "list_memberships": [GENERAL], "street_address": "home", "phone_number": 5}),
+    ];
+    let id = uuid::Uuid::new_v4();
+    let routes = [
+        ("POST", "/v3/contacts".to_string()),
+        ("PUT", format!("/v3/contacts/{id}")),
+        ("POST", "/v3/contacts/sign_up_form".to_string()),
+        ("POST", "/v3/contact_lists".to_string()),
+        ("PUT", format!("/v3/contact_lists/{GENERAL}")),
+        ("POST", "/v3/activities/contacts_json_import".to_string()),
+        ("POST", "/v3/activities/add_list_memberships".to_string()),
+        ("POST", "/v3/activities/remove_list_memberships".to_string()),
+        ("POST", "/v3/activities/contact_delete".to_string()),
+        ("POST", "/v3/activities/contacts_file_import".to_string()),
+        ("POST", "/v3/token_info".to_string()),
+    ];
+    for (method, path) in &routes {
+        for body in &weird {
+            let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            let r = m
+                .http
+                .request(method.clone(), m.url(path))
+                .bearer_auth(&t)
+                .json(body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let text = r.text().await.unwrap();
+            assert!(status < 500, "{method} {path} {body} → {status} {text}");
+            if status >= 400 {
+                assert!(
+                    serde_json::from_str::<Value>(&text).is_ok(),
+                    "{method} {path} {body} → non-JSON error {text}"
+                );
+            }
+        }
+    }
+    // Raw garbage, odd content types, bad query values.
+    for (ct, body) in [
+        ("application/json", "{\"a\":"),
+        ("application/json", "\u{0}\u{1}"),
+        ("text/csv", "a,b"),
+        ("multipart/form-data; boundary=x", "--x\r\nnonsense"),
+    ] {
+        for path in [
+            "/v3/contacts",
+            "/v3/activities/contacts_file_import",
+            "/oauth2/default/v1/token",
+            "/oauth2/default/v1/device/authorize",
+        ] {
+            let r = m
+                .http
+                .post(m.url(path))
+                .bearer_auth(&t)
+                .header("content-type", ct)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().as_u16() < 500, "{path} {ct} → {}", r.status());
+        }
+    }
+    for q in [
+        "cursor=%%%",
+        "cursor=bm9wZQ",
+        "limit=-1",
+        "lists=a,b",
+        "updated_after=yesterday",
+        "include_count=maybe",
+        "email=",
+    ] {
+        let (s, _) = m.get(&t, &format!("/v3/contacts?{q}")).await;
+        assert!(s < 500, "{q} → {s}");
+    }
+}

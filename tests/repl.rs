@@ -25,6 +25,9 @@ fn scripted_repl_walks_the_documented_sequence() {
     let script = "\
 help flow
 login
+show token --curl
+vars
+env
 flow documented
 next
 next
@@ -69,6 +72,21 @@ quit
     assert!(
         out.contains("cc [mock] token 24h00m > flow documented")
             || out.contains("cc [mock] token 23h59m > flow documented"),
+        "{out}"
+    );
+    // show --curl renders the request with its credentials masked.
+    assert!(
+        out.contains("curl -X POST 'http://127.0.0.1:")
+            && out.contains("-H 'Authorization: Basic (redacted)'"),
+        "{out}"
+    );
+    assert!(
+        out.contains("client_secret = (redacted)  (collection)")
+            && out.contains("access_token = (redacted)  (from token)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("environment: mock (available: production, mock)"),
         "{out}"
     );
     // The steps ran in order, with their notes shown before they go.

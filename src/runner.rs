@@ -748,9 +748,40 @@ impl Runner {
                         ),
                     ));
                 }
+                // Later steps may get it from a response — unless it is a near miss of a name
+                // we know, which is almost always a typo worth stopping for.
+                if !defined {
+                    let mut known: Vec<String> = scope
+                        .ctx
+                        .as_object()
+                        .map(|m| m.keys().cloned().collect())
+                        .unwrap_or_default();
+                    known.extend(produced.iter().cloned());
+                    let hint = suggest(&root, known.iter());
+                    if !hint.is_empty() {
+                        return Err(StepResult::failed(
+                            step.request(),
+                            FailureKind::Template,
+                            format!(
+                                "request `{}`, {field}: `<<{path}>>` is undefined and no earlier step is known to set it{hint}",
+                                step.request()
+                            ),
+                        ));
+                    }
+                }
             }
             produced.insert(step.request().to_string());
             produced.extend(req.capture.keys().cloned());
+            // What this step's last response set, if it ran before: names it will likely set again.
+            if let Some(last) = self.env_state().last_exchange(step.request()) {
+                if let Some(Value::Object(body)) = last.get("body") {
+                    produced.extend(
+                        body.iter()
+                            .filter(|(_, v)| !v.is_object() && !v.is_array())
+                            .map(|(k, _)| k.clone()),
+                    );
+                }
+            }
         }
         Ok(())
     }

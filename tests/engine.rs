@@ -451,3 +451,19 @@ fn the_documented_example_collection_validates() {
     let run = p.postie(&["validate", "c.yaml"]);
     assert_eq!(run.code, 0, "{}", run.all());
 }
+
+#[test]
+fn a_typo_in_a_later_step_stops_the_flow_before_anything_is_sent() {
+    let server = MockServer::start();
+    let any = server.mock(|_, then| {
+        then.status(200).json_body(json!({"ok": true}));
+    });
+    let col = format!(
+        "name: t\nvariables:\n  base: \"{}\"\n  access_token: abc\nrequests:\n  first: {{url: \"<<base>>/a\"}}\n  second:\n    url: \"<<base>>/b\"\n    auth: {{bearer: \"<<acess_token>>\"}}\nflows:\n  f:\n    steps: [first, second]\n",
+        server.base_url()
+    );
+    let run = Project::new(&col).postie(&["run", "c.yaml"]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(run.stdout.contains("`<<acess_token>>` is undefined and no earlier step is known to set it (did you mean `access_token`?)"), "{}", run.stdout);
+    assert_eq!(any.calls(), 0);
+}

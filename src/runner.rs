@@ -229,12 +229,9 @@ impl Runner {
     }
 
     /// This environment's state.
-    pub fn env_state(&self) -> EnvState {
-        self.state
-            .envs
-            .get(&self.env_key())
-            .cloned()
-            .unwrap_or_default()
+    pub fn env_state(&self) -> &EnvState {
+        static EMPTY: std::sync::LazyLock<EnvState> = std::sync::LazyLock::new(EnvState::default);
+        self.state.envs.get(&self.env_key()).unwrap_or(&EMPTY)
     }
 
     /// Mutable access to this environment's state.
@@ -481,7 +478,7 @@ impl Runner {
         }
         let scope = self.scope();
         let rendered = self.render_in(name, &scope, flow)?;
-        if let Some(warning) = crate::guard::put_guard(&rendered, &self.env_state()) {
+        if let Some(warning) = crate::guard::put_guard(&rendered, self.env_state()) {
             if self.put_guard_confirmed {
                 notes.push(format!("{warning}\nsent anyway (--yes)"));
             } else if self.put_guard_strict {
@@ -532,7 +529,7 @@ impl Runner {
     /// cannot be rendered yet). The REPL and an interactive `send` ask before sending.
     pub fn put_guard_warning(&self, name: &str) -> Option<String> {
         let rendered = self.render(name).ok()?;
-        crate::guard::put_guard(&rendered, &self.env_state())
+        crate::guard::put_guard(&rendered, self.env_state())
     }
 
     /// Whether a request's templates use the OAuth2 access-token variable (and it is not itself
@@ -773,14 +770,14 @@ impl Runner {
             produced.insert(step.request().to_string());
             produced.extend(req.capture.keys().cloned());
             // What this step's last response set, if it ran before: names it will likely set again.
-            if let Some(last) = self.env_state().last_exchange(step.request()) {
-                if let Some(Value::Object(body)) = last.get("body") {
-                    produced.extend(
-                        body.iter()
-                            .filter(|(_, v)| !v.is_object() && !v.is_array())
-                            .map(|(k, _)| k.clone()),
-                    );
-                }
+            if let Some(last) = self.env_state().last_exchange(step.request())
+                && let Some(Value::Object(body)) = last.get("body")
+            {
+                produced.extend(
+                    body.iter()
+                        .filter(|(_, v)| !v.is_object() && !v.is_array())
+                        .map(|(k, _)| k.clone()),
+                );
             }
         }
         Ok(())

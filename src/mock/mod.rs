@@ -13,6 +13,7 @@ pub mod activities;
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod contact_input;
 pub mod contacts;
 pub mod http;
 pub mod lists;

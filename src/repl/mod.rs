@@ -10,11 +10,6 @@ use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rustyline::completion::{Completer, Pair};
-use rustyline::highlight::Highlighter;
-use rustyline::hint::Hinter;
-use rustyline::validate::Validator;
-use rustyline::{Context, Helper};
 use serde_json::Value;
 
 use crate::cli::SendOpts;
@@ -23,6 +18,12 @@ use crate::exchange::{Exchange, Rendered};
 use crate::output::{self, Style};
 use crate::redact::Redactor;
 use crate::runner::{Runner, StepResult};
+
+mod editor;
+mod inspect;
+mod mock_control;
+
+use editor::{ReplHelper, append_history, helper};
 
 /// Commands and their one-line help.
 pub const COMMANDS: &[(&str, &str)] = &[
@@ -154,36 +155,6 @@ pub fn masked(r: &Rendered, red: &Redactor) -> Rendered {
         crate::exchange::Body::None => crate::exchange::Body::None,
     };
     m
-}
-
-/// Normalises JSON for a structural diff: keys sorted, volatile fields blanked when asked.
-fn normalise(v: &Value, ignore_volatile: bool) -> Value {
-    match v {
-        Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            let mut out = serde_json::Map::new();
-            for k in keys {
-                let volatile = ignore_volatile
-                    && (k.ends_with("_at")
-                        || k.ends_with("_date")
-                        || k == "date"
-                        || k == "elapsed_ms"
-                        || k == "seq");
-                out.insert(
-                    k.clone(),
-                    if volatile {
-                        Value::String("<volatile>".into())
-                    } else {
-                        normalise(&m[k], ignore_volatile)
-                    },
-                );
-            }
-            Value::Object(out)
-        }
-        Value::Array(a) => Value::Array(a.iter().map(|x| normalise(x, ignore_volatile)).collect()),
-        other => other.clone(),
-    }
 }
 
 impl Session {
@@ -668,105 +639,6 @@ impl Session {
         }
     }
 
-    fn last(&self, args: &[&str]) -> Result<String, String> {
-        let ex = self.last.as_ref().or(None).ok_or("no response yet")?;
-        Ok(output::response_text(
-            ex,
-            args.contains(&"-v"),
-            &self.red(),
-            self.style,
-        ))
-    }
-
-    fn get(&self, args: &[&str]) -> Result<String, String> {
-        let path = self.need(args, "JSONPath (e.g. $.contacts[0].contact_id)")?;
-        let ex = self.last.as_ref().ok_or("no response yet")?;
-        let body = ex.json.as_ref().ok_or("the last response is not JSON")?;
-        let p = crate::capture::JsonPath::parse(path)?;
-        match p.value(body) {
-            Some(v) => Ok(format!(
-                "{}\n",
-                output::pretty_json(&self.red().mask_json(&v), self.style)
-            )),
-            None => Err(format!("`{path}` matched nothing")),
-        }
-    }
-
-    fn diff(&self, args: &[&str]) -> Result<String, String> {
-        let ignore = args.contains(&"--ignore-volatile") || args.contains(&"-i");
-        let name = match args.iter().find(|a| !a.starts_with('-')) {
-            Some(n) => n.to_string(),
-            None => self
-                .last
-                .as_ref()
-                .map(|e| e.request.name.clone())
-                .ok_or("no request sent yet; name one")?,
-        };
-        let st = self.runner.env_state();
-        let list = st
-            .exchanges
-            .get(&name)
-            .ok_or_else(|| format!("`{name}` has no responses yet"))?;
-        if list.len() < 2 {
-            return Err(format!(
-                "`{name}` has only one response; send it again to compare"
-            ));
-        }
-        let red = self.red();
-        let text = |v: &Value| {
-            let shown =
-                serde_json::json!({"status": v["status"], "body": red.mask_json(&v["body"])});
-            serde_json::to_string_pretty(&normalise(&shown, ignore)).unwrap_or_default() + "\n"
-        };
-        let (a, b) = (text(&list[list.len() - 2]), text(&list[list.len() - 1]));
-        if a == b {
-            return Ok(format!(
-                "`{name}`: the last two responses are the same{}\n",
-                if ignore {
-                    " (ignoring volatile fields)"
-                } else {
-                    ""
-                }
-            ));
-        }
-        let diff = similar::TextDiff::from_lines(&a, &b);
-        let mut out = format!("--- {name} (previous)\n+++ {name} (latest)\n");
-        for hunk in diff.unified_diff().context_radius(2).iter_hunks() {
-            out.push_str(&format!("{}\n", self.style.dim(&hunk.header().to_string())));
-            for change in hunk.iter_changes() {
-                let line = change.value().trim_end_matches('\n');
-                match change.tag() {
-                    similar::ChangeTag::Delete => {
-                        out.push_str(&format!("{}\n", self.style.bad(&format!("-{line}"))))
-                    }
-                    similar::ChangeTag::Insert => {
-                        out.push_str(&format!("{}\n", self.style.ok(&format!("+{line}"))))
-                    }
-                    similar::ChangeTag::Equal => out.push_str(&format!(" {line}\n")),
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    fn jwt(&self, args: &[&str]) -> Result<String, String> {
-        let var = args.first().map(|s| s.to_string()).unwrap_or_else(|| {
-            self.runner
-                .collection
-                .oauth2
-                .as_ref()
-                .map(|o| o.access_token.clone())
-                .unwrap_or_else(|| "access_token".into())
-        });
-        let scope = self.runner.scope();
-        let token = scope
-            .ctx
-            .get(&var)
-            .and_then(Value::as_str)
-            .ok_or_else(|| format!("`{var}` is not set"))?;
-        crate::jwt::describe(token, self.runner.now()).map_err(|e| e.to_string())
-    }
-
     async fn login(&mut self, args: &[&str]) -> Result<String, String> {
         let mut say = |s: &str| println!("{s}");
         let out = if args.contains(&"--device") {
@@ -778,232 +650,11 @@ impl Session {
         out
     }
 
-    fn mock(&mut self, args: &[&str]) -> Result<String, String> {
-        match args.first().copied() {
-            Some("start") => {
-                if let Some(m) = &self.mock {
-                    return Ok(format!("mock already running at {}\n", m.url()));
-                }
-                let mut cfg = crate::mock::MockConfig::bundled()?;
-                cfg.auto_approve = !args.contains(&"--no-auto-approve");
-                let cfg = cfg.with_state_file(
-                    crate::state::state_dir(&self.runner.collection.dir()).join("mock.json"),
-                );
-                let m = crate::mock::MockServer::start(cfg).map_err(|e| e.to_string())?;
-                self.runner.inputs.vars.retain(|(k, _)| k != "mock_url");
-                self.runner
-                    .inputs
-                    .vars
-                    .push(("mock_url".into(), m.url().to_string()));
-                if self.runner.collection.environments.contains_key("mock") {
-                    self.runner.inputs.env = Some("mock".into());
-                }
-                let url = m.url().to_string();
-                self.mock = Some(m);
-                self.sync_clock();
-                Ok(format!(
-                    "mock listening on {url} (environment {})\n",
-                    self.runner.env_key()
-                ))
-            }
-            Some("stop") => match self.mock.take() {
-                Some(m) => {
-                    m.stop();
-                    self.runner.clock_offset = 0;
-                    Ok("mock stopped\n".into())
-                }
-                None => Err("no mock is running".into()),
-            },
-            Some("status") => {
-                let m = self
-                    .mock
-                    .as_ref()
-                    .ok_or("no mock is running; `mock start`")?;
-                let sim = m.shared().lock();
-                let (total, _) = m.shared().journal(0);
-                let now = crate::mock::store::ts(m.shared().now_ms());
-                Ok(format!(
-                    "mock at {}\nclock {now} (offset {})\ncontacts {} · lists {} · activities {} · requests served {total}\n",
-                    m.url(),
-                    crate::util::human_duration(Duration::from_millis(
-                        sim.clock_offset_ms.max(0) as u64
-                    )),
-                    sim.contacts.len(),
-                    sim.lists.len(),
-                    sim.activities.len()
-                ))
-            }
-            Some("clock") => {
-                let m = self
-                    .mock
-                    .as_ref()
-                    .ok_or("no mock is running; `mock start`")?;
-                let d = args.get(1).ok_or("mock clock ADVANCE (e.g. 25h)")?;
-                let d = crate::util::parse_duration(d.trim_start_matches('+'))?;
-                let now = m.shared().advance(d);
-                self.sync_clock();
-                Ok(format!(
-                    "mock clock advanced {}; now {}\n",
-                    crate::util::human_duration(d),
-                    crate::mock::store::ts(now)
-                ))
-            }
-            Some("journal") => {
-                let m = self
-                    .mock
-                    .as_ref()
-                    .ok_or("no mock is running; `mock start`")?;
-                let (total, entries) = m.shared().journal(20);
-                let mut out = format!("{total} requests served; the last {}:\n", entries.len());
-                for e in entries {
-                    out.push_str(&format!(
-                        "  {} {:<6} {:<40} {} {:<28} {}µs\n",
-                        crate::mock::store::ts(e.at),
-                        e.method,
-                        e.path,
-                        e.status,
-                        e.route,
-                        e.micros
-                    ));
-                }
-                Ok(out)
-            }
-            Some("reset") => {
-                let m = self
-                    .mock
-                    .as_ref()
-                    .ok_or("no mock is running; `mock start`")?;
-                m.shared().reset();
-                self.sync_clock();
-                Ok("mock reset to its seeded account\n".into())
-            }
-            _ => Err("mock start|stop|status|clock ADVANCE|journal|reset".into()),
-        }
-    }
-
     fn names(&self) -> Vec<String> {
         let c = &self.runner.collection;
         let mut v: Vec<String> = COMMANDS.iter().map(|(n, _)| n.to_string()).collect();
         v.extend(c.requests.keys().cloned());
         v
-    }
-}
-
-/// Completion and hints for the interactive editor.
-struct ReplHelper {
-    commands: Vec<String>,
-    requests: Vec<String>,
-    flows: Vec<String>,
-    envs: Vec<String>,
-    vars: Vec<String>,
-}
-
-impl Completer for ReplHelper {
-    type Candidate = Pair;
-    fn complete(
-        &self,
-        line: &str,
-        pos: usize,
-        _ctx: &Context<'_>,
-    ) -> rustyline::Result<(usize, Vec<Pair>)> {
-        let before = &line[..pos];
-        let start = before
-            .rfind(char::is_whitespace)
-            .map(|i| i + 1)
-            .unwrap_or(0);
-        let word = &before[start..];
-        let first = before[..start].split_whitespace().next();
-        let pool: Vec<&String> = match first {
-            None => self.commands.iter().chain(self.requests.iter()).collect(),
-            Some("send" | "show" | "diff") => self.requests.iter().collect(),
-            Some("flow") => self.flows.iter().collect(),
-            Some("env") => self.envs.iter().collect(),
-            Some("jwt" | "set" | "unset") => self.vars.iter().collect(),
-            Some("help") => self.commands.iter().collect(),
-            Some("mock") => {
-                return Ok((
-                    start,
-                    ["start", "stop", "status", "clock", "journal", "reset"]
-                        .iter()
-                        .filter(|c| c.starts_with(word))
-                        .map(|c| Pair {
-                            display: c.to_string(),
-                            replacement: format!("{c} "),
-                        })
-                        .collect(),
-                ));
-            }
-            _ => vec![],
-        };
-        let mut out: Vec<Pair> = pool
-            .into_iter()
-            .filter(|c| c.starts_with(word))
-            .map(|c| Pair {
-                display: c.clone(),
-                replacement: format!("{c} "),
-            })
-            .collect();
-        out.dedup_by(|a, b| a.display == b.display);
-        Ok((start, out))
-    }
-}
-
-impl Hinter for ReplHelper {
-    type Hint = String;
-    fn hint(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> Option<String> {
-        if pos < line.len() || line.is_empty() || line.contains(' ') {
-            return None;
-        }
-        self.commands
-            .iter()
-            .chain(self.requests.iter())
-            .find(|c| c.starts_with(line) && c.len() > line.len())
-            .map(|c| c[line.len()..].to_string())
-    }
-}
-
-impl Highlighter for ReplHelper {
-    fn highlight_hint<'h>(&self, hint: &'h str) -> std::borrow::Cow<'h, str> {
-        std::borrow::Cow::Owned(format!("\x1b[2m{hint}\x1b[0m"))
-    }
-}
-impl Validator for ReplHelper {}
-impl Helper for ReplHelper {}
-
-fn helper(s: &Session) -> ReplHelper {
-    let c = &s.runner.collection;
-    let vars = s
-        .runner
-        .scope()
-        .ctx
-        .as_object()
-        .map(|m| m.keys().filter(|k| *k != "env").cloned().collect())
-        .unwrap_or_default();
-    ReplHelper {
-        commands: s
-            .names()
-            .into_iter()
-            .filter(|n| !c.requests.contains_key(n))
-            .collect(),
-        requests: c.requests.keys().cloned().collect(),
-        flows: c.flows.keys().cloned().collect(),
-        envs: c.environments.keys().cloned().collect(),
-        vars,
-    }
-}
-
-fn append_history(path: &Path, line: &str) {
-    use std::io::Write as _;
-    let _ = crate::state::ensure_state_dir(path.parent().unwrap_or(Path::new(".")));
-    let mut opts = std::fs::OpenOptions::new();
-    opts.create(true).append(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    if let Ok(mut f) = opts.open(path) {
-        let _ = writeln!(f, "{line}");
     }
 }
 

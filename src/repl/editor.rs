@@ -1,0 +1,129 @@
+//! The interactive editor: completion, hints and the history file.
+
+use std::path::Path;
+
+use rustyline::completion::{Completer, Pair};
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::validate::Validator;
+use rustyline::{Context, Helper};
+
+use super::Session;
+
+/// Completion and hints for the interactive editor.
+pub(super) struct ReplHelper {
+    commands: Vec<String>,
+    requests: Vec<String>,
+    flows: Vec<String>,
+    envs: Vec<String>,
+    vars: Vec<String>,
+}
+
+impl Completer for ReplHelper {
+    type Candidate = Pair;
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
+        let before = &line[..pos];
+        let start = before
+            .rfind(char::is_whitespace)
+            .map(|i| i + 1)
+            .unwrap_or(0);
+        let word = &before[start..];
+        let first = before[..start].split_whitespace().next();
+        let pool: Vec<&String> = match first {
+            None => self.commands.iter().chain(self.requests.iter()).collect(),
+            Some("send" | "show" | "diff") => self.requests.iter().collect(),
+            Some("flow") => self.flows.iter().collect(),
+            Some("env") => self.envs.iter().collect(),
+            Some("jwt" | "set" | "unset") => self.vars.iter().collect(),
+            Some("help") => self.commands.iter().collect(),
+            Some("mock") => {
+                return Ok((
+                    start,
+                    ["start", "stop", "status", "clock", "journal", "reset"]
+                        .iter()
+                        .filter(|c| c.starts_with(word))
+                        .map(|c| Pair {
+                            display: c.to_string(),
+                            replacement: format!("{c} "),
+                        })
+                        .collect(),
+                ));
+            }
+            _ => vec![],
+        };
+        let mut out: Vec<Pair> = pool
+            .into_iter()
+            .filter(|c| c.starts_with(word))
+            .map(|c| Pair {
+                display: c.clone(),
+                replacement: format!("{c} "),
+            })
+            .collect();
+        out.dedup_by(|a, b| a.display == b.display);
+        Ok((start, out))
+    }
+}
+
+impl Hinter for ReplHelper {
+    type Hint = String;
+    fn hint(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> Option<String> {
+        if pos < line.len() || line.is_empty() || line.contains(' ') {
+            return None;
+        }
+        self.commands
+            .iter()
+            .chain(self.requests.iter())
+            .find(|c| c.starts_with(line) && c.len() > line.len())
+            .map(|c| c[line.len()..].to_string())
+    }
+}
+
+impl Highlighter for ReplHelper {
+    fn highlight_hint<'h>(&self, hint: &'h str) -> std::borrow::Cow<'h, str> {
+        std::borrow::Cow::Owned(format!("\x1b[2m{hint}\x1b[0m"))
+    }
+}
+impl Validator for ReplHelper {}
+impl Helper for ReplHelper {}
+
+pub(super) fn helper(s: &Session) -> ReplHelper {
+    let c = &s.runner.collection;
+    let vars = s
+        .runner
+        .scope()
+        .ctx
+        .as_object()
+        .map(|m| m.keys().filter(|k| *k != "env").cloned().collect())
+        .unwrap_or_default();
+    ReplHelper {
+        commands: s
+            .names()
+            .into_iter()
+            .filter(|n| !c.requests.contains_key(n))
+            .collect(),
+        requests: c.requests.keys().cloned().collect(),
+        flows: c.flows.keys().cloned().collect(),
+        envs: c.environments.keys().cloned().collect(),
+        vars,
+    }
+}
+
+pub(super) fn append_history(path: &Path, line: &str) {
+    use std::io::Write as _;
+    let _ = crate::state::ensure_state_dir(path.parent().unwrap_or(Path::new(".")));
+    let mut opts = std::fs::OpenOptions::new();
+    opts.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    if let Ok(mut f) = opts.open(path) {
+        let _ = writeln!(f, "{line}");
+    }
+}

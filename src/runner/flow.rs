@@ -1,0 +1,266 @@
+//! Flows: choosing the steps, checking them before anything is sent, and running them with
+//! `when:` and polling `until:`.
+
+use serde_json::Value;
+
+use super::{Failure, FailureKind, FlowResult, Runner, SetupError, StepResult};
+use crate::collection::{Step, suggest};
+use crate::redact::Redactor;
+
+impl Runner {
+    /// The steps of a flow between `from` and `to` (inclusive), with their indexes.
+    pub fn flow_steps(
+        &self,
+        flow: &str,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<Vec<(usize, Step)>, SetupError> {
+        let f = self.collection.flows.get(flow).ok_or_else(|| {
+            SetupError::UnknownFlow(
+                flow.to_string(),
+                suggest(flow, self.collection.flows.keys()),
+            )
+        })?;
+        let find = |n: &str| {
+            f.steps
+                .iter()
+                .position(|s| s.request() == n)
+                .ok_or_else(|| SetupError::NoSuchStep(n.to_string(), flow.to_string()))
+        };
+        let start = from.map(find).transpose()?.unwrap_or(0);
+        let end = to.map(find).transpose()?.unwrap_or(f.steps.len() - 1);
+        Ok(f.steps
+            .iter()
+            .cloned()
+            .enumerate()
+            .skip(start)
+            .take(end.saturating_sub(start) + 1)
+            .collect())
+    }
+
+    /// The default flow: the first one.
+    pub fn default_flow(&self) -> Result<String, SetupError> {
+        self.collection
+            .flows
+            .keys()
+            .next()
+            .cloned()
+            .ok_or(SetupError::NoFlows)
+    }
+
+    /// Checks, before anything is sent, that every variable the flow's steps use is defined or
+    /// can be produced by an earlier step in the run.
+    pub fn preflight(&self, flow: &str, steps: &[(usize, Step)]) -> Result<(), StepResult> {
+        let scope = self.scope();
+        let mut produced: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        for (pos, (idx, step)) in steps.iter().enumerate() {
+            let req = &self.collection.requests[step.request()];
+            // (field, template source, whether the source is a bare expression)
+            let mut sources: Vec<(String, String, bool)> =
+                vec![("url".into(), req.url.clone(), false)];
+            sources.extend(
+                req.query
+                    .iter()
+                    .map(|(k, v)| (format!("query.{k}"), v.0.clone(), false)),
+            );
+            sources.extend(
+                req.headers
+                    .iter()
+                    .map(|(k, v)| (format!("headers.{k}"), v.0.clone(), false)),
+            );
+            match &req.auth {
+                Some(crate::collection::Auth::Basic { user, password }) => {
+                    sources.push(("auth.basic.user".into(), user.clone(), false));
+                    sources.push(("auth.basic.password".into(), password.clone(), false));
+                }
+                Some(crate::collection::Auth::Bearer(t)) => {
+                    sources.push(("auth.bearer".into(), t.clone(), false))
+                }
+                None => {}
+            }
+            if let Some(f) = &req.form {
+                sources.extend(
+                    f.iter()
+                        .map(|(k, v)| (format!("form.{k}"), v.0.clone(), false)),
+                );
+            }
+            if let Some(t) = &req.text {
+                sources.push(("text".into(), t.clone(), false));
+            }
+            if let Some(j) = &req.json {
+                let mut strings = Vec::new();
+                crate::capture::json_strings(j, &mut strings);
+                sources.extend(strings.into_iter().map(|s| ("json".to_string(), s, false)));
+            }
+            if let Some(w) = step.when() {
+                sources.push(("when".into(), w.to_string(), true));
+            }
+            let mut refs: Vec<(String, String)> = Vec::new();
+            for (field, src, is_expr) in sources {
+                let found = match (is_expr, crate::template::sole_expression(&src)) {
+                    (true, _) => self.templates.referenced_in_condition(&src),
+                    (false, Some(e)) => self.templates.referenced_in_condition(e),
+                    (false, None) => self.templates.referenced(&src),
+                };
+                refs.extend(found.into_iter().map(|r| (field.clone(), r)));
+            }
+            for (field, path) in refs {
+                let root = path.split('.').next().unwrap_or(&path).to_string();
+                if let Some(why) = scope.unresolved.get(&root)
+                    && !produced.contains(&root)
+                {
+                    return Err(StepResult::failed(
+                        step.request(),
+                        FailureKind::Template,
+                        format!(
+                            "request `{}`, {field}: `<<{root}>>` could not be rendered: {why}",
+                            step.request()
+                        ),
+                    ));
+                }
+                let defined = scope.ctx.get(&root).is_some() || produced.contains(&root);
+                // Only the first step of the run cannot get a value from an earlier response.
+                if !defined && pos == 0 {
+                    return Err(StepResult::failed(
+                        step.request(),
+                        FailureKind::Template,
+                        self.undefined_message(
+                            step.request(),
+                            &field,
+                            &path,
+                            &scope,
+                            Some((flow, *idx)),
+                        ),
+                    ));
+                }
+                // Later steps may get it from a response — unless it is a near miss of a name
+                // we know, which is almost always a typo worth stopping for.
+                if !defined {
+                    let mut known: Vec<String> = scope
+                        .ctx
+                        .as_object()
+                        .map(|m| m.keys().cloned().collect())
+                        .unwrap_or_default();
+                    known.extend(produced.iter().cloned());
+                    let hint = suggest(&root, known.iter());
+                    if !hint.is_empty() {
+                        return Err(StepResult::failed(
+                            step.request(),
+                            FailureKind::Template,
+                            format!(
+                                "request `{}`, {field}: `<<{path}>>` is undefined and no earlier step is known to set it{hint}",
+                                step.request()
+                            ),
+                        ));
+                    }
+                }
+            }
+            produced.insert(step.request().to_string());
+            produced.extend(req.capture.keys().cloned());
+            // What this step's last response set, if it ran before: names it will likely set again.
+            if let Some(last) = self.env_state().last_exchange(step.request())
+                && let Some(Value::Object(body)) = last.get("body")
+            {
+                produced.extend(
+                    body.iter()
+                        .filter(|(_, v)| !v.is_object() && !v.is_array())
+                        .map(|(k, _)| k.clone()),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a flow (or part of it), calling `on_step` after each step; stops at the first failure.
+    pub async fn run_flow(
+        &mut self,
+        flow: &str,
+        from: Option<&str>,
+        to: Option<&str>,
+        on_step: &mut dyn FnMut(&StepResult, &Redactor),
+    ) -> Result<FlowResult, SetupError> {
+        let steps = self.flow_steps(flow, from, to)?;
+        let mut out = FlowResult {
+            flow: flow.to_string(),
+            steps: Vec::new(),
+        };
+        if let Err(fail) = self.preflight(flow, &steps) {
+            on_step(&fail, &self.redactor());
+            out.steps.push(fail);
+            return Ok(out);
+        }
+        for (idx, step) in steps {
+            let r = self.run_step(flow, idx, &step).await;
+            on_step(&r, &self.redactor());
+            let stop = !r.ok();
+            out.steps.push(r);
+            if stop {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs one flow step: its `when`, the request, and its polling.
+    pub async fn run_step(&mut self, flow: &str, idx: usize, step: &Step) -> StepResult {
+        let name = step.request();
+        if let Some(cond) = step.when() {
+            match self.templates.condition(cond, &self.scope().ctx) {
+                Ok(true) => {}
+                Ok(false) => {
+                    return StepResult {
+                        request: name.to_string(),
+                        skipped: Some(format!("when: {cond} is false")),
+                        ..Default::default()
+                    };
+                }
+                Err(e) => {
+                    let msg = match &e.undefined {
+                        Some(var) => self.undefined_message(
+                            name,
+                            "when",
+                            var,
+                            &self.scope(),
+                            Some((flow, idx)),
+                        ),
+                        None => format!("step `{name}`, when: {e}"),
+                    };
+                    return StepResult::failed(name, FailureKind::Template, msg);
+                }
+            }
+        }
+        let Some(poll) = step.poll() else {
+            return self.send_step(name, Some((flow, idx))).await;
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut r = self.send_step(name, Some((flow, idx))).await;
+            r.attempts = attempt;
+            if r.failure.is_some() {
+                return r;
+            }
+            match self.templates.condition(poll.until, &self.scope().ctx) {
+                Ok(true) => return r,
+                Ok(false) if attempt >= poll.max_attempts => {
+                    r.failure = Some(Failure {
+                        kind: FailureKind::Assertion,
+                        message: format!(
+                            "until: `{}` still false after {attempt} attempts",
+                            poll.until
+                        ),
+                    });
+                    return r;
+                }
+                Ok(false) => tokio::time::sleep(poll.interval).await,
+                Err(e) => {
+                    r.failure = Some(Failure {
+                        kind: FailureKind::Template,
+                        message: format!("step `{name}`, until: {e}"),
+                    });
+                    return r;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Explaining an undefined variable: which request and field, and which step would set it.
+
+use super::Runner;
+use crate::collection::suggest;
+use crate::scope::Scope;
+
+impl Runner {
+    /// Explains an undefined variable: which request and field, and who would have set it.
+    pub(super) fn undefined_message(
+        &self,
+        request: &str,
+        field: &str,
+        var: &str,
+        scope: &Scope,
+        flow: Option<(&str, usize)>,
+    ) -> String {
+        let root = var.split('.').next().unwrap_or(var);
+        let mut msg = format!("request `{request}`, {field}: `<<{var}>>` is undefined");
+        if let Some(why) = scope.unresolved.get(root) {
+            msg.push_str(&format!(
+                " — variable `{root}` could not be rendered: {why}"
+            ));
+            return msg;
+        }
+        if root == "env" {
+            let name = var.strip_prefix("env.").unwrap_or(var);
+            msg.push_str(&format!(
+                " — set {name} in the environment or in {}",
+                self.collection.dir().join(".env").display()
+            ));
+            return msg;
+        }
+        if root != var && scope.ctx.get(root).is_some() {
+            msg.push_str(&format!(
+                " — `{root}` exists but has no `{}`",
+                &var[root.len() + 1..]
+            ));
+            return msg;
+        }
+        let producers = self.producers_of(root, flow);
+        let file = self.collection.path.display();
+        let ran = producers.first().and_then(|p| {
+            self.env_state()
+                .last_exchange(p)
+                .map(|e| (p.clone(), e.get("status").cloned()))
+        });
+        if let Some((p, status)) = ran {
+            msg.push_str(&format!(
+                " — step `{p}` ran (last status {}) but its response did not set it; check that response (`postie send {file} {p} -v`)",
+                status.map(|s| s.to_string()).unwrap_or_else(|| "?".into())
+            ));
+        } else if let Some(p) = producers.first() {
+            msg.push_str(&format!(
+                " — it is set by step `{p}`, which has not run{}; run it first (`postie send {file} {p}`) or run the flow from there",
+                flow.map(|(f, _)| format!(" in flow `{f}`")).unwrap_or_default()
+            ));
+        } else {
+            let known: Vec<String> = scope
+                .ctx
+                .as_object()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default();
+            msg.push_str(&format!(
+                " — define it under `variables:`, pass `--var {root}=...`, or send the request whose response sets it{}",
+                suggest(root, known.iter())
+            ));
+        }
+        msg
+    }
+
+    /// Requests that would set a variable: the one that set it before, explicit captures, a
+    /// request of that name, and the steps before this one in the current flow (automatic capture).
+    pub(super) fn producers_of(&self, var: &str, flow: Option<(&str, usize)>) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut add = |n: &str| {
+            if !out.iter().any(|o| o == n) {
+                out.push(n.to_string());
+            }
+        };
+        if let Some(src) = self
+            .state
+            .envs
+            .values()
+            .find_map(|e| e.vars.get(var).and_then(|v| v.source.clone()))
+        {
+            add(&src);
+        }
+        if self.collection.requests.contains_key(var) {
+            add(var);
+        }
+        for (name, req) in &self.collection.requests {
+            if req.capture.contains_key(var) {
+                add(name);
+            }
+        }
+        if let Some((f, idx)) = flow
+            && let Some(flow) = self.collection.flows.get(f)
+        {
+            // The nearest earlier step is the likeliest automatic producer.
+            if let Some(prev) = flow.steps[..idx.min(flow.steps.len())].last() {
+                add(prev.request());
+            }
+        }
+        out
+    }
+}

@@ -254,3 +254,27 @@ fn starts_with(chars: &[char], word: &str) -> bool {
         .enumerate()
         .all(|(k, w)| chars.get(k) == Some(&w))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colours_json_only_when_asked() {
+        let v = serde_json::json!({"name": "Ada", "n": -1.5, "ok": true, "none": null});
+        let plain = pretty_json(&v, Style::plain());
+        assert!(!plain.contains('\x1b'));
+        let coloured = pretty_json(&v, Style { color: true });
+        assert!(coloured.contains("\x1b[34m\"name\"\x1b[0m"), "{coloured}");
+        assert!(coloured.contains("\x1b[32m\"Ada\"\x1b[0m"), "{coloured}");
+        assert!(coloured.contains("\x1b[33m-1.5\x1b[0m"), "{coloured}");
+        assert!(
+            coloured.contains("\x1b[35mtrue\x1b[0m") && coloured.contains("\x1b[35mnull\x1b[0m"),
+            "{coloured}"
+        );
+        let stripped = regex::Regex::new("\x1b\\[[0-9]+m")
+            .unwrap()
+            .replace_all(&coloured, "");
+        assert_eq!(stripped, plain);
+    }
+}

@@ -1875,3 +1875,40 @@ async fn hostile_input_gets_vendor_errors_never_a_5xx() {
         assert!(s < 500, "{q} → {s}");
     }
 }
+
+#[test]
+fn config_files_load_with_relative_paths_and_errors_are_located() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cfg = MockConfig::load(&root.join("mocks/constant_contact.yaml")).unwrap();
+    assert_eq!(cfg.seed_lists.len(), 3);
+    assert!(cfg.key_pem.contains("PRIVATE KEY"));
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root.join("mocks/constant_contact.yaml"))
+        .unwrap()
+        .replace("journal_size: 1000", "journal_sise: 1000");
+    std::fs::write(dir.path().join("bad.yaml"), text).unwrap();
+    let err = MockConfig::load(&dir.path().join("bad.yaml")).unwrap_err();
+    assert!(
+        err.contains("bad.yaml:") && err.contains("unknown field `journal_sise`"),
+        "{err}"
+    );
+    let run = crate::common::run_postie(
+        dir.path(),
+        &["mock", "--config", "bad.yaml", "--port", "0"],
+        &[],
+        None,
+    );
+    assert_eq!(run.code, 2, "{}", run.all());
+    let run = crate::common::run_postie(
+        dir.path(),
+        &["mock", "--client", "no-secret", "--port", "0"],
+        &[],
+        None,
+    );
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(
+        run.stderr.contains("expected ID:SECRET:REDIRECT_URI"),
+        "{}",
+        run.stderr
+    );
+}

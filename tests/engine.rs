@@ -467,3 +467,27 @@ fn a_typo_in_a_later_step_stops_the_flow_before_anything_is_sent() {
     assert!(run.stdout.contains("`<<acess_token>>` is undefined and no earlier step is known to set it (did you mean `access_token`?)"), "{}", run.stdout);
     assert_eq!(any.calls(), 0);
 }
+
+#[test]
+fn missing_environment_choice_is_explained() {
+    let col = "name: e\nenvironments:\n  staging: {base: 'http://127.0.0.1:1'}\n  live: {base: 'http://127.0.0.1:2'}\nrequests:\n  r: {url: '<<base>>/x'}\nflows:\n  f: {steps: [r]}\n";
+    let p = Project::new(col);
+    let run = p.postie(&["run", "c.yaml"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stdout.contains(
+            "`<<base>>` is undefined — environments staging, live define it; choose one with --env"
+        ),
+        "{}",
+        run.stdout
+    );
+    let run = p.postie(&["run", "c.yaml", "--env", "prod"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains(
+            "environment `prod` is not defined in the collection (available: staging, live)"
+        ),
+        "{}",
+        run.stderr
+    );
+}

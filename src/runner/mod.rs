@@ -192,10 +192,13 @@ impl Runner {
         if let Some(e) = &opts.env
             && !collection.environments.contains_key(e)
         {
-            return Err(SetupError::UnknownEnv(
-                e.clone(),
-                suggest(e, collection.environments.keys()),
-            ));
+            let names: Vec<&str> = collection.environments.keys().map(String::as_str).collect();
+            let hint = match suggest(e, collection.environments.keys()) {
+                h if !h.is_empty() => h,
+                _ if names.is_empty() => " (it defines none)".into(),
+                _ => format!(" (available: {})", names.join(", ")),
+            };
+            return Err(SetupError::UnknownEnv(e.clone(), hint));
         }
         let dir = opts
             .state_dir

@@ -54,6 +54,12 @@ impl Runner {
                 " — it is set by step `{p}`, which has not run{}; run it first (`postie send {file} {p}`) or run the flow from there",
                 flow.map(|(f, _)| format!(" in flow `{f}`")).unwrap_or_default()
             ));
+        } else if let Some(envs) = self.environments_defining(root) {
+            msg.push_str(&format!(
+                " — environment{} {envs} define{} it; choose one with --env",
+                if envs.contains(',') { "s" } else { "" },
+                if envs.contains(',') { "" } else { "s" }
+            ));
         } else {
             let known: Vec<String> = scope
                 .ctx
@@ -66,6 +72,20 @@ impl Runner {
             ));
         }
         msg
+    }
+
+    /// The environments (other than the chosen one) that define a variable, comma-separated.
+    fn environments_defining(&self, var: &str) -> Option<String> {
+        let names: Vec<&str> = self
+            .collection
+            .environments
+            .iter()
+            .filter(|(name, vars)| {
+                vars.contains_key(var) && self.inputs.env.as_deref() != Some(name.as_str())
+            })
+            .map(|(name, _)| name.as_str())
+            .collect();
+        (!names.is_empty()).then(|| names.join(", "))
     }
 
     /// Requests that would set a variable: the one that set it before, explicit captures, a

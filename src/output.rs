@@ -165,6 +165,13 @@ pub fn response_text(ex: &Exchange, verbose: bool, red: &Redactor, style: Style)
         for (k, v) in &ex.headers {
             out.push_str(&format!("{}: {}\n", style.dim(k), red.mask_header(k, v)));
         }
+    } else if let Some(location) = ex.header("location") {
+        // A redirect's target is the point of it (an OAuth code arrives there).
+        out.push_str(&format!(
+            "{}: {}\n",
+            style.dim("location"),
+            red.mask(location)
+        ));
     }
     let body = body_text(ex, red, style);
     if !body.is_empty() {

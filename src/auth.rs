@@ -93,9 +93,70 @@ pub async fn refresh(r: &mut Runner, reason: &str) -> Result<String, String> {
             o.refresh_token
         ));
     }
+    // One refresh at a time across processes too: hold the state lock, and if another postie
+    // process refreshed meanwhile, adopt its tokens instead of spending a rotated refresh token.
+    let _lock = lock_state(&r.state_path).await?;
+    if adopt_newer_tokens(r, &o) && remaining(r).is_some_and(|s| s > REFRESH_SKEW_SECS) {
+        return Ok("adopted the access token another postie process refreshed".into());
+    }
     let res = send_plain(r, &name).await;
     token_outcome(r, &o, &res)?;
     Ok(format!("refreshed access token ({reason})"))
+}
+
+/// An exclusive advisory lock on `state.lock` beside the state file, held while the file lives.
+async fn lock_state(state_path: &Path) -> Result<std::fs::File, String> {
+    let path = state_path.with_extension("lock");
+    tokio::task::spawn_blocking(move || {
+        if let Some(dir) = path.parent() {
+            crate::state::ensure_state_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        let mut opts = std::fs::OpenOptions::new();
+        opts.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let f = opts
+            .open(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        f.lock()
+            .map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
+        Ok(f)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// Takes the tokens from the state file when another process has rotated them since we loaded
+/// it. Returns whether it did.
+fn adopt_newer_tokens(r: &mut Runner, o: &OAuth2Config) -> bool {
+    let Ok(disk) = crate::state::State::load(&r.state_path) else {
+        return false;
+    };
+    let Some(theirs) = disk.envs.get(&r.env_key()) else {
+        return false;
+    };
+    let ours = r.env_state();
+    let differs = |name: &str| {
+        theirs
+            .vars
+            .get(name)
+            .is_some_and(|t| ours.vars.get(name).is_none_or(|o| o.value != t.value))
+    };
+    if !differs(&o.refresh_token) {
+        return false;
+    }
+    let adopted: Vec<(String, crate::state::StoredVar)> = [&o.access_token, &o.refresh_token]
+        .into_iter()
+        .filter_map(|n| theirs.vars.get(n).map(|v| (n.clone(), v.clone())))
+        .collect();
+    let env = r.env_state_mut();
+    for (name, v) in adopted {
+        env.vars.insert(name, v);
+    }
+    true
 }
 
 /// Sends a request without the auth hooks (the OAuth2 requests themselves).

@@ -647,3 +647,48 @@ fn run_warns_about_a_nulling_put_and_strict_refuses_it() {
     );
     assert!(!after.stdout.contains("Mathematician"), "{}", after.stdout);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_process_adopts_tokens_another_refreshed_instead_of_spending_a_rotated_one() {
+    let dir = project();
+    let mut cfg = postie::mock::MockConfig::bundled().unwrap();
+    cfg.auto_approve = true;
+    let mock = postie::mock::MockServer::start(cfg).unwrap();
+    let runner = || {
+        let collection = postie::collection::Collection::load(&dir.path().join("cc.yaml")).unwrap();
+        let opts = postie::runner::RunOptions {
+            env: Some("mock".into()),
+            vars: vec![("mock_url".into(), mock.url().to_string())],
+            fresh: false,
+            state_dir: None,
+        };
+        postie::runner::Runner::new(collection, opts).unwrap()
+    };
+    let mut a = runner();
+    postie::auth::login(&mut a, true, &mut |_: &str| {})
+        .await
+        .unwrap();
+    // B starts now, with the same tokens on disk.
+    let mut b = runner();
+    let note = postie::auth::refresh(&mut a, "requested").await.unwrap();
+    assert!(note.starts_with("refreshed access token"), "{note}");
+    let rotated = a.scope().ctx["refresh_token"].clone();
+    let note = postie::auth::refresh(&mut b, "requested").await.unwrap();
+    assert_eq!(
+        note,
+        "adopted the access token another postie process refreshed"
+    );
+    assert_eq!(b.scope().ctx["refresh_token"], rotated);
+    let refreshes = mock
+        .shared()
+        .journal(100)
+        .1
+        .iter()
+        .filter(|e| e.route == "token")
+        .count();
+    assert_eq!(
+        refreshes, 2,
+        "the login's exchange and one refresh; B sent none"
+    );
+    assert!(b.send("find_list").await.ok());
+}

@@ -66,7 +66,8 @@ quit
     // Every line is echoed after a prompt showing collection, environment and token lifetime.
     assert!(out.contains("cc [mock] no token > login"), "{out}");
     assert!(
-        out.contains("logged in; access token valid for 24h00m, refresh token stored"),
+        out.contains("logged in; access token valid for 24h00m, refresh token stored")
+            || out.contains("logged in; access token valid for 23h59m, refresh token stored"),
         "{out}"
     );
     assert!(
@@ -519,7 +520,7 @@ async fn drive_browser(port: u16, url: &str) -> Result<(), String> {
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     let mut session = None;
-    for _ in 0..50 {
+    for _ in 0..200 {
         let caps = serde_json::json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": [
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -569,7 +570,7 @@ async fn drive_browser(port: u16, url: &str) -> Result<(), String> {
             .send()
             .await
             .map_err(|e| e.to_string())?;
-        for _ in 0..50 {
+        for _ in 0..200 {
             let src: Value = http
                 .get(format!("{s}/source"))
                 .send()

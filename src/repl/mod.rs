@@ -98,6 +98,8 @@ pub struct Session {
     pending_answers: Vec<String>,
     /// Set when any command failed.
     pub failed: bool,
+    /// Ctrl-C while a command runs (interactive only; a listener holds SIGINT for the session).
+    interrupts: Option<std::sync::Arc<tokio::sync::Notify>>,
 }
 
 fn split_words(line: &str) -> Vec<String> {
@@ -180,6 +182,7 @@ impl Session {
             sent: vec![],
             cursor: None,
             pending_answers: vec![],
+            interrupts: None,
             failed: false,
         };
         s.sync_clock();
@@ -424,7 +427,7 @@ impl Session {
         let out = if self.interactive {
             tokio::select! {
                 r = fut => Ok(r),
-                _ = tokio::signal::ctrl_c() => Err("cancelled (Ctrl-C)".to_string()),
+                _ = wait_interrupt(self.interrupts.clone()) => Err("cancelled (Ctrl-C)".to_string()),
             }
         } else {
             Ok(fut.await)
@@ -658,6 +661,26 @@ impl Session {
     }
 }
 
+async fn wait_interrupt(n: Option<std::sync::Arc<tokio::sync::Notify>>) {
+    match n {
+        Some(n) => n.notified().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Owns SIGINT for the session, so Ctrl-C during a command cancels it instead of killing the REPL
+/// (at the prompt the terminal is raw and Ctrl-C is a key, not a signal).
+fn listen_for_interrupts() -> std::sync::Arc<tokio::sync::Notify> {
+    let n = std::sync::Arc::new(tokio::sync::Notify::new());
+    let n2 = n.clone();
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            n2.notify_one();
+        }
+    });
+    n
+}
+
 /// `postie repl COLLECTION` / `postie COLLECTION`.
 pub async fn run(path: &Path, opts: &SendOpts) -> i32 {
     let (runner, mock) = match crate::cli::open_runner(path, opts) {
@@ -667,6 +690,9 @@ pub async fn run(path: &Path, opts: &SendOpts) -> i32 {
     let interactive = std::io::stdin().is_terminal();
     let history = crate::state::state_dir(&runner.collection.dir()).join("repl_history");
     let mut s = Session::new(runner, mock, path, interactive);
+    if interactive {
+        s.interrupts = Some(listen_for_interrupts());
+    }
     if let Some(m) = &s.mock {
         s.say(&format!(
             "mock listening on {} (environment {})",

@@ -491,3 +491,30 @@ fn missing_environment_choice_is_explained() {
         run.stderr
     );
 }
+
+#[test]
+fn dot_env_beside_the_collection_supplies_secrets_and_the_process_env_wins() {
+    let server = MockServer::start();
+    let mocks = chain_mocks(&server);
+    let p = Project::new(&chain_collection(&server.base_url()));
+    std::fs::write(
+        p.path(".env"),
+        format!("# local secrets\nexport CC_CLIENT_SECRET=\"{SECRET}\"\n"),
+    )
+    .unwrap();
+    assert_eq!(p.postie(&["send", "c.yaml", "authorize"]).code, 0);
+    let run = p.postie(&["send", "c.yaml", "token"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    mocks[1].assert_calls(1);
+    let run = p.postie_env(
+        &["send", "c.yaml", "token"],
+        &[("CC_CLIENT_SECRET", "from-the-process")],
+    );
+    assert_eq!(
+        run.code,
+        1,
+        "the process environment wins, and that secret is wrong: {}",
+        run.all()
+    );
+    assert!(!run.all().contains("from-the-process"));
+}

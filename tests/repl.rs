@@ -693,3 +693,57 @@ async fn a_second_process_adopts_tokens_another_refreshed_instead_of_spending_a_
     );
     assert!(b.send("find_list").await.ok());
 }
+
+#[test]
+fn pkce_login_for_a_public_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let col = r#"name: pkce
+variables:
+  client_id: 9c4e2d1a-7b3f-4e8a-a6c5-2f1d0e9b8a76
+  redirect_uri: http://localhost:8910/callback
+environments:
+  mock: {base: "<<mock_url>>"}
+oauth2:
+  authorize: authorize
+  token: token
+  refresh: refresh
+  pkce: true
+requests:
+  authorize:
+    url: <<base>>/oauth2/default/v1/authorize
+    query: {client_id: "<<client_id>>", redirect_uri: "<<redirect_uri>>", response_type: code, scope: contact_data offline_access,
+            state: "<<oauth_state>>", code_challenge: "<<code_challenge>>", code_challenge_method: S256}
+  token:
+    method: POST
+    url: <<base>>/oauth2/default/v1/token
+    form: {grant_type: authorization_code, code: "<<code>>", redirect_uri: "<<redirect_uri>>", client_id: "<<client_id>>", code_verifier: "<<code_verifier>>"}
+  refresh:
+    method: POST
+    url: <<base>>/oauth2/default/v1/token
+    form: {grant_type: refresh_token, refresh_token: "<<refresh_token>>", client_id: "<<client_id>>"}
+  lists:
+    url: <<base>>/v3/contact_lists
+    auth: {bearer: "<<access_token>>"}
+"#;
+    std::fs::write(dir.path().join("p.yaml"), col).unwrap();
+    let script = "login\nsend lists\nrefresh\nstatus\n";
+    let run = run_postie(dir.path(), &["repl", "p.yaml", "--mock"], &[], Some(script));
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout.contains("logged in; access token valid for"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("✓ lists  GET"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("refreshed access token (requested)"),
+        "{}",
+        run.stdout
+    );
+    let state = std::fs::read_to_string(dir.path().join(".postie/state.json")).unwrap();
+    assert!(
+        state.contains("\"code_verifier\""),
+        "the verifier is kept (0600) for the exchange"
+    );
+    assert!(!run.all().contains(&serde_json::from_str::<Value>(&state).unwrap()["envs"]["mock"]["vars"]["code_verifier"]["value"].as_str().unwrap().to_string()), "the verifier is never printed");
+}

@@ -73,6 +73,7 @@ pub enum Command {
         /// Treat warnings (such as the PUT guard) as failures.
         #[arg(long)]
         strict: bool,
+        /// Environment, variables, state and mock options.
         #[command(flatten)]
         opts: SendOpts,
     },
@@ -85,6 +86,7 @@ pub enum Command {
         /// Send a PUT even when it would null fields the resource has.
         #[arg(long, short = 'y')]
         yes: bool,
+        /// Environment, variables, state and mock options.
         #[command(flatten)]
         opts: SendOpts,
     },
@@ -107,6 +109,7 @@ pub enum Command {
     Repl {
         /// The collection file.
         collection: PathBuf,
+        /// Environment, variables, state and mock options.
         #[command(flatten)]
         opts: SendOpts,
     },
@@ -123,6 +126,7 @@ pub enum Command {
         /// Print the authorize URL instead of opening a browser.
         #[arg(long)]
         no_browser: bool,
+        /// Environment, variables, state and mock options.
         #[command(flatten)]
         opts: SendOpts,
     },

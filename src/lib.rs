@@ -6,6 +6,8 @@
 //! `guard` watches PUTs, `output`/`report` render results, `cli`/`repl` are thin shells.
 //! `mock` is the Constant Contact server and knows nothing of the runner.
 
+#![warn(missing_docs)]
+
 pub mod assert;
 pub mod auth;
 pub mod capture;

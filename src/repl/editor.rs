@@ -101,11 +101,7 @@ pub(super) fn helper(s: &Session) -> ReplHelper {
         .map(|m| m.keys().filter(|k| *k != "env").cloned().collect())
         .unwrap_or_default();
     ReplHelper {
-        commands: s
-            .names()
-            .into_iter()
-            .filter(|n| !c.requests.contains_key(n))
-            .collect(),
+        commands: super::COMMANDS.iter().map(|(n, _)| n.to_string()).collect(),
         requests: c.requests.keys().cloned().collect(),
         flows: c.flows.keys().cloned().collect(),
         envs: c.environments.keys().cloned().collect(),

@@ -37,7 +37,7 @@ fn normalise(v: &Value, ignore_volatile: bool) -> Value {
 
 impl Session {
     pub(super) fn last(&self, args: &[&str]) -> Result<String, String> {
-        let ex = self.last.as_ref().or(None).ok_or("no response yet")?;
+        let ex = self.last.as_ref().ok_or("no response yet")?;
         Ok(output::response_text(
             ex,
             args.contains(&"-v"),

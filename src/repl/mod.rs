@@ -652,13 +652,6 @@ impl Session {
         self.sync_clock();
         out
     }
-
-    fn names(&self) -> Vec<String> {
-        let c = &self.runner.collection;
-        let mut v: Vec<String> = COMMANDS.iter().map(|(n, _)| n.to_string()).collect();
-        v.extend(c.requests.keys().cloned());
-        v
-    }
 }
 
 async fn wait_interrupt(n: Option<std::sync::Arc<tokio::sync::Notify>>) {

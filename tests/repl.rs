@@ -19,6 +19,31 @@ fn project() -> tempfile::TempDir {
     dir
 }
 
+/// The bundled mock, auto-approving, with its data in the project's state directory.
+fn mock_for(dir: &tempfile::TempDir) -> postie::mock::MockServer {
+    let mut cfg = postie::mock::MockConfig::bundled()
+        .unwrap()
+        .with_state_file(dir.path().join(".postie/mock.json"));
+    cfg.auto_approve = true;
+    postie::mock::MockServer::start(cfg).unwrap()
+}
+
+/// A runner on the project's copy of the bundled collection, in the `mock` environment.
+fn runner_for(
+    dir: &tempfile::TempDir,
+    mock: &postie::mock::MockServer,
+    fresh: bool,
+) -> postie::runner::Runner {
+    let collection = postie::collection::Collection::load(&dir.path().join("cc.yaml")).unwrap();
+    let opts = postie::runner::RunOptions {
+        env: Some("mock".into()),
+        vars: vec![("mock_url".into(), mock.url().to_string())],
+        fresh,
+        state_dir: None,
+    };
+    postie::runner::Runner::new(collection, opts).unwrap()
+}
+
 #[test]
 fn scripted_repl_walks_the_documented_sequence() {
     let dir = project();
@@ -195,19 +220,8 @@ quit
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_requests_with_an_expired_token_refresh_once_and_rotate() {
     let dir = project();
-    let collection = postie::collection::Collection::load(&dir.path().join("cc.yaml")).unwrap();
-    let mut cfg = postie::mock::MockConfig::bundled()
-        .unwrap()
-        .with_state_file(dir.path().join(".postie/mock.json"));
-    cfg.auto_approve = true;
-    let mock = postie::mock::MockServer::start(cfg).unwrap();
-    let opts = postie::runner::RunOptions {
-        env: Some("mock".into()),
-        vars: vec![("mock_url".into(), mock.url().to_string())],
-        fresh: true,
-        state_dir: None,
-    };
-    let mut runner = postie::runner::Runner::new(collection, opts).unwrap();
+    let mock = mock_for(&dir);
+    let mut runner = runner_for(&dir, &mock, true);
     let mut quiet = |_: &str| {};
     postie::auth::login(&mut runner, true, &mut quiet)
         .await
@@ -294,17 +308,8 @@ async fn concurrent_requests_with_an_expired_token_refresh_once_and_rotate() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_401_triggers_one_refresh_and_one_replay() {
     let dir = project();
-    let collection = postie::collection::Collection::load(&dir.path().join("cc.yaml")).unwrap();
-    let mut cfg = postie::mock::MockConfig::bundled().unwrap();
-    cfg.auto_approve = true;
-    let mock = postie::mock::MockServer::start(cfg).unwrap();
-    let opts = postie::runner::RunOptions {
-        env: Some("mock".into()),
-        vars: vec![("mock_url".into(), mock.url().to_string())],
-        fresh: true,
-        state_dir: None,
-    };
-    let mut runner = postie::runner::Runner::new(collection, opts).unwrap();
+    let mock = mock_for(&dir);
+    let mut runner = runner_for(&dir, &mock, true);
     postie::auth::login(&mut runner, true, &mut |_: &str| {})
         .await
         .unwrap();
@@ -652,25 +657,13 @@ fn run_warns_about_a_nulling_put_and_strict_refuses_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_process_adopts_tokens_another_refreshed_instead_of_spending_a_rotated_one() {
     let dir = project();
-    let mut cfg = postie::mock::MockConfig::bundled().unwrap();
-    cfg.auto_approve = true;
-    let mock = postie::mock::MockServer::start(cfg).unwrap();
-    let runner = || {
-        let collection = postie::collection::Collection::load(&dir.path().join("cc.yaml")).unwrap();
-        let opts = postie::runner::RunOptions {
-            env: Some("mock".into()),
-            vars: vec![("mock_url".into(), mock.url().to_string())],
-            fresh: false,
-            state_dir: None,
-        };
-        postie::runner::Runner::new(collection, opts).unwrap()
-    };
-    let mut a = runner();
+    let mock = mock_for(&dir);
+    let mut a = runner_for(&dir, &mock, false);
     postie::auth::login(&mut a, true, &mut |_: &str| {})
         .await
         .unwrap();
     // B starts now, with the same tokens on disk.
-    let mut b = runner();
+    let mut b = runner_for(&dir, &mock, false);
     let note = postie::auth::refresh(&mut a, "requested").await.unwrap();
     assert!(note.starts_with("refreshed access token"), "{note}");
     let rotated = a.scope().ctx["refresh_token"].clone();

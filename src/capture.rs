@@ -275,12 +275,12 @@ pub fn value_text(v: &Value) -> String {
     }
 }
 
-/// Collects every string inside a JSON value (templates live in strings).
-pub fn json_strings(v: &Value, out: &mut Vec<String>) {
+/// Borrows every string inside a JSON value.
+pub fn json_str_refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
     match v {
-        Value::String(s) => out.push(s.clone()),
-        Value::Array(a) => a.iter().for_each(|x| json_strings(x, out)),
-        Value::Object(m) => m.values().for_each(|x| json_strings(x, out)),
+        Value::String(s) => out.push(s),
+        Value::Array(a) => a.iter().for_each(|x| json_str_refs(x, out)),
+        Value::Object(m) => m.values().for_each(|x| json_str_refs(x, out)),
         _ => {}
     }
 }

@@ -416,6 +416,15 @@ fn validate_cmd(path: &Path) -> i32 {
                 c.flows.len(),
                 c.environments.len()
             );
+            let report = crate::validate::analyse(&c, &crate::template::Templates::new());
+            if !report.from_responses.is_empty() {
+                let list: Vec<String> = report
+                    .from_responses
+                    .iter()
+                    .map(|(v, first)| format!("{v} (first used by {first})"))
+                    .collect();
+                println!("expected from responses: {}", list.join(", "));
+            }
             0
         }
         Err(code) => code,

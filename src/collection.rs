@@ -128,6 +128,52 @@ pub struct Request {
     pub timeout: Option<String>,
 }
 
+impl Request {
+    /// Every string of the request that is rendered as a template, with the key path of its field
+    /// inside the request (`["url"]`, `["headers", "Authorization"]`, `["json"]`, ...).
+    pub fn template_sources(&self) -> Vec<(Vec<String>, &str)> {
+        let one = |k: &str| vec![k.to_string()];
+        let two = |a: &str, b: &str| vec![a.to_string(), b.to_string()];
+        let mut out: Vec<(Vec<String>, &str)> = vec![(one("url"), self.url.as_str())];
+        out.extend(
+            self.query
+                .iter()
+                .map(|(k, v)| (two("query", k), v.0.as_str())),
+        );
+        out.extend(
+            self.headers
+                .iter()
+                .map(|(k, v)| (two("headers", k), v.0.as_str())),
+        );
+        match &self.auth {
+            Some(Auth::Basic { user, password }) => {
+                out.push((
+                    vec!["auth".into(), "basic".into(), "user".into()],
+                    user.as_str(),
+                ));
+                out.push((
+                    vec!["auth".into(), "basic".into(), "password".into()],
+                    password.as_str(),
+                ));
+            }
+            Some(Auth::Bearer(t)) => out.push((two("auth", "bearer"), t.as_str())),
+            None => {}
+        }
+        if let Some(f) = &self.form {
+            out.extend(f.iter().map(|(k, v)| (two("form", k), v.0.as_str())));
+        }
+        if let Some(t) = &self.text {
+            out.push((one("text"), t.as_str()));
+        }
+        if let Some(j) = &self.json {
+            let mut found = Vec::new();
+            crate::capture::json_str_refs(j, &mut found);
+            out.extend(found.into_iter().map(|s| (one("json"), s)));
+        }
+        out
+    }
+}
+
 fn default_method() -> String {
     "GET".into()
 }
@@ -716,6 +762,21 @@ pub fn suggest<'a>(wrong: &str, candidates: impl Iterator<Item = &'a String>) ->
     }
 }
 
+/// A name that is almost certainly what `wrong` meant to be: within one edit per four characters
+/// (at least one). Stricter than [`suggest`], because it turns a guess into an error.
+pub fn near_miss<'a>(
+    wrong: &str,
+    candidates: impl Iterator<Item = &'a String>,
+) -> Option<&'a String> {
+    let limit = (wrong.chars().count() / 4).max(1);
+    candidates
+        .filter(|c| c.as_str() != wrong)
+        .map(|c| (edit_distance(wrong, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
 fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
@@ -917,6 +978,29 @@ flows:
         let src = GOOD.replace("    method: POST\n", "    method: [POST]\n");
         let e = parse(&src).unwrap_err();
         assert_eq!((e.line, e.column), (6, 13), "{e}");
+    }
+
+    #[test]
+    fn near_misses_are_strict() {
+        let names: Vec<String> = ["access_token", "device_token", "list_ids", "email"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            near_miss("acess_token", names.iter()).map(String::as_str),
+            Some("access_token")
+        );
+        assert_eq!(near_miss("device_code", names.iter()), None);
+        assert_eq!(
+            near_miss("emial", names.iter()),
+            None,
+            "too short to be sure"
+        );
+        assert_eq!(
+            near_miss("email", names.iter()),
+            None,
+            "itself is not a near miss"
+        );
     }
 
     #[test]

@@ -163,19 +163,19 @@ impl Scope {
     /// A redactor over every secret value in scope: secret variables, secret-named fields of
     /// stored exchanges, and secret-named process environment variables.
     pub fn redactor(&self) -> Redactor {
-        let mut values = Vec::new();
+        let mut values: Vec<&str> = Vec::new();
         let Some(map) = self.ctx.as_object() else {
             return Redactor::default();
         };
         for name in &self.secret_names {
             if let Some(v) = map.get(name) {
-                crate::capture::json_strings(v, &mut values);
+                crate::capture::json_str_refs(v, &mut values);
             }
         }
         if let Some(Value::Object(env)) = map.get("env") {
             for (k, v) in env {
                 if is_secret_name(k) {
-                    crate::capture::json_strings(v, &mut values);
+                    crate::capture::json_str_refs(v, &mut values);
                 }
             }
         }
@@ -195,12 +195,12 @@ impl Scope {
     }
 }
 
-fn collect_secret_fields(v: &Value, out: &mut Vec<String>) {
+fn collect_secret_fields<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
     match v {
         Value::Object(m) => {
             for (k, x) in m {
                 if is_secret_name(k) {
-                    crate::capture::json_strings(x, out);
+                    crate::capture::json_str_refs(x, out);
                 } else {
                     collect_secret_fields(x, out);
                 }

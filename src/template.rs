@@ -196,6 +196,36 @@ impl Templates {
         }
     }
 
+    /// Checks syntax and returns the variable paths used, compiling once: a condition, a sole
+    /// `<< expr >>`, or a template.
+    pub fn analyse(
+        &self,
+        src: &str,
+        is_condition: bool,
+    ) -> Result<BTreeSet<String>, TemplateError> {
+        let keep = |set: std::collections::HashSet<String>| {
+            set.into_iter().filter(|v| !self.is_global(v)).collect()
+        };
+        if is_condition || sole_expression(src).is_some() {
+            let expr = sole_expression(src).unwrap_or(src.trim());
+            let e = self.env.compile_expression(expr).map_err(|e| plain(&e))?;
+            return Ok(keep(e.undeclared_variables(true)));
+        }
+        if !is_template(src) {
+            return Ok(BTreeSet::new());
+        }
+        let t = self.env.template_from_str(src).map_err(|e| plain(&e))?;
+        Ok(keep(t.undeclared_variables(true)))
+    }
+
+    /// Variable paths a request string refers to: a template, or a sole `<< expr >>`.
+    pub fn references(&self, src: &str) -> BTreeSet<String> {
+        match sole_expression(src) {
+            Some(e) => self.referenced_in_condition(e),
+            None => self.referenced(src),
+        }
+    }
+
     /// Variable paths a condition refers to.
     pub fn referenced_in_condition(&self, expr: &str) -> BTreeSet<String> {
         match self.env.compile_expression(strip_delims(expr)) {

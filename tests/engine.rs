@@ -464,7 +464,24 @@ fn a_typo_in_a_later_step_stops_the_flow_before_anything_is_sent() {
     );
     let run = Project::new(&col).postie(&["run", "c.yaml"]);
     assert_eq!(run.code, 2, "{}", run.all());
-    assert!(run.stdout.contains("`<<acess_token>>` is undefined and no earlier step is known to set it (did you mean `access_token`?)"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("`<<acess_token>>` is defined nowhere, set by no capture and used only here; did you mean `access_token`?"),
+        "{}",
+        run.stderr
+    );
+    // validate reports it too, and lists what responses are expected to provide.
+    let p = Project::new(
+        &col.replace("acess_token", "access_token")
+            .replace("<<base>>/b", "<<base>>/b/<<item_id>>"),
+    );
+    let v = p.postie(&["validate", "c.yaml"]);
+    assert_eq!(v.code, 0, "{}", v.all());
+    assert!(
+        v.stdout
+            .contains("expected from responses: item_id (first used by second)"),
+        "{}",
+        v.stdout
+    );
     assert_eq!(any.calls(), 0);
 }
 

@@ -55,54 +55,23 @@ impl Runner {
         let mut produced: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
         for (pos, (idx, step)) in steps.iter().enumerate() {
             let req = &self.collection.requests[step.request()];
-            // (field, template source, whether the source is a bare expression)
-            let mut sources: Vec<(String, String, bool)> =
-                vec![("url".into(), req.url.clone(), false)];
-            sources.extend(
-                req.query
-                    .iter()
-                    .map(|(k, v)| (format!("query.{k}"), v.0.clone(), false)),
-            );
-            sources.extend(
-                req.headers
-                    .iter()
-                    .map(|(k, v)| (format!("headers.{k}"), v.0.clone(), false)),
-            );
-            match &req.auth {
-                Some(crate::collection::Auth::Basic { user, password }) => {
-                    sources.push(("auth.basic.user".into(), user.clone(), false));
-                    sources.push(("auth.basic.password".into(), password.clone(), false));
-                }
-                Some(crate::collection::Auth::Bearer(t)) => {
-                    sources.push(("auth.bearer".into(), t.clone(), false))
-                }
-                None => {}
-            }
-            if let Some(f) = &req.form {
-                sources.extend(
-                    f.iter()
-                        .map(|(k, v)| (format!("form.{k}"), v.0.clone(), false)),
+            let mut refs: Vec<(String, String)> = Vec::new();
+            for (field, src) in req.template_sources() {
+                let field = field.join(".");
+                refs.extend(
+                    self.templates
+                        .references(src)
+                        .into_iter()
+                        .map(|r| (field.clone(), r)),
                 );
             }
-            if let Some(t) = &req.text {
-                sources.push(("text".into(), t.clone(), false));
-            }
-            if let Some(j) = &req.json {
-                let mut strings = Vec::new();
-                crate::capture::json_strings(j, &mut strings);
-                sources.extend(strings.into_iter().map(|s| ("json".to_string(), s, false)));
-            }
             if let Some(w) = step.when() {
-                sources.push(("when".into(), w.to_string(), true));
-            }
-            let mut refs: Vec<(String, String)> = Vec::new();
-            for (field, src, is_expr) in sources {
-                let found = match (is_expr, crate::template::sole_expression(&src)) {
-                    (true, _) => self.templates.referenced_in_condition(&src),
-                    (false, Some(e)) => self.templates.referenced_in_condition(e),
-                    (false, None) => self.templates.referenced(&src),
-                };
-                refs.extend(found.into_iter().map(|r| (field.clone(), r)));
+                refs.extend(
+                    self.templates
+                        .referenced_in_condition(w)
+                        .into_iter()
+                        .map(|r| ("when".to_string(), r)),
+                );
             }
             for (field, path) in refs {
                 let root = path.split('.').next().unwrap_or(&path).to_string();
@@ -132,27 +101,6 @@ impl Runner {
                             Some((flow, *idx)),
                         ),
                     ));
-                }
-                // Later steps may get it from a response — unless it is a near miss of a name
-                // we know, which is almost always a typo worth stopping for.
-                if !defined {
-                    let mut known: Vec<String> = scope
-                        .ctx
-                        .as_object()
-                        .map(|m| m.keys().cloned().collect())
-                        .unwrap_or_default();
-                    known.extend(produced.iter().cloned());
-                    let hint = suggest(&root, known.iter());
-                    if !hint.is_empty() {
-                        return Err(StepResult::failed(
-                            step.request(),
-                            FailureKind::Template,
-                            format!(
-                                "request `{}`, {field}: `<<{path}>>` is undefined and no earlier step is known to set it{hint}",
-                                step.request()
-                            ),
-                        ));
-                    }
                 }
             }
             produced.insert(step.request().to_string());

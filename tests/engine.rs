@@ -535,3 +535,34 @@ fn dot_env_beside_the_collection_supplies_secrets_and_the_process_env_wins() {
     );
     assert!(!run.all().contains("from-the-process"));
 }
+
+#[test]
+fn jwt_command_decodes_from_an_argument_or_stdin() {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let token = format!(
+        "{}.{}.sig",
+        b64(r#"{"alg":"RS256","kid":"k"}"#),
+        b64(r#"{"exp":4102444800,"scp":["contact_data"],"sub":"a@b.io"}"#)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let run = crate::common::run_postie(dir.path(), &["jwt", &token], &[], None);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout.contains("exp: 2100-01-01T00:00:00Z (in ")
+            && run.stdout.contains("scopes: contact_data"),
+        "{}",
+        run.stdout
+    );
+    let run = crate::common::run_postie(
+        dir.path(),
+        &["jwt", "-"],
+        &[],
+        Some(&format!("Bearer {token}\n")),
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.contains("\"sub\": \"a@b.io\""), "{}", run.stdout);
+    let run = crate::common::run_postie(dir.path(), &["jwt", "not-a-jwt"], &[], None);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("not a JWT"), "{}", run.stderr);
+}

@@ -75,6 +75,7 @@ diff find_contact --ignore-volatile
 send update_contact_careless
 n
 get $.contacts[0].first_name
+last
 send update_contact_careless --yes
 history
 mock journal
@@ -172,6 +173,10 @@ quit
         "{out}"
     );
     assert!(out.contains("sent anyway (--yes)"), "{out}");
+    assert!(
+        out.contains("content-type: application/json"),
+        "`last` shows headers: {out}"
+    );
     assert_eq!(
         out.matches("error:").count(),
         1,

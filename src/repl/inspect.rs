@@ -36,14 +36,9 @@ fn normalise(v: &Value, ignore_volatile: bool) -> Value {
 }
 
 impl Session {
-    pub(super) fn last(&self, args: &[&str]) -> Result<String, String> {
+    pub(super) fn last(&self) -> Result<String, String> {
         let ex = self.last.as_ref().ok_or("no response yet")?;
-        Ok(output::response_text(
-            ex,
-            args.contains(&"-v"),
-            &self.red(),
-            self.style,
-        ))
+        Ok(output::response_text(ex, true, &self.red(), self.style))
     }
 
     pub(super) fn get(&self, args: &[&str]) -> Result<String, String> {

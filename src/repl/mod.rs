@@ -55,7 +55,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ),
     ("unset", "unset NAME — forget a variable"),
     ("env", "env [NAME] — show or switch the environment"),
-    ("last", "last [-v] — the last response"),
+    ("last", "last — the last response: status, headers, body"),
     ("get", "get PATH — a JSONPath into the last response body"),
     (
         "diff",
@@ -273,7 +273,7 @@ impl Session {
             "set" => self.set(&args),
             "unset" => self.unset(&args),
             "env" => self.env(&args),
-            "last" => self.last(&args),
+            "last" => self.last(),
             "get" => self.get(&args),
             "diff" => self.diff(&args),
             "jwt" => self.jwt(&args),

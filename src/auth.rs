@@ -26,7 +26,15 @@ fn config(r: &Runner) -> Result<OAuth2Config, String> {
     r.collection.oauth2.clone().ok_or_else(|| "the collection has no `oauth2:` section naming its authorize, token and refresh requests".into())
 }
 
+/// A variable's value, by the scope's precedence (`--var`, then state, then the collection),
+/// without building the whole scope in the common cases: this runs before every request.
 fn var(r: &Runner, name: &str) -> Option<String> {
+    if let Some((_, v)) = r.inputs.vars.iter().rev().find(|(k, _)| k == name) {
+        return Some(v.clone());
+    }
+    if let Some(v) = r.env_state().vars.get(name) {
+        return v.value.as_str().map(String::from);
+    }
     r.scope()
         .ctx
         .get(name)

@@ -484,10 +484,15 @@ impl Runner {
     /// Binds and asserts an exchange into `result`, updating state.
     pub fn record(&mut self, result: &mut StepResult, rendered: Rendered, ex: Exchange) {
         let name = rendered.name.clone();
-        let req = self.collection.requests.get(&name).cloned();
-        let (bindings, capture_errors) = match &req {
-            Some(r) => chain::bind(r, &ex),
-            None => (vec![], vec![]),
+        // Bind and assert against the collection first, then update state.
+        let (bindings, capture_errors, asserts) = match self.collection.requests.get(&name) {
+            Some(req) => {
+                let (b, e) = chain::bind(req, &ex);
+                let a: Vec<AssertResult> =
+                    req.assert.iter().map(|a| assert::check(a, &ex)).collect();
+                (b, e, a)
+            }
+            None => (vec![], vec![], vec![]),
         };
         let env = self.env_state_mut();
         env.record_exchange(&name, ex.to_value());
@@ -496,10 +501,6 @@ impl Runner {
             secret_changed |= b.secret && env.vars.get(&b.name).is_none_or(|v| v.value != b.value);
             env.set(&b.name, b.value.clone(), Some(&name), b.secret);
         }
-        let asserts: Vec<AssertResult> = req
-            .as_ref()
-            .map(|r| r.assert.iter().map(|a| assert::check(a, &ex)).collect())
-            .unwrap_or_default();
         let mut problems: Vec<String> = capture_errors.iter().map(|e| e.to_string()).collect();
         for a in asserts.iter().filter(|a| !a.passed) {
             problems.push(format!(

@@ -313,15 +313,10 @@ async fn run_cmd(
             return EXIT_COLLECTION;
         }
     };
-    finish(&mut runner, &[result], reports, opts.verbose)
+    finish(&mut runner, &[result], reports)
 }
 
-fn finish(
-    runner: &mut Runner,
-    results: &[FlowResult],
-    reports: &[ReportSpec],
-    _verbose: bool,
-) -> i32 {
+fn finish(runner: &mut Runner, results: &[FlowResult], reports: &[ReportSpec]) -> i32 {
     let red = runner.redactor();
     if let Err(e) = runner.save() {
         eprintln!("warning: {}", red.mask(&e.to_string()));

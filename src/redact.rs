@@ -64,14 +64,6 @@ impl Redactor {
         Redactor { values }
     }
 
-    /// Adds one more secret value.
-    pub fn add(&mut self, value: &str) {
-        if value.len() >= MIN_SECRET_LEN && !self.values.iter().any(|v| v == value) {
-            self.values.push(value.to_string());
-            self.values.sort_by_key(|v| std::cmp::Reverse(v.len()));
-        }
-    }
-
     /// Returns `text` with every secret value replaced by [`MASK`].
     pub fn mask(&self, text: &str) -> String {
         let mut out = text.to_string();
@@ -120,11 +112,6 @@ impl Redactor {
             Value::String(s) => Value::String(self.mask(s)),
             other => other.clone(),
         }
-    }
-
-    /// Whether any secret is known.
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
     }
 }
 

@@ -186,13 +186,6 @@ impl Scope {
         }
         Redactor::new(values)
     }
-
-    /// Sets a variable in the context (used between steps of one run).
-    pub fn set(&mut self, name: &str, value: Value) {
-        if let Value::Object(m) = &mut self.ctx {
-            m.insert(name.to_string(), value);
-        }
-    }
 }
 
 fn collect_secret_fields<'a>(v: &'a Value, out: &mut Vec<&'a str>) {

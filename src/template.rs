@@ -162,40 +162,6 @@ impl Templates {
         Templates { env }
     }
 
-    /// Checks syntax without rendering.
-    pub fn check(&self, src: &str) -> Result<(), TemplateError> {
-        if !is_template(src) {
-            return Ok(());
-        }
-        self.env
-            .template_from_str(src)
-            .map(|_| ())
-            .map_err(|e| plain(&e))
-    }
-
-    /// Checks a condition's syntax.
-    pub fn check_condition(&self, expr: &str) -> Result<(), TemplateError> {
-        self.env
-            .compile_expression(strip_delims(expr))
-            .map(|_| ())
-            .map_err(|e| plain(&e))
-    }
-
-    /// Variable paths a template refers to (e.g. `token.body.access_token`, `env.CC_CLIENT_ID`).
-    pub fn referenced(&self, src: &str) -> BTreeSet<String> {
-        if !is_template(src) {
-            return BTreeSet::new();
-        }
-        match self.env.template_from_str(src) {
-            Ok(t) => t
-                .undeclared_variables(true)
-                .into_iter()
-                .filter(|v| !self.is_global(v))
-                .collect(),
-            Err(_) => BTreeSet::new(),
-        }
-    }
-
     /// Checks syntax and returns the variable paths used, compiling once: a condition, a sole
     /// `<< expr >>`, or a template.
     pub fn analyse(
@@ -218,24 +184,15 @@ impl Templates {
         Ok(keep(t.undeclared_variables(true)))
     }
 
-    /// Variable paths a request string refers to: a template, or a sole `<< expr >>`.
+    /// Variable paths a request string refers to (a template, or a sole `<< expr >>`), e.g.
+    /// `token.body.access_token`; nothing when it does not parse.
     pub fn references(&self, src: &str) -> BTreeSet<String> {
-        match sole_expression(src) {
-            Some(e) => self.referenced_in_condition(e),
-            None => self.referenced(src),
-        }
+        self.analyse(src, false).unwrap_or_default()
     }
 
-    /// Variable paths a condition refers to.
+    /// Variable paths a `when:`/`until:` condition refers to.
     pub fn referenced_in_condition(&self, expr: &str) -> BTreeSet<String> {
-        match self.env.compile_expression(strip_delims(expr)) {
-            Ok(e) => e
-                .undeclared_variables(true)
-                .into_iter()
-                .filter(|v| !self.is_global(v))
-                .collect(),
-            Err(_) => BTreeSet::new(),
-        }
+        self.analyse(expr, true).unwrap_or_default()
     }
 
     fn is_global(&self, path: &str) -> bool {
@@ -328,11 +285,7 @@ impl Templates {
         if err.kind() != ErrorKind::UndefinedError {
             return plain(err);
         }
-        let refs = if is_expr || sole_expression(src).is_some() {
-            self.referenced_in_condition(sole_expression(src).unwrap_or(src))
-        } else {
-            self.referenced(src)
-        };
+        let refs = self.analyse(src, is_expr).unwrap_or_default();
         for path in refs {
             if let Some(missing) = first_missing(&path, ctx) {
                 return TemplateError {
@@ -505,14 +458,14 @@ mod tests {
                 .as_deref(),
             Some("missing")
         );
-        assert!(t.check("<< unclosed").is_err());
-        assert!(t.check_condition("a ==").is_err());
+        assert!(t.analyse("<< unclosed", false).is_err());
+        assert!(t.analyse("a ==", true).is_err());
     }
 
     #[test]
     fn referenced_paths() {
         let t = Templates::new();
-        let r = t.referenced("<<base>>/x?<<token.body.access_token>>&<<uuid()>>");
+        let r = t.references("<<base>>/x?<<token.body.access_token>>&<<uuid()>>");
         assert!(
             r.contains("base") && r.contains("token.body.access_token"),
             "{r:?}"

@@ -21,7 +21,6 @@ pub mod oauth;
 pub mod store;
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -601,7 +600,6 @@ async fn serve(
 /// A running mock: its own runtime thread; stops (and saves) when dropped.
 pub struct MockServer {
     url: String,
-    addr: SocketAddr,
     shared: Arc<Shared>,
     shutdown: Option<tokio::sync::watch::Sender<bool>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -637,7 +635,6 @@ impl MockServer {
             .spawn(move || rt.block_on(run(listener, s, rx)))?;
         Ok(MockServer {
             url,
-            addr,
             shared,
             shutdown: Some(tx),
             thread: Some(thread),
@@ -647,11 +644,6 @@ impl MockServer {
     /// Base URL, e.g. `http://127.0.0.1:40123`.
     pub fn url(&self) -> &str {
         &self.url
-    }
-
-    /// Bound address.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
     }
 
     /// The shared state (clock, journal, reset) for in-process control.

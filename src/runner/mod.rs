@@ -469,7 +469,7 @@ impl Runner {
         }
         sources.iter().any(|s| {
             self.templates
-                .referenced(s)
+                .references(s)
                 .iter()
                 .any(|r| r.split('.').next() == Some(o.access_token.as_str()))
         })

@@ -17,7 +17,67 @@ pub struct AssertResult {
     pub actual: Option<String>,
 }
 
-/// Checks one assertion.
+/// Checks one assertion whose expected values (`equals`, `matches`) may be templates, rendered
+/// in `scope` first — like every other string of a request.
+pub fn check_in(
+    spec: &AssertSpec,
+    ex: &Exchange,
+    t: &crate::template::Templates,
+    scope: &crate::scope::Scope<'_>,
+) -> AssertResult {
+    let needs = spec
+        .equals
+        .as_ref()
+        .is_some_and(crate::template::has_template)
+        || spec
+            .matches
+            .as_deref()
+            .is_some_and(crate::template::is_template);
+    if !needs {
+        return check(spec, ex);
+    }
+    let mut spec = spec.clone();
+    let mut strings = Vec::new();
+    if let Some(e) = &spec.equals {
+        crate::capture::json_str_refs(e, &mut strings);
+    }
+    if let Some(m) = &spec.matches {
+        strings.push(m);
+    }
+    let roots: Vec<String> = strings
+        .iter()
+        .flat_map(|s| t.references(s))
+        .map(|p| crate::scope::root_of(&p).to_string())
+        .collect();
+    let ctx = scope.context_for(roots.iter().map(String::as_str));
+    if let Some(e) = &spec.equals {
+        match t.render_json(e, &ctx) {
+            Ok(v) => spec.equals = Some(v),
+            Err(err) => {
+                return result(
+                    format!("expected value {e}"),
+                    false,
+                    format!("cannot render it: {err}"),
+                );
+            }
+        }
+    }
+    if let Some(m) = &spec.matches {
+        match t.render(m, &ctx) {
+            Ok(v) => spec.matches = Some(v),
+            Err(err) => {
+                return result(
+                    format!("pattern {m}"),
+                    false,
+                    format!("cannot render it: {err}"),
+                );
+            }
+        }
+    }
+    check(&spec, ex)
+}
+
+/// Checks one assertion (expected values taken literally).
 pub fn check(spec: &AssertSpec, ex: &Exchange) -> AssertResult {
     if let Some(s) = &spec.status {
         return result(

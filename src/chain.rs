@@ -26,6 +26,10 @@ pub struct Binding {
     pub value: Value,
     /// Whether it must be masked.
     pub secret: bool,
+    /// Set by an explicit `capture:` entry (automatic bindings never replace declared inputs).
+    pub explicit: bool,
+    /// The value it replaced, when another request had set it: (value as shown, that request).
+    pub replaced: Option<(String, String)>,
 }
 
 /// An explicit capture that found nothing.
@@ -41,17 +45,20 @@ pub struct CaptureError {
 /// Computes the variables a response sets.
 pub fn bind(req: &Request, ex: &Exchange) -> (Vec<Binding>, Vec<CaptureError>) {
     let mut out: Vec<Binding> = Vec::new();
-    let mut put = |name: &str, value: Value, secret: bool| {
+    let mut put = |name: &str, value: Value, secret: bool, explicit: bool| {
         let secret = secret || is_secret_name(name);
         match out.iter_mut().find(|b| b.name == name) {
             Some(b) => {
                 b.value = value;
                 b.secret = secret;
+                b.explicit = explicit;
             }
             None => out.push(Binding {
                 name: name.to_string(),
                 value,
                 secret,
+                explicit,
+                replaced: None,
             }),
         }
     };
@@ -59,21 +66,21 @@ pub fn bind(req: &Request, ex: &Exchange) -> (Vec<Binding>, Vec<CaptureError>) {
         for (k, v) in map {
             if matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_)) && is_identifier(k)
             {
-                put(k, v.clone(), false);
+                put(k, v.clone(), false, false);
             }
         }
     }
     if let Some(loc) = ex.header("location") {
         for (k, v) in location_params(&ex.request.url, loc) {
             if is_identifier(&k) {
-                put(&k, Value::String(v), false);
+                put(&k, Value::String(v), false, false);
             }
         }
     }
     let mut errors = Vec::new();
     for (name, spec) in &req.capture {
         match capture(spec, ex) {
-            Ok((v, secret)) => put(name, v, secret),
+            Ok((v, secret)) => put(name, v, secret, true),
             Err(_) if matches!(spec, CaptureSpec::Detailed(d) if d.optional) => {}
             Err(message) => errors.push(CaptureError {
                 name: name.clone(),
@@ -153,17 +160,25 @@ fn capture(spec: &CaptureSpec, ex: &Exchange) -> Result<(Value, bool), String> {
     }
 }
 
-/// A binding's value as shown to people (masked when secret).
+/// A binding's value as shown to people (masked when secret), with what it replaced.
 pub fn display_value(b: &Binding) -> String {
-    if b.secret {
+    let shown = if b.secret {
         crate::redact::MASK.to_string()
     } else {
-        let s = value_text(&b.value);
-        if s.chars().count() > 60 {
-            format!("{}…", s.chars().take(59).collect::<String>())
-        } else {
-            s
-        }
+        short(&value_text(&b.value))
+    };
+    match &b.replaced {
+        Some((old, from)) if !b.secret => format!("{shown} (was {old} from {from})"),
+        _ => shown,
+    }
+}
+
+/// A value cut to 60 characters for one-line display.
+pub fn short(s: &str) -> String {
+    if s.chars().count() > 60 {
+        format!("{}…", s.chars().take(59).collect::<String>())
+    } else {
+        s.to_string()
     }
 }
 
@@ -174,8 +189,8 @@ mod tests {
     use std::time::Duration;
 
     fn ex(status: u16, headers: &[(&str, &str)], body: &str) -> Exchange {
-        Exchange {
-            request: Rendered {
+        Exchange::new(
+            Rendered {
                 name: "r".into(),
                 method: "GET".into(),
                 url: "http://127.0.0.1:1/oauth2/authorize?x=1".into(),
@@ -185,14 +200,13 @@ mod tests {
                 timeout: Duration::from_secs(1),
             },
             status,
-            headers: headers
+            headers
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            body: body.into(),
-            json: serde_json::from_str(body).ok(),
-            elapsed: Duration::ZERO,
-        }
+            bytes::Bytes::from(body.to_string()),
+            Duration::ZERO,
+        )
     }
 
     fn req(yaml: &str) -> Request {

@@ -1,54 +1,29 @@
 //! The command line: parse, dispatch, print, choose the exit code. Thin by design — the work
-//! happens in the runner, the mock and the auth engine; the REPL reuses the same functions.
-
-use std::path::{Path, PathBuf};
+//! happens in the runner, the mock and the auth engine; what the CLI and the REPL share lives in
+//! [`crate::session`].
 
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
-use crate::collection::Collection;
 use crate::output::{self, Style};
 use crate::report::{self, ReportSpec};
 use crate::runner::{FlowResult, RunOptions, Runner};
-
-/// Exit code: an assertion failed.
-pub const EXIT_ASSERT: i32 = 1;
-/// Exit code: collection or template error; nothing sent.
-pub const EXIT_COLLECTION: i32 = 2;
-/// Exit code: HTTP or network error.
-pub const EXIT_HTTP: i32 = 3;
+use crate::session::{
+    self, EXIT_ASSERT, EXIT_COLLECTION, EXIT_HTTP, EXIT_INTERRUPTED, EXIT_OK, SendOpts,
+};
 
 /// postie — an API workbench with automatic chaining and a Constant Contact mock.
 #[derive(Debug, Parser)]
 #[command(name = "postie", version, about, long_about = None)]
 #[command(
-    after_help = "Exit codes: 0 success, 1 assertion failed, 2 collection/template error (nothing sent), 3 HTTP/network error.\n`postie COLLECTION` opens the REPL."
+    after_help = "Exit codes: 0 success; 1 a check failed (assertion, capture, polling, PUT guard, --fail-on-status); 2 the collection, a template, an argument or the saved state is not usable — nothing was sent; 3 HTTP, network or authorization-server error; 4 a later step could not be rendered after earlier steps were sent; 130 interrupted (Ctrl-C).\n`postie COLLECTION` opens the REPL."
 )]
 pub struct Cli {
     /// The command.
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// Options shared by commands that send requests.
-#[derive(Debug, Clone, Args)]
-pub struct SendOpts {
-    /// Environment from the collection's `environments:`.
-    #[arg(long, short = 'e')]
-    pub env: Option<String>,
-    /// Set a variable (highest precedence); repeatable.
-    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
-    pub vars: Vec<(String, String)>,
-    /// Ignore saved state (variables, tokens, mock data) and start clean.
-    #[arg(long)]
-    pub fresh: bool,
-    /// Start the bundled Constant Contact mock in-process and select its `mock` environment.
-    #[arg(long)]
-    pub mock: bool,
-    /// Show response headers.
-    #[arg(long, short = 'v')]
-    pub verbose: bool,
 }
 
 /// Subcommands.
@@ -67,12 +42,18 @@ pub enum Command {
         /// Stop after this step.
         #[arg(long)]
         to: Option<String>,
-        /// Write a report: junit=PATH or json=PATH; repeatable.
+        /// Write a report: junit=PATH or json=PATH; repeatable (parent directories are created).
         #[arg(long = "report", value_name = "KIND=PATH")]
         reports: Vec<ReportSpec>,
-        /// Treat warnings (such as the PUT guard) as failures.
+        /// Send a PUT even when the PUT guard says it would null fields the resource has.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Fail a step when automatic chaining replaces a variable another request set.
         #[arg(long)]
         strict: bool,
+        /// Fail a step whose response status is 400 or more when it asserts no status.
+        #[arg(long)]
+        fail_on_status: bool,
         /// Environment, variables, state and mock options.
         #[command(flatten)]
         opts: SendOpts,
@@ -86,6 +67,9 @@ pub enum Command {
         /// Send a PUT even when it would null fields the resource has.
         #[arg(long, short = 'y')]
         yes: bool,
+        /// Fail when the response status is 400 or more and the request asserts no status.
+        #[arg(long)]
+        fail_on_status: bool,
         /// Environment, variables, state and mock options.
         #[command(flatten)]
         opts: SendOpts,
@@ -95,7 +79,7 @@ pub enum Command {
         /// The collection file.
         collection: PathBuf,
     },
-    /// Print the variables in scope (secrets masked).
+    /// Print the variables in scope (secrets masked) and where each comes from.
     Vars {
         /// The collection file.
         collection: PathBuf,
@@ -130,18 +114,22 @@ pub enum Command {
         #[command(flatten)]
         opts: SendOpts,
     },
+    /// Saved state: delete a collection's variables, tokens and responses.
+    State {
+        /// clear.
+        #[arg(value_parser = ["clear"])]
+        action: String,
+        /// The collection file.
+        collection: PathBuf,
+        /// Only this environment (default: every environment of the collection).
+        #[arg(long, short = 'e')]
+        env: Option<String>,
+    },
     /// Decode a JWT (header, claims, expiry, scopes) without verifying it.
     Jwt {
         /// The token (or `-` to read it from stdin).
         token: String,
     },
-}
-
-fn parse_var(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => Err(format!("`{s}`: expected NAME=VALUE")),
-    }
 }
 
 /// Entry point: returns the process exit code.
@@ -153,11 +141,20 @@ pub fn main() -> i32 {
     {
         args.insert(1, "repl".into());
     }
-    let cli = Cli::parse_from(args);
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_COLLECTION } else { 0 };
+        }
+    };
     match cli.command {
         Command::Validate { collection } => validate_cmd(&collection),
         Command::Jwt { token } => jwt_cmd(&token),
         Command::Mock(args) => crate::mock::cli::run(args),
+        Command::State {
+            collection, env, ..
+        } => state_cmd(&collection, env.as_deref()),
         other => {
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -183,15 +180,25 @@ async fn dispatch(cmd: Command) -> i32 {
             from,
             to,
             reports,
+            yes,
             strict,
+            fail_on_status,
             opts,
-        } => run_cmd(&collection, flow, from, to, &reports, strict, &opts).await,
+        } => {
+            let how = RunHow {
+                yes,
+                strict,
+                fail_on_status,
+            };
+            run_cmd(&collection, flow, from, to, &reports, how, &opts).await
+        }
         Command::Send {
             collection,
             request,
             yes,
+            fail_on_status,
             opts,
-        } => send_cmd(&collection, &request, yes, &opts).await,
+        } => send_cmd(&collection, &request, yes, fail_on_status, &opts).await,
         Command::Vars { collection, env } => vars_cmd(&collection, env),
         Command::Repl { collection, opts } => crate::repl::run(&collection, &opts).await,
         Command::Auth {
@@ -200,93 +207,39 @@ async fn dispatch(cmd: Command) -> i32 {
             device,
             no_browser,
             opts,
-        } => crate::auth::cli(&action, &collection, device, no_browser, &opts).await,
-        Command::Validate { .. } | Command::Jwt { .. } | Command::Mock(_) => {
+        } => auth_cmd(&action, &collection, device, no_browser, &opts).await,
+        Command::Validate { .. }
+        | Command::Jwt { .. }
+        | Command::Mock(_)
+        | Command::State { .. } => {
             unreachable!("handled before the runtime starts")
         }
     }
 }
 
-/// Loads and validates a collection, printing errors; `Err` carries the exit code.
-pub fn load(path: &Path) -> Result<Collection, i32> {
-    let c = Collection::load(path).map_err(|e| {
-        eprintln!("error: {e}");
-        EXIT_COLLECTION
-    })?;
-    let errors = crate::validate::validate(&c, &crate::template::Templates::new());
-    if !errors.is_empty() {
-        for e in &errors {
-            eprintln!("error: {e}");
-        }
-        return Err(EXIT_COLLECTION);
-    }
-    Ok(c)
+/// How `run` treats the PUT guard, rebinding and error statuses.
+struct RunHow {
+    yes: bool,
+    strict: bool,
+    fail_on_status: bool,
 }
 
-/// A runner for a collection with the shared options, starting the in-process mock when asked.
-/// The returned guard keeps the mock alive.
-pub fn open_runner(
-    path: &Path,
-    opts: &SendOpts,
-) -> Result<(Runner, Option<crate::mock::MockServer>), i32> {
-    let c = load(path)?;
-    let mut vars = opts.vars.clone();
-    let mut env = opts.env.clone();
-    let mut mock = None;
-    if opts.mock {
-        let state_file = crate::state::state_dir(&c.dir()).join("mock.json");
-        if opts.fresh {
-            let _ = std::fs::remove_file(&state_file);
-        }
-        let config = crate::mock::MockConfig::bundled().map_err(|e| {
-            eprintln!("error: {e}");
-            EXIT_COLLECTION
-        })?;
-        // In-process, the consent step is approved at once so flows and `login` run headless.
-        let mut config = config.with_state_file(state_file);
-        config.auto_approve = true;
-        match crate::mock::MockServer::start(config) {
-            Ok(m) => {
-                vars.retain(|(k, _)| k != "mock_url");
-                vars.push(("mock_url".into(), m.url().to_string()));
-                if env.is_none() && c.environments.contains_key("mock") {
-                    env = Some("mock".into());
-                }
-                mock = Some(m);
-            }
-            Err(e) => {
-                eprintln!("error: cannot start the mock: {e}");
-                return Err(EXIT_HTTP);
-            }
-        }
-    }
-    let runner = Runner::new(
-        c,
-        RunOptions {
-            env,
-            vars,
-            fresh: opts.fresh,
-            state_dir: None,
-        },
-    )
-    .map_err(|e| {
-        eprintln!("error: {e}");
-        EXIT_COLLECTION
-    })?;
-    Ok((runner, mock))
-}
-
-#[allow(clippy::too_many_arguments)]
 async fn run_cmd(
     path: &Path,
     flow: Option<String>,
     from: Option<String>,
     to: Option<String>,
     reports: &[ReportSpec],
-    strict: bool,
+    how: RunHow,
     opts: &SendOpts,
 ) -> i32 {
-    let (mut runner, _mock) = match open_runner(path, opts) {
+    for spec in reports {
+        if let Err(e) = report::prepare_path(spec.path()) {
+            eprintln!("error: {e}");
+            return EXIT_COLLECTION;
+        }
+    }
+    let (mut runner, _mock) = match session::open_runner(path, opts) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -297,69 +250,100 @@ async fn run_cmd(
             return EXIT_COLLECTION;
         }
     };
-    runner.put_guard_strict = strict;
+    // A nulling PUT is never sent headless unless confirmed: `--yes`.
+    runner.put_guard_confirmed = how.yes;
+    runner.put_guard_strict = true;
+    runner.strict_chaining = how.strict;
+    runner.fail_on_status = how.fail_on_status;
     let style = Style::detect();
+    let verbose = opts.verbose;
     println!("{} {} [{}]", style.bold("flow"), flow, runner.env_key());
     let mut printed = |r: &crate::runner::StepResult, red: &crate::redact::Redactor| {
-        print!("{}", output::step_line(r, red, style))
+        print!("{}", output::step_line(r, red, style, verbose))
     };
-    let result = match runner
-        .run_flow(&flow, from.as_deref(), to.as_deref(), &mut printed)
-        .await
-    {
+    let run = runner.run_flow(&flow, from.as_deref(), to.as_deref(), &mut printed);
+    let result = tokio::select! {
+        r = run => r,
+        _ = tokio::signal::ctrl_c() => Ok(FlowResult { flow: flow.clone(), interrupted: true, ..Default::default() }),
+    };
+    let mut result = match result {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
             return EXIT_COLLECTION;
         }
     };
-    finish(&mut runner, &[result], reports)
+    if result.interrupted {
+        // The step in flight was dropped; say which ones never ran.
+        let done: usize = result.steps.len();
+        result.not_run = runner
+            .flow_steps(&flow, from.as_deref(), to.as_deref())
+            .map(|s| {
+                s.into_iter()
+                    .skip(done)
+                    .map(|(_, s)| s.request().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        eprintln!("interrupted");
+    }
+    finish(&mut runner, &[result], reports, style)
 }
 
-fn finish(runner: &mut Runner, results: &[FlowResult], reports: &[ReportSpec]) -> i32 {
-    let red = runner.redactor();
+fn finish(
+    runner: &mut Runner,
+    results: &[FlowResult],
+    reports: &[ReportSpec],
+    style: Style,
+) -> i32 {
     if let Err(e) = runner.save() {
-        eprintln!("warning: {}", red.mask(&e.to_string()));
+        eprintln!("warning: {}", runner.redactor().mask(&e.to_string()));
     }
+    let red = runner.redactor();
+    let mut code = results
+        .iter()
+        .map(FlowResult::exit_code)
+        .find(|c| *c != 0)
+        .unwrap_or(EXIT_OK);
     if let Err(e) = report::write_reports(
         reports,
         &runner.collection.name,
         &runner.env_key(),
         results,
-        &red,
+        red,
     ) {
-        eprintln!("error: cannot write report: {e}");
+        eprintln!("error: {e}");
+        if code == EXIT_OK {
+            code = EXIT_COLLECTION;
+        }
     }
-    let code = results
-        .iter()
-        .map(FlowResult::exit_code)
-        .find(|c| *c != 0)
-        .unwrap_or(0);
-    let steps: usize = results.iter().map(|r| r.steps.len()).sum();
-    let failed = results
-        .iter()
-        .flat_map(|r| &r.steps)
-        .filter(|s| !s.ok())
-        .count();
-    let skipped = results
-        .iter()
-        .flat_map(|r| &r.steps)
-        .filter(|s| s.skipped.is_some())
-        .count();
-    println!(
-        "{} passed, {failed} failed, {skipped} skipped",
-        steps - failed - skipped
+    let c = report::Counts::of(results);
+    let mut line = format!(
+        "{} passed, {} failed, {} skipped",
+        c.passed, c.failed, c.skipped
     );
+    if c.not_run > 0 {
+        line.push_str(&format!(", {} not run", c.not_run));
+    }
+    println!("{}", if c.failed > 0 { style.bad(&line) } else { line });
     code
 }
 
-async fn send_cmd(path: &Path, request: &str, yes: bool, opts: &SendOpts) -> i32 {
-    let (mut runner, _mock) = match open_runner(path, opts) {
+async fn send_cmd(
+    path: &Path,
+    request: &str,
+    yes: bool,
+    fail_on_status: bool,
+    opts: &SendOpts,
+) -> i32 {
+    let (mut runner, _mock) = match session::open_runner(path, opts) {
         Ok(r) => r,
         Err(code) => return code,
     };
     let style = Style::detect();
     runner.put_guard_confirmed = yes;
+    runner.put_guard_strict = true;
+    runner.fail_on_status = fail_on_status;
     if !yes && let Some(warning) = runner.put_guard_warning(request) {
         eprintln!("{}", style.warn(&runner.redactor().mask(&warning)));
         if !std::io::stdin().is_terminal() {
@@ -369,19 +353,26 @@ async fn send_cmd(path: &Path, request: &str, yes: bool, opts: &SendOpts) -> i32
             );
             return EXIT_ASSERT;
         }
-        if !ask("send it anyway? [y/N] ") {
+        if !session::ask("send it anyway? [y/N] ") {
             eprintln!("not sent");
             return EXIT_ASSERT;
         }
         runner.put_guard_confirmed = true;
     }
-    let result = runner.send(request).await;
+    let result = tokio::select! {
+        r = runner.send(request) => r,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("interrupted");
+            let _ = runner.save();
+            return EXIT_INTERRUPTED;
+        }
+    };
     let red = runner.redactor();
     for n in &result.notes {
         eprintln!("{}", style.warn(&red.mask(n)));
     }
     if let Some(ex) = &result.exchange {
-        print!("{}", output::response_text(ex, opts.verbose, &red, style));
+        print!("{}", output::response_text(ex, opts.verbose, red, style));
     }
     if !result.set.is_empty() {
         let vars: Vec<String> = result
@@ -395,13 +386,62 @@ async fn send_cmd(path: &Path, request: &str, yes: bool, opts: &SendOpts) -> i32
         eprintln!("{} {}", style.bad("error:"), red.mask(&f.message));
     }
     if let Err(e) = runner.save() {
-        eprintln!("warning: {}", red.mask(&e.to_string()));
+        eprintln!("warning: {}", runner.redactor().mask(&e.to_string()));
     }
-    result.failure.map(|f| f.kind.exit_code()).unwrap_or(0)
+    result
+        .failure
+        .map(|f| f.kind.exit_code())
+        .unwrap_or(EXIT_OK)
+}
+
+async fn auth_cmd(
+    action: &str,
+    path: &Path,
+    device: bool,
+    no_browser: bool,
+    opts: &SendOpts,
+) -> i32 {
+    let (mut r, _mock) = match session::open_runner(path, opts) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let mut say = |s: &str| eprintln!("{s}");
+    let work = async {
+        match action {
+            "login" if device => crate::auth::login_device(&mut r, &mut say).await,
+            "login" => crate::auth::login(&mut r, no_browser, &mut say).await,
+            "refresh" => crate::auth::refresh(&mut r, "requested").await,
+            _ => Ok(String::new()),
+        }
+    };
+    let outcome = tokio::select! {
+        o = work => Some(o),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    r.inputs.transient.clear();
+    let _ = r.save();
+    match outcome {
+        None => {
+            eprintln!("cancelled (Ctrl-C)");
+            EXIT_INTERRUPTED
+        }
+        Some(Ok(msg)) if msg.is_empty() => {
+            print!("{}", crate::auth::status(&r));
+            EXIT_OK
+        }
+        Some(Ok(msg)) => {
+            println!("{msg}");
+            EXIT_OK
+        }
+        Some(Err(e)) => {
+            eprintln!("error: {}", r.redactor().mask(&e.message));
+            e.exit_code()
+        }
+    }
 }
 
 fn validate_cmd(path: &Path) -> i32 {
-    match load(path) {
+    match session::load(path) {
         Ok(c) => {
             let steps: usize = c.flows.values().map(|f| f.steps.len()).sum();
             println!(
@@ -412,6 +452,9 @@ fn validate_cmd(path: &Path) -> i32 {
                 c.environments.len()
             );
             let report = crate::validate::analyse(&c, &crate::template::Templates::new());
+            for w in &report.warnings {
+                println!("warning: {w}");
+            }
             if !report.from_responses.is_empty() {
                 let list: Vec<String> = report
                     .from_responses
@@ -420,58 +463,14 @@ fn validate_cmd(path: &Path) -> i32 {
                     .collect();
                 println!("expected from responses: {}", list.join(", "));
             }
-            0
+            EXIT_OK
         }
         Err(code) => code,
     }
 }
 
-/// Lines describing every variable in scope (masked), for `vars`.
-pub fn vars_text(runner: &Runner) -> String {
-    let scope = runner.scope();
-    let red = scope.redactor();
-    let st = runner.env_state();
-    let mut out = String::new();
-    let map = scope.ctx.as_object().cloned().unwrap_or_default();
-    for (k, v) in &map {
-        if k == "env" || runner.collection.requests.contains_key(k) && v.get("status").is_some() {
-            continue;
-        }
-        let shown = if scope.secret_names.contains(k) {
-            crate::redact::MASK.to_string()
-        } else {
-            red.mask(&crate::capture::value_text(v))
-        };
-        let origin = match st.vars.get(k) {
-            Some(sv) => sv
-                .source
-                .as_deref()
-                .map(|s| format!("from {s}"))
-                .unwrap_or_else(|| "set".into()),
-            None if runner.inputs.vars.iter().any(|(n, _)| n == k) => "--var".into(),
-            None => "collection".into(),
-        };
-        out.push_str(&format!("{k} = {shown}  ({origin})\n"));
-    }
-    for (k, why) in &scope.unresolved {
-        out.push_str(&format!("{k} = <unresolved: {}>\n", red.mask(why)));
-    }
-    let exchanges: Vec<&String> = st.exchanges.keys().collect();
-    if !exchanges.is_empty() {
-        out.push_str(&format!(
-            "responses: {}\n",
-            exchanges
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    out
-}
-
 fn vars_cmd(path: &Path, env: Option<String>) -> i32 {
-    let c = match load(path) {
+    let c = match session::load(path) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -483,8 +482,49 @@ fn vars_cmd(path: &Path, env: Option<String>) -> i32 {
         },
     ) {
         Ok(r) => {
-            print!("{}", vars_text(&r));
-            0
+            print!("{}", session::vars_text(&r));
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_COLLECTION
+        }
+    }
+}
+
+fn state_cmd(path: &Path, env: Option<&str>) -> i32 {
+    let c = match session::load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if let Some(e) = env
+        && !c.environments.contains_key(e)
+    {
+        eprintln!(
+            "error: environment `{e}` is not defined in the collection{}",
+            crate::collection::suggest(e, c.environments.keys())
+        );
+        return EXIT_COLLECTION;
+    }
+    let mut store = match crate::state::Store::open(&c.path, &c.name, None, true) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_COLLECTION;
+        }
+    };
+    match store.clear(env) {
+        Ok(n) => {
+            println!(
+                "cleared {} of {} ({})",
+                match env {
+                    Some(e) => format!("environment {e}"),
+                    None => format!("{n} environment{}", if n == 1 { "" } else { "s" }),
+                },
+                path.display(),
+                store.paths.state.display()
+            );
+            EXIT_OK
         }
         Err(e) => {
             eprintln!("error: {e}");
@@ -504,21 +544,11 @@ fn jwt_cmd(token: &str) -> i32 {
     match crate::jwt::describe(&token, crate::util::unix_now()) {
         Ok(text) => {
             print!("{text}");
-            0
+            EXIT_OK
         }
         Err(e) => {
             eprintln!("error: {e}");
             EXIT_COLLECTION
         }
     }
-}
-
-/// Asks a yes/no question on the terminal.
-pub fn ask(question: &str) -> bool {
-    use std::io::Write as _;
-    eprint!("{question}");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    let _ = std::io::stdin().read_line(&mut answer);
-    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }

@@ -170,6 +170,17 @@ impl Request {
             crate::capture::json_str_refs(j, &mut found);
             out.extend(found.into_iter().map(|s| (one("json"), s)));
         }
+        for (i, a) in self.assert.iter().enumerate() {
+            let at = |k: &str| vec!["assert".to_string(), i.to_string(), k.to_string()];
+            if let Some(e) = &a.equals {
+                let mut found = Vec::new();
+                crate::capture::json_str_refs(e, &mut found);
+                out.extend(found.into_iter().map(|s| (at("equals"), s)));
+            }
+            if let Some(m) = &a.matches {
+                out.push((at("matches"), m.as_str()));
+            }
+        }
         out
     }
 }
@@ -473,9 +484,60 @@ pub struct OAuth2Config {
     /// Variable holding the redirect URI (default `redirect_uri`).
     #[serde(default = "default_redirect_var")]
     pub redirect_uri: String,
-    /// Use PKCE S256 (sets `code_verifier` and `code_challenge` before authorize).
+    /// Variable the authorize request's `state` comes from (default `oauth_state`); `login`
+    /// sets it to a fresh random value and checks the redirect carries it back.
+    #[serde(default = "default_state_var")]
+    pub state: String,
+    /// Variable the token request's authorization code comes from (default `code`).
+    #[serde(default = "default_code_var")]
+    pub code: String,
+    /// Use PKCE S256 (`login` sets `code_verifier` and `code_challenge` before authorize).
     #[serde(default)]
     pub pkce: bool,
+    /// How the client authenticates at the token endpoint. When given, postie adds it to the
+    /// token and refresh requests itself (`basic`: RFC 6749 §2.3.1 form-encoded Basic; `post`:
+    /// `client_id` and `client_secret` in the form; `none`: a public client's `client_id`).
+    #[serde(default)]
+    pub client_auth: Option<crate::state::ClientAuth>,
+    /// Variable holding the client id (default `client_id`), for `client_auth`.
+    #[serde(default = "default_client_id_var")]
+    pub client_id: String,
+    /// Variable holding the client secret (default `client_secret`), for `client_auth`.
+    #[serde(default = "default_client_secret_var")]
+    pub client_secret: String,
+}
+
+impl OAuth2Config {
+    /// The role a request plays at the token endpoint, if any.
+    pub fn token_role(&self, request: &str) -> Option<TokenRole> {
+        if request == self.token {
+            Some(TokenRole::Code)
+        } else if self.refresh.as_deref() == Some(request) {
+            Some(TokenRole::Refresh)
+        } else if self.device_token.as_deref() == Some(request) {
+            Some(TokenRole::Device)
+        } else {
+            None
+        }
+    }
+
+    /// Whether a request is one of the engine's own (authorize, token, refresh, device).
+    pub fn is_engine_request(&self, request: &str) -> bool {
+        request == self.authorize
+            || self.device_authorize.as_deref() == Some(request)
+            || self.token_role(request).is_some()
+    }
+}
+
+/// What a request does at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRole {
+    /// Exchanges an authorization code.
+    Code,
+    /// Refreshes.
+    Refresh,
+    /// Polls the device flow.
+    Device,
 }
 
 fn default_access_var() -> String {
@@ -486,6 +548,18 @@ fn default_refresh_var() -> String {
 }
 fn default_redirect_var() -> String {
     "redirect_uri".into()
+}
+fn default_state_var() -> String {
+    "oauth_state".into()
+}
+fn default_code_var() -> String {
+    "code".into()
+}
+fn default_client_id_var() -> String {
+    "client_id".into()
+}
+fn default_client_secret_var() -> String {
+    "client_secret".into()
 }
 
 /// A loading error with its location.
@@ -599,6 +673,34 @@ impl Collection {
 
     /// Structural checks that serde cannot express.
     fn check(&self) -> Result<(), LoadError> {
+        // `<<name>>` of a request means its last exchange; a variable of the same name would hide
+        // it (or be hidden by it), so the two may not share a name.
+        let envs = self
+            .environments
+            .iter()
+            .flat_map(|(e, m)| m.keys().map(move |k| (Some(e.as_str()), k)));
+        for (env, var) in self.variables.keys().map(|k| (None, k)).chain(envs) {
+            if self.requests.contains_key(var) || var == "env" {
+                let path: Vec<&str> = match env {
+                    Some(e) => vec!["environments", e, var],
+                    None => vec!["variables", var],
+                };
+                return Err(self.error_at(
+                    &path,
+                    format!("variable `{var}` has the name of {}; `<<{var}>>` means {} — rename the variable", if var == "env" {"the process environment".to_string()} else {format!("request `{var}`")}, if var == "env" {"the process environment".to_string()} else {"that request's last exchange".to_string()}),
+                ));
+            }
+        }
+        for (name, req) in &self.requests {
+            for cname in req.capture.keys() {
+                if self.requests.contains_key(cname) || cname == "env" {
+                    return Err(self.error_at(
+                        &["requests", name, "capture", cname],
+                        format!("capture `{cname}` has the name of {}; `<<{cname}>>` already means {} — choose another name", if cname == "env" {"the process environment"} else {"a request"}, if cname == "env" {"the process environment"} else {"that request's last exchange"}),
+                    ));
+                }
+            }
+        }
         for (name, req) in &self.requests {
             let bodies = [req.json.is_some(), req.form.is_some(), req.text.is_some()];
             if bodies.iter().filter(|b| **b).count() > 1 {
@@ -753,7 +855,9 @@ fn check_assert(a: &AssertSpec) -> Result<(), String> {
     if let Some(p) = &a.jsonpath {
         JsonPath::parse(p)?;
     }
-    if let Some(r) = &a.matches {
+    if let Some(r) = &a.matches
+        && !crate::template::is_template(r)
+    {
         regex::Regex::new(r).map_err(|e| format!("bad regex in `matches`: {e}"))?;
     }
     Ok(())

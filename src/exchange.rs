@@ -54,12 +54,14 @@ pub struct RenderError {
 }
 
 impl Rendered {
-    /// Renders a collection request against a context.
+    /// Renders a collection request against a context. `oauth_client` marks a request to an
+    /// OAuth2 token endpoint, whose Basic credentials are form-encoded first (RFC 6749 §2.3.1).
     pub fn render(
         t: &Templates,
         name: &str,
         req: &Request,
         ctx: &Value,
+        oauth_client: bool,
     ) -> Result<Rendered, RenderError> {
         let ctx = &Ctx::new(ctx);
         let at = |field: String| {
@@ -88,15 +90,13 @@ impl Rendered {
         }
         match &req.auth {
             Some(Auth::Basic { user, password }) => {
-                use base64::Engine as _;
                 let u = t
                     .render_in(user, ctx)
                     .map_err(at("auth.basic.user".into()))?;
                 let p = t
                     .render_in(password, ctx)
                     .map_err(at("auth.basic.password".into()))?;
-                let enc = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
-                headers.push(("Authorization".into(), format!("Basic {enc}")));
+                headers.push(("Authorization".into(), basic_header(&u, &p, oauth_client)));
             }
             Some(Auth::Bearer(tok)) => {
                 let v = t.render_in(tok, ctx).map_err(at("auth.bearer".into()))?;
@@ -144,6 +144,58 @@ impl Rendered {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Removes a header (case-insensitive).
+    pub fn remove_header(&mut self, name: &str) {
+        self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+    }
+
+    /// A form field's value.
+    pub fn form_field(&self, name: &str) -> Option<&str> {
+        match &self.body {
+            Body::Form(f) => f.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()),
+            _ => None,
+        }
+    }
+
+    /// Sets (or with `None` removes) a form field; a request without a body gets a form body.
+    pub fn set_form_field(&mut self, name: &str, value: Option<&str>) {
+        if matches!(self.body, Body::None) {
+            self.body = Body::Form(Vec::new());
+        }
+        if let Body::Form(f) = &mut self.body {
+            f.retain(|(k, _)| k != name);
+            if let Some(v) = value {
+                f.push((name.to_string(), v.to_string()));
+            }
+        }
+    }
+
+    /// The client id and secret of a Basic `Authorization` header (decoding RFC 6749's form
+    /// encoding when `oauth_client`).
+    pub fn basic_credentials(&self, oauth_client: bool) -> Option<(String, String)> {
+        use base64::Engine as _;
+        let v = self.header("authorization")?;
+        let b64 = v
+            .strip_prefix("Basic ")
+            .or_else(|| v.strip_prefix("basic "))?;
+        let text = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())?;
+        let (u, p) = text.split_once(':')?;
+        let dec = |s: &str| {
+            if oauth_client {
+                url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default()
+            } else {
+                s.to_string()
+            }
+        };
+        Some((dec(u), dec(p)))
+    }
+
     /// The body as text (what goes on the wire).
     pub fn body_text(&self) -> Option<String> {
         match &self.body {
@@ -185,6 +237,25 @@ impl Rendered {
     }
 }
 
+/// An `Authorization: Basic` value. For an OAuth2 client (RFC 6749 §2.3.1) the id and secret are
+/// `application/x-www-form-urlencoded` before they are joined and base64-encoded, so a secret
+/// with `:`, `%`, `+` or non-ASCII characters survives.
+pub fn basic_header(user: &str, password: &str, oauth_client: bool) -> String {
+    use base64::Engine as _;
+    let enc = |s: &str| {
+        if oauth_client {
+            url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+        } else {
+            s.to_string()
+        }
+    };
+    let raw = format!("{}:{}", enc(user), enc(password));
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
 /// Appends query pairs to a URL, URL-encoding them.
 pub fn append_query(url: &str, pairs: &[(String, String)]) -> String {
     if pairs.is_empty() {
@@ -209,8 +280,12 @@ pub struct Exchange {
     pub status: u16,
     /// Response headers in order, names lower-case.
     pub headers: Vec<(String, String)>,
-    /// Response body as text.
+    /// Response body as text (decoded by its charset; lossy for binary bodies).
     pub body: String,
+    /// The body's bytes, after undoing any `Content-Encoding` (what `--save` writes).
+    pub raw: bytes::Bytes,
+    /// The body is not text (an image, a PDF, an archive…): shown as a summary, never raw.
+    pub binary: bool,
     /// The body parsed as JSON, when it is JSON.
     pub json: Option<Value>,
     /// Time from send to the end of the body.
@@ -347,20 +422,186 @@ impl Sender {
             .await
             .map_err(|e| SendError::Http(describe_reqwest(&e)))?;
         let elapsed = start.elapsed();
-        let body = String::from_utf8_lossy(&bytes).into_owned();
-        let json = if body.trim_start().starts_with(['{', '[']) {
+        Ok(Exchange::new(r.clone(), status, headers, bytes, elapsed))
+    }
+}
+
+impl Exchange {
+    /// An exchange from what came back: undoes `Content-Encoding`, decodes text by its charset,
+    /// tells binary bodies apart and parses JSON.
+    pub fn new(
+        request: Rendered,
+        status: u16,
+        headers: Vec<(String, String)>,
+        bytes: bytes::Bytes,
+        elapsed: Duration,
+    ) -> Exchange {
+        let header = |n: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(n))
+                .map(|(_, v)| v.as_str())
+        };
+        let raw = match header("content-encoding") {
+            Some(enc) => decode_content(enc, &bytes).unwrap_or(bytes),
+            None => bytes,
+        };
+        let content_type = header("content-type").unwrap_or("").to_ascii_lowercase();
+        let binary = is_binary(&content_type, &raw);
+        let body = if binary {
+            String::from_utf8_lossy(&raw).into_owned()
+        } else {
+            decode_text(&content_type, &raw)
+        };
+        let json = if !binary && body.trim_start().starts_with(['{', '[']) {
             serde_json::from_str(&body).ok()
         } else {
             None
         };
-        Ok(Exchange {
-            request: r.clone(),
+        Exchange {
+            request,
             status,
             headers,
             body,
+            raw,
+            binary,
             json,
             elapsed,
-        })
+        }
+    }
+}
+
+impl Exchange {
+    /// Rebuilds an exchange from its saved form (`to_value`), for `last` in a later session.
+    pub fn from_stored(name: &str, v: &Value) -> Option<Exchange> {
+        let status = u16::try_from(v.get("status")?.as_u64()?).ok()?;
+        let headers: Vec<(String, String)> = v
+            .get("headers")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .map(|(k, x)| (k.clone(), crate::capture::value_text(x)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let body = match v.get("body") {
+            Some(Value::String(s)) => s.clone().into_bytes(),
+            Some(Value::Null) | None => Vec::new(),
+            Some(other) => serde_json::to_vec(other).unwrap_or_default(),
+        };
+        let request = Rendered {
+            name: name.to_string(),
+            method: v
+                .get("method")
+                .and_then(Value::as_str)
+                .unwrap_or("GET")
+                .to_string(),
+            url: v
+                .get("url")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            headers: vec![],
+            body: Body::None,
+            follow_redirects: false,
+            timeout: Duration::from_secs(30),
+        };
+        let elapsed = v
+            .get("elapsed_ms")
+            .and_then(Value::as_f64)
+            .map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0))
+            .unwrap_or_default();
+        // The stored headers describe the body as it was sent; it is stored decoded.
+        let headers = headers
+            .into_iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("content-encoding"))
+            .collect();
+        Some(Exchange::new(
+            request,
+            status,
+            headers,
+            bytes::Bytes::from(body),
+            elapsed,
+        ))
+    }
+}
+
+/// Undoes a `Content-Encoding` (gzip, deflate); None when it is unknown or the body is damaged
+/// (it is then kept as it came).
+fn decode_content(encoding: &str, bytes: &[u8]) -> Option<bytes::Bytes> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    for enc in encoding.split(',').map(str::trim).rev() {
+        let input: Vec<u8> = if out.is_empty() {
+            bytes.to_vec()
+        } else {
+            std::mem::take(&mut out)
+        };
+        match enc.to_ascii_lowercase().as_str() {
+            "gzip" | "x-gzip" => {
+                flate2::read::MultiGzDecoder::new(&input[..])
+                    .read_to_end(&mut out)
+                    .ok()?;
+            }
+            "deflate" => {
+                if flate2::read::ZlibDecoder::new(&input[..])
+                    .read_to_end(&mut out)
+                    .is_err()
+                {
+                    out.clear();
+                    flate2::read::DeflateDecoder::new(&input[..])
+                        .read_to_end(&mut out)
+                        .ok()?;
+                }
+            }
+            "identity" | "" => out = input,
+            _ => return None,
+        }
+    }
+    Some(bytes::Bytes::from(out))
+}
+
+/// Whether a body is not text: by its media type, else by a NUL byte near the start.
+fn is_binary(content_type: &str, raw: &[u8]) -> bool {
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    let textual = media.starts_with("text/")
+        || media.ends_with("json")
+        || media.ends_with("+json")
+        || media.ends_with("xml")
+        || media.ends_with("+xml")
+        || media.ends_with("javascript")
+        || media == "application/x-www-form-urlencoded"
+        || media == "application/problem+json";
+    if textual {
+        return false;
+    }
+    let known_binary = ["image/", "audio/", "video/", "font/"]
+        .iter()
+        .any(|p| media.starts_with(p))
+        || matches!(
+            media,
+            "application/octet-stream"
+                | "application/pdf"
+                | "application/zip"
+                | "application/gzip"
+                | "application/x-tar"
+                | "application/wasm"
+                | "application/msword"
+                | "application/vnd.ms-excel"
+        );
+    known_binary || raw.iter().take(8192).any(|b| *b == 0)
+}
+
+/// Decodes text by the `charset` of its content type (UTF-8 by default, lossy).
+fn decode_text(content_type: &str, raw: &[u8]) -> String {
+    let charset = content_type
+        .split(';')
+        .filter_map(|p| p.trim().strip_prefix("charset="))
+        .next()
+        .map(|c| c.trim_matches('"'));
+    match charset.and_then(|c| encoding_rs::Encoding::for_label(c.as_bytes())) {
+        Some(enc) if enc != encoding_rs::UTF_8 => enc.decode(raw).0.into_owned(),
+        _ => String::from_utf8_lossy(raw).into_owned(),
     }
 }
 

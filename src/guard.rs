@@ -139,6 +139,7 @@ mod tests {
             "find",
             json!({"status": 200, "body": {"contacts": [{"contact_id": "c1", "first_name": "Ada", "job_title": "Eng", "last_name": null,
                 "list_memberships": ["L1"], "created_at": "x", "email_address": {"address": "a@x.io"}}]}}),
+            100,
         );
         s
     }

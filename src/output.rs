@@ -58,11 +58,90 @@ impl Style {
     }
 }
 
-/// One line per step (plus failure details and notes).
-pub fn step_line(r: &StepResult, red: &Redactor, style: Style) -> String {
+/// Most of a body shown in the terminal; the rest is summarised with how to get it.
+pub const SHOW_BODY_BYTES: usize = 64 * 1024;
+
+/// Text from a server made safe for a terminal: control characters (ESC, BEL, CR, C1 codes) and
+/// bidirectional overrides are shown escaped (`\x1b`), never interpreted. Newlines and tabs stay.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(bad) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if bad(c) {
+            let n = c as u32;
+            if n <= 0xff {
+                out.push_str(&format!("\\x{n:02x}"));
+            } else {
+                out.push_str(&format!("\\u{{{n:x}}}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// A URL for a step line: a long query is shortened (`?…` with its parameter count) unless
+/// `verbose`.
+pub fn short_url(url: &str, verbose: bool) -> String {
+    if verbose || url.len() <= 100 {
+        return url.to_string();
+    }
+    match url.split_once('?') {
+        Some((base, q)) => {
+            let n = q.split('&').filter(|p| !p.is_empty()).count();
+            format!("{base}?…({n} parameters; -v shows them)")
+        }
+        None => url.to_string(),
+    }
+}
+
+/// Wraps prose to `width` columns, indenting every line by `indent` spaces.
+pub fn wrap(text: &str, width: usize, indent: usize) -> String {
+    let pad = " ".repeat(indent);
+    let room = width.saturating_sub(indent).max(20);
+    let mut out = String::new();
+    for para in text.lines() {
+        let mut line = String::new();
+        for word in para.split_whitespace() {
+            if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > room {
+                out.push_str(&pad);
+                out.push_str(&line);
+                out.push('\n');
+                line.clear();
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        out.push_str(&pad);
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// The terminal's width (`COLUMNS`, else 100).
+pub fn term_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .filter(|w: &usize| *w >= 40)
+        .unwrap_or(100)
+}
+
+/// One line per step (plus failure details and notes); `verbose` shows whole URLs.
+pub fn step_line(r: &StepResult, red: &Redactor, style: Style, verbose: bool) -> String {
     let mut out = String::new();
     for n in &r.notes {
-        out.push_str(&format!("  {}\n", style.warn(&red.mask(n))));
+        out.push_str(&format!("  {}\n", style.warn(&printable(&red.mask(n)))));
     }
     if let Some(why) = &r.skipped {
         out.push_str(&format!(
@@ -80,7 +159,11 @@ pub fn step_line(r: &StepResult, red: &Redactor, style: Style) -> String {
     };
     out.push_str(&format!("{mark} {}", style.bold(&r.request)));
     if let Some(req) = &r.rendered {
-        out.push_str(&format!("  {} {}", req.method, red.mask(&req.url)));
+        out.push_str(&format!(
+            "  {} {}",
+            req.method,
+            short_url(&red.mask(&req.url), verbose)
+        ));
     }
     if let Some(ex) = &r.exchange {
         let status = ex.status.to_string();
@@ -103,11 +186,15 @@ pub fn step_line(r: &StepResult, red: &Redactor, style: Style) -> String {
             .iter()
             .map(|b| format!("{}={}", b.name, red.mask(&display_value(b))))
             .collect();
-        out.push_str(&format!("  {} {}", style.dim("set"), vars.join(" ")));
+        out.push_str(&format!(
+            "  {} {}",
+            style.dim("set"),
+            printable(&vars.join(" "))
+        ));
     }
     out.push('\n');
     if let Some(f) = &r.failure {
-        for line in red.mask(&f.message).lines() {
+        for line in printable(&red.mask(&f.message)).lines() {
             out.push_str(&format!("    {}\n", style.bad(line)));
         }
         if let Some(ex) = &r.exchange
@@ -163,14 +250,18 @@ pub fn response_text(ex: &Exchange, verbose: bool, red: &Redactor, style: Style)
     );
     if verbose {
         for (k, v) in &ex.headers {
-            out.push_str(&format!("{}: {}\n", style.dim(k), red.mask_header(k, v)));
+            out.push_str(&format!(
+                "{}: {}\n",
+                style.dim(k),
+                printable(&red.mask_header(k, v))
+            ));
         }
     } else if let Some(location) = ex.header("location") {
         // A redirect's target is the point of it (an OAuth code arrives there).
         out.push_str(&format!(
             "{}: {}\n",
             style.dim("location"),
-            red.mask(location)
+            printable(&red.mask(location))
         ));
     }
     let body = body_text(ex, red, style);
@@ -184,11 +275,50 @@ pub fn response_text(ex: &Exchange, verbose: bool, red: &Redactor, style: Style)
     out
 }
 
-/// The body, pretty-printed and masked.
+/// The body, pretty-printed, masked and safe for a terminal: a binary body is summarised, and
+/// only the first [`SHOW_BODY_BYTES`] of a large one are shown.
 pub fn body_text(ex: &Exchange, red: &Redactor, style: Style) -> String {
-    match &ex.json {
+    let save = "save it with `last --save FILE` in the REPL or `postie send ... --output FILE`";
+    if ex.binary {
+        let ct = ex.header("content-type").unwrap_or("no content type");
+        return format!(
+            "<binary, {}, {} — {save}>",
+            human_bytes(ex.raw.len()),
+            printable(ct)
+        );
+    }
+    let text = match &ex.json {
+        // serde_json escapes control characters inside strings; the result is safe as it is.
         Some(v) => pretty_json(&red.mask_json(v), style),
-        None => red.mask(&ex.body),
+        None => printable(&red.mask(&ex.body)).into_owned(),
+    };
+    if text.len() <= SHOW_BODY_BYTES {
+        return text;
+    }
+    let mut cut = SHOW_BODY_BYTES;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let mut out = text[..cut].to_string();
+    if style.color {
+        out.push_str("\x1b[0m");
+    }
+    out.push_str(&format!(
+        "\n… {} more not shown (the body is {}); {save}\n",
+        human_bytes(text.len() - cut),
+        human_bytes(ex.raw.len())
+    ));
+    out
+}
+
+/// `48 KB`, `20.0 MB`.
+pub fn human_bytes(n: usize) -> String {
+    if n < 1024 {
+        format!("{n} B")
+    } else if n < 1024 * 1024 {
+        format!("{} KB", n / 1024)
+    } else {
+        format!("{:.1} MB", n as f64 / (1024.0 * 1024.0))
     }
 }
 

@@ -5,8 +5,6 @@
 //! `(redacted)`. Names decide which values are secret; values decide what is masked, so a token
 //! that reappears inside a URL, a curl line or an error message is caught too.
 
-use std::collections::BTreeSet;
-
 /// What a masked value prints as.
 pub const MASK: &str = "(redacted)";
 
@@ -41,10 +39,15 @@ pub fn is_secret_name(name: &str) -> bool {
 }
 
 /// Masks every known secret value in text.
+///
+/// The values live in an Aho–Corasick automaton (leftmost-longest, so a secret that contains
+/// another is masked whole). It grows as values are bound and is rebuilt only when a value is new,
+/// so masking costs the same however much history the state holds.
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
-    // Longest first, so a secret that contains another is masked whole.
     values: Vec<String>,
+    known: std::collections::HashSet<String>,
+    automaton: Option<aho_corasick::AhoCorasick>,
 }
 
 impl Redactor {
@@ -54,25 +57,57 @@ impl Redactor {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let set: BTreeSet<String> = values
-            .into_iter()
-            .map(Into::into)
-            .filter(|v| v.len() >= MIN_SECRET_LEN)
-            .collect();
-        let mut values: Vec<String> = set.into_iter().collect();
-        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
-        Redactor { values }
+        let mut r = Redactor::default();
+        r.extend(values);
+        r
+    }
+
+    /// Adds secret values; rebuilds the automaton only when one of them is new.
+    pub fn extend<I, S>(&mut self, values: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut added = false;
+        for v in values {
+            let v: String = v.into();
+            if v.len() >= MIN_SECRET_LEN && !self.known.contains(&v) {
+                self.known.insert(v.clone());
+                self.values.push(v);
+                added = true;
+            }
+        }
+        if added {
+            self.automaton = aho_corasick::AhoCorasick::builder()
+                .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+                .build(&self.values)
+                .ok();
+        }
+    }
+
+    /// How many values it masks.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether it masks nothing.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
     }
 
     /// Returns `text` with every secret value replaced by [`MASK`].
     pub fn mask(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for v in &self.values {
-            if out.contains(v.as_str()) {
-                out = out.replace(v.as_str(), MASK);
+        match &self.automaton {
+            Some(ac) => {
+                let mut out = String::with_capacity(text.len());
+                ac.replace_all_with(text, &mut out, |_, _, dst| {
+                    dst.push_str(MASK);
+                    true
+                });
+                out
             }
+            None => text.to_string(),
         }
-        out
     }
 
     /// Masks a header value: credentials-bearing headers are masked whole (keeping the scheme).

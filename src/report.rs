@@ -15,6 +15,62 @@ pub enum ReportSpec {
     Json(std::path::PathBuf),
 }
 
+impl ReportSpec {
+    /// Where the report goes.
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            ReportSpec::Junit(p) | ReportSpec::Json(p) => p,
+        }
+    }
+}
+
+/// Checks a report path before anything runs: creates its parent directories and refuses a
+/// directory, so a long run never ends without its report.
+pub fn prepare_path(path: &std::path::Path) -> Result<(), String> {
+    if path.is_dir() {
+        return Err(format!(
+            "report path {} is a directory; name a file in it",
+            path.display()
+        ));
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create the report directory {}: {e}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Step counts over flow results.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Counts {
+    /// Steps that ran and passed.
+    pub passed: usize,
+    /// Steps that failed.
+    pub failed: usize,
+    /// Steps skipped by `when:`.
+    pub skipped: usize,
+    /// Steps never reached (an earlier step failed, or the run was interrupted).
+    pub not_run: usize,
+}
+
+impl Counts {
+    /// Counts the steps of these results.
+    pub fn of(results: &[FlowResult]) -> Counts {
+        let mut c = Counts::default();
+        for s in results.iter().flat_map(|r| &r.steps) {
+            if s.skipped.is_some() {
+                c.skipped += 1;
+            } else if s.ok() {
+                c.passed += 1;
+            } else {
+                c.failed += 1;
+            }
+        }
+        c.not_run = results.iter().map(|r| r.not_run.len()).sum();
+        c
+    }
+}
+
 impl std::str::FromStr for ReportSpec {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -56,7 +112,7 @@ pub fn json_report(collection: &str, env: &str, results: &[FlowResult], red: &Re
                     })
                 })
                 .collect();
-            json!({"flow": f.flow, "exit_code": f.exit_code(), "steps": steps})
+            json!({"flow": f.flow, "exit_code": f.exit_code(), "interrupted": f.interrupted, "steps": steps, "not_run": f.not_run})
         })
         .collect();
     let exit = results
@@ -64,7 +120,10 @@ pub fn json_report(collection: &str, env: &str, results: &[FlowResult], red: &Re
         .map(FlowResult::exit_code)
         .find(|c| *c != 0)
         .unwrap_or(0);
-    json!({"collection": collection, "environment": env, "exit_code": exit, "flows": flows})
+    let c = Counts::of(results);
+    json!({"collection": collection, "environment": env, "exit_code": exit,
+        "summary": {"passed": c.passed, "failed": c.failed, "skipped": c.skipped, "not_run": c.not_run},
+        "flows": flows})
 }
 
 fn xml_escape(s: &str) -> String {
@@ -87,7 +146,7 @@ fn xml_escape(s: &str) -> String {
 pub fn junit_report(collection: &str, results: &[FlowResult], red: &Redactor) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
     for f in results {
-        let tests = f.steps.len();
+        let tests = f.steps.len() + f.not_run.len();
         let failures = f
             .steps
             .iter()
@@ -106,7 +165,7 @@ pub fn junit_report(collection: &str, results: &[FlowResult], red: &Redactor) ->
                     .is_some_and(|x| x.kind != crate::runner::FailureKind::Assertion)
             })
             .count();
-        let skipped = f.steps.iter().filter(|s| s.skipped.is_some()).count();
+        let skipped = f.steps.iter().filter(|s| s.skipped.is_some()).count() + f.not_run.len();
         let time: f64 = f
             .steps
             .iter()
@@ -151,29 +210,43 @@ pub fn junit_report(collection: &str, results: &[FlowResult], red: &Redactor) ->
                 out.push_str("/>\n");
             }
         }
+        let why = if f.interrupted {
+            "not run: the run was interrupted"
+        } else {
+            "not run: an earlier step failed"
+        };
+        for name in &f.not_run {
+            out.push_str(&format!(
+                "    <testcase name=\"{}\" classname=\"{}\" time=\"0.000\">\n      <skipped message=\"{why}\"/>\n    </testcase>\n",
+                xml_escape(name),
+                xml_escape(&format!("{collection}.{}", f.flow))
+            ));
+        }
         out.push_str("  </testsuite>\n");
     }
     out.push_str("</testsuites>\n");
     out
 }
 
-/// Writes the requested reports.
+/// Writes the requested reports; an error names the file.
 pub fn write_reports(
     specs: &[ReportSpec],
     collection: &str,
     env: &str,
     results: &[FlowResult],
     red: &Redactor,
-) -> std::io::Result<()> {
+) -> Result<(), String> {
     for spec in specs {
-        match spec {
-            ReportSpec::Junit(p) => std::fs::write(p, junit_report(collection, results, red))?,
-            ReportSpec::Json(p) => std::fs::write(
-                p,
+        let text = match spec {
+            ReportSpec::Junit(_) => junit_report(collection, results, red),
+            ReportSpec::Json(_) => {
                 serde_json::to_string_pretty(&json_report(collection, env, results, red))
-                    .unwrap_or_default(),
-            )?,
-        }
+                    .unwrap_or_default()
+            }
+        };
+        prepare_path(spec.path())?;
+        std::fs::write(spec.path(), text)
+            .map_err(|e| format!("cannot write the report {}: {e}", spec.path().display()))?;
     }
     Ok(())
 }

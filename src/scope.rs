@@ -1,33 +1,34 @@
 //! The variable scope a request is rendered in, and which of its values are secret.
 //!
-//! Precedence, lowest first: collection `variables` < the chosen environment's overrides <
-//! variables set by responses (state) < `--var` on the command line. Exchanges are reachable under
-//! their request's name, the process environment and `.env` under `env`.
+//! Precedence, highest first:
+//! 1. `--var NAME=VALUE` (and `mock_url` from `--mock`), and one-time values the OAuth2 engine
+//!    sets during a login (`state`, `code`, PKCE);
+//! 2. the exchange stored under a request's name (`<<token.body.access_token>>`);
+//! 3. variables set by responses or by hand (state);
+//! 4. the chosen environment's overrides, then the collection's `variables` (templates, rendered
+//!    on use);
+//! 5. `env`: the process environment over `.env` beside the collection.
+//!
+//! A [`Scope`] is a view, built in O(1): it resolves only the names a template refers to, so the
+//! cost of rendering a request does not grow with the history kept in state.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use serde_json::{Map, Value};
 
 use crate::collection::{Collection, VarDef};
-use crate::redact::{Redactor, is_secret_name};
+use crate::redact::is_secret_name;
 use crate::state::EnvState;
 use crate::template::Templates;
 
-/// A built scope.
-#[derive(Debug, Clone, Default)]
-pub struct Scope {
-    /// The template context (a JSON object).
-    pub ctx: Value,
-    /// Names whose values are secret.
-    pub secret_names: BTreeSet<String>,
-    /// Collection variables whose templates failed, with why (reported when a request uses them).
-    pub unresolved: BTreeMap<String, String>,
-    /// Where each response-set variable came from.
-    pub provenance: BTreeMap<String, String>,
-}
+/// How deep collection variables may refer to each other before it is called a loop.
+const MAX_DEF_DEPTH: usize = 16;
 
-/// Reads a `.env` file (KEY=VALUE lines, `#` comments, optional `export`, optional quotes).
+/// Reads a `.env` file: `KEY=VALUE` lines, `#` comments (also after an unquoted value), optional
+/// `export`, optional single or double quotes (inside quotes, `#` is kept).
 pub fn read_dotenv(path: &Path) -> BTreeMap<String, String> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return BTreeMap::new();
@@ -40,19 +41,25 @@ pub fn read_dotenv(path: &Path) -> BTreeMap<String, String> {
         }
         let line = line.strip_prefix("export ").unwrap_or(line);
         if let Some((k, v)) = line.split_once('=') {
-            let v = v.trim();
-            let v = if v.len() >= 2
-                && (v.starts_with('"') && v.ends_with('"')
-                    || v.starts_with('\'') && v.ends_with('\''))
-            {
-                &v[1..v.len() - 1]
-            } else {
-                v
-            };
-            out.insert(k.trim().to_string(), v.to_string());
+            out.insert(k.trim().to_string(), dotenv_value(v.trim()));
         }
     }
     out
+}
+
+fn dotenv_value(v: &str) -> String {
+    for q in ['"', '\''] {
+        if let Some(rest) = v.strip_prefix(q)
+            && let Some(end) = rest.find(q)
+        {
+            return rest[..end].to_string();
+        }
+    }
+    // Unquoted: a ` #` starts a comment (as in shells and dotenv tools).
+    match v.find(" #").or_else(|| v.find("\t#")) {
+        Some(i) => v[..i].trim_end().to_string(),
+        None => v.to_string(),
+    }
 }
 
 /// Inputs that are not in the collection.
@@ -62,144 +69,363 @@ pub struct Inputs {
     pub env: Option<String>,
     /// `--var k=v` pairs.
     pub vars: Vec<(String, String)>,
+    /// The in-process mock's URL (`--mock`), bound to `mock_url`.
+    pub mock_url: Option<String>,
     /// `.env` merged under the process environment.
     pub process_env: BTreeMap<String, String>,
+    /// One-time values (a login's `state`, `code`, PKCE pair, an ephemeral redirect URI): they
+    /// live only while the engine needs them and are never saved.
+    pub transient: BTreeMap<String, Value>,
+    env_value: std::sync::OnceLock<Value>,
 }
 
 impl Inputs {
+    /// Inputs for an environment, `--var`s and a process environment.
+    pub fn new(
+        env: Option<String>,
+        vars: Vec<(String, String)>,
+        process_env: BTreeMap<String, String>,
+    ) -> Inputs {
+        Inputs {
+            env,
+            vars,
+            process_env,
+            ..Default::default()
+        }
+    }
+
     /// The process environment over the collection's `.env`.
     pub fn environment_for(collection_dir: &Path) -> BTreeMap<String, String> {
         let mut env = read_dotenv(&collection_dir.join(".env"));
         env.extend(std::env::vars());
         env
     }
-}
 
-impl Scope {
-    /// Builds the scope for a request.
-    pub fn build(c: &Collection, t: &Templates, inputs: &Inputs, state: &EnvState) -> Scope {
-        let mut ctx = Map::new();
-        let mut scope = Scope::default();
-        let env_obj: Map<String, Value> = inputs
-            .process_env
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
-        ctx.insert("env".into(), Value::Object(env_obj));
-        for (name, list) in &state.exchanges {
-            if let Some(last) = list.last() {
-                ctx.insert(name.clone(), last.clone());
-            }
-        }
-        // Definitions from the collection, with environment overrides replacing defaults in place.
-        let mut defs: indexmap::IndexMap<&str, &VarDef> =
-            c.variables.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        if let Some(env) = inputs.env.as_deref().and_then(|e| c.environments.get(e)) {
-            for (k, v) in env {
-                defs.insert(k.as_str(), v);
-            }
-        }
-        for (name, def) in &defs {
-            if def.declared_secret() {
-                scope.secret_names.insert((*name).to_string());
-            }
-        }
-        // Response-set variables and CLI vars are known before collection templates render, so
-        // `api_url: <<mock_url>>` can use a `--var mock_url=...`.
-        let mut high = Map::new();
-        for (name, v) in &state.vars {
-            high.insert(name.clone(), v.value.clone());
-            if v.secret {
-                scope.secret_names.insert(name.clone());
-            }
-            if let Some(src) = &v.source {
-                scope.provenance.insert(name.clone(), src.clone());
-            }
-        }
-        for (k, v) in &inputs.vars {
-            high.insert(k.clone(), Value::String(v.clone()));
-        }
-        for (k, v) in &high {
-            ctx.insert(k.clone(), v.clone());
-        }
-        let mut ctx_value = Value::Object(ctx);
-        for (name, def) in defs {
-            if high.contains_key(name) {
-                continue;
-            }
-            match t.render_json(def.value(), &ctx_value) {
-                Ok(v) => {
-                    if let Value::Object(m) = &mut ctx_value {
-                        m.insert(name.to_string(), v);
-                    }
-                }
-                Err(e) => {
-                    let hint = match e.undefined.as_deref().and_then(|u| u.strip_prefix("env.")) {
-                        Some(var) => format!(
-                            "{e} — set {var} in the environment or in {}",
-                            c.dir().join(".env").display()
-                        ),
-                        None => e.to_string(),
-                    };
-                    scope.unresolved.insert(name.to_string(), hint);
-                }
-            }
-        }
-        for name in ctx_value
-            .as_object()
-            .map(|m| m.keys().cloned().collect::<Vec<_>>())
-            .unwrap_or_default()
-        {
-            // An exchange kept under a request's name (e.g. `token`) is not itself a secret; its
-            // secret fields are found by field name in `redactor`.
-            if is_secret_name(&name) && !state.exchanges.contains_key(&name) {
-                scope.secret_names.insert(name);
-            }
-        }
-        scope.ctx = ctx_value;
-        scope
+    /// `env` as a template value (built once).
+    pub fn env_value(&self) -> &Value {
+        self.env_value.get_or_init(|| {
+            Value::Object(
+                self.process_env
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect(),
+            )
+        })
     }
 
-    /// A redactor over every secret value in scope: secret variables, secret-named fields of
-    /// stored exchanges, and secret-named process environment variables.
-    pub fn redactor(&self) -> Redactor {
-        let mut values: Vec<&str> = Vec::new();
-        let Some(map) = self.ctx.as_object() else {
-            return Redactor::default();
+    /// A `--var` (the last one given wins), or `mock_url` from `--mock`.
+    pub fn var(&self, name: &str) -> Option<&str> {
+        if let Some((_, v)) = self.vars.iter().rev().find(|(k, _)| k == name) {
+            return Some(v);
+        }
+        match (&self.mock_url, name) {
+            (Some(u), "mock_url") => Some(u),
+            _ => None,
+        }
+    }
+}
+
+/// Where a variable's value comes from (for `vars`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Origin {
+    /// `--var`.
+    CommandLine,
+    /// `--mock` (`mock_url`).
+    Mock,
+    /// A one-time value of the OAuth2 engine.
+    Engine,
+    /// Set by the response to this request.
+    Response(String),
+    /// Set by hand (REPL `set`).
+    Set,
+    /// The chosen environment's definition.
+    Environment(String),
+    /// The collection's `variables`.
+    Collection,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::CommandLine => f.write_str("--var"),
+            Origin::Mock => f.write_str("--mock"),
+            Origin::Engine => f.write_str("login"),
+            Origin::Response(r) => write!(f, "from {r}"),
+            Origin::Set => f.write_str("set"),
+            Origin::Environment(e) => write!(f, "environment {e}"),
+            Origin::Collection => f.write_str("collection"),
+        }
+    }
+}
+
+/// A view of every variable in scope for one collection, environment and state.
+pub struct Scope<'a> {
+    collection: &'a Collection,
+    templates: &'a Templates,
+    inputs: &'a Inputs,
+    state: &'a EnvState,
+    rendered: RefCell<HashMap<String, Result<Value, String>>>,
+    depth: std::cell::Cell<usize>,
+}
+
+impl<'a> Scope<'a> {
+    /// A view; nothing is computed until a name is looked up.
+    pub fn new(
+        collection: &'a Collection,
+        templates: &'a Templates,
+        inputs: &'a Inputs,
+        state: &'a EnvState,
+    ) -> Scope<'a> {
+        Scope {
+            collection,
+            templates,
+            inputs,
+            state,
+            rendered: RefCell::new(HashMap::new()),
+            depth: std::cell::Cell::new(0),
+        }
+    }
+
+    /// The definition of a variable: the environment's override, else the collection's.
+    pub fn def(&self, name: &str) -> Option<&'a VarDef> {
+        self.inputs
+            .env
+            .as_deref()
+            .and_then(|e| self.collection.environments.get(e))
+            .and_then(|m| m.get(name))
+            .or_else(|| self.collection.variables.get(name))
+    }
+
+    /// Whether the user declared this name as an input: in the collection, the environment, on
+    /// the command line, or by hand. Automatic chaining never replaces such a value.
+    pub fn is_declared(&self, name: &str) -> bool {
+        self.def(name).is_some()
+            || self.inputs.var(name).is_some()
+            || self
+                .state
+                .vars
+                .get(name)
+                .is_some_and(|v| v.source.is_none())
+    }
+
+    /// The value of a name, by precedence.
+    pub fn get(&self, name: &str) -> Option<Cow<'a, Value>> {
+        if let Some(v) = self.inputs.transient.get(name) {
+            return Some(Cow::Borrowed(v));
+        }
+        if let Some(v) = self.inputs.var(name) {
+            return Some(Cow::Owned(Value::String(v.to_string())));
+        }
+        if let Some(ex) = self.state.last_exchange(name) {
+            return Some(Cow::Borrowed(ex));
+        }
+        if let Some(v) = self.state.vars.get(name) {
+            return Some(Cow::Borrowed(&v.value));
+        }
+        if self.def(name).is_some() {
+            return self.render_def(name).ok().map(Cow::Owned);
+        }
+        (name == "env").then(|| Cow::Borrowed(self.inputs.env_value()))
+    }
+
+    /// Where a name's value comes from.
+    pub fn origin(&self, name: &str) -> Option<Origin> {
+        if self.inputs.transient.contains_key(name) {
+            return Some(Origin::Engine);
+        }
+        if self.inputs.vars.iter().any(|(k, _)| k == name) {
+            return Some(Origin::CommandLine);
+        }
+        if self.inputs.var(name).is_some() {
+            return Some(Origin::Mock);
+        }
+        if let Some(v) = self.state.vars.get(name) {
+            return Some(match &v.source {
+                Some(s) => Origin::Response(s.clone()),
+                None => Origin::Set,
+            });
+        }
+        let env = self.inputs.env.as_deref();
+        match env.and_then(|e| self.collection.environments.get(e)) {
+            Some(m) if m.contains_key(name) => {
+                Some(Origin::Environment(env.unwrap_or_default().to_string()))
+            }
+            _ => self
+                .collection
+                .variables
+                .contains_key(name)
+                .then_some(Origin::Collection),
+        }
+    }
+
+    /// Renders a collection variable (once per view: `random_state()` gives one value per
+    /// request, however often the request uses it).
+    fn render_def(&self, name: &str) -> Result<Value, String> {
+        if let Some(r) = self.rendered.borrow().get(name) {
+            return r.clone();
+        }
+        let Some(def) = self.def(name) else {
+            return Err(format!("`{name}` is not defined"));
         };
-        for name in &self.secret_names {
-            if let Some(v) = map.get(name) {
-                crate::capture::json_str_refs(v, &mut values);
-            }
+        if self.depth.get() >= MAX_DEF_DEPTH {
+            return Err(format!(
+                "variables refer to each other in a loop (through `{name}`)"
+            ));
         }
-        if let Some(Value::Object(env)) = map.get("env") {
-            for (k, v) in env {
-                if is_secret_name(k) {
-                    crate::capture::json_str_refs(v, &mut values);
+        self.depth.set(self.depth.get() + 1);
+        let result = if crate::template::has_template(def.value()) {
+            let mut strings = Vec::new();
+            crate::capture::json_str_refs(def.value(), &mut strings);
+            let roots: BTreeSet<String> = strings
+                .iter()
+                .flat_map(|s| self.templates.references(s))
+                .map(|p| root_of(&p).to_string())
+                .collect();
+            let ctx = self.context_for(roots.iter().map(String::as_str));
+            self.templates.render_json(def.value(), &ctx).map_err(|e| {
+                match e.undefined.as_deref().and_then(|u| u.strip_prefix("env.")) {
+                    Some(var) => format!(
+                        "{e} — set {var} in the environment or in {}",
+                        self.collection.dir().join(".env").display()
+                    ),
+                    None => e.to_string(),
                 }
+            })
+        } else {
+            Ok(def.value().clone())
+        };
+        self.depth.set(self.depth.get() - 1);
+        self.rendered
+            .borrow_mut()
+            .insert(name.to_string(), result.clone());
+        result
+    }
+
+    /// Why a defined variable cannot be rendered (a missing `env.X`, an undefined reference).
+    pub fn unresolved(&self, name: &str) -> Option<String> {
+        if self.inputs.var(name).is_some()
+            || self.inputs.transient.contains_key(name)
+            || self.state.vars.contains_key(name)
+            || self.def(name).is_none()
+        {
+            return None;
+        }
+        self.render_def(name).err()
+    }
+
+    /// A template context holding just these root names (those that resolve).
+    pub fn context_for<'s>(&self, roots: impl IntoIterator<Item = &'s str>) -> Value {
+        let mut m = Map::new();
+        for r in roots {
+            if !m.contains_key(r)
+                && let Some(v) = self.get(r)
+            {
+                m.insert(r.to_string(), v.into_owned());
             }
         }
-        for (k, v) in map {
-            if k != "env" && v.get("status").is_some() {
-                collect_secret_fields(v.get("body").unwrap_or(&Value::Null), &mut values);
+        Value::Object(m)
+    }
+
+    /// Whether a name's value is secret: declared `secret: true`, stored as secret, or named like
+    /// a secret (an exchange under a request's name is not itself a secret).
+    pub fn is_secret(&self, name: &str) -> bool {
+        self.def(name).is_some_and(VarDef::declared_secret)
+            || self.state.vars.get(name).is_some_and(|v| v.secret)
+            || (is_secret_name(name) && !self.collection.requests.contains_key(name))
+    }
+
+    /// Every variable name in scope (not exchanges, not `env`), each once, in a stable order.
+    pub fn names(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let env_defs = self
+            .inputs
+            .env
+            .as_deref()
+            .and_then(|e| self.collection.environments.get(e));
+        let all = self
+            .collection
+            .variables
+            .keys()
+            .chain(env_defs.into_iter().flat_map(|m| m.keys()))
+            .chain(self.state.vars.keys())
+            .chain(self.inputs.vars.iter().map(|(k, _)| k))
+            .chain(self.inputs.mock_url.iter().map(|_| &*MOCK_URL))
+            .chain(self.inputs.transient.keys());
+        for k in all {
+            if seen.insert(k.clone()) {
+                out.push(k.clone());
             }
         }
-        Redactor::new(values)
+        out
+    }
+
+    /// Secret values this view can see without sending anything: secret variables that render,
+    /// secret-named process environment values, and remembered secrets. Stored exchanges are the
+    /// runner's to add as they arrive.
+    pub fn secret_values(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for name in self.names() {
+            if self.is_secret(&name)
+                && let Some(v) = self.get(&name)
+            {
+                let mut strs = Vec::new();
+                crate::capture::json_str_refs(&v, &mut strs);
+                out.extend(strs.into_iter().map(String::from));
+            }
+        }
+        for (k, v) in &self.inputs.process_env {
+            if is_secret_name(k) {
+                out.push(v.clone());
+            }
+        }
+        out.extend(self.state.seen_secrets.iter().cloned());
+        out
     }
 }
 
-fn collect_secret_fields<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+static MOCK_URL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| "mock_url".into());
+
+/// The first segment of a dotted variable path.
+pub fn root_of(path: &str) -> &str {
+    path.split(['.', '[']).next().unwrap_or(path)
+}
+
+/// Secret-named fields anywhere in a JSON value (an access token inside a token response).
+pub fn secret_fields<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
     match v {
         Value::Object(m) => {
             for (k, x) in m {
                 if is_secret_name(k) {
                     crate::capture::json_str_refs(x, out);
                 } else {
-                    collect_secret_fields(x, out);
+                    secret_fields(x, out);
                 }
             }
         }
-        Value::Array(a) => a.iter().for_each(|x| collect_secret_fields(x, out)),
+        Value::Array(a) => a.iter().for_each(|x| secret_fields(x, out)),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dotenv_comments_and_quotes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(".env");
+        std::fs::write(
+            &p,
+            "# comment\nA=plain # note\nB=\"quoted # kept\" # note\nexport C='single'\nD=a#b\nE=\n",
+        )
+        .unwrap();
+        let env = read_dotenv(&p);
+        assert_eq!(env["A"], "plain");
+        assert_eq!(env["B"], "quoted # kept");
+        assert_eq!(env["C"], "single");
+        assert_eq!(env["D"], "a#b");
+        assert_eq!(env["E"], "");
     }
 }

@@ -1,10 +1,17 @@
-//! State that survives between invocations: variables and the last exchanges, per environment.
+//! State that survives between invocations: variables, recent exchanges and the OAuth2 grant,
+//! per collection and environment.
 //!
-//! Lives in `.postie/state.json` beside the collection (the directory git-ignores itself), written
-//! atomically with mode 0600 because it holds tokens. Keyed by environment so a mock token is never
-//! sent to production.
+//! Each collection has its own file, `.postie/<collection file name>.state.json`, beside it (the
+//! directory git-ignores itself), so two collections in one folder never share tokens. Inside,
+//! state is keyed by environment, so a mock token is never sent to production. Tokens carry the
+//! [`Grant`] that says where they came from (token endpoint, client) and when they expire.
+//!
+//! The file is written atomically with mode 0600 because it holds tokens. Several postie
+//! processes may use it at once (a REPL and `postie run` in another shell): a [`Store`] saves by
+//! re-reading the file under an advisory lock and applying only what this process changed since
+//! it last synchronised, so nobody writes back a token another process has just replaced.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
@@ -14,16 +21,40 @@ use serde_json::Value;
 /// How many past exchanges are kept per request (two, for `diff`).
 pub const KEEP_EXCHANGES: usize = 2;
 
-/// The whole state file.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// Largest response body kept in state; larger bodies are summarised (`body_omitted`).
+pub const KEEP_BODY_BYTES: usize = 1 << 20;
+
+/// How many earlier secret values are remembered for masking (rotated tokens, hand-set ones).
+const KEEP_SEEN_SECRETS: usize = 32;
+
+/// The state file format version written by this postie.
+const VERSION: u32 = 2;
+
+/// One collection's state file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct State {
+    /// Format version (absent in files written before per-collection state).
+    #[serde(default)]
+    pub version: u32,
+    /// Which collection the file belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<CollectionId>,
     /// Per-environment state (`default` when no `--env`).
     #[serde(default)]
     pub envs: BTreeMap<String, EnvState>,
 }
 
-/// One environment's variables and exchanges.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// The identity of the collection a state file belongs to.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CollectionId {
+    /// The collection's file name.
+    pub file: String,
+    /// Its `name:`.
+    pub name: String,
+}
+
+/// One environment's variables, exchanges and grant.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct EnvState {
     /// Variables set by responses (or `set`), in the order they were first set.
     #[serde(default)]
@@ -34,6 +65,12 @@ pub struct EnvState {
     /// Sequence number of the newest exchange (orders exchanges across requests).
     #[serde(default)]
     pub seq: u64,
+    /// Where the current OAuth2 tokens came from and when they expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<Grant>,
+    /// Earlier secret values (rotated tokens, replaced secrets), kept so they stay masked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen_secrets: Vec<String>,
 }
 
 /// A stored variable with where it came from.
@@ -49,6 +86,65 @@ pub struct StoredVar {
     pub secret: bool,
 }
 
+/// How an OAuth2 client authenticated at the token endpoint.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// `Authorization: Basic` with the form-encoded id and secret (RFC 6749 §2.3.1).
+    Basic,
+    /// `client_id` and `client_secret` in the form body.
+    Post,
+    /// A public client: `client_id` in the form body, no secret.
+    None,
+}
+
+impl std::fmt::Display for ClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ClientAuth::Basic => "basic",
+            ClientAuth::Post => "post",
+            ClientAuth::None => "none",
+        })
+    }
+}
+
+/// The OAuth2 grant behind the stored tokens: who issued them, to which client, until when.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Grant {
+    /// Random id of this token set; tells processes apart when they rotate tokens.
+    pub id: String,
+    /// The token endpoint that issued the tokens (without query).
+    pub token_url: String,
+    /// The client the grant was issued to.
+    pub client_id: String,
+    /// How that client authenticated.
+    pub client_auth: ClientAuth,
+    /// When the access token was received (unix seconds, on the clock the runner follows).
+    pub issued_at: i64,
+    /// When the access token expires: `issued_at + expires_in`, or a JWT's `exp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    /// Which access token this describes (a short SHA-256 of it), so a token set by hand is not
+    /// mistaken for the granted one.
+    pub access_token_sha: String,
+    /// The granted scope, when the server said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Set when the token endpoint rejected the refresh token (`invalid_grant`): why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_dead: Option<String>,
+}
+
+/// A short fingerprint of a token, for [`Grant::access_token_sha`].
+pub fn token_sha(token: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Errors reading or writing state.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -62,7 +158,7 @@ pub enum StateError {
     },
     /// Not valid state JSON.
     #[error(
-        "{path}: the state file is damaged ({message}); nothing was changed — fix or remove it, or pass --fresh to start clean"
+        "{path}: the state file is damaged ({message}); nothing was changed — fix or remove it, or clear it with `postie state clear`"
     )]
     Corrupt {
         /// The file.
@@ -75,6 +171,43 @@ pub enum StateError {
 /// The state directory for a collection directory.
 pub fn state_dir(collection_dir: &Path) -> PathBuf {
     collection_dir.join(".postie")
+}
+
+/// The files that hold one collection's state.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// The state file.
+    pub state: PathBuf,
+    /// The advisory lock beside it.
+    pub lock: PathBuf,
+    /// The REPL's history of typed lines.
+    pub history: PathBuf,
+}
+
+impl Paths {
+    /// The files for the collection at `collection` (state under `dir`, default `.postie/`).
+    pub fn for_collection(collection: &Path, dir: Option<&Path>) -> Paths {
+        let parent = match collection.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let dir = dir
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| state_dir(&parent));
+        let file = collection_file_name(collection);
+        Paths {
+            state: dir.join(format!("{file}.state.json")),
+            lock: dir.join(format!("{file}.lock")),
+            history: dir.join(format!("{file}.history")),
+        }
+    }
+}
+
+fn collection_file_name(collection: &Path) -> String {
+    collection
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "collection".into())
 }
 
 impl State {
@@ -102,7 +235,9 @@ impl State {
         if let Some(dir) = path.parent() {
             ensure_state_dir(dir).map_err(io)?;
         }
-        let bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
+        let mut out = self.clone();
+        out.version = VERSION;
+        let bytes = serde_json::to_vec_pretty(&out).unwrap_or_default();
         crate::util::write_private_atomic(path, &bytes).map_err(io)
     }
 
@@ -131,11 +266,19 @@ pub fn ensure_state_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 impl EnvState {
-    /// Records an exchange under its request name, keeping the last [`KEEP_EXCHANGES`].
-    pub fn record_exchange(&mut self, name: &str, mut value: Value) {
+    /// Records an exchange under its request name, keeping the last [`KEEP_EXCHANGES`]. A body
+    /// larger than [`KEEP_BODY_BYTES`] is replaced by a note of its size.
+    pub fn record_exchange(&mut self, name: &str, mut value: Value, body_bytes: usize) {
         self.seq += 1;
         if let Value::Object(m) = &mut value {
             m.insert("seq".into(), Value::from(self.seq));
+            if body_bytes > KEEP_BODY_BYTES {
+                m.insert("body".into(), Value::Null);
+                m.insert(
+                    "body_omitted".into(),
+                    serde_json::json!({"bytes": body_bytes, "kept_up_to": KEEP_BODY_BYTES}),
+                );
+            }
         }
         let list = self.exchanges.entry(name.to_string()).or_default();
         list.push(value);
@@ -150,8 +293,16 @@ impl EnvState {
         self.exchanges.get(name).and_then(|v| v.last())
     }
 
-    /// Sets a variable.
+    /// Sets a variable. A secret value it replaces is remembered, so it stays masked.
     pub fn set(&mut self, name: &str, value: Value, source: Option<&str>, secret: bool) {
+        if let Some(old) = self.vars.get(name)
+            && (old.secret || secret)
+            && old.value != value
+            && let Value::String(s) = &old.value
+        {
+            let s = s.clone();
+            self.remember_secret(s);
+        }
         self.vars.insert(
             name.to_string(),
             StoredVar {
@@ -161,49 +312,491 @@ impl EnvState {
             },
         );
     }
+
+    /// Remembers a secret value for masking (bounded; the oldest is forgotten first).
+    pub fn remember_secret(&mut self, value: String) {
+        if value.len() < 4 || self.seen_secrets.contains(&value) {
+            return;
+        }
+        self.seen_secrets.push(value);
+        if self.seen_secrets.len() > KEEP_SEEN_SECRETS {
+            let extra = self.seen_secrets.len() - KEEP_SEEN_SECRETS;
+            self.seen_secrets.drain(..extra);
+        }
+    }
+
+    /// Applies what changed between `base` and `mine` onto `self` (the file's current content):
+    /// variables set or removed, exchanges recorded, the grant, remembered secrets.
+    fn apply_changes(&mut self, base: &EnvState, mine: &EnvState) {
+        for (k, v) in &mine.vars {
+            if base.vars.get(k) != Some(v) {
+                self.vars.insert(k.clone(), v.clone());
+            }
+        }
+        for k in base.vars.keys() {
+            if !mine.vars.contains_key(k) {
+                self.vars.shift_remove(k);
+            }
+        }
+        let last_seq = |l: Option<&Vec<Value>>| {
+            l.and_then(|l| l.last())
+                .and_then(|e| e.get("seq"))
+                .and_then(Value::as_u64)
+        };
+        for (k, list) in &mine.exchanges {
+            if last_seq(base.exchanges.get(k)) != last_seq(Some(list)) {
+                self.exchanges.insert(k.clone(), list.clone());
+            }
+        }
+        for k in base.exchanges.keys() {
+            if !mine.exchanges.contains_key(k) {
+                self.exchanges.shift_remove(k);
+            }
+        }
+        if base.grant != mine.grant {
+            self.grant = mine.grant.clone();
+        }
+        for s in &mine.seen_secrets {
+            self.remember_secret(s.clone());
+        }
+        self.seq = self.seq.max(mine.seq);
+    }
+}
+
+/// One process's view of a collection's state file: what it loaded, what it changed, and the
+/// lock it may hold.
+#[derive(Debug)]
+pub struct Store {
+    /// The files.
+    pub paths: Paths,
+    /// The state as this process sees it.
+    pub state: State,
+    /// What has been synchronised with the file (loaded or saved); changes are the difference.
+    synced: State,
+    /// Grant ids the file held when this process last read or wrote it, per environment.
+    file_grants: HashMap<String, Option<String>>,
+    /// The file's identity when this process last read or wrote it (to notice other writers).
+    file_stamp: Option<FileStamp>,
+    /// The lock, while held (refresh holds it across the token request).
+    held: Option<std::fs::File>,
+    /// Things to tell the user once (a migration).
+    pub notices: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct FileStamp {
+    modified: std::time::SystemTime,
+    len: u64,
+    #[cfg(unix)]
+    ino: u64,
+}
+
+fn stamp(path: &Path) -> Option<FileStamp> {
+    let m = std::fs::metadata(path).ok()?;
+    Some(FileStamp {
+        modified: m.modified().ok()?,
+        len: m.len(),
+        #[cfg(unix)]
+        ino: std::os::unix::fs::MetadataExt::ino(&m),
+    })
+}
+
+impl Store {
+    /// Opens the state of the collection at `collection`. With `fresh`, this process starts from
+    /// empty state but leaves the file as it is (what it sets is still saved).
+    pub fn open(
+        collection: &Path,
+        name: &str,
+        dir: Option<&Path>,
+        fresh: bool,
+    ) -> Result<Store, StateError> {
+        let paths = Paths::for_collection(collection, dir);
+        let mut notices = Vec::new();
+        if dir.is_none() && !paths.state.exists() {
+            migrate_legacy(collection, &paths, &mut notices);
+        }
+        let on_disk = State::load(&paths.state)?;
+        let file_grants = grant_ids(&on_disk);
+        let mut state = if fresh { State::default() } else { on_disk };
+        state.collection = Some(CollectionId {
+            file: collection_file_name(collection),
+            name: name.to_string(),
+        });
+        let synced = state.clone();
+        Ok(Store {
+            file_stamp: stamp(&paths.state),
+            paths,
+            state,
+            synced,
+            file_grants,
+            held: None,
+            notices,
+        })
+    }
+
+    /// Whether this process changed anything since it last synchronised.
+    pub fn dirty(&self) -> bool {
+        self.state != self.synced
+    }
+
+    /// Saves what changed: under the lock, re-reads the file and applies only this process's
+    /// changes to it, so concurrent writers' changes to other values survive.
+    pub fn save(&mut self) -> Result<(), StateError> {
+        if !self.dirty() {
+            return Ok(());
+        }
+        let held = self.held.is_some();
+        let _guard = if held {
+            None
+        } else {
+            Some(lock_blocking(&self.paths.lock)?)
+        };
+        let mut disk = State::load(&self.paths.state)?;
+        disk.collection = self.state.collection.clone();
+        let empty = EnvState::default();
+        for (env, mine) in &self.state.envs {
+            let base = self.synced.envs.get(env).unwrap_or(&empty);
+            if base != mine {
+                disk.env_mut(env).apply_changes(base, mine);
+            }
+        }
+        for env in self.synced.envs.keys() {
+            if !self.state.envs.contains_key(env) {
+                disk.envs.remove(env);
+            }
+        }
+        disk.save(&self.paths.state)?;
+        self.file_grants = grant_ids(&disk);
+        self.file_stamp = stamp(&self.paths.state);
+        self.synced = self.state.clone();
+        Ok(())
+    }
+
+    /// Whether another process wrote the file since this one last read or wrote it.
+    pub fn changed_on_disk(&self) -> bool {
+        stamp(&self.paths.state) != self.file_stamp
+    }
+
+    /// If another process stored a different grant for `env` since this one last looked (a
+    /// refresh or a login elsewhere), takes that grant and the token variables it names.
+    /// Returns whether it did.
+    pub fn adopt_newer_grant(&mut self, env: &str, token_vars: &[&str]) -> bool {
+        let Ok(disk) = State::load(&self.paths.state) else {
+            return false;
+        };
+        self.file_stamp = stamp(&self.paths.state);
+        let theirs = disk.envs.get(env);
+        let their_id = theirs.and_then(|e| e.grant.as_ref()).map(|g| g.id.clone());
+        let known = self.file_grants.get(env).cloned().flatten();
+        let ours = self
+            .state
+            .envs
+            .get(env)
+            .and_then(|e| e.grant.as_ref())
+            .map(|g| g.id.clone());
+        self.file_grants = grant_ids(&disk);
+        let (Some(their_id), Some(theirs)) = (their_id, theirs) else {
+            return false;
+        };
+        if Some(&their_id) == known.as_ref() || Some(&their_id) == ours.as_ref() {
+            return false;
+        }
+        let adopted: Vec<(String, StoredVar)> = token_vars
+            .iter()
+            .filter_map(|n| theirs.vars.get(*n).map(|v| (n.to_string(), v.clone())))
+            .collect();
+        let grant = theirs.grant.clone();
+        // Adopted values are the file's, not changes of ours: record them as synchronised too.
+        for st in [&mut self.state, &mut self.synced] {
+            let e = st.env_mut(env);
+            for (name, v) in &adopted {
+                e.set(name, v.value.clone(), v.source.as_deref(), v.secret);
+            }
+            e.grant = grant.clone();
+        }
+        true
+    }
+
+    /// Takes the lock (waiting for another process's refresh to finish) and holds it until
+    /// [`Store::release`].
+    pub async fn hold(&mut self) -> Result<(), StateError> {
+        if self.held.is_none() {
+            self.held = Some(lock_async(&self.paths.lock).await?);
+        }
+        Ok(())
+    }
+
+    /// Releases the lock taken by [`Store::hold`].
+    pub fn release(&mut self) {
+        self.held = None;
+    }
+
+    /// Deletes the saved state of one environment, or of every environment of the collection.
+    pub fn clear(&mut self, env: Option<&str>) -> Result<usize, StateError> {
+        let _guard = lock_blocking(&self.paths.lock)?;
+        let mut disk = State::load(&self.paths.state)?;
+        let removed = match env {
+            Some(e) => usize::from(disk.envs.remove(e).is_some()),
+            None => std::mem::take(&mut disk.envs).len(),
+        };
+        disk.save(&self.paths.state)?;
+        match env {
+            Some(e) => {
+                self.state.envs.remove(e);
+                self.synced.envs.remove(e);
+            }
+            None => {
+                self.state.envs.clear();
+                self.synced.envs.clear();
+            }
+        }
+        self.file_grants = grant_ids(&disk);
+        self.file_stamp = stamp(&self.paths.state);
+        Ok(removed)
+    }
+}
+
+fn grant_ids(s: &State) -> HashMap<String, Option<String>> {
+    s.envs
+        .iter()
+        .map(|(k, e)| (k.clone(), e.grant.as_ref().map(|g| g.id.clone())))
+        .collect()
+}
+
+fn open_lock_file(path: &Path) -> Result<std::fs::File, StateError> {
+    let io = |e| StateError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    if let Some(dir) = path.parent() {
+        ensure_state_dir(dir).map_err(io)?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path).map_err(io)
+}
+
+/// Takes the exclusive advisory lock, blocking.
+fn lock_blocking(path: &Path) -> Result<std::fs::File, StateError> {
+    let f = open_lock_file(path)?;
+    f.lock().map_err(|e| StateError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    Ok(f)
+}
+
+/// Takes the exclusive advisory lock without blocking the async runtime.
+async fn lock_async(path: &Path) -> Result<std::fs::File, StateError> {
+    let f = open_lock_file(path)?;
+    loop {
+        match f.try_lock() {
+            Ok(()) => return Ok(f),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(StateError::Io {
+                    path: path.to_path_buf(),
+                    source: e,
+                });
+            }
+        }
+    }
+}
+
+/// Before per-collection state, one `.postie/state.json` served every collection in a folder.
+/// It is taken over only when this is the folder's one collection: otherwise nobody can tell
+/// whose tokens it holds, and sharing them is exactly the leak per-collection state prevents.
+fn migrate_legacy(collection: &Path, paths: &Paths, notices: &mut Vec<String>) {
+    let Some(dir) = paths.state.parent() else {
+        return;
+    };
+    let legacy = dir.join("state.json");
+    if !legacy.exists() {
+        return;
+    }
+    let folder = dir.parent().unwrap_or(Path::new("."));
+    let collections: Vec<PathBuf> = std::fs::read_dir(folder)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| looks_like_collection(p))
+                .collect()
+        })
+        .unwrap_or_default();
+    let ours = collection.file_name();
+    if collections.len() == 1 && collections[0].file_name() == ours {
+        match std::fs::rename(&legacy, &paths.state) {
+            Ok(()) => notices.push(format!(
+                "moved the old shared state {} to {} (state is now kept per collection)",
+                legacy.display(),
+                paths.state.display()
+            )),
+            Err(e) => notices.push(format!(
+                "could not move the old state {}: {e}",
+                legacy.display()
+            )),
+        }
+    } else {
+        notices.push(format!(
+            "{} is the old state shared by the {} collections in this folder; it is no longer used, because nobody can tell whose tokens it holds. Log in again (`postie auth login`), or rename it to {} to give it to this collection.",
+            legacy.display(),
+            collections.len(),
+            paths.state.display()
+        ));
+    }
+}
+
+fn looks_like_collection(p: &Path) -> bool {
+    let yaml = matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
+    yaml && std::fs::read_to_string(p)
+        .map(|t| t.lines().any(|l| l.starts_with("requests:")))
+        .unwrap_or(false)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn store(dir: &Path, fresh: bool) -> Store {
+        Store::open(&dir.join("c.yaml"), "c", None, fresh).unwrap()
+    }
+
     #[test]
-    fn round_trip_private_and_ignored() {
+    fn round_trip_private_ignored_and_per_collection() {
         let dir = tempfile::tempdir().unwrap();
-        let path = state_dir(dir.path()).join("state.json");
-        let mut s = State::default();
-        s.env_mut("mock").set(
+        let mut s = store(dir.path(), false);
+        let e = s.state.env_mut("mock");
+        e.set(
             "access_token",
-            Value::String("AT".into()),
+            Value::String("AT-1".into()),
             Some("token"),
             true,
         );
         for i in 0..5 {
-            s.env_mut("mock")
-                .record_exchange("token", serde_json::json!({"status": i}));
+            e.record_exchange("token", serde_json::json!({"status": i, "body": {}}), 2);
         }
-        s.save(&path).unwrap();
+        s.save().unwrap();
+        let path = dir.path().join(".postie/c.yaml.state.json");
         let back = State::load(&path).unwrap();
-        assert_eq!(
-            back.envs["mock"].vars["access_token"].source.as_deref(),
-            Some("token")
-        );
+        assert_eq!(back.version, VERSION);
+        assert_eq!(back.collection.as_ref().unwrap().file, "c.yaml");
         assert_eq!(back.envs["mock"].exchanges["token"].len(), KEEP_EXCHANGES);
         assert_eq!(
             back.envs["mock"].last_exchange("token").unwrap()["status"],
             4
         );
         assert!(
-            std::fs::read_to_string(path.parent().unwrap().join(".gitignore"))
+            std::fs::read_to_string(dir.path().join(".postie/.gitignore"))
                 .unwrap()
                 .contains('*')
         );
+        // Another collection in the same folder sees none of it.
+        let other = Store::open(&dir.path().join("d.yaml"), "d", None, false).unwrap();
+        assert!(other.state.envs.is_empty());
         std::fs::write(&path, "{not json").unwrap();
-        assert!(
-            State::load(&path)
-                .unwrap_err()
-                .to_string()
-                .contains("--fresh")
+        let err = Store::open(&dir.path().join("c.yaml"), "c", None, false).unwrap_err();
+        assert!(err.to_string().contains("state clear"), "{err}");
+    }
+
+    #[test]
+    fn saves_merge_so_a_token_another_process_rotated_survives() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = store(dir.path(), false);
+        first.state.env_mut("dev").set(
+            "refresh_token",
+            Value::String("RT-old".into()),
+            Some("token"),
+            true,
         );
+        first.save().unwrap();
+        // A long-lived process (the REPL) loads RT-old...
+        let mut repl = store(dir.path(), false);
+        // ...another process rotates it...
+        let mut other = store(dir.path(), false);
+        other.state.env_mut("dev").set(
+            "refresh_token",
+            Value::String("RT-new".into()),
+            Some("refresh"),
+            true,
+        );
+        other.save().unwrap();
+        assert!(repl.changed_on_disk());
+        // ...and the REPL saves an unrelated change: the rotated token stays.
+        repl.state.env_mut("dev").set(
+            "contact_id",
+            Value::String("c1".into()),
+            Some("find"),
+            false,
+        );
+        repl.save().unwrap();
+        let disk = State::load(&repl.paths.state).unwrap();
+        assert_eq!(disk.envs["dev"].vars["refresh_token"].value, "RT-new");
+        assert_eq!(disk.envs["dev"].vars["contact_id"].value, "c1");
+    }
+
+    #[test]
+    fn fresh_ignores_but_keeps_the_file_and_clear_deletes_one_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(dir.path(), false);
+        s.state
+            .env_mut("production")
+            .set("x", Value::from(1), None, false);
+        s.state
+            .env_mut("mock")
+            .set("y", Value::from(2), None, false);
+        s.save().unwrap();
+        let mut f = store(dir.path(), true);
+        assert!(f.state.envs.is_empty());
+        f.state
+            .env_mut("mock")
+            .set("z", Value::from(3), None, false);
+        f.save().unwrap();
+        let disk = State::load(&f.paths.state).unwrap();
+        assert_eq!(disk.envs["production"].vars["x"].value, 1);
+        assert_eq!(disk.envs["mock"].vars.len(), 2);
+        assert_eq!(f.clear(Some("mock")).unwrap(), 1);
+        let disk = State::load(&f.paths.state).unwrap();
+        assert!(disk.envs.contains_key("production") && !disk.envs.contains_key("mock"));
+    }
+
+    #[test]
+    fn legacy_state_moves_only_for_the_folders_one_collection() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(".postie")).unwrap();
+        let legacy =
+            r#"{"envs": {"dev": {"vars": {"access_token": {"value": "AT", "secret": true}}}}}"#;
+        std::fs::write(dir.path().join(".postie/state.json"), legacy).unwrap();
+        std::fs::write(dir.path().join("a.yaml"), "name: a\nrequests: {}\n").unwrap();
+        std::fs::write(dir.path().join("b.yaml"), "name: b\nrequests: {}\n").unwrap();
+        let a = Store::open(&dir.path().join("a.yaml"), "a", None, false).unwrap();
+        assert!(a.state.envs.is_empty(), "two collections: not migrated");
+        assert!(a.notices[0].contains("nobody can tell"), "{:?}", a.notices);
+        std::fs::remove_file(dir.path().join("b.yaml")).unwrap();
+        let a = Store::open(&dir.path().join("a.yaml"), "a", None, false).unwrap();
+        assert_eq!(a.state.envs["dev"].vars["access_token"].value, "AT");
+        assert!(!dir.path().join(".postie/state.json").exists());
+    }
+
+    #[test]
+    fn replaced_secrets_are_remembered_and_big_bodies_summarised() {
+        let mut e = EnvState::default();
+        e.set("t", Value::String("secret-one".into()), None, true);
+        e.set("t", Value::String("secret-two".into()), None, true);
+        assert_eq!(e.seen_secrets, vec!["secret-one".to_string()]);
+        e.record_exchange(
+            "big",
+            serde_json::json!({"status": 200, "body": "x"}),
+            KEEP_BODY_BYTES + 1,
+        );
+        let big = e.last_exchange("big").unwrap();
+        assert!(big["body"].is_null());
+        assert_eq!(big["body_omitted"]["bytes"], KEEP_BODY_BYTES + 1);
     }
 }

@@ -51,6 +51,212 @@ pub fn has_template(v: &Value) -> bool {
 /// The template engine, configured once.
 pub struct Templates {
     env: Environment<'static>,
+    /// Whether a filter, test or function name exists (probed once per name).
+    known: std::sync::Mutex<std::collections::HashMap<(Callable, String), bool>>,
+}
+
+/// What a name in an expression is called as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Callable {
+    /// `x | name`
+    Filter,
+    /// `x is name`
+    Test,
+    /// `name(...)`
+    Function,
+}
+
+impl std::fmt::Display for Callable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Callable::Filter => "filter",
+            Callable::Test => "test",
+            Callable::Function => "function",
+        })
+    }
+}
+
+/// postie's own filters and functions, and the common built-in ones, for "did you mean".
+pub const KNOWN_CALLABLES: &[&str] = &[
+    "base64",
+    "b64decode",
+    "pkce_challenge",
+    "jwt_claims",
+    "append",
+    "merge",
+    "uuid",
+    "nonce",
+    "random_state",
+    "now",
+    "urlencode",
+    "tojson",
+    "default",
+    "length",
+    "lower",
+    "upper",
+    "trim",
+    "replace",
+    "join",
+    "first",
+    "last",
+    "list",
+    "int",
+    "float",
+    "string",
+    "round",
+    "sort",
+    "unique",
+    "map",
+    "select",
+    "reject",
+    "selectattr",
+    "rejectattr",
+    "items",
+    "dictsort",
+    "title",
+    "capitalize",
+    "split",
+    "lines",
+    "abs",
+    "bool",
+    "count",
+    "min",
+    "max",
+    "sum",
+    "reverse",
+    "batch",
+    "slice",
+    "indent",
+    "range",
+    "dict",
+    "namespace",
+    "defined",
+    "undefined",
+    "none",
+    "number",
+    "mapping",
+    "sequence",
+    "startingwith",
+    "endingwith",
+];
+
+/// Filters, tests and functions an expression calls, in order of appearance.
+pub fn called_names(src: &str, is_condition: bool) -> Vec<(Callable, String)> {
+    let mut regions: Vec<&str> = Vec::new();
+    if is_condition || sole_expression(src).is_some() {
+        regions.push(sole_expression(src).unwrap_or(src));
+    } else {
+        let mut rest = src;
+        loop {
+            let next = [("<<", ">>"), ("<%", "%>")]
+                .iter()
+                .filter_map(|(o, c)| rest.find(o).map(|i| (i, *o, *c)))
+                .min_by_key(|(i, _, _)| *i);
+            let Some((i, open, close)) = next else { break };
+            let after = &rest[i + open.len()..];
+            let end = after.find(close).unwrap_or(after.len());
+            regions.push(&after[..end]);
+            rest = &after[(end + close.len()).min(after.len())..];
+        }
+    }
+    let mut out = Vec::new();
+    for region in regions {
+        scan_expression(region, &mut out);
+    }
+    out
+}
+
+fn scan_expression(expr: &str, out: &mut Vec<(Callable, String)>) {
+    const KEYWORDS: &[&str] = &[
+        "if",
+        "elif",
+        "else",
+        "endif",
+        "for",
+        "endfor",
+        "in",
+        "not",
+        "and",
+        "or",
+        "is",
+        "set",
+        "endset",
+        "macro",
+        "endmacro",
+        "call",
+        "endcall",
+        "filter",
+        "endfilter",
+        "with",
+        "endwith",
+        "true",
+        "false",
+        "none",
+        "True",
+        "False",
+        "None",
+        "recursive",
+        "loop",
+    ];
+    let chars: Vec<char> = expr.chars().collect();
+    let mut macros: Vec<String> = Vec::new();
+    let mut prev: Option<char> = None; // previous significant character
+    let mut prev_word = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' || c == '"' {
+            i += 1;
+            while i < chars.len() && chars[i] != c {
+                if chars[i] == '\\' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            i += 1;
+            prev = Some('"');
+            prev_word.clear();
+            continue;
+        }
+        if c.is_ascii_alphabetic() || c == '_' {
+            let start = i;
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            let word: String = chars[start..i].iter().collect();
+            let mut j = i;
+            while j < chars.len() && chars[j].is_whitespace() {
+                j += 1;
+            }
+            let next = chars.get(j).copied();
+            if prev == Some('|') {
+                out.push((Callable::Filter, word.clone()));
+            } else if prev_word == "is" {
+                if !KEYWORDS.contains(&word.as_str()) {
+                    out.push((Callable::Test, word.clone()));
+                }
+            } else if prev_word == "macro" {
+                macros.push(word.clone());
+            } else if next == Some('(')
+                && prev != Some('.')
+                && !KEYWORDS.contains(&word.as_str())
+                && !macros.contains(&word)
+            {
+                out.push((Callable::Function, word.clone()));
+            }
+            // `is not name`: the test follows `not`.
+            if !(prev_word == "is" && word == "not") {
+                prev_word = word;
+            }
+            prev = Some('a');
+            continue;
+        }
+        if !c.is_whitespace() {
+            prev = Some(c);
+            prev_word.clear();
+        }
+        i += 1;
+    }
 }
 
 impl Default for Templates {
@@ -159,7 +365,67 @@ impl Templates {
                 }
             },
         );
-        Templates { env }
+        Templates {
+            env,
+            known: Default::default(),
+        }
+    }
+
+    /// Whether a filter, test or function of this name exists (probed once per name).
+    pub fn exists(&self, kind: Callable, name: &str) -> bool {
+        let key = (kind, name.to_string());
+        if let Some(k) = self
+            .known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return *k;
+        }
+        let empty = MjValue::from(());
+        let probe = match kind {
+            Callable::Filter => self
+                .env
+                .compile_expression(&format!("1 | {name}"))
+                .and_then(|e| e.eval(&empty)),
+            Callable::Test => self
+                .env
+                .compile_expression(&format!("1 is {name}"))
+                .and_then(|e| e.eval(&empty)),
+            Callable::Function => self
+                .env
+                .compile_expression(&format!("{name}()"))
+                .and_then(|e| e.eval(&empty)),
+        };
+        let exists = match probe {
+            Ok(_) => true,
+            Err(e) => !matches!(
+                e.kind(),
+                ErrorKind::UnknownFilter
+                    | ErrorKind::UnknownTest
+                    | ErrorKind::UnknownFunction
+                    | ErrorKind::UndefinedError
+            ),
+        };
+        self.known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, exists);
+        exists
+    }
+
+    /// Filters, tests and functions a template or condition calls that do not exist.
+    pub fn unknown_callables(&self, src: &str, is_condition: bool) -> Vec<(Callable, String)> {
+        if !is_condition && !is_template(src) {
+            return vec![];
+        }
+        let mut out: Vec<(Callable, String)> = Vec::new();
+        for (kind, name) in called_names(src, is_condition) {
+            if !self.exists(kind, &name) && !out.iter().any(|(k, n)| *k == kind && *n == name) {
+                out.push((kind, name));
+            }
+        }
+        out
     }
 
     /// Checks syntax and returns the variable paths used, compiling once: a condition, a sole
@@ -460,6 +726,31 @@ mod tests {
         );
         assert!(t.analyse("<< unclosed", false).is_err());
         assert!(t.analyse("a ==", true).is_err());
+    }
+
+    #[test]
+    fn unknown_filters_tests_and_functions() {
+        let t = Templates::new();
+        assert!(
+            t.unknown_callables("<<x | base64 | upper>>", false)
+                .is_empty()
+        );
+        assert_eq!(
+            t.unknown_callables("a <<x | base46>> <% if y is evn %>z<% endif %>", false),
+            vec![
+                (Callable::Filter, "base46".to_string()),
+                (Callable::Test, "evn".to_string())
+            ]
+        );
+        assert_eq!(
+            t.unknown_callables("uuidd() ~ now() ~ 'f(x)' ~ a.items()", true),
+            vec![(Callable::Function, "uuidd".to_string())]
+        );
+        assert!(t.unknown_callables("x is not defined", true).is_empty());
+        assert!(
+            t.unknown_callables("<% for i in range(3) %><<i>><% endfor %>", false)
+                .is_empty()
+        );
     }
 
     #[test]

@@ -4,16 +4,30 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-/// Parses `250ms`, `2s`, `5m`, `24h`, `1d`, `1h30m`, or a bare number of seconds.
+/// The longest duration accepted anywhere (a clock advance, a timeout): 100 years.
+pub const MAX_DURATION_SECS: f64 = 100.0 * 365.25 * 86400.0;
+
+/// Parses `250ms`, `2s`, `5m`, `24h`, `1d`, `1h30m`, `1 h`, or a bare number of seconds; at most
+/// [`MAX_DURATION_SECS`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let t = compact.as_str();
     if t.is_empty() {
         return Err("empty duration".into());
     }
+    let too_long = || {
+        format!(
+            "`{}` is longer than 100 years; use a shorter duration",
+            text.trim()
+        )
+    };
     if let Ok(secs) = t.parse::<f64>()
         && secs >= 0.0
         && secs.is_finite()
     {
+        if secs > MAX_DURATION_SECS {
+            return Err(too_long());
+        }
         return Ok(Duration::from_secs_f64(secs));
     }
     let mut total = Duration::ZERO;
@@ -48,9 +62,33 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
                 ));
             }
         };
+        if !secs.is_finite() || total.as_secs_f64() + secs > MAX_DURATION_SECS {
+            return Err(too_long());
+        }
         total += Duration::from_secs_f64(secs);
     }
     Ok(total)
+}
+
+/// Formats a duration with every unit down to the second (and milliseconds when under a
+/// second): `23h59m30s`, `1d0h0m1s`, `250ms` — for reports where rounding would mislead.
+pub fn exact_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s == 0 {
+        return format!("{}ms", d.as_millis());
+    }
+    let units = [
+        (s / 86400, 'd'),
+        ((s % 86400) / 3600, 'h'),
+        ((s % 3600) / 60, 'm'),
+        (s % 60, 's'),
+    ];
+    let first = units.iter().position(|(n, _)| *n > 0).unwrap_or(3);
+    let last = units.iter().rposition(|(n, _)| *n > 0).unwrap_or(3);
+    units[first..=last]
+        .iter()
+        .map(|(n, u)| format!("{n}{u}"))
+        .collect()
 }
 
 /// Formats a duration compactly: `23h59m`, `4m10s`, `850ms`.
@@ -101,12 +139,15 @@ pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// RFC 3339 UTC timestamp of a unix time in seconds.
+/// RFC 3339 UTC timestamp of a unix time in seconds (or a note that it is out of range).
 pub fn rfc3339(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("(out of range: {unix})"))
 }
 
 /// Current unix time in seconds (wall clock).
@@ -136,6 +177,12 @@ mod tests {
         assert_eq!(parse_duration("25h").unwrap(), Duration::from_secs(90000));
         assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
         assert!(parse_duration("5 parsecs").is_err());
+        assert_eq!(parse_duration("1 h").unwrap(), Duration::from_secs(3600));
+        assert!(parse_duration("99999999999h").is_err());
+        assert!(parse_duration("1e300").is_err());
+        assert_eq!(exact_duration(Duration::from_secs(86370)), "23h59m30s");
+        assert_eq!(exact_duration(Duration::from_secs(3600)), "1h");
+        assert!(rfc3339(i64::MAX).contains("out of range"));
         assert_eq!(human_duration(Duration::from_secs(86399)), "23h59m");
         assert_eq!(human_duration(Duration::from_secs(90000)), "25h00m");
         assert_eq!(human_duration(Duration::from_secs(180 * 86400)), "180d0h");

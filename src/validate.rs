@@ -10,13 +10,27 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::collection::{Collection, LoadError, Step, near_miss};
 use crate::template::Templates;
 
-/// Names the OAuth2 engine sets itself (`login`), so a collection may use them undeclared.
-const ENGINE_VARS: [&str; 5] = [
-    "oauth_state",
-    "code_verifier",
-    "code_challenge",
-    "code",
+/// Names that usually mean something different in each response (`id`, `name`, ...): when more
+/// than one earlier step may set one, `validate` warns that a request using it may get the wrong
+/// one.
+pub const GENERIC_NAMES: &[&str] = &[
+    "id",
+    "name",
+    "status",
     "state",
+    "type",
+    "code",
+    "message",
+    "value",
+    "key",
+    "title",
+    "data",
+    "result",
+    "url",
+    "created_at",
+    "updated_at",
+    "count",
+    "total",
 ];
 
 /// What `validate` found.
@@ -24,6 +38,8 @@ const ENGINE_VARS: [&str; 5] = [
 pub struct Report {
     /// Errors, each located.
     pub errors: Vec<LoadError>,
+    /// Warnings, each located: things that work but may not do what the author meant.
+    pub warnings: Vec<LoadError>,
     /// Variables no definition provides, which responses are expected to set, with the first
     /// request that uses each.
     pub from_responses: BTreeMap<String, String>,
@@ -43,8 +59,20 @@ pub fn analyse(c: &Collection, t: &Templates) -> Report {
     };
     // (where, source, is a bare condition)
     let mut sources: Vec<(Vec<String>, &str, bool)> = Vec::new();
-    let mut defined: BTreeSet<String> = ENGINE_VARS.iter().map(|s| s.to_string()).collect();
+    let mut defined: BTreeSet<String> = BTreeSet::new();
     defined.insert("env".into());
+    if let Some(o) = &c.oauth2 {
+        // Set by `login` (one-time values) and by the token responses.
+        defined.extend([
+            o.state.clone(),
+            o.code.clone(),
+            o.access_token.clone(),
+            o.refresh_token.clone(),
+        ]);
+        if o.pkce {
+            defined.extend(["code_verifier".to_string(), "code_challenge".to_string()]);
+        }
+    }
     for (k, v) in &c.variables {
         defined.insert(k.clone());
         let mut strings = Vec::new();
@@ -75,9 +103,6 @@ pub fn analyse(c: &Collection, t: &Templates) -> Report {
             path.extend(field);
             sources.push((path, src, false));
         }
-    }
-    if let Some(o) = &c.oauth2 {
-        defined.extend([o.access_token.clone(), o.refresh_token.clone()]);
     }
     for (fname, flow) in &c.flows {
         for (i, step) in flow.steps.iter().enumerate() {
@@ -118,13 +143,41 @@ pub fn analyse(c: &Collection, t: &Templates) -> Report {
                 format!("template error in `{}`: {e}", path.join(".")),
             )),
             Ok(refs) => {
+                for (kind, name) in t.unknown_callables(src, *is_condition) {
+                    report.errors.push(located(
+                        path,
+                        format!(
+                            "unknown {kind} `{name}` in `{}`{}",
+                            path.join("."),
+                            crate::collection::suggest(
+                                &name,
+                                crate::template::KNOWN_CALLABLES
+                                    .iter()
+                                    .map(|s| s.to_string())
+                                    .collect::<Vec<_>>()
+                                    .iter()
+                            )
+                        ),
+                    ));
+                }
+                let calls: BTreeSet<String> = crate::template::called_names(src, *is_condition)
+                    .into_iter()
+                    .map(|(_, n)| n)
+                    .collect();
                 for r in refs {
-                    let root = r.split('.').next().unwrap_or(&r).to_string();
-                    uses.push((path.clone(), root));
+                    let root = crate::scope::root_of(&r).to_string();
+                    if !calls.contains(&root) {
+                        uses.push((path.clone(), root));
+                    }
                 }
             }
         }
     }
+    check_urls(c, &mut report);
+    if let Some(o) = &c.oauth2 {
+        check_oauth2(c, t, o, &mut report);
+    }
+    generic_name_warnings(c, t, &mut report);
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for (_, root) in &uses {
         *counts.entry(root.as_str()).or_default() += 1;
@@ -156,4 +209,176 @@ pub fn analyse(c: &Collection, t: &Templates) -> Report {
         }
     }
     report
+}
+
+/// Literal URLs must be http(s) URLs (a URL that starts with a template is checked before
+/// sending, where it is known).
+fn check_urls(c: &Collection, report: &mut Report) {
+    for (name, req) in &c.requests {
+        let literal = !crate::template::is_template(&req.url);
+        let prefix = req.url.split("<<").next().unwrap_or("");
+        let problem = if literal {
+            match url::Url::parse(&req.url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => None,
+                Ok(u) => Some(format!(
+                    "`{}` uses `{}:`; postie sends http and https only",
+                    req.url,
+                    u.scheme()
+                )),
+                Err(e) => Some(format!(
+                    "`{}` is not a URL ({e}); write e.g. `https://api.example.com/v1/...` or `<<base_url>>/...`",
+                    req.url
+                )),
+            }
+        } else if !prefix.is_empty()
+            && prefix.contains(':')
+            && !(prefix.starts_with("http://") || prefix.starts_with("https://"))
+        {
+            Some(format!(
+                "`{}` does not start with http:// or https://",
+                req.url
+            ))
+        } else {
+            None
+        };
+        if let Some(msg) = problem {
+            report
+                .errors
+                .push(c.error_at(&["requests", name, "url"], msg));
+        }
+    }
+}
+
+/// The `oauth2:` block names requests and variables; the requests must carry what it says.
+fn check_oauth2(
+    c: &Collection,
+    t: &Templates,
+    o: &crate::collection::OAuth2Config,
+    report: &mut Report,
+) {
+    let uses = |request: &str, var: &str| {
+        c.requests.get(request).is_some_and(|r| {
+            r.template_sources()
+                .iter()
+                .flat_map(|(_, s)| t.references(s))
+                .any(|p| crate::scope::root_of(&p) == var)
+        })
+    };
+    let mut need = |request: &str, var: &str, why: &str| {
+        if c.requests.contains_key(request) && !uses(request, var) {
+            report.errors.push(c.error_at(
+                &["requests", request],
+                format!("request `{request}` never uses `<<{var}>>`, which {why}"),
+            ));
+        }
+    };
+    if o.pkce {
+        need(
+            &o.authorize,
+            "code_challenge",
+            "`pkce: true` needs in the authorize request (add `code_challenge: <<code_challenge>>` and `code_challenge_method: S256` to its query)",
+        );
+        need(
+            &o.token,
+            "code_verifier",
+            "`pkce: true` needs in the token request (add `code_verifier: <<code_verifier>>` to its form)",
+        );
+    } else {
+        need(
+            &o.authorize,
+            &o.state,
+            &format!(
+                "`login` sets to a fresh random value and checks on the way back (add `state: <<{}>>` to its query, name another variable with `oauth2.state`, or turn on `pkce: true`)",
+                o.state
+            ),
+        );
+    }
+    need(
+        &o.token,
+        &o.code,
+        &format!(
+            "`login` sets to the authorization code (add `code: <<{}>>` to its form, or name the variable with `oauth2.code`)",
+            o.code
+        ),
+    );
+    if let Some(r) = &o.refresh {
+        need(r, &o.refresh_token, "holds the refresh token");
+    }
+    if o.client_auth.is_some() {
+        for r in [Some(&o.token), o.refresh.as_ref()].into_iter().flatten() {
+            let Some(req) = c.requests.get(r) else {
+                continue;
+            };
+            let form_secret = req
+                .form
+                .as_ref()
+                .is_some_and(|f| f.contains_key("client_secret"));
+            if req.auth.is_some() || form_secret {
+                report.errors.push(c.error_at(
+                    &["requests", r],
+                    format!("request `{r}` authenticates the client itself, but `oauth2.client_auth` makes postie do it; remove its `auth:` and `client_secret`"),
+                ));
+            }
+        }
+    }
+}
+
+/// In each flow, a request that uses a generic name (`<<id>>`) which several earlier steps may
+/// set (automatic chaining binds every top-level field) may get another step's value.
+fn generic_name_warnings(c: &Collection, t: &Templates, report: &mut Report) {
+    let declared =
+        |n: &str| c.variables.contains_key(n) || c.environments.values().any(|e| e.contains_key(n));
+    let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
+    for (fname, flow) in &c.flows {
+        for (i, step) in flow.steps.iter().enumerate() {
+            let Some(req) = c.requests.get(step.request()) else {
+                continue;
+            };
+            let earlier: Vec<&str> = flow.steps[..i]
+                .iter()
+                .map(|s| s.request())
+                .filter(|r| *r != step.request())
+                .collect();
+            for (field, src) in req.template_sources() {
+                for path in t.references(src) {
+                    let root = crate::scope::root_of(&path);
+                    if !GENERIC_NAMES.contains(&root) || declared(root) {
+                        continue;
+                    }
+                    // An explicit capture of that name decides it.
+                    let captured: Vec<&&str> = earlier
+                        .iter()
+                        .filter(|r| {
+                            c.requests
+                                .get(**r)
+                                .is_some_and(|q| q.capture.contains_key(root))
+                        })
+                        .collect();
+                    if !captured.is_empty() {
+                        continue;
+                    }
+                    let mut producers: Vec<&str> = earlier.clone();
+                    producers.dedup();
+                    if producers.len() < 2
+                        || !seen.insert((step.request().to_string(), root.to_string()))
+                    {
+                        continue;
+                    }
+                    let mut at: Vec<String> = vec!["requests".into(), step.request().into()];
+                    at.extend(field.iter().cloned());
+                    let at: Vec<&str> = at.iter().map(String::as_str).collect();
+                    let first = producers[0];
+                    report.warnings.push(c.error_at(
+                        &at,
+                        format!(
+                            "`<<{root}>>` in `{}` (flow `{fname}`) is a generic name that any of the {} earlier steps ({}) may set, the last one to answer winning; write `<<{first}.body.{root}>>` to name the step, or capture it under its own name",
+                            step.request(),
+                            producers.len(),
+                            producers.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+    }
 }

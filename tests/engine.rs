@@ -37,7 +37,7 @@ requests:
     method: PUT
     url: <<base>>/contacts/<<contact_id>>
     auth: {{bearer: "<<access_token>>"}}
-    json: {{email: "<<email>>", via: "<<find.body.source>>", status_was: "<<find.status>>"}}
+    json: {{email: "<<email>>", source: "<<find.body.source>>", status_was: "<<find.status>>"}}
 flows:
   main:
     steps: [authorize, token, find, update]
@@ -74,7 +74,7 @@ fn chain_mocks(server: &MockServer) -> Vec<httpmock::Mock<'_>> {
         when.method(PUT)
             .path("/contacts/c-77")
             .header("authorization", format!("Bearer {ACCESS}"))
-            .json_body(json!({"email": "ada@example.com", "via": "lookup", "status_was": 200}));
+            .json_body(json!({"email": "ada@example.com", "source": "lookup", "status_was": 200}));
         then.status(200).json_body(json!({"ok": true}));
     });
     vec![authorize, token, find, update]
@@ -125,7 +125,7 @@ fn state_carries_between_invocations_and_vars_masks() {
         run.stdout
     );
     mocks[2].assert_calls(1);
-    let state = p.path(".postie/state.json");
+    let state = p.path(".postie/c.yaml.state.json");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -394,7 +394,7 @@ fn reports_are_well_formed_and_secrets_never_leak() {
     }
     // ...while the state file (0600) does hold the token, so the next run can use it.
     assert!(
-        std::fs::read_to_string(p.path(".postie/state.json"))
+        std::fs::read_to_string(p.path(".postie/c.yaml.state.json"))
             .unwrap()
             .contains(ACCESS)
     );

@@ -37,7 +37,8 @@ fn runner_for(
     let collection = postie::collection::Collection::load(&dir.path().join("cc.yaml")).unwrap();
     let opts = postie::runner::RunOptions {
         env: Some("mock".into()),
-        vars: vec![("mock_url".into(), mock.url().to_string())],
+        vars: vec![],
+        mock_url: Some(mock.url().to_string()),
         fresh,
         state_dir: None,
     };
@@ -51,6 +52,7 @@ fn scripted_repl_walks_the_documented_sequence() {
 help flow
 login
 show token --curl
+show refresh --curl
 vars
 env
 flow documented
@@ -107,9 +109,16 @@ quit
             && out.contains("-H 'Authorization: Basic (redacted)'"),
         "{out}"
     );
+    // The authorization code was used once and forgotten; the hint says so.
     assert!(
-        out.contains("client_secret = (redacted)  (collection)")
-            && out.contains("access_token = (redacted)  (from token)"),
+        out.contains("`<<code>>` is undefined — it is a one-time value of a login"),
+        "{out}"
+    );
+    assert!(
+        out.contains("client_secret = (redacted)  (environment mock)")
+            && out.contains("access_token = (redacted)  (from token)")
+            && out.contains("mock_url = http://127.0.0.1:")
+            && out.contains("(--mock)"),
         "{out}"
     );
     assert!(
@@ -179,8 +188,8 @@ quit
     );
     assert_eq!(
         out.matches("error:").count(),
-        1,
-        "only the refused PUT failed:\n{out}"
+        2,
+        "only `show token` (its code is spent) and the refused PUT failed:\n{out}"
     );
     assert_eq!(
         run.code, 1,
@@ -188,7 +197,7 @@ quit
     );
     // Secrets never reach the transcript or the history file.
     let state: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join(".postie/state.json")).unwrap(),
+        &std::fs::read_to_string(dir.path().join(".postie/cc.yaml.state.json")).unwrap(),
     )
     .unwrap();
     let access = state["envs"]["mock"]["vars"]["access_token"]["value"]
@@ -199,7 +208,7 @@ quit
         .as_str()
         .unwrap()
         .to_string();
-    let history = std::fs::read_to_string(dir.path().join(".postie/repl_history")).unwrap();
+    let history = std::fs::read_to_string(dir.path().join(".postie/cc.yaml.history")).unwrap();
     for secret in [
         access.as_str(),
         refresh.as_str(),
@@ -213,7 +222,7 @@ quit
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join(".postie/repl_history"))
+        let mode = std::fs::metadata(dir.path().join(".postie/cc.yaml.history"))
             .unwrap()
             .permissions()
             .mode()
@@ -233,7 +242,9 @@ async fn concurrent_requests_with_an_expired_token_refresh_once_and_rotate() {
         .unwrap();
     let first = runner.send("find_list").await;
     assert!(first.ok(), "{:?}", first.failure);
-    let old_refresh = runner.scope().ctx["refresh_token"]
+    let old_refresh = runner
+        .value("refresh_token")
+        .unwrap()
         .as_str()
         .unwrap()
         .to_string();
@@ -295,7 +306,7 @@ async fn concurrent_requests_with_an_expired_token_refresh_once_and_rotate() {
         .unwrap();
     assert_eq!(r.status(), 400);
     let state: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join(".postie/state.json")).unwrap(),
+        &std::fs::read_to_string(dir.path().join(".postie/cc.yaml.state.json")).unwrap(),
     )
     .unwrap();
     let stored = state["envs"]["mock"]["vars"]["refresh_token"]["value"]
@@ -304,7 +315,11 @@ async fn concurrent_requests_with_an_expired_token_refresh_once_and_rotate() {
     assert_ne!(stored, old_refresh);
     assert_eq!(
         stored,
-        shared.lock().await.scope().ctx["refresh_token"]
+        shared
+            .lock()
+            .await
+            .value("refresh_token")
+            .unwrap()
             .as_str()
             .unwrap()
     );
@@ -387,7 +402,7 @@ fn login_refuses_a_non_loopback_redirect() {
         &[],
         None,
     );
-    assert_eq!(run.code, 3, "{}", run.all());
+    assert_eq!(run.code, 2, "nothing was sent: {}", run.all());
     assert!(
         run.stderr.contains("only listens on loopback"),
         "{}",
@@ -476,6 +491,7 @@ async fn browser_clicks_allow_and_login_finishes() {
         postie::runner::RunOptions {
             env: Some("mock".into()),
             vars,
+            mock_url: None,
             fresh: true,
             state_dir: None,
         },
@@ -517,7 +533,9 @@ async fn browser_clicks_allow_and_login_finishes() {
         out.as_ref().is_ok_and(|m| m.starts_with("logged in")),
         "{out:?}"
     );
-    let token = runner.scope().ctx["access_token"]
+    let token = runner
+        .value("access_token")
+        .unwrap()
         .as_str()
         .unwrap()
         .to_string();
@@ -605,7 +623,7 @@ async fn drive_browser(port: u16, url: &str) -> Result<(), String> {
 }
 
 #[test]
-fn run_warns_about_a_nulling_put_and_strict_refuses_it() {
+fn run_refuses_a_nulling_put_unless_yes() {
     let dir = project();
     let mut text = std::fs::read_to_string(dir.path().join("cc.yaml")).unwrap();
     text.push_str("  careless:\n    steps: [find_contact, update_contact_careless]\n");
@@ -624,30 +642,31 @@ fn run_warns_about_a_nulling_put_and_strict_refuses_it() {
         None,
     );
     assert_eq!(seed.code, 0, "{}", seed.all());
-    let strict = run_postie(
-        dir.path(),
-        &["run", "cc.yaml", "--mock", "--flow", "careless", "--strict"],
-        &[],
-        None,
-    );
-    assert_eq!(strict.code, 1, "{}", strict.all());
-    assert!(
-        strict.stdout.contains("(--strict: not sent"),
-        "{}",
-        strict.stdout
-    );
-    let lenient = run_postie(
+    // Headless, the guard protects as `send` does: not sent, and the advice is runnable.
+    let refused = run_postie(
         dir.path(),
         &["run", "cc.yaml", "--mock", "--flow", "careless"],
         &[],
         None,
     );
-    assert_eq!(lenient.code, 0, "{}", lenient.all());
+    assert_eq!(refused.code, 1, "{}", refused.all());
     assert!(
-        lenient.stdout.contains("warning: PUT guard: PUT")
-            && lenient.stdout.contains("- job_title: \"Mathematician\""),
+        refused.stdout.contains("not sent: pass --yes")
+            && refused.stdout.contains("- job_title: \"Mathematician\""),
         "{}",
-        lenient.stdout
+        refused.stdout
+    );
+    let sent = run_postie(
+        dir.path(),
+        &["run", "cc.yaml", "--mock", "--flow", "careless", "--yes"],
+        &[],
+        None,
+    );
+    assert_eq!(sent.code, 0, "{}", sent.all());
+    assert!(
+        sent.stdout.contains("PUT guard: PUT") && sent.stdout.contains("sent anyway (--yes)"),
+        "{}",
+        sent.stdout
     );
     // It was sent: the contact lost its job title, as Constant Contact would do.
     let after = run_postie(
@@ -671,13 +690,13 @@ async fn a_second_process_adopts_tokens_another_refreshed_instead_of_spending_a_
     let mut b = runner_for(&dir, &mock, false);
     let note = postie::auth::refresh(&mut a, "requested").await.unwrap();
     assert!(note.starts_with("refreshed access token"), "{note}");
-    let rotated = a.scope().ctx["refresh_token"].clone();
+    let rotated = a.value("refresh_token").unwrap().clone();
     let note = postie::auth::refresh(&mut b, "requested").await.unwrap();
     assert_eq!(
         note,
         "adopted the access token another postie process refreshed"
     );
-    assert_eq!(b.scope().ctx["refresh_token"], rotated);
+    assert_eq!(b.value("refresh_token").unwrap(), rotated);
     let refreshes = mock
         .shared()
         .journal(100)
@@ -738,10 +757,26 @@ requests:
         "{}",
         run.stdout
     );
-    let state = std::fs::read_to_string(dir.path().join(".postie/state.json")).unwrap();
+    let state = std::fs::read_to_string(dir.path().join(".postie/p.yaml.state.json")).unwrap();
+    // RFC 7636 §7.1 and RFC 6749 §10.12: the verifier, challenge, state and code are used once
+    // and never saved, so a later `send authorize` cannot reuse them.
+    let saved: Value = serde_json::from_str(&state).unwrap();
+    let vars = saved["envs"]["mock"]["vars"].as_object().unwrap();
+    for one_time in [
+        "code_verifier",
+        "code_challenge",
+        "oauth_state",
+        "code",
+        "state",
+    ] {
+        assert!(
+            !vars.contains_key(one_time),
+            "{one_time} was saved: {state}"
+        );
+    }
+    assert!(!state.contains("code_verifier"), "{state}");
     assert!(
-        state.contains("\"code_verifier\""),
-        "the verifier is kept (0600) for the exchange"
+        state.contains("\"client_auth\": \"none\""),
+        "the grant records the public client: {state}"
     );
-    assert!(!run.all().contains(&serde_json::from_str::<Value>(&state).unwrap()["envs"]["mock"]["vars"]["code_verifier"]["value"].as_str().unwrap().to_string()), "the verifier is never printed");
 }

@@ -45,13 +45,13 @@ pub fn run(args: MockArgs) -> i32 {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
-            return crate::cli::EXIT_COLLECTION;
+            return crate::exit::COLLECTION;
         }
     };
     for spec in &args.clients {
         if let Err(e) = cfg.add_client_spec(spec) {
             eprintln!("error: {e}");
-            return crate::cli::EXIT_COLLECTION;
+            return crate::exit::COLLECTION;
         }
     }
     cfg.host = args.host.clone();
@@ -67,7 +67,7 @@ pub fn run(args: MockArgs) -> i32 {
                 "error: cannot start the mock on {}:{}: {e}",
                 args.host, args.port
             );
-            return crate::cli::EXIT_HTTP;
+            return crate::exit::HTTP;
         }
     };
     // Write errors (a closed pipe) must not take the server down.
@@ -95,7 +95,7 @@ pub fn run(args: MockArgs) -> i32 {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: {e}");
-            return crate::cli::EXIT_HTTP;
+            return crate::exit::HTTP;
         }
     };
     rt.block_on(async {

@@ -219,6 +219,8 @@ pub struct MockConfig {
     pub port: u16,
     /// Where the simulation is saved.
     pub state_file: Option<PathBuf>,
+    /// How long to wait for another process that holds the state file (zero: refuse at once).
+    pub lock_wait: std::time::Duration,
     /// Clients (file + `--client`).
     pub clients: Vec<Client>,
 }
@@ -313,6 +315,7 @@ impl MockConfig {
             host: "127.0.0.1".into(),
             port: 0,
             state_file: None,
+            lock_wait: std::time::Duration::ZERO,
         })
     }
 

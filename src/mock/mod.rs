@@ -96,6 +96,56 @@ pub struct Shared {
     dirty: AtomicBool,
     /// Mirror of `Sim::clock_offset_ms`, read without the lock on every request.
     clock_offset: AtomicI64,
+    /// The exclusive lock on the state file, held while the mock runs: two mocks writing one
+    /// file would each acknowledge writes the other then overwrites.
+    _state_lock: Option<std::fs::File>,
+}
+
+/// Takes the exclusive lock beside a state file, waiting up to `wait` for another process.
+fn lock_state_file(path: &std::path::Path, wait: Duration) -> Result<std::fs::File, MockError> {
+    let lock_path = {
+        let mut p = path.as_os_str().to_owned();
+        p.push(".lock");
+        std::path::PathBuf::from(p)
+    };
+    if let Some(dir) = parent_dir(path) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)?;
+    let deadline = Instant::now() + wait;
+    let mut said = false;
+    loop {
+        match f.try_lock() {
+            Ok(()) => return Ok(f),
+            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                if Instant::now() >= deadline {
+                    return Err(MockError::Config(format!(
+                        "{} is in use by another mock (a `postie mock --state` or another postie run with --mock in this folder); stop it, or share it: run `postie mock --state {}` once and pass --var mock_url=<its URL> instead of --mock",
+                        path.display(),
+                        path.display()
+                    )));
+                }
+                if !said {
+                    eprintln!(
+                        "waiting for {}: another postie process is using the mock's data",
+                        path.display()
+                    );
+                    said = true;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+/// A path's directory, `None` for a bare file name (the current directory).
+fn parent_dir(path: &std::path::Path) -> Option<&std::path::Path> {
+    path.parent().filter(|p| !p.as_os_str().is_empty())
 }
 
 /// Mock errors at start-up.
@@ -120,6 +170,10 @@ impl Shared {
     /// Builds the shared state: from the state file when it exists, else seeded fresh.
     pub fn new(cfg: MockConfig) -> Result<Shared, MockError> {
         let keys = Keys::from_pem(&cfg.key_pem, &cfg.file.key_id).map_err(MockError::Config)?;
+        let state_lock = match &cfg.state_file {
+            Some(p) => Some(lock_state_file(p, cfg.lock_wait)?),
+            None => None,
+        };
         let sim = match cfg.state_file.as_deref().filter(|p| p.exists()) {
             Some(p) => {
                 let bytes = std::fs::read(p)?;
@@ -144,6 +198,7 @@ impl Shared {
             journal: Mutex::new(VecDeque::new()),
             journal_total: AtomicU64::new(0),
             dirty: AtomicBool::new(true),
+            _state_lock: state_lock,
         })
     }
 
@@ -228,8 +283,13 @@ impl Shared {
             return Ok(());
         }
         let bytes = serde_json::to_vec(&*self.lock()).unwrap_or_default();
-        if let Some(dir) = path.parent() {
-            crate::state::ensure_state_dir(dir)?;
+        match parent_dir(path) {
+            // postie's own state directory ignores itself in git; a user's directory is left alone.
+            Some(dir) if dir.file_name().is_some_and(|n| n == ".postie") => {
+                crate::state::ensure_state_dir(dir)?
+            }
+            Some(dir) => std::fs::create_dir_all(dir)?,
+            None => {}
         }
         crate::util::write_private_atomic(path, &bytes)
     }

@@ -17,6 +17,7 @@ pub(super) struct ReplHelper {
     flows: Vec<String>,
     envs: Vec<String>,
     vars: Vec<String>,
+    mock: Vec<String>,
 }
 
 impl Completer for ReplHelper {
@@ -33,28 +34,37 @@ impl Completer for ReplHelper {
             .map(|i| i + 1)
             .unwrap_or(0);
         let word = &before[start..];
-        let first = before[..start].split_whitespace().next();
-        let pool: Vec<&String> = match first {
-            None => self.commands.iter().chain(self.requests.iter()).collect(),
-            Some("send" | "show" | "diff") => self.requests.iter().collect(),
-            Some("flow") => self.flows.iter().collect(),
-            Some("env") => self.envs.iter().collect(),
-            Some("jwt" | "set" | "unset") => self.vars.iter().collect(),
-            Some("help") => self.commands.iter().collect(),
-            Some("mock") => {
-                return Ok((
-                    start,
-                    ["start", "stop", "status", "clock", "journal", "reset"]
-                        .iter()
-                        .filter(|c| c.starts_with(word))
-                        .map(|c| Pair {
-                            display: c.to_string(),
-                            replacement: format!("{c} "),
-                        })
-                        .collect(),
-                ));
+        let mut earlier = before[..start].split_whitespace();
+        let first = earlier.next();
+        let positional_given = earlier.filter(|w| !w.starts_with('-')).count();
+        let flags: Vec<String> = first
+            .map(|c| {
+                let cmd = if self.requests.iter().any(|r| r == c) {
+                    "send"
+                } else {
+                    c
+                };
+                super::COMMANDS
+                    .iter()
+                    .find(|(n, _, _)| *n == cmd)
+                    .map(|(_, _, f)| f.iter().map(|s| s.to_string()).collect())
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default();
+        let pool: Vec<&String> = if word.starts_with('-') {
+            flags.iter().collect()
+        } else {
+            match (first, positional_given) {
+                (None, _) => self.commands.iter().chain(self.requests.iter()).collect(),
+                (Some("send" | "show" | "diff"), 0) => self.requests.iter().collect(),
+                (Some("flow"), 0) => self.flows.iter().collect(),
+                (Some("env"), 0) => self.envs.iter().collect(),
+                // Variables (tokens first for jwt) — never request names.
+                (Some("jwt" | "set" | "unset"), 0) => self.vars.iter().collect(),
+                (Some("help"), 0) => self.commands.iter().collect(),
+                (Some("mock"), 0) => self.mock.iter().collect(),
+                _ => vec![],
             }
-            _ => vec![],
         };
         let mut out: Vec<Pair> = pool
             .into_iter()
@@ -93,19 +103,22 @@ impl Helper for ReplHelper {}
 
 pub(super) fn helper(s: &Session) -> ReplHelper {
     let c = &s.runner.collection;
-    let vars = s
-        .runner
-        .scope()
-        .ctx
-        .as_object()
-        .map(|m| m.keys().filter(|k| *k != "env").cloned().collect())
-        .unwrap_or_default();
+    let mut vars = s.runner.scope().names();
+    // Secret-looking names (tokens) first: they are what `jwt` decodes.
+    vars.sort_by_key(|v| !crate::redact::is_secret_name(v));
     ReplHelper {
-        commands: super::COMMANDS.iter().map(|(n, _)| n.to_string()).collect(),
+        commands: super::COMMANDS
+            .iter()
+            .map(|(n, _, _)| n.to_string())
+            .collect(),
         requests: c.requests.keys().cloned().collect(),
         flows: c.flows.keys().cloned().collect(),
         envs: c.environments.keys().cloned().collect(),
         vars,
+        mock: ["start", "stop", "status", "clock", "journal", "reset"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
     }
 }
 

@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::Session;
+use crate::exchange::Exchange;
 use crate::output;
 
 /// Normalises JSON for a structural diff: keys sorted, volatile fields blanked when asked.
@@ -36,14 +37,50 @@ fn normalise(v: &Value, ignore_volatile: bool) -> Value {
 }
 
 impl Session {
-    pub(super) fn last(&self) -> Result<String, String> {
-        let ex = self.last.as_ref().ok_or("no response yet")?;
-        Ok(output::response_text(ex, true, &self.red(), self.style))
+    /// The last response: this session's, else the newest one saved in state.
+    fn last_exchange(&self) -> Result<Exchange, String> {
+        if let Some(ex) = &self.last {
+            return Ok(ex.clone());
+        }
+        let st = self.runner.env_state();
+        let newest = st
+            .exchanges
+            .iter()
+            .filter_map(|(name, list)| list.last().map(|e| (name, e)))
+            .max_by_key(|(_, e)| e.get("seq").and_then(Value::as_u64).unwrap_or(0));
+        match newest {
+            Some((name, stored)) => Exchange::from_stored(name, stored)
+                .ok_or_else(|| format!("the saved response of `{name}` cannot be read")),
+            None => Err("no response yet (none in this session, none saved)".into()),
+        }
     }
 
-    pub(super) fn get(&self, args: &[&str]) -> Result<String, String> {
-        let path = self.need(args, "JSONPath (e.g. $.contacts[0].contact_id)")?;
-        let ex = self.last.as_ref().ok_or("no response yet")?;
+    pub(super) fn last_cmd(&self, save: Option<&str>) -> Result<String, String> {
+        let ex = self.last_exchange()?;
+        if let Some(file) = save {
+            std::fs::write(file, &ex.raw).map_err(|e| format!("{file}: {e}"))?;
+            return Ok(format!(
+                "saved the body of `{}` ({}) to {file}\n",
+                ex.request.name,
+                output::human_bytes(ex.raw.len())
+            ));
+        }
+        let mut out = String::new();
+        if self.last.is_none() {
+            out.push_str(&format!(
+                "(saved response of `{}`, from an earlier session)\n",
+                ex.request.name
+            ));
+        }
+        out.push_str(&output::response_text(&ex, true, self.red(), self.style));
+        Ok(out)
+    }
+
+    pub(super) fn get(&self, path: &str) -> Result<String, String> {
+        if path.is_empty() {
+            return Err("which JSONPath? (e.g. get $.contacts[0].contact_id)".into());
+        }
+        let ex = self.last_exchange()?;
         let body = ex.json.as_ref().ok_or("the last response is not JSON")?;
         let p = crate::capture::JsonPath::parse(path)?;
         match p.value(body) {
@@ -55,21 +92,22 @@ impl Session {
         }
     }
 
-    pub(super) fn diff(&self, args: &[&str]) -> Result<String, String> {
-        let ignore = args.contains(&"--ignore-volatile") || args.contains(&"-i");
-        let name = match args.iter().find(|a| !a.starts_with('-')) {
-            Some(n) => n.to_string(),
+    pub(super) fn diff(&self, name: Option<&str>, ignore: bool) -> Result<String, String> {
+        let name = match name {
+            Some(n) => {
+                self.known_request(n)?;
+                n.to_string()
+            }
             None => self
-                .last
-                .as_ref()
+                .last_exchange()
                 .map(|e| e.request.name.clone())
-                .ok_or("no request sent yet; name one")?,
+                .map_err(|_| "no request sent yet; name one".to_string())?,
         };
         let st = self.runner.env_state();
         let list = st
             .exchanges
             .get(&name)
-            .ok_or_else(|| format!("`{name}` has no responses yet"))?;
+            .ok_or_else(|| format!("`{name}` has no responses yet; send it twice to compare"))?;
         if list.len() < 2 {
             return Err(format!(
                 "`{name}` has only one response; send it again to compare"
@@ -112,8 +150,8 @@ impl Session {
         Ok(out)
     }
 
-    pub(super) fn jwt(&self, args: &[&str]) -> Result<String, String> {
-        let var = args.first().map(|s| s.to_string()).unwrap_or_else(|| {
+    pub(super) fn jwt(&self, var: Option<&str>) -> Result<String, String> {
+        let var = var.map(String::from).unwrap_or_else(|| {
             self.runner
                 .collection
                 .oauth2
@@ -122,11 +160,13 @@ impl Session {
                 .unwrap_or_else(|| "access_token".into())
         });
         let scope = self.runner.scope();
-        let token = scope
-            .ctx
+        let value = scope
             .get(&var)
-            .and_then(Value::as_str)
             .ok_or_else(|| format!("`{var}` is not set"))?;
-        crate::jwt::describe(token, self.runner.now()).map_err(|e| e.to_string())
+        let token = value
+            .as_str()
+            .ok_or_else(|| format!("`{var}` is not a JWT (not a string)"))?;
+        crate::jwt::describe(token, self.runner.now())
+            .map_err(|e| format!("`{var}` is not a JWT ({e})"))
     }
 }

@@ -4,27 +4,38 @@ use std::time::Duration;
 
 use super::Session;
 
+const USAGE: &str =
+    "usage: mock start [--no-auto-approve] | stop | status | clock ADVANCE | journal | reset";
+
 impl Session {
-    pub(super) fn mock(&mut self, args: &[&str]) -> Result<String, String> {
-        match args.first().copied() {
+    pub(super) fn mock(
+        &mut self,
+        args: &[String],
+        no_auto_approve: bool,
+    ) -> Result<String, String> {
+        let sub = args.first().map(String::as_str);
+        let rest = &args[args.len().min(1)..];
+        if sub != Some("clock") && !rest.is_empty() {
+            return Err(format!("unexpected `{}` — {USAGE}", rest.join(" ")));
+        }
+        if no_auto_approve && sub != Some("start") {
+            return Err(format!(
+                "--no-auto-approve goes with `mock start` — {USAGE}"
+            ));
+        }
+        match sub {
             Some("start") => {
                 if let Some(m) = &self.mock {
                     return Ok(format!("mock already running at {}\n", m.url()));
                 }
-                let mut cfg = crate::mock::MockConfig::bundled()?;
-                cfg.auto_approve = !args.contains(&"--no-auto-approve");
-                let cfg = cfg.with_state_file(
-                    crate::state::state_dir(&self.runner.collection.dir()).join("mock.json"),
-                );
+                let mut cfg = crate::session::mock_config(&self.runner.collection.dir(), false)?;
+                cfg.auto_approve = !no_auto_approve;
                 let m = crate::mock::MockServer::start(cfg).map_err(|e| e.to_string())?;
-                self.runner.inputs.vars.retain(|(k, _)| k != "mock_url");
-                self.runner
-                    .inputs
-                    .vars
-                    .push(("mock_url".into(), m.url().to_string()));
+                self.runner.inputs.mock_url = Some(m.url().to_string());
                 if self.runner.collection.environments.contains_key("mock") {
                     self.runner.inputs.env = Some("mock".into());
                 }
+                self.runner.rebuild_redactor();
                 let url = m.url().to_string();
                 self.mock = Some(m);
                 self.sync_clock();
@@ -42,17 +53,14 @@ impl Session {
                 None => Err("no mock is running".into()),
             },
             Some("status") => {
-                let m = self
-                    .mock
-                    .as_ref()
-                    .ok_or("no mock is running; `mock start`")?;
+                let m = self.running()?;
                 let sim = m.shared().lock();
                 let (total, _) = m.shared().journal(0);
                 let now = crate::mock::store::ts(m.shared().now_ms());
                 Ok(format!(
                     "mock at {}\nclock {now} (offset {})\ncontacts {} · lists {} · activities {} · requests served {total}\n",
                     m.url(),
-                    crate::util::human_duration(Duration::from_millis(
+                    crate::util::exact_duration(Duration::from_millis(
                         sim.clock_offset_ms.max(0) as u64
                     )),
                     sim.contacts.len(),
@@ -61,25 +69,22 @@ impl Session {
                 ))
             }
             Some("clock") => {
-                let m = self
-                    .mock
-                    .as_ref()
-                    .ok_or("no mock is running; `mock start`")?;
-                let d = args.get(1).ok_or("mock clock ADVANCE (e.g. 25h)")?;
-                let d = crate::util::parse_duration(d.trim_start_matches('+'))?;
+                let m = self.running()?;
+                if rest.is_empty() {
+                    return Err("mock clock ADVANCE (e.g. 25h, 1h30m, \"1 h\")".into());
+                }
+                let text = rest.join(" ");
+                let d = crate::util::parse_duration(text.trim_start_matches('+'))?;
                 let now = m.shared().advance(d);
                 self.sync_clock();
                 Ok(format!(
                     "mock clock advanced {}; now {}\n",
-                    crate::util::human_duration(d),
+                    crate::util::exact_duration(d),
                     crate::mock::store::ts(now)
                 ))
             }
             Some("journal") => {
-                let m = self
-                    .mock
-                    .as_ref()
-                    .ok_or("no mock is running; `mock start`")?;
+                let m = self.running()?;
                 let (total, entries) = m.shared().journal(20);
                 let mut out = format!("{total} requests served; the last {}:\n", entries.len());
                 for e in entries {
@@ -96,15 +101,41 @@ impl Session {
                 Ok(out)
             }
             Some("reset") => {
-                let m = self
-                    .mock
-                    .as_ref()
-                    .ok_or("no mock is running; `mock start`")?;
+                let m = self.running()?;
                 m.shared().reset();
                 self.sync_clock();
-                Ok("mock reset to its seeded account\n".into())
+                // The mock forgot every token it issued: so does this environment.
+                let forgot = self.forget_tokens();
+                Ok(format!(
+                    "mock reset to its seeded account{}\n",
+                    if forgot {
+                        "; the tokens it had issued are forgotten here too — `login` again"
+                    } else {
+                        ""
+                    }
+                ))
             }
-            _ => Err("mock start|stop|status|clock ADVANCE|journal|reset".into()),
+            Some(other) => Err(format!("no `mock {other}` — {USAGE}")),
+            None => Err(USAGE.into()),
         }
+    }
+
+    fn running(&self) -> Result<&crate::mock::MockServer, String> {
+        self.mock
+            .as_ref()
+            .ok_or_else(|| "no mock is running; `mock start`".to_string())
+    }
+
+    /// Drops the stored tokens and grant of this environment; returns whether there were any.
+    fn forget_tokens(&mut self) -> bool {
+        let Some(o) = self.runner.collection.oauth2.clone() else {
+            return false;
+        };
+        let mut any = false;
+        for name in [&o.access_token, &o.refresh_token] {
+            any |= self.runner.unset_var(name);
+        }
+        any |= self.runner.env_state_mut().grant.take().is_some();
+        any
     }
 }

@@ -3,8 +3,13 @@
 //!
 //! Every command is a line handled by [`Session::execute`]; the same runner, auth engine and
 //! output functions serve `postie send`/`run`/`auth`, so the REPL is another face of one command
-//! layer. When stdin is not a terminal it reads one command per line, echoes each as it would
-//! appear interactively (without colour) and exits non-zero if any command failed.
+//! layer ([`crate::session`]). When stdin is not a terminal it reads one command per line, echoes
+//! each as it would appear interactively (without colour) and exits non-zero if any command failed.
+//!
+//! A line is split like a shell would (quotes group words and are removed only where they
+//! delimit a word), except for `set NAME VALUE` and `get PATH`, whose value and path are taken
+//! raw from the rest of the line so JSON and JSONPath keep their quotes. Every command checks its
+//! arguments: an unknown flag or an extra word is an error, never silently ignored.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
@@ -12,12 +17,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::cli::SendOpts;
 use crate::collection::Step;
 use crate::exchange::{Exchange, Rendered};
 use crate::output::{self, Style};
 use crate::redact::Redactor;
 use crate::runner::{Runner, StepResult};
+use crate::session::SendOpts;
 
 mod editor;
 mod inspect;
@@ -25,63 +30,95 @@ mod mock_control;
 
 use editor::{ReplHelper, append_history, helper};
 
-/// Commands and their one-line help.
-pub const COMMANDS: &[(&str, &str)] = &[
-    ("help", "help [COMMAND] — this list, or one command"),
+/// Commands, their one-line help, and the flags each accepts (for checking and completion).
+pub const COMMANDS: &[(&str, &str, &[&str])] = &[
+    ("help", "help [COMMAND] — this list, or one command", &[]),
     (
         "requests",
         "requests — requests and flows, with their notes",
+        &[],
     ),
     (
         "show",
         "show REQUEST [--curl] — the fully rendered request (secrets masked), or as curl",
+        &["--curl"],
     ),
     (
         "send",
         "send REQUEST [--yes] [-v] — send it (or just type the request's name)",
+        &["--yes", "-y", "-v"],
     ),
-    ("flow", "flow NAME — start stepping through a flow"),
+    ("flow", "flow [NAME] — start stepping through a flow", &[]),
     (
         "next",
         "next — send the current flow step and show what it set",
+        &[],
     ),
-    ("skip", "skip — move past the current flow step"),
-    ("continue", "continue — run the rest of the flow"),
-    ("where", "where — the position in the flow"),
-    ("vars", "vars — variables in scope (secrets masked)"),
+    ("skip", "skip — move past the current flow step", &[]),
+    (
+        "continue",
+        "continue — run the rest of the flow, each step as it completes",
+        &[],
+    ),
+    ("where", "where — the position in the flow", &[]),
+    ("vars", "vars — variables in scope (secrets masked)", &[]),
     (
         "set",
-        "set NAME VALUE — set a variable (JSON values allowed)",
+        "set NAME VALUE — set a variable (the rest of the line; JSON values allowed)",
+        &[],
     ),
-    ("unset", "unset NAME — forget a variable"),
-    ("env", "env [NAME] — show or switch the environment"),
-    ("last", "last — the last response: status, headers, body"),
-    ("get", "get PATH — a JSONPath into the last response body"),
+    ("unset", "unset NAME — forget a variable", &[]),
+    ("env", "env [NAME] — show or switch the environment", &[]),
+    (
+        "last",
+        "last [--save FILE] — the last response: status, headers, body; or save its body",
+        &["--save"],
+    ),
+    (
+        "get",
+        "get PATH — a JSONPath into the last response body (the rest of the line)",
+        &[],
+    ),
     (
         "diff",
         "diff [REQUEST] [--ignore-volatile] — the last two responses of a request, compared",
+        &["--ignore-volatile", "-i"],
     ),
     (
         "jwt",
         "jwt [VARIABLE] — decode a JWT (default: the access token)",
+        &[],
     ),
     (
         "login",
         "login [--device] [--no-browser] — OAuth2 login through the browser or the device flow",
+        &["--device", "--no-browser"],
     ),
-    ("refresh", "refresh — refresh the access token now"),
-    ("status", "status — access and refresh token status"),
+    ("refresh", "refresh — refresh the access token now", &[]),
+    ("status", "status — access and refresh token status", &[]),
     (
         "mock",
         "mock start|stop|status|clock ADVANCE|journal|reset — the in-process mock",
+        &["--no-auto-approve"],
     ),
-    ("history", "history — this session's requests"),
-    ("quit", "quit — leave (Ctrl-D too)"),
+    ("history", "history — this session's requests", &[]),
+    ("quit", "quit — leave (Ctrl-D too)", &[]),
 ];
+
+/// What happened to a flow step in this session (for `where`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mark {
+    Todo,
+    Passed,
+    Failed,
+    SkippedByWhen,
+    SkippedByUser,
+}
 
 struct FlowCursor {
     flow: String,
     steps: Vec<(usize, Step)>,
+    marks: Vec<Mark>,
     pos: usize,
 }
 
@@ -93,27 +130,43 @@ pub struct Session {
     style: Style,
     interactive: bool,
     last: Option<Exchange>,
-    sent: Vec<String>,
     cursor: Option<FlowCursor>,
-    pending_answers: Vec<String>,
+    pending_answer: Option<String>,
+    answer_used: bool,
     /// Set when any command failed.
     pub failed: bool,
     /// Ctrl-C while a command runs (interactive only; a listener holds SIGINT for the session).
     interrupts: Option<std::sync::Arc<tokio::sync::Notify>>,
 }
 
-fn split_words(line: &str) -> Vec<String> {
+/// Splits words like a shell: whitespace separates, quotes group and are removed where they
+/// delimit, a backslash escapes the next character outside single quotes.
+pub fn split_words(line: &str) -> Result<Vec<String>, String> {
     let mut words = Vec::new();
     let mut cur = String::new();
     let mut quote: Option<char> = None;
     let mut any = false;
-    for c in line.chars() {
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
         match (quote, c) {
             (Some(q), c) if c == q => quote = None,
+            (Some('"'), '\\') => match chars.next() {
+                Some(n @ ('"' | '\\')) => cur.push(n),
+                Some(n) => {
+                    cur.push('\\');
+                    cur.push(n);
+                }
+                None => cur.push('\\'),
+            },
             (Some(_), c) => cur.push(c),
             (None, '"' | '\'') => {
                 quote = Some(c);
                 any = true;
+            }
+            (None, '\\') => {
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
             }
             (None, c) if c.is_whitespace() => {
                 if any || !cur.is_empty() {
@@ -124,10 +177,96 @@ fn split_words(line: &str) -> Vec<String> {
             (None, c) => cur.push(c),
         }
     }
+    if let Some(q) = quote {
+        return Err(format!("unclosed {q} quote"));
+    }
     if any || !cur.is_empty() {
         words.push(cur);
     }
-    words
+    Ok(words)
+}
+
+/// The first word of a line and the rest, untouched.
+fn command_and_rest(line: &str) -> (&str, &str) {
+    let t = line.trim_start();
+    match t.find(char::is_whitespace) {
+        Some(i) => (&t[..i], t[i..].trim()),
+        None => (t, ""),
+    }
+}
+
+/// A command's checked arguments.
+struct Args {
+    positional: Vec<String>,
+    flags: Vec<String>,
+    values: Vec<(String, String)>,
+}
+
+impl Args {
+    fn has(&self, flag: &str) -> bool {
+        self.flags.iter().any(|f| f == flag)
+    }
+    fn value(&self, flag: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .find(|(k, _)| k == flag)
+            .map(|(_, v)| v.as_str())
+    }
+    fn first(&self) -> Option<&str> {
+        self.positional.first().map(String::as_str)
+    }
+}
+
+/// Flags that take a value.
+const VALUE_FLAGS: &[&str] = &["--save"];
+
+/// Checks words against a command's flags and a positional count.
+fn parse_args(cmd: &str, words: &[String], max_positional: usize) -> Result<Args, String> {
+    let allowed = COMMANDS
+        .iter()
+        .find(|(n, _, _)| *n == cmd)
+        .map(|(_, _, f)| *f)
+        .unwrap_or(&["--yes", "-y", "-v"]);
+    let usage = COMMANDS
+        .iter()
+        .find(|(n, _, _)| *n == cmd)
+        .map(|(_, h, _)| h.split(" — ").next().unwrap_or(cmd).to_string())
+        .unwrap_or_else(|| format!("{cmd} [--yes] [-v]"));
+    let mut out = Args {
+        positional: vec![],
+        flags: vec![],
+        values: vec![],
+    };
+    let mut it = words.iter();
+    while let Some(w) = it.next() {
+        if w.starts_with('-') && w.len() > 1 {
+            if !allowed.contains(&w.as_str()) {
+                return Err(format!("`{cmd}` has no option `{w}` (usage: {usage})"));
+            }
+            if VALUE_FLAGS.contains(&w.as_str()) {
+                let v = it
+                    .next()
+                    .ok_or_else(|| format!("`{w}` needs a value (usage: {usage})"))?;
+                out.values.push((w.clone(), v.clone()));
+            } else {
+                out.flags.push(w.clone());
+            }
+        } else {
+            out.positional.push(w.clone());
+        }
+    }
+    if out.positional.len() > max_positional {
+        return Err(format!(
+            "`{cmd}` takes {}; unexpected `{}` (usage: {usage})",
+            match max_positional {
+                0 => "no arguments".to_string(),
+                1 => "one argument".to_string(),
+                n => format!("{n} arguments"),
+            },
+            out.positional[max_positional]
+        ));
+    }
+    Ok(out)
 }
 
 /// A request with its URL, headers and body masked — what `show` prints.
@@ -179,9 +318,9 @@ impl Session {
             style,
             interactive,
             last: None,
-            sent: vec![],
             cursor: None,
-            pending_answers: vec![],
+            pending_answer: None,
+            answer_used: false,
             interrupts: None,
             failed: false,
         };
@@ -197,6 +336,7 @@ impl Session {
                 crate::util::human_duration(Duration::from_secs(s as u64))
             ),
             Some(_) => "token expired".into(),
+            None if crate::auth::access_token(&self.runner).is_some() => "token".into(),
             None if self.runner.collection.oauth2.is_some() => "no token".into(),
             None => String::new(),
         };
@@ -219,7 +359,7 @@ impl Session {
         )
     }
 
-    fn red(&self) -> Redactor {
+    fn red(&self) -> &Redactor {
         self.runner.redactor()
     }
 
@@ -230,6 +370,8 @@ impl Session {
         } else {
             println!("{text}");
         }
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
     }
 
     fn sync_clock(&mut self) {
@@ -241,55 +383,114 @@ impl Session {
 
     /// Masks a typed line for the history file (secret values, and values set for secret names).
     pub fn history_line(&self, line: &str) -> String {
-        let words = split_words(line);
-        if words.first().map(String::as_str) == Some("set")
-            && words.len() >= 3
-            && crate::redact::is_secret_name(&words[1])
-        {
-            return format!("set {} {}", words[1], crate::redact::MASK);
+        let (cmd, rest) = command_and_rest(line);
+        if cmd == "set" {
+            let (name, value) = command_and_rest(rest);
+            if !value.is_empty()
+                && (crate::redact::is_secret_name(name) || self.runner.scope().is_secret(name))
+            {
+                return format!("set {name} {}", crate::redact::MASK);
+            }
         }
         self.red().mask(line)
     }
 
     /// Runs one line. Returns false to quit.
     pub async fn execute(&mut self, line: &str) -> bool {
-        let words = split_words(line);
-        let Some(cmd) = words.first().map(String::as_str) else {
+        let (cmd, rest) = command_and_rest(line);
+        if cmd.is_empty() {
             return true;
-        };
-        let args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+        }
         let result = match cmd {
-            "quit" | "exit" => return false,
-            "help" => Ok(self.help(args.first().copied())),
-            "requests" => Ok(self.requests()),
-            "show" => self.show(&args),
-            "send" => self.send(&args).await,
-            "flow" => self.flow(&args),
-            "next" => self.next().await,
-            "skip" => self.skip(),
-            "continue" => self.continue_flow().await,
-            "where" => self.where_(),
-            "vars" => Ok(crate::cli::vars_text(&self.runner)),
-            "set" => self.set(&args),
-            "unset" => self.unset(&args),
-            "env" => self.env(&args),
-            "last" => self.last(),
-            "get" => self.get(&args),
-            "diff" => self.diff(&args),
-            "jwt" => self.jwt(&args),
-            "login" => self.login(&args).await,
-            "refresh" => crate::auth::refresh(&mut self.runner, "requested").await,
-            "status" => Ok(crate::auth::status(&self.runner)),
-            "mock" => self.mock(&args),
-            "history" => Ok(self
-                .sent
-                .iter()
-                .enumerate()
-                .map(|(i, s)| format!("{:>3}  {s}\n", i + 1))
-                .collect()),
+            // The rest of the line is the value / path, raw.
+            "set" => self.set(rest),
+            "get" => self.get(rest),
+            _ => match split_words(rest) {
+                Err(e) => Err(e),
+                Ok(words) => match self.dispatch(cmd, &words).await {
+                    Some(r) => r,
+                    None => return false,
+                },
+            },
+        };
+        match result {
+            Ok(text) if !text.is_empty() => self.say(&text),
+            Ok(_) => {}
+            Err(e) => {
+                self.failed = true;
+                self.say(&format!(
+                    "{} {}",
+                    self.style.bad("error:"),
+                    output::printable(&e)
+                ));
+            }
+        }
+        if let Err(e) = self.runner.save() {
+            self.say(&format!("warning: could not save state: {e}"));
+        }
+        true
+    }
+
+    /// Runs a command with checked arguments; `None` means quit.
+    async fn dispatch(&mut self, cmd: &str, words: &[String]) -> Option<Result<String, String>> {
+        let args = |n: usize| parse_args(cmd, words, n);
+        Some(match cmd {
+            "quit" | "exit" => match args(0) {
+                Ok(_) => return None,
+                Err(e) => Err(e),
+            },
+            "help" => args(1).map(|a| self.help(a.first())),
+            "requests" => args(0).map(|_| self.requests()),
+            "show" => match args(1) {
+                Ok(a) => self.show(&a),
+                Err(e) => Err(e),
+            },
+            "send" => match args(1) {
+                Ok(a) => self.send(&a).await,
+                Err(e) => Err(e),
+            },
+            "flow" => match args(1) {
+                Ok(a) => self.flow(a.first()),
+                Err(e) => Err(e),
+            },
+            "next" => match args(0) {
+                Ok(_) => self.next().await,
+                Err(e) => Err(e),
+            },
+            "skip" => args(0).and_then(|_| self.skip()),
+            "continue" => match args(0) {
+                Ok(_) => self.continue_flow().await,
+                Err(e) => Err(e),
+            },
+            "where" => args(0).and_then(|_| self.where_()),
+            "vars" => args(0).map(|_| crate::session::vars_text(&self.runner)),
+            "unset" => args(1).and_then(|a| self.unset(a.first())),
+            "env" => args(1).and_then(|a| self.env(a.first())),
+            "last" => args(0).and_then(|a| self.last_cmd(a.value("--save"))),
+            "diff" => args(1)
+                .and_then(|a| self.diff(a.first(), a.has("--ignore-volatile") || a.has("-i"))),
+            "jwt" => args(1).and_then(|a| self.jwt(a.first())),
+            "login" => match args(0) {
+                Ok(a) => self.login(a.has("--device"), a.has("--no-browser")).await,
+                Err(e) => Err(e),
+            },
+            "refresh" => match args(0) {
+                Ok(_) => self.refresh().await,
+                Err(e) => Err(e),
+            },
+            "status" => args(0).map(|_| crate::auth::status(&self.runner)),
+            "mock" => match parse_args(cmd, words, usize::MAX) {
+                Ok(a) => self.mock(&a.positional, a.has("--no-auto-approve")),
+                Err(e) => Err(e),
+            },
+            "history" => args(0).map(|_| self.history()),
             name if self.runner.collection.requests.contains_key(name) => {
-                self.send(&words.iter().map(String::as_str).collect::<Vec<_>>())
-                    .await
+                let mut all = vec![name.to_string()];
+                all.extend(words.iter().cloned());
+                match parse_args("send", &all, 1) {
+                    Ok(a) => self.send(&a).await,
+                    Err(e) => Err(e),
+                }
             }
             other => Err(format!(
                 "unknown command `{other}`{} — type `help`",
@@ -297,46 +498,41 @@ impl Session {
                     other,
                     COMMANDS
                         .iter()
-                        .map(|(c, _)| c.to_string())
+                        .map(|(c, _, _)| c.to_string())
+                        .chain(self.runner.collection.requests.keys().cloned())
                         .collect::<Vec<_>>()
                         .iter()
                 )
             )),
-        };
-        match result {
-            Ok(text) if !text.is_empty() => self.say(&text),
-            Ok(_) => {}
-            Err(e) => {
-                self.failed = true;
-                self.say(&format!("{} {e}", self.style.bad("error:")));
-            }
-        }
-        let _ = self.runner.save();
-        true
+        })
     }
 
     fn help(&self, cmd: Option<&str>) -> String {
         match cmd {
             Some(c) => COMMANDS
                 .iter()
-                .find(|(n, _)| *n == c)
-                .map(|(_, h)| format!("{h}\n"))
+                .find(|(n, _, _)| *n == c)
+                .map(|(_, h, _)| format!("{h}\n"))
                 .unwrap_or_else(|| format!("no command `{c}`\n")),
-            None => COMMANDS.iter().map(|(_, h)| format!("  {h}\n")).collect(),
+            None => COMMANDS
+                .iter()
+                .map(|(_, h, _)| format!("  {h}\n"))
+                .collect(),
         }
     }
 
     fn requests(&self) -> String {
         let c = &self.runner.collection;
+        let width = output::term_width();
         let mut out = String::from("requests:\n");
         for (name, r) in &c.requests {
-            out.push_str(&format!("  {name:<24} {} {}\n", r.method, r.url));
+            out.push_str(&format!(
+                "  {name:<24} {} {}\n",
+                r.method,
+                output::short_url(&r.url, false)
+            ));
             if let Some(n) = &r.note {
-                out.push_str(&format!(
-                    "  {:<24} {}\n",
-                    "",
-                    self.style.dim(n.lines().next().unwrap_or(""))
-                ));
+                out.push_str(&self.style.dim(&output::wrap(n, width, 27)));
             }
         }
         out.push_str("flows:\n");
@@ -344,49 +540,56 @@ impl Session {
             let steps: Vec<&str> = f.steps.iter().map(Step::request).collect();
             out.push_str(&format!("  {name:<24} {}\n", steps.join(" → ")));
             if let Some(d) = &f.description {
-                out.push_str(&format!("  {:<24} {}\n", "", self.style.dim(d)));
+                out.push_str(&self.style.dim(&output::wrap(d, width, 27)));
             }
         }
         out
     }
 
-    fn need<'a>(&self, args: &[&'a str], what: &str) -> Result<&'a str, String> {
-        args.iter()
-            .find(|a| !a.starts_with('-'))
-            .copied()
-            .ok_or_else(|| format!("which {what}?"))
+    fn need<'a>(&self, a: &'a Args, what: &str) -> Result<&'a str, String> {
+        a.first().ok_or_else(|| format!("which {what}?"))
     }
 
-    fn show(&self, args: &[&str]) -> Result<String, String> {
-        let name = self.need(args, "request")?;
+    fn show(&self, a: &Args) -> Result<String, String> {
+        let name = self.need(a, "request")?;
+        self.known_request(name)?;
         let r = self
             .runner
             .render(name)
             .map_err(|f| f.failure.map(|f| f.message).unwrap_or_default())?;
-        let m = masked(&r, &self.red());
-        Ok(if args.contains(&"--curl") {
+        let m = masked(&r, self.red());
+        Ok(if a.has("--curl") {
             format!("{}\n", m.to_curl())
         } else {
-            output::request_text(&m, &self.red())
+            output::request_text(&m, self.red())
         })
     }
 
-    /// Asks a yes/no question: on the terminal, or from the next script line.
+    fn known_request(&self, name: &str) -> Result<(), String> {
+        if self.runner.collection.requests.contains_key(name) {
+            return Ok(());
+        }
+        Err(format!(
+            "request `{name}` is not in the collection{}",
+            crate::collection::suggest(name, self.runner.collection.requests.keys())
+        ))
+    }
+
+    /// Asks a yes/no question: on the terminal (Ctrl-C answers no), or from the script line that
+    /// follows the command.
     fn confirm(&mut self, question: &str) -> bool {
         if self.interactive {
-            return crate::cli::ask(question);
+            return crate::session::ask(question);
         }
-        let answer = if self.pending_answers.is_empty() {
-            String::new()
-        } else {
-            self.pending_answers.remove(0)
-        };
+        self.answer_used = true;
+        let answer = self.pending_answer.take().unwrap_or_default();
         println!("{question}{answer}");
-        matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+        crate::session::is_yes(&answer)
     }
 
     /// The PUT guard before a send: ask, unless `--yes`.
     fn guard(&mut self, name: &str, yes: bool) -> Result<(), String> {
+        self.runner.put_guard_strict = true;
         if yes {
             // The runner reports the guard's finding as a note on the result.
             self.runner.put_guard_confirmed = true;
@@ -398,60 +601,63 @@ impl Session {
                 return Err("not sent (PUT guard)".into());
             }
             self.runner.put_guard_confirmed = true;
+            self.runner.put_guard_shown = true;
         }
         Ok(())
     }
 
-    async fn send(&mut self, args: &[&str]) -> Result<String, String> {
-        let name = self.need(args, "request")?.to_string();
-        let yes = args.contains(&"--yes") || args.contains(&"-y");
-        let verbose = args.contains(&"-v");
-        self.guard(&name, yes)?;
+    fn end_guard(&mut self) {
+        self.runner.put_guard_confirmed = false;
+        self.runner.put_guard_shown = false;
+    }
+
+    async fn send(&mut self, a: &Args) -> Result<String, String> {
+        let name = self.need(a, "request")?.to_string();
+        self.known_request(&name)?;
+        let verbose = a.has("-v");
+        self.guard(&name, a.has("--yes") || a.has("-y"))?;
         let result = self
             .cancellable(|r| Box::pin(r.send_owned(name.clone())))
             .await;
-        self.runner.put_guard_confirmed = false;
+        self.end_guard();
         let result = result?;
         Ok(self.report(&result, verbose, true))
     }
 
     /// Runs a runner operation; Ctrl-C cancels it without leaving the REPL.
-    async fn cancellable<F>(&mut self, op: F) -> Result<StepResult, String>
+    async fn cancellable<F, T>(&mut self, op: F) -> Result<T, String>
     where
         F: for<'a> FnOnce(
             &'a mut Runner,
-        )
-            -> std::pin::Pin<Box<dyn std::future::Future<Output = StepResult> + 'a>>,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>,
     {
+        let interrupts = self.interrupts.clone();
         let fut = op(&mut self.runner);
-        let out = if self.interactive {
-            tokio::select! {
-                r = fut => Ok(r),
-                _ = wait_interrupt(self.interrupts.clone()) => Err("cancelled (Ctrl-C)".to_string()),
+        let out = match interrupts {
+            Some(n) => {
+                // notify_waiters wakes only those waiting now: a Ctrl-C pressed earlier (at a
+                // question, between commands) is never held over to cancel this one.
+                let interrupted = n.notified();
+                tokio::select! {
+                    r = fut => Ok(r),
+                    _ = interrupted => Err("cancelled (Ctrl-C)".to_string()),
+                }
             }
-        } else {
-            Ok(fut.await)
+            None => Ok(fut.await),
         };
+        self.runner.inputs.transient.clear();
         self.sync_clock();
         out
     }
 
     /// Renders a step result: notes, the step line, then the response.
     fn report(&mut self, r: &StepResult, verbose: bool, body: bool) -> String {
-        let red = self.red();
-        let mut out = output::step_line(r, &red, self.style);
+        let red = self.red().clone();
+        let mut out = output::step_line(r, &red, self.style, verbose);
         if let Some(ex) = &r.exchange {
             if body {
                 out.push_str(&output::response_text(ex, verbose, &red, self.style));
             }
-            self.sent.push(format!(
-                "{} {} {} → {} ({:.0}ms)",
-                r.request,
-                ex.request.method,
-                red.mask(&ex.request.url),
-                ex.status,
-                ex.elapsed.as_secs_f64() * 1000.0
-            ));
             self.last = Some(ex.clone());
         }
         if r.failure.is_some() {
@@ -460,8 +666,8 @@ impl Session {
         out
     }
 
-    fn flow(&mut self, args: &[&str]) -> Result<String, String> {
-        let name = match args.first() {
+    fn flow(&mut self, name: Option<&str>) -> Result<String, String> {
+        let name = match name {
             Some(n) => n.to_string(),
             None => self.runner.default_flow().map_err(|e| e.to_string())?,
         };
@@ -471,6 +677,7 @@ impl Session {
             .map_err(|e| e.to_string())?;
         self.cursor = Some(FlowCursor {
             flow: name.clone(),
+            marks: vec![Mark::Todo; steps.len()],
             steps,
             pos: 0,
         });
@@ -496,13 +703,17 @@ impl Session {
             self.style.bold(name)
         );
         if let Some(note) = &self.runner.collection.requests[name].note {
-            out.push_str(&format!("{}\n", self.style.dim(note.trim())));
+            out.push_str(
+                &self
+                    .style
+                    .dim(&output::wrap(note.trim(), output::term_width(), 2)),
+            );
         }
         if let Some(w) = step.when() {
             out.push_str(&format!("when: {w}\n"));
         }
         match self.runner.render(name) {
-            Ok(r) => out.push_str(&output::request_text(&masked(&r, &self.red()), &self.red())),
+            Ok(r) => out.push_str(&output::request_text(&masked(&r, self.red()), self.red())),
             Err(f) => out.push_str(&format!(
                 "(not renderable yet: {})\n",
                 f.failure.map(|f| f.message).unwrap_or_default()
@@ -511,7 +722,8 @@ impl Session {
         out
     }
 
-    async fn next(&mut self) -> Result<String, String> {
+    /// Sends the current step; returns its result.
+    async fn step_once(&mut self) -> Result<StepResult, String> {
         let Some(c) = &self.cursor else {
             return Err("no flow started; use `flow NAME`".into());
         };
@@ -523,13 +735,28 @@ impl Session {
         let result = self
             .cancellable(|r| Box::pin(r.run_step_owned(flow, idx, step)))
             .await;
-        self.runner.put_guard_confirmed = false;
+        self.end_guard();
         let result = result?;
-        let mut out = self.report(&result, false, true);
-        if result.ok() {
-            if let Some(c) = &mut self.cursor {
+        if let Some(c) = &mut self.cursor {
+            let mark = if result.skipped.is_some() {
+                Mark::SkippedByWhen
+            } else if result.ok() {
+                Mark::Passed
+            } else {
+                Mark::Failed
+            };
+            c.marks[c.pos] = mark;
+            if result.ok() {
                 c.pos += 1;
             }
+        }
+        Ok(result)
+    }
+
+    async fn next(&mut self) -> Result<String, String> {
+        let result = self.step_once().await?;
+        let mut out = self.report(&result, false, true);
+        if result.ok() {
             out.push_str(&self.preview());
         }
         Ok(out)
@@ -540,99 +767,110 @@ impl Session {
         if c.pos >= c.steps.len() {
             return Err("the flow is finished".into());
         }
+        c.marks[c.pos] = Mark::SkippedByUser;
         c.pos += 1;
         Ok(self.preview())
     }
 
+    /// Runs the rest of the flow, printing each step as it completes (so a Ctrl-C or a question
+    /// from the PUT guard comes after the steps that already ran, not before them).
     async fn continue_flow(&mut self) -> Result<String, String> {
-        let mut out = String::new();
         loop {
             let Some(c) = &self.cursor else {
                 return Err("no flow started".into());
             };
             if c.pos >= c.steps.len() {
-                break;
+                return Ok(format!("flow {} finished\n", c.flow));
             }
-            let (idx, step) = c.steps[c.pos].clone();
-            let flow = c.flow.clone();
-            if let Err(e) = self.guard(step.request(), false) {
-                out.push_str(&format!("{e}\n"));
-                self.failed = true;
-                break;
-            }
-            let result = self
-                .cancellable(|r| Box::pin(r.run_step_owned(flow, idx, step)))
-                .await;
-            self.runner.put_guard_confirmed = false;
-            let result = result?;
-            out.push_str(&self.report(&result, false, false));
+            let result = self.step_once().await?;
+            let out = self.report(&result, false, false);
+            self.say(&out);
             if !result.ok() {
-                break;
-            }
-            if let Some(c) = &mut self.cursor {
-                c.pos += 1;
+                return Err(format!(
+                    "stopped at `{}`; fix it and `next`, or `skip` it",
+                    result.request
+                ));
             }
         }
-        if let Some(c) = &self.cursor
-            && c.pos >= c.steps.len()
-        {
-            out.push_str(&format!("flow {} finished\n", c.flow));
-        }
-        Ok(out)
     }
 
     fn where_(&self) -> Result<String, String> {
         let c = self.cursor.as_ref().ok_or("no flow started")?;
         let mut out = format!("flow {}\n", c.flow);
         for (i, (_, s)) in c.steps.iter().enumerate() {
-            let mark = if i == c.pos {
-                "→"
-            } else if i < c.pos {
-                "✓"
-            } else {
-                " "
+            let mark = match (i == c.pos, c.marks[i]) {
+                (true, Mark::Failed) => "✗",
+                (true, _) => "→",
+                (false, Mark::Passed) => "✓",
+                (false, Mark::Failed) => "✗",
+                (false, Mark::SkippedByWhen) => "-",
+                (false, Mark::SkippedByUser) => "↷",
+                (false, Mark::Todo) => " ",
             };
-            out.push_str(&format!("  {mark} {}\n", s.request()));
+            let why = match c.marks[i] {
+                Mark::SkippedByWhen => "  (when: false)",
+                Mark::SkippedByUser => "  (skipped)",
+                _ => "",
+            };
+            out.push_str(&format!("  {mark} {}{why}\n", s.request()));
         }
         Ok(out)
     }
 
-    fn set(&mut self, args: &[&str]) -> Result<String, String> {
-        let (Some(name), Some(_)) = (args.first(), args.get(1)) else {
-            return Err("set NAME VALUE".into());
+    fn set(&mut self, rest: &str) -> Result<String, String> {
+        let (name, raw) = command_and_rest(rest);
+        if name.is_empty() || raw.is_empty() {
+            return Err("usage: set NAME VALUE (the value is the rest of the line)".into());
+        }
+        if !crate::session::is_variable_name(name) {
+            return Err(format!(
+                "`{name}` is not a variable name (letters, digits and `_`, not starting with a digit)"
+            ));
+        }
+        if self.runner.collection.requests.contains_key(name) || name == "env" {
+            return Err(format!(
+                "`{name}` is the name of {}; `<<{name}>>` means that, so choose another name",
+                if name == "env" {
+                    "the process environment"
+                } else {
+                    "a request"
+                }
+            ));
+        }
+        let value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
+        let secret = self.runner.scope().is_secret(name);
+        self.runner.set_var(name, value.clone(), secret);
+        let shown = if secret || crate::redact::is_secret_name(name) {
+            crate::redact::MASK.to_string()
+        } else {
+            crate::chain::short(&value.to_string())
         };
-        let raw = args[1..].join(" ");
-        let value = serde_json::from_str(&raw).unwrap_or(Value::String(raw));
-        self.runner.set_var(name, value, false);
-        Ok(String::new())
+        Ok(format!("{name} = {shown}\n"))
     }
 
-    fn unset(&mut self, args: &[&str]) -> Result<String, String> {
-        let name = self.need(args, "variable")?;
+    fn unset(&mut self, name: Option<&str>) -> Result<String, String> {
+        let name = name.ok_or("which variable?")?;
         if self.runner.unset_var(name) {
-            Ok(String::new())
+            Ok(format!("{name} unset\n"))
         } else {
             Err(format!("`{name}` is not a stored variable"))
         }
     }
 
-    fn env(&mut self, args: &[&str]) -> Result<String, String> {
+    fn env(&mut self, name: Option<&str>) -> Result<String, String> {
         let c = &self.runner.collection;
-        match args.first() {
+        match name {
             None => {
-                let names: Vec<&String> = c.environments.keys().collect();
+                let names: Vec<&str> = c.environments.keys().map(String::as_str).collect();
                 Ok(format!(
                     "environment: {} (available: {})\n",
                     self.runner.env_key(),
-                    names
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    names.join(", ")
                 ))
             }
-            Some(name) if c.environments.contains_key(*name) => {
+            Some(name) if c.environments.contains_key(name) => {
                 self.runner.inputs.env = Some(name.to_string());
+                self.runner.rebuild_redactor();
                 Ok(format!("environment: {name}\n"))
             }
             Some(name) => Err(format!(
@@ -642,22 +880,37 @@ impl Session {
         }
     }
 
-    async fn login(&mut self, args: &[&str]) -> Result<String, String> {
-        let mut say = |s: &str| println!("{s}");
-        let out = if args.contains(&"--device") {
-            crate::auth::login_device(&mut self.runner, &mut say).await
-        } else {
-            crate::auth::login(&mut self.runner, args.contains(&"--no-browser"), &mut say).await
-        };
-        self.sync_clock();
-        out
+    async fn login(&mut self, device: bool, no_browser: bool) -> Result<String, String> {
+        let out = self
+            .cancellable(|r| {
+                Box::pin(async move {
+                    let mut say = |s: &str| println!("{s}");
+                    if device {
+                        crate::auth::login_device(r, &mut say).await
+                    } else {
+                        crate::auth::login(r, no_browser, &mut say).await
+                    }
+                })
+            })
+            .await?;
+        out.map_err(|e| e.message)
     }
-}
 
-async fn wait_interrupt(n: Option<std::sync::Arc<tokio::sync::Notify>>) {
-    match n {
-        Some(n) => n.notified().await,
-        None => std::future::pending().await,
+    async fn refresh(&mut self) -> Result<String, String> {
+        let out = self
+            .cancellable(|r| Box::pin(crate::auth::refresh(r, "requested")))
+            .await?;
+        out.map_err(|e| e.message)
+    }
+
+    fn history(&self) -> String {
+        let red = self.red();
+        self.runner
+            .sent_log()
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("{:>3}  {}\n", i + 1, red.mask(s)))
+            .collect()
     }
 }
 
@@ -668,7 +921,7 @@ fn listen_for_interrupts() -> std::sync::Arc<tokio::sync::Notify> {
     let n2 = n.clone();
     tokio::spawn(async move {
         while tokio::signal::ctrl_c().await.is_ok() {
-            n2.notify_one();
+            n2.notify_waiters();
         }
     });
     n
@@ -676,12 +929,12 @@ fn listen_for_interrupts() -> std::sync::Arc<tokio::sync::Notify> {
 
 /// `postie repl COLLECTION` / `postie COLLECTION`.
 pub async fn run(path: &Path, opts: &SendOpts) -> i32 {
-    let (runner, mock) = match crate::cli::open_runner(path, opts) {
+    let (runner, mock) = match crate::session::open_runner(path, opts) {
         Ok(x) => x,
         Err(code) => return code,
     };
     let interactive = std::io::stdin().is_terminal();
-    let history = crate::state::state_dir(&runner.collection.dir()).join("repl_history");
+    let history = runner.store.paths.history.clone();
     let mut s = Session::new(runner, mock, path, interactive);
     if interactive {
         s.interrupts = Some(listen_for_interrupts());
@@ -705,7 +958,7 @@ pub async fn run(path: &Path, opts: &SendOpts) -> i32 {
                 Ok(e) => e,
                 Err(e) => {
                     eprintln!("error: cannot start the line editor: {e}");
-                    return crate::cli::EXIT_COLLECTION;
+                    return crate::session::EXIT_COLLECTION;
                 }
             };
         let _ = ed.load_history(&history);
@@ -741,23 +994,64 @@ pub async fn run(path: &Path, opts: &SendOpts) -> i32 {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        // A script answers a question (the PUT guard's) with a following `y` or `n` line.
-        s.pending_answers.clear();
-        if let Some(answer) = lines
-            .get(i)
-            .map(|l| l.trim())
-            .filter(|l| matches!(*l, "y" | "n" | "yes" | "no"))
-        {
-            s.pending_answers.push(answer.to_string());
-            i += 1;
-        }
         let masked = s.history_line(&line);
         println!("{}{masked}", s.prompt());
+        if crate::session::is_answer(&line) {
+            // An answer line right after a command that asked nothing answers no question.
+            s.failed = true;
+            s.say(&format!(
+                "{} `{line}` answers no question: the command before it asked none",
+                s.style.bad("error:")
+            ));
+            continue;
+        }
+        // A script answers a question (the PUT guard's) with the line that follows the command;
+        // an answer line that no question took is reported on its own turn above.
+        s.pending_answer = lines
+            .get(i)
+            .map(|l| l.trim().to_string())
+            .filter(|l| crate::session::is_answer(l));
+        s.answer_used = false;
         append_history(&history, &masked);
         if !s.execute(&line).await {
             break;
         }
+        if s.answer_used
+            && s.pending_answer.is_none()
+            && lines.get(i).is_some_and(|l| crate::session::is_answer(l))
+        {
+            i += 1;
+        }
+        s.pending_answer = None;
     }
     let _ = s.runner.save();
     if s.failed { 1 } else { 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_split_like_a_shell() {
+        assert_eq!(
+            split_words(r#"show "a b" c'd e'f \"x"#).unwrap(),
+            vec!["show", "a b", "cd ef", "\"x"]
+        );
+        assert!(split_words("say 'unclosed").is_err());
+        assert_eq!(
+            command_and_rest(r#"set obj {"a": 1}"#),
+            ("set", r#"obj {"a": 1}"#)
+        );
+    }
+
+    #[test]
+    fn arguments_are_checked() {
+        let w = |s: &str| split_words(s).unwrap();
+        assert!(parse_args("send", &w("x --bogus"), 1).is_err());
+        assert!(parse_args("quit", &w("extra"), 0).is_err());
+        let a = parse_args("last", &w("--save out.bin"), 0).unwrap();
+        assert_eq!(a.value("--save"), Some("out.bin"));
+        assert!(parse_args("last", &w("--save"), 0).is_err());
+    }
 }

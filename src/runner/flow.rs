@@ -25,10 +25,25 @@ impl Runner {
             f.steps
                 .iter()
                 .position(|s| s.request() == n)
-                .ok_or_else(|| SetupError::NoSuchStep(n.to_string(), flow.to_string()))
+                .ok_or_else(|| {
+                    let names: Vec<String> =
+                        f.steps.iter().map(|s| s.request().to_string()).collect();
+                    SetupError::NoSuchStep(
+                        n.to_string(),
+                        flow.to_string(),
+                        suggest(n, names.iter()),
+                    )
+                })
         };
         let start = from.map(find).transpose()?.unwrap_or(0);
         let end = to.map(find).transpose()?.unwrap_or(f.steps.len() - 1);
+        if end < start {
+            return Err(SetupError::EmptyRange {
+                flow: flow.to_string(),
+                from: from.unwrap_or_default().to_string(),
+                to: to.unwrap_or_default().to_string(),
+            });
+        }
         Ok(f.steps
             .iter()
             .cloned()
@@ -74,9 +89,9 @@ impl Runner {
                 );
             }
             for (field, path) in refs {
-                let root = path.split('.').next().unwrap_or(&path).to_string();
-                if let Some(why) = scope.unresolved.get(&root)
-                    && !produced.contains(&root)
+                let root = crate::scope::root_of(&path).to_string();
+                if !produced.contains(&root)
+                    && let Some(why) = scope.unresolved(&root)
                 {
                     return Err(StepResult::failed(
                         step.request(),
@@ -87,7 +102,7 @@ impl Runner {
                         ),
                     ));
                 }
-                let defined = scope.ctx.get(&root).is_some() || produced.contains(&root);
+                let defined = produced.contains(&root) || scope.get(&root).is_some();
                 // Only the first step of the run cannot get a value from an earlier response.
                 if !defined && pos == 0 {
                     return Err(StepResult::failed(
@@ -130,22 +145,25 @@ impl Runner {
         let steps = self.flow_steps(flow, from, to)?;
         let mut out = FlowResult {
             flow: flow.to_string(),
-            steps: Vec::new(),
+            ..Default::default()
         };
         if let Err(fail) = self.preflight(flow, &steps) {
-            on_step(&fail, &self.redactor());
+            on_step(&fail, self.redactor());
             out.steps.push(fail);
+            out.not_run = steps.iter().map(|(_, s)| s.request().to_string()).collect();
             return Ok(out);
         }
-        for (idx, step) in steps {
+        let mut rest = steps.into_iter();
+        for (idx, step) in rest.by_ref() {
             let r = self.run_step(flow, idx, &step).await;
-            on_step(&r, &self.redactor());
+            on_step(&r, self.redactor());
             let stop = !r.ok();
             out.steps.push(r);
             if stop {
                 break;
             }
         }
+        out.not_run = rest.map(|(_, s)| s.request().to_string()).collect();
         Ok(out)
     }
 
@@ -153,7 +171,8 @@ impl Runner {
     pub async fn run_step(&mut self, flow: &str, idx: usize, step: &Step) -> StepResult {
         let name = step.request();
         if let Some(cond) = step.when() {
-            match self.templates.condition(cond, &self.scope().ctx) {
+            let ctx = self.context_for_condition(&self.scope(), cond);
+            match self.templates.condition(cond, &ctx) {
                 Ok(true) => {}
                 Ok(false) => {
                     return StepResult {
@@ -188,7 +207,8 @@ impl Runner {
             if r.failure.is_some() {
                 return r;
             }
-            match self.templates.condition(poll.until, &self.scope().ctx) {
+            let ctx = self.context_for_condition(&self.scope(), poll.until);
+            match self.templates.condition(poll.until, &ctx) {
                 Ok(true) => return r,
                 Ok(false) if attempt >= poll.max_attempts => {
                     r.failure = Some(Failure {

@@ -14,14 +14,16 @@
 
 use serde_json::Value;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::assert::{self, AssertResult};
 use crate::chain::{self, Binding};
 use crate::collection::{Collection, Step, suggest};
 use crate::exchange::{Exchange, Rendered, SendError, Sender};
+use crate::exit::{INTERRUPTED as EXIT_INTERRUPTED, PARTIAL as EXIT_PARTIAL};
 use crate::redact::Redactor;
 use crate::scope::{Inputs, Scope};
-use crate::state::{EnvState, State, StateError, state_dir};
+use crate::state::{EnvState, StateError, Store};
 use crate::template::Templates;
 
 mod flow;
@@ -113,8 +115,18 @@ pub enum SetupError {
     #[error("the collection has no flows; add a `flows:` section or use `postie send`")]
     NoFlows,
     /// `--from`/`--to` name a step that is not in the flow.
-    #[error("`{0}` is not a step of flow `{1}`")]
-    NoSuchStep(String, String),
+    #[error("`{0}` is not a step of flow `{1}`{2}")]
+    NoSuchStep(String, String, String),
+    /// `--to` comes before `--from`.
+    #[error("`--to {to}` comes before `--from {from}` in flow `{flow}`; nothing would run")]
+    EmptyRange {
+        /// The flow.
+        flow: String,
+        /// `--from`.
+        from: String,
+        /// `--to`.
+        to: String,
+    },
     /// State could not be read.
     #[error(transparent)]
     State(#[from] StateError),
@@ -130,7 +142,9 @@ pub struct RunOptions {
     pub env: Option<String>,
     /// `--var k=v`.
     pub vars: Vec<(String, String)>,
-    /// `--fresh`: ignore saved state.
+    /// The in-process mock's URL, bound to `mock_url`.
+    pub mock_url: Option<String>,
+    /// `--fresh`: start from empty state for this run (the saved state is kept).
     pub fresh: bool,
     /// Override the state directory (default `.postie` beside the collection).
     pub state_dir: Option<PathBuf>,
@@ -146,17 +160,36 @@ pub struct Runner {
     pub sender: Sender,
     /// Environment, `--var`s and process environment.
     pub inputs: Inputs,
-    /// All saved state.
-    pub state: State,
-    /// Where state is saved.
-    pub state_path: PathBuf,
-    dirty: bool,
+    /// This collection's saved state.
+    pub store: Store,
+    /// Every secret value seen so far; grows as responses bind secrets.
+    redactor: Redactor,
+    /// The root variable names each request's templates use, computed once per request.
+    roots: std::sync::Mutex<std::collections::HashMap<String, Arc<RequestRefs>>>,
     /// Seconds added to the wall clock (follows an in-process mock's virtual clock).
     pub clock_offset: i64,
     /// `--yes`: send a PUT even when the guard fires.
     pub put_guard_confirmed: bool,
-    /// `--strict`: a PUT guard warning fails the step.
+    /// A PUT guard warning stops the request (headless commands); otherwise it is a note.
     pub put_guard_strict: bool,
+    /// The PUT guard's warning was already shown to the user who confirmed it.
+    pub put_guard_shown: bool,
+    /// `--strict`: automatic chaining that replaces a variable another request set fails the step.
+    pub strict_chaining: bool,
+    /// `--fail-on-status`: a status of 400 or more fails a step that asserts no status.
+    pub fail_on_status: bool,
+    /// This process's requests, one line each (the REPL's `history`), newest last.
+    sent: std::collections::VecDeque<String>,
+}
+
+/// How many lines [`Runner::sent_log`] keeps.
+const KEEP_SENT_LOG: usize = 1000;
+
+/// What a request's templates refer to.
+#[derive(Debug, Default)]
+pub struct RequestRefs {
+    /// Root variable names (`access_token`, `find_contact`, `env`, ...).
+    pub roots: std::collections::BTreeSet<String>,
 }
 
 /// A request ready to go (phase one of a send).
@@ -173,21 +206,34 @@ pub struct FlowResult {
     pub flow: String,
     /// Step results in order.
     pub steps: Vec<StepResult>,
+    /// Steps that did not run because an earlier one failed (or the run was interrupted).
+    pub not_run: Vec<String>,
+    /// The run was interrupted (Ctrl-C).
+    pub interrupted: bool,
 }
 
 impl FlowResult {
-    /// The exit code: the first failure's kind, or 0.
+    /// The exit code: 130 when interrupted, else the first failure's kind (a template failure
+    /// after something was sent is 4, not 2, which promises nothing was sent), or 0.
     pub fn exit_code(&self) -> i32 {
-        self.steps
-            .iter()
-            .find_map(|s| s.failure.as_ref())
-            .map(|f| f.kind.exit_code())
-            .unwrap_or(0)
+        if self.interrupted {
+            return EXIT_INTERRUPTED;
+        }
+        let Some(i) = self.steps.iter().position(|s| s.failure.is_some()) else {
+            return 0;
+        };
+        let kind = self.steps[i].failure.as_ref().map(|f| f.kind);
+        let sent_before = self.steps[..i].iter().any(|s| s.exchange.is_some());
+        match kind {
+            Some(FailureKind::Template) if sent_before => EXIT_PARTIAL,
+            Some(k) => k.exit_code(),
+            None => 0,
+        }
     }
 }
 
 impl Runner {
-    /// Creates a runner, loading saved state unless `fresh`.
+    /// Creates a runner over the collection's saved state (empty for this run when `fresh`).
     pub fn new(collection: Collection, opts: RunOptions) -> Result<Runner, SetupError> {
         if let Some(e) = &opts.env
             && !collection.environments.contains_key(e)
@@ -200,33 +246,51 @@ impl Runner {
             };
             return Err(SetupError::UnknownEnv(e.clone(), hint));
         }
-        let dir = opts
-            .state_dir
-            .clone()
-            .unwrap_or_else(|| state_dir(&collection.dir()));
-        let state_path = dir.join("state.json");
-        let state = if opts.fresh {
-            State::default()
-        } else {
-            State::load(&state_path)?
-        };
-        let inputs = Inputs {
-            env: opts.env.clone(),
-            vars: opts.vars.clone(),
-            process_env: Inputs::environment_for(&collection.dir()),
-        };
-        Ok(Runner {
+        let store = Store::open(
+            &collection.path,
+            &collection.name,
+            opts.state_dir.as_deref(),
+            opts.fresh,
+        )?;
+        let mut inputs = Inputs::new(
+            opts.env.clone(),
+            opts.vars.clone(),
+            Inputs::environment_for(&collection.dir()),
+        );
+        inputs.mock_url = opts.mock_url.clone();
+        let mut runner = Runner {
             collection,
             templates: Templates::new(),
             sender: Sender::new()?,
             inputs,
-            state,
-            state_path,
-            dirty: opts.fresh,
+            store,
+            redactor: Redactor::default(),
+            roots: Default::default(),
             clock_offset: 0,
             put_guard_confirmed: false,
             put_guard_strict: false,
-        })
+            put_guard_shown: false,
+            strict_chaining: false,
+            fail_on_status: false,
+            sent: Default::default(),
+        };
+        runner.rebuild_redactor();
+        Ok(runner)
+    }
+
+    /// Recomputes the redactor from everything in scope and every stored exchange (when the
+    /// environment or the inputs change; once per command otherwise).
+    pub fn rebuild_redactor(&mut self) {
+        let mut values = self.scope().secret_values();
+        let st = self.env_state();
+        for list in st.exchanges.values() {
+            for ex in list {
+                let mut found = Vec::new();
+                crate::scope::secret_fields(ex.get("body").unwrap_or(&Value::Null), &mut found);
+                values.extend(found.into_iter().map(String::from));
+            }
+        }
+        self.redactor = Redactor::new(values);
     }
 
     /// The key state is stored under: the environment name, or `default`.
@@ -237,47 +301,116 @@ impl Runner {
     /// This environment's state.
     pub fn env_state(&self) -> &EnvState {
         static EMPTY: std::sync::LazyLock<EnvState> = std::sync::LazyLock::new(EnvState::default);
-        self.state.envs.get(&self.env_key()).unwrap_or(&EMPTY)
+        self.store
+            .state
+            .envs
+            .get(self.inputs.env.as_deref().unwrap_or("default"))
+            .unwrap_or(&EMPTY)
     }
 
     /// Mutable access to this environment's state.
     pub fn env_state_mut(&mut self) -> &mut EnvState {
-        self.dirty = true;
         let key = self.env_key();
-        self.state.env_mut(&key)
+        self.store.state.env_mut(&key)
     }
 
-    /// The current scope.
-    pub fn scope(&self) -> Scope {
-        let key = self.env_key();
-        let empty = EnvState::default();
-        let st = self.state.envs.get(&key).unwrap_or(&empty);
-        Scope::build(&self.collection, &self.templates, &self.inputs, st)
+    /// The scope: a view over inputs, state and the collection (built in O(1)).
+    pub fn scope(&self) -> Scope<'_> {
+        Scope::new(
+            &self.collection,
+            &self.templates,
+            &self.inputs,
+            self.env_state(),
+        )
     }
 
-    /// A redactor for everything currently in scope.
-    pub fn redactor(&self) -> Redactor {
-        self.scope().redactor()
+    /// A variable's current value, by the scope's precedence.
+    pub fn value(&self, name: &str) -> Option<Value> {
+        self.scope().get(name).map(|v| v.into_owned())
     }
 
-    /// Saves state if anything changed.
+    /// The redactor for everything secret seen so far.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    /// Saves state if anything changed (only this process's changes; see [`Store::save`]).
     pub fn save(&mut self) -> Result<(), StateError> {
-        if self.dirty {
-            self.state.save(&self.state_path)?;
-            self.dirty = false;
-        }
-        Ok(())
+        self.store.save()
     }
 
     /// Sets a variable by hand (REPL `set`), persisted in state.
     pub fn set_var(&mut self, name: &str, value: Value, secret: bool) {
         let secret = secret || crate::redact::is_secret_name(name);
+        if secret {
+            let mut strs = Vec::new();
+            crate::capture::json_str_refs(&value, &mut strs);
+            let strs: Vec<String> = strs.into_iter().map(String::from).collect();
+            self.redactor.extend(strs);
+        }
         self.env_state_mut().set(name, value, None, secret);
+    }
+
+    /// This process's requests, one line each, oldest first (unmasked: mask before showing).
+    pub fn sent_log(&self) -> &std::collections::VecDeque<String> {
+        &self.sent
+    }
+
+    /// Adds values to mask everywhere (a login's authorization code).
+    pub fn add_secrets(&mut self, values: impl IntoIterator<Item = String>) {
+        self.redactor.extend(values);
     }
 
     /// Removes a variable from state; returns whether it existed.
     pub fn unset_var(&mut self, name: &str) -> bool {
-        self.env_state_mut().vars.shift_remove(name).is_some()
+        let env = self.env_state_mut();
+        match env.vars.shift_remove(name) {
+            Some(v) => {
+                if v.secret
+                    && let Value::String(s) = v.value
+                {
+                    env.remember_secret(s);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// What a request's templates refer to (computed once per request).
+    pub fn request_refs(&self, name: &str) -> Arc<RequestRefs> {
+        let mut cache = self.roots.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = cache.get(name) {
+            return r.clone();
+        }
+        let mut refs = RequestRefs::default();
+        if let Some(req) = self.collection.requests.get(name) {
+            for (_, src) in req.template_sources() {
+                for path in self.templates.references(src) {
+                    refs.roots.insert(crate::scope::root_of(&path).to_string());
+                }
+            }
+        }
+        let refs = Arc::new(refs);
+        cache.insert(name.to_string(), refs.clone());
+        refs
+    }
+
+    /// The template context for a request: just the names it uses.
+    pub fn context_for_request(&self, scope: &Scope<'_>, name: &str) -> Value {
+        let refs = self.request_refs(name);
+        scope.context_for(refs.roots.iter().map(String::as_str))
+    }
+
+    /// The template context for a `when:`/`until:` condition.
+    pub fn context_for_condition(&self, scope: &Scope<'_>, expr: &str) -> Value {
+        let roots: Vec<String> = self
+            .templates
+            .referenced_in_condition(expr)
+            .iter()
+            .map(|p| crate::scope::root_of(p).to_string())
+            .collect();
+        scope.context_for(roots.iter().map(String::as_str))
     }
 
     /// Renders a request in the current scope without sending it.
@@ -288,7 +421,7 @@ impl Runner {
     fn render_in(
         &self,
         name: &str,
-        scope: &Scope,
+        scope: &Scope<'_>,
         flow: Option<(&str, usize)>,
     ) -> Result<Rendered, StepResult> {
         let Some(req) = self.collection.requests.get(name) else {
@@ -301,13 +434,25 @@ impl Runner {
                 ),
             ));
         };
-        Rendered::render(&self.templates, name, req, &scope.ctx).map_err(|e| {
-            let msg = match &e.error.undefined {
-                Some(var) => self.undefined_message(name, &e.field, var, scope, flow),
-                None => format!("request `{name}`, {}: {}", e.field, e.error.message),
-            };
-            StepResult::failed(name, FailureKind::Template, msg)
-        })
+        let role = self
+            .collection
+            .oauth2
+            .as_ref()
+            .and_then(|o| o.token_role(name));
+        let ctx = self.context_for_request(scope, name);
+        let mut rendered = Rendered::render(&self.templates, name, req, &ctx, role.is_some())
+            .map_err(|e| {
+                let msg = match &e.error.undefined {
+                    Some(var) => self.undefined_message(name, &e.field, var, scope, flow),
+                    None => format!("request `{name}`, {}: {}", e.field, e.error.message),
+                };
+                StepResult::failed(name, FailureKind::Template, msg)
+            })?;
+        if let Some(role) = role {
+            crate::auth::apply_client_auth(self, scope, role, &mut rendered)
+                .map_err(|msg| StepResult::failed(name, FailureKind::Template, msg))?;
+        }
+        Ok(rendered)
     }
 
     /// Sends one request by name: guard, refresh, render, send, bind, assert, record.
@@ -336,40 +481,55 @@ impl Runner {
         };
         let sender = self.sender.clone();
         let outcome = sender.send(&prepared.rendered).await;
-        let mut result = self.complete(prepared, outcome, notes);
-        // One reactive refresh and one replay when the API rejects the token.
-        if result.exchange.as_ref().is_some_and(|e| e.status == 401)
-            && result
-                .rendered
-                .as_ref()
-                .is_some_and(|r| self.uses_access_token(&r.name))
-        {
-            let used = result
-                .rendered
-                .as_ref()
-                .and_then(|r| r.header("authorization"))
-                .map(String::from);
-            match crate::auth::refresh_if_current(self, used.as_deref(), "rejected with 401").await
-            {
-                Ok(Some(note)) => {
-                    let mut notes = vec![note];
-                    let prepared = match self.prepare(name, flow, &mut notes).await {
-                        Ok(p) => p,
-                        Err(fail) => return fail,
-                    };
-                    let outcome = sender.send(&prepared.rendered).await;
-                    result = self.complete(prepared, outcome, notes);
-                }
-                Ok(None) => {}
-                Err(e) => result
-                    .notes
-                    .push(format!("access token rejected and refresh failed: {e}")),
-            }
-        }
-        result
+        let result = self.complete(prepared, outcome, notes);
+        self.replay_after_401(name, flow, result).await
     }
 
-    /// Phase one of a send: the PUT guard, a proactive token refresh, and rendering.
+    /// When the API rejected the access token with 401: one refresh (unless another task already
+    /// replaced the token) and one replay.
+    async fn replay_after_401(
+        &mut self,
+        name: &str,
+        flow: Option<(&str, usize)>,
+        mut result: StepResult,
+    ) -> StepResult {
+        if !(result.exchange.as_ref().is_some_and(|e| e.status == 401)
+            && self.uses_access_token(name))
+        {
+            return result;
+        }
+        let carried_current = result
+            .rendered
+            .as_ref()
+            .is_some_and(|r| self.access_token_in(r).is_some());
+        match crate::auth::refresh_if_current(self, carried_current, "rejected with 401").await {
+            Ok(note) => {
+                let mut notes = vec![note];
+                let prepared = match self.prepare(name, flow, &mut notes).await {
+                    Ok(p) => p,
+                    Err(fail) => return fail,
+                };
+                let sender = self.sender.clone();
+                let outcome = sender.send(&prepared.rendered).await;
+                self.complete(prepared, outcome, notes)
+            }
+            Err(e) => {
+                crate::auth::refresh_failed(self, &mut result, e);
+                result
+            }
+        }
+    }
+
+    /// The access token a rendered request carries, if it carries the current one.
+    pub fn access_token_in(&self, r: &Rendered) -> Option<String> {
+        let token = crate::auth::access_token(self)?;
+        let carried = r.url.contains(&token)
+            || r.headers.iter().any(|(_, v)| v.contains(&token))
+            || r.body_text().is_some_and(|b| b.contains(&token));
+        carried.then_some(token)
+    }
+
+    /// Phase one of a send: a proactive token refresh, rendering, and the PUT guard.
     pub async fn prepare(
         &mut self,
         name: &str,
@@ -380,20 +540,26 @@ impl Runner {
             match crate::auth::ensure_fresh(self).await {
                 Ok(Some(note)) => notes.push(note),
                 Ok(None) => {}
-                Err(e) => notes.push(format!("could not refresh the access token: {e}")),
+                Err(e) if e.fatal => {
+                    return Err(StepResult::failed(name, FailureKind::Http, e.message));
+                }
+                Err(e) => notes.push(format!("could not refresh the access token: {}", e.message)),
             }
         }
         let scope = self.scope();
         let rendered = self.render_in(name, &scope, flow)?;
+        drop(scope);
         if let Some(warning) = crate::guard::put_guard(&rendered, self.env_state()) {
-            if self.put_guard_confirmed {
+            if self.put_guard_confirmed && self.put_guard_shown {
+                notes.push("PUT guard: sent anyway (confirmed)".into());
+            } else if self.put_guard_confirmed {
                 notes.push(format!("{warning}\nsent anyway (--yes)"));
             } else if self.put_guard_strict {
                 let mut r = StepResult::failed(
                     name,
                     FailureKind::Assertion,
                     format!(
-                        "{warning}\n(--strict: not sent; pass --yes or send the full resource)"
+                        "{warning}\nnot sent: pass --yes to send it anyway, or send the full resource"
                     ),
                 );
                 r.rendered = Some(rendered);
@@ -413,6 +579,24 @@ impl Runner {
         notes: Vec<String>,
     ) -> StepResult {
         let rendered = prepared.rendered;
+        let line = match &outcome {
+            Ok(ex) => format!(
+                "{} {} {} → {} ({:.0}ms)",
+                rendered.name,
+                rendered.method,
+                rendered.url,
+                ex.status,
+                ex.elapsed.as_secs_f64() * 1000.0
+            ),
+            Err(e) => format!(
+                "{} {} {} → {e}",
+                rendered.name, rendered.method, rendered.url
+            ),
+        };
+        if self.sent.len() >= KEEP_SENT_LOG {
+            self.sent.pop_front();
+        }
+        self.sent.push_back(line);
         let mut result = StepResult {
             request: rendered.name.clone(),
             attempts: 1,
@@ -439,40 +623,13 @@ impl Runner {
         crate::guard::put_guard(&rendered, self.env_state())
     }
 
-    /// Whether a request's templates use the OAuth2 access-token variable (and it is not itself
-    /// one of the OAuth2 requests).
+    /// Whether a request uses the OAuth2 access-token variable anywhere (URL, headers, auth,
+    /// body) and is not itself one of the OAuth2 requests.
     pub fn uses_access_token(&self, name: &str) -> bool {
         let Some(o) = &self.collection.oauth2 else {
             return false;
         };
-        if [
-            Some(&o.authorize),
-            Some(&o.token),
-            o.refresh.as_ref(),
-            o.device_authorize.as_ref(),
-            o.device_token.as_ref(),
-        ]
-        .into_iter()
-        .flatten()
-        .any(|r| r == name)
-        {
-            return false;
-        }
-        let Some(req) = self.collection.requests.get(name) else {
-            return false;
-        };
-        let mut sources: Vec<&str> = vec![req.url.as_str()];
-        sources.extend(req.headers.values().map(|v| v.0.as_str()));
-        sources.extend(req.query.values().map(|v| v.0.as_str()));
-        if let Some(crate::collection::Auth::Bearer(t)) = &req.auth {
-            sources.push(t);
-        }
-        sources.iter().any(|s| {
-            self.templates
-                .references(s)
-                .iter()
-                .any(|r| r.split('.').next() == Some(o.access_token.as_str()))
-        })
+        !o.is_engine_request(name) && self.request_refs(name).roots.contains(&o.access_token)
     }
 
     /// Current time in unix seconds as the runner sees it (wall clock plus any offset set to
@@ -484,22 +641,80 @@ impl Runner {
     /// Binds and asserts an exchange into `result`, updating state.
     pub fn record(&mut self, result: &mut StepResult, rendered: Rendered, ex: Exchange) {
         let name = rendered.name.clone();
-        // Bind and assert against the collection first, then update state.
+        let oauth = self.collection.oauth2.clone();
+        let role = oauth.as_ref().and_then(|o| o.token_role(&name));
         let (bindings, capture_errors, asserts) = match self.collection.requests.get(&name) {
             Some(req) => {
                 let (b, e) = chain::bind(req, &ex);
-                let a: Vec<AssertResult> =
-                    req.assert.iter().map(|a| assert::check(a, &ex)).collect();
+                let a = self.check_asserts(&name, &ex);
                 (b, e, a)
             }
             None => (vec![], vec![], vec![]),
         };
+        // Automatic chaining never replaces what the user declared (collection, environment,
+        // --var, `set`) nor hides an exchange; only an explicit capture may. The token
+        // variables are the engine's own when a token response sets them.
+        let bindings: Vec<Binding> = {
+            let scope = self.scope();
+            let engine_owned = |n: &str| {
+                role.is_some()
+                    && oauth
+                        .as_ref()
+                        .is_some_and(|o| n == o.access_token || n == o.refresh_token)
+            };
+            bindings
+                .into_iter()
+                .filter(|b| {
+                    b.explicit
+                        || engine_owned(&b.name)
+                        || !(self.collection.requests.contains_key(&b.name)
+                            || b.name == "env"
+                            || scope.is_declared(&b.name))
+                })
+                .collect()
+        };
+        let granted = role.is_some()
+            && ex.status == 200
+            && oauth
+                .as_ref()
+                .is_some_and(|o| bindings.iter().any(|b| b.name == o.access_token));
+        let mut new_secrets: Vec<String> = Vec::new();
+        {
+            let mut found = Vec::new();
+            if let Some(j) = &ex.json {
+                crate::scope::secret_fields(j, &mut found);
+            }
+            new_secrets.extend(found.into_iter().map(String::from));
+        }
+        let code_var = oauth.as_ref().map(|o| o.code.clone());
         let env = self.env_state_mut();
-        env.record_exchange(&name, ex.to_value());
-        let mut secret_changed = false;
-        for b in &bindings {
-            secret_changed |= b.secret && env.vars.get(&b.name).is_none_or(|v| v.value != b.value);
+        env.record_exchange(&name, ex.to_value(), ex.body.len());
+        let mut bindings = bindings;
+        for b in &mut bindings {
+            // The authorization code is a one-time credential: mask it.
+            if code_var.as_deref() == Some(b.name.as_str()) {
+                b.secret = true;
+            }
+            if let Some(old) = env.vars.get(&b.name)
+                && old.value != b.value
+                && let Some(src) = &old.source
+                && *src != name
+            {
+                b.replaced = Some((
+                    chain::short(&crate::capture::value_text(&old.value)),
+                    src.clone(),
+                ));
+            }
+            if b.secret {
+                let mut strs = Vec::new();
+                crate::capture::json_str_refs(&b.value, &mut strs);
+                new_secrets.extend(strs.into_iter().map(String::from));
+            }
             env.set(&b.name, b.value.clone(), Some(&name), b.secret);
+        }
+        self.redactor.extend(new_secrets);
+        if granted && let (Some(o), Some(role)) = (&oauth, role) {
+            crate::auth::record_grant(self, o, role, &rendered, &ex);
         }
         let mut problems: Vec<String> = capture_errors.iter().map(|e| e.to_string()).collect();
         for a in asserts.iter().filter(|a| !a.passed) {
@@ -509,6 +724,27 @@ impl Runner {
                 a.actual.as_deref().unwrap_or("?")
             ));
         }
+        let asserts_status = self
+            .collection
+            .requests
+            .get(&name)
+            .is_some_and(|r| r.assert.iter().any(|a| a.status.is_some()));
+        if self.fail_on_status && !asserts_status && ex.status >= 400 {
+            problems.push(format!(
+                "HTTP {} (--fail-on-status; assert a status to accept it)",
+                ex.status
+            ));
+        }
+        if self.strict_chaining {
+            for b in bindings.iter().filter(|b| !b.explicit) {
+                if let Some((_, from)) = &b.replaced {
+                    problems.push(format!(
+                        "automatic chaining replaced `{}` set by `{from}` (--strict); write `<<{from}.body.{}>>` where the old value is meant, or capture it under its own name",
+                        b.name, b.name
+                    ));
+                }
+            }
+        }
         if !problems.is_empty() {
             result.failure = Some(Failure {
                 kind: FailureKind::Assertion,
@@ -517,7 +753,7 @@ impl Runner {
         }
         // New tokens are durable at once: a rotated refresh token must never be lost to a crash.
         // Everything else is saved at the end of the command (or REPL line).
-        if secret_changed && let Err(e) = self.save() {
+        if granted && let Err(e) = self.save() {
             result
                 .notes
                 .push(format!("warning: could not save state: {e}"));
@@ -526,6 +762,21 @@ impl Runner {
         result.exchange = Some(ex);
         result.set = bindings;
         result.asserts = asserts;
+    }
+
+    /// Checks a request's assertions; their expected values are templates like every string.
+    fn check_asserts(&self, name: &str, ex: &Exchange) -> Vec<AssertResult> {
+        let Some(req) = self.collection.requests.get(name) else {
+            return vec![];
+        };
+        if req.assert.is_empty() {
+            return vec![];
+        }
+        let scope = self.scope();
+        req.assert
+            .iter()
+            .map(|a| assert::check_in(a, ex, &self.templates, &scope))
+            .collect()
     }
 }
 
@@ -548,34 +799,5 @@ pub async fn send_shared(shared: &tokio::sync::Mutex<Runner>, name: &str) -> Ste
     let outcome = sender.send(&prepared.rendered).await;
     let mut r = shared.lock().await;
     let result = r.complete(prepared, outcome, notes);
-    let rejected =
-        result.exchange.as_ref().is_some_and(|e| e.status == 401) && r.uses_access_token(name);
-    if !rejected {
-        return result;
-    }
-    let used = result
-        .rendered
-        .as_ref()
-        .and_then(|x| x.header("authorization"))
-        .map(String::from);
-    match crate::auth::refresh_if_current(&mut r, used.as_deref(), "rejected with 401").await {
-        Ok(Some(note)) => {
-            let mut notes = vec![note];
-            match r.prepare(name, None, &mut notes).await {
-                Ok(p) => {
-                    let outcome = sender.send(&p.rendered).await;
-                    r.complete(p, outcome, notes)
-                }
-                Err(fail) => fail,
-            }
-        }
-        Ok(None) => result,
-        Err(e) => {
-            let mut result = result;
-            result
-                .notes
-                .push(format!("access token rejected and refresh failed: {e}"));
-            result
-        }
-    }
+    r.replay_after_401(name, None, result).await
 }

@@ -14,9 +14,9 @@ impl Runner {
         scope: &Scope,
         flow: Option<(&str, usize)>,
     ) -> String {
-        let root = var.split('.').next().unwrap_or(var);
+        let root = crate::scope::root_of(var);
         let mut msg = format!("request `{request}`, {field}: `<<{var}>>` is undefined");
-        if let Some(why) = scope.unresolved.get(root) {
+        if let Some(why) = scope.unresolved(root) {
             msg.push_str(&format!(
                 " — variable `{root}` could not be rendered: {why}"
             ));
@@ -30,15 +30,48 @@ impl Runner {
             ));
             return msg;
         }
-        if root != var && scope.ctx.get(root).is_some() {
+        if root != var && scope.get(root).is_some() {
+            let omitted = self
+                .env_state()
+                .last_exchange(root)
+                .is_some_and(|e| e.get("body_omitted").is_some());
             msg.push_str(&format!(
-                " — `{root}` exists but has no `{}`",
-                &var[root.len() + 1..]
+                " — `{root}` exists but has no `{}`{}",
+                &var[root.len() + 1..],
+                if omitted {
+                    " (its body was too large to keep in state; send it again in this run)"
+                } else {
+                    ""
+                }
+            ));
+            return msg;
+        }
+        if root == "mock_url" {
+            msg.push_str(
+                " — pass --mock to start the bundled mock in-process, or --var mock_url=http://127.0.0.1:8911 to use a `postie mock` you started",
+            );
+            return msg;
+        }
+        if let Some(o) = &self.collection.oauth2
+            && (root == o.code || root == o.state)
+        {
+            msg.push_str(&format!(
+                " — it is a one-time value of a login: `{}` sets it for the exchange (or `send {}` binds it from the redirect), and it is forgotten once used",
+                self.command_hint("auth login", None),
+                o.authorize
+            ));
+            return msg;
+        }
+        if let Some(o) = &self.collection.oauth2
+            && (root == o.access_token || root == o.refresh_token)
+        {
+            msg.push_str(&format!(
+                " — log in first: `{}` (or `login` in the REPL)",
+                self.command_hint("auth login", None)
             ));
             return msg;
         }
         let producers = self.producers_of(root, flow);
-        let file = self.collection.path.display();
         let ran = producers.first().and_then(|p| {
             self.env_state()
                 .last_exchange(p)
@@ -46,13 +79,15 @@ impl Runner {
         });
         if let Some((p, status)) = ran {
             msg.push_str(&format!(
-                " — step `{p}` ran (last status {}) but its response did not set it; check that response (`postie send {file} {p} -v`)",
-                status.map(|s| s.to_string()).unwrap_or_else(|| "?".into())
+                " — step `{p}` ran (last status {}) but its response did not set it; check that response (`{} -v`)",
+                status.map(|s| s.to_string()).unwrap_or_else(|| "?".into()),
+                self.command_hint("send", Some(&p))
             ));
         } else if let Some(p) = producers.first() {
             msg.push_str(&format!(
-                " — it is set by step `{p}`, which has not run{}; run it first (`postie send {file} {p}`) or run the flow from there",
-                flow.map(|(f, _)| format!(" in flow `{f}`")).unwrap_or_default()
+                " — it is set by step `{p}`, which has not run{}; run it first (`{}`) or run the flow from there",
+                flow.map(|(f, _)| format!(" in flow `{f}`")).unwrap_or_default(),
+                self.command_hint("send", Some(p))
             ));
         } else if let Some(envs) = self.environments_defining(root) {
             msg.push_str(&format!(
@@ -61,17 +96,29 @@ impl Runner {
                 if envs.contains(',') { "" } else { "s" }
             ));
         } else {
-            let known: Vec<String> = scope
-                .ctx
-                .as_object()
-                .map(|m| m.keys().cloned().collect())
-                .unwrap_or_default();
+            let known = scope.names();
             msg.push_str(&format!(
                 " — define it under `variables:`, pass `--var {root}=...`, or send the request whose response sets it{}",
                 suggest(root, known.iter())
             ));
         }
         msg
+    }
+
+    /// A command line to suggest: `postie SUB FILE [ARG] [--env E] [--mock]`, as this run was
+    /// started.
+    pub fn command_hint(&self, sub: &str, arg: Option<&str>) -> String {
+        let mut out = format!("postie {sub} {}", self.collection.path.display());
+        if let Some(a) = arg {
+            out.push(' ');
+            out.push_str(a);
+        }
+        if self.inputs.mock_url.is_some() {
+            out.push_str(" --mock");
+        } else if let Some(e) = &self.inputs.env {
+            out.push_str(&format!(" --env {e}"));
+        }
+        out
     }
 
     /// The environments (other than the chosen one) that define a variable, comma-separated.
@@ -98,10 +145,10 @@ impl Runner {
             }
         };
         if let Some(src) = self
-            .state
-            .envs
-            .values()
-            .find_map(|e| e.vars.get(var).and_then(|v| v.source.clone()))
+            .env_state()
+            .vars
+            .get(var)
+            .and_then(|v| v.source.clone())
         {
             add(&src);
         }

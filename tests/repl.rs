@@ -609,7 +609,7 @@ async fn drive_browser(port: u16, url: &str) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             if src["value"]
                 .as_str()
-                .is_some_and(|p| p.contains("Logged in. You can close this window"))
+                .is_some_and(|p| p.contains("<h1>Logged in</h1>"))
             {
                 return Ok(());
             }

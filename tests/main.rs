@@ -3,4 +3,5 @@
 mod common;
 mod engine;
 mod mock_api;
+mod oauth;
 mod repl;

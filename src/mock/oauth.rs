@@ -342,6 +342,15 @@ fn authenticate<'a>(
             .map_err(|_| invalid())?;
         let text = String::from_utf8(decoded).map_err(|_| invalid())?;
         let (id, secret) = text.split_once(':').ok_or_else(invalid)?;
+        // RFC 6749 §2.3.1: both are application/x-www-form-urlencoded before they are joined.
+        let form_decode = |s: &str| -> String {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        let (id, secret) = (form_decode(id), form_decode(secret));
+        let (id, secret) = (id.as_str(), secret.as_str());
         let client = cfg.client(id).ok_or_else(|| oauth_error(401, "invalid_client", "Client authentication failed. Either the client or the client credentials are invalid."))?;
         if client.public || client.client_secret.as_deref() != Some(secret) {
             return Err(invalid());

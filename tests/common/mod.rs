@@ -81,3 +81,41 @@ pub fn closed_port() -> u16 {
     drop(l);
     p
 }
+
+/// A temporary directory holding a copy of the bundled collection as `cc.yaml`.
+pub fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(
+        root.join("collections/constant_contact.yaml"),
+        dir.path().join("cc.yaml"),
+    )
+    .unwrap();
+    dir
+}
+
+/// The bundled mock, auto-approving, with its data in the project's state directory.
+pub fn mock_for(dir: &tempfile::TempDir) -> postie::mock::MockServer {
+    let mut cfg = postie::mock::MockConfig::bundled()
+        .unwrap()
+        .with_state_file(dir.path().join(".postie/mock.json"));
+    cfg.auto_approve = true;
+    postie::mock::MockServer::start(cfg).unwrap()
+}
+
+/// A runner on the project's copy of the bundled collection, in the `mock` environment.
+pub fn runner_for(
+    dir: &tempfile::TempDir,
+    mock: &postie::mock::MockServer,
+    fresh: bool,
+) -> postie::runner::Runner {
+    let collection = postie::collection::Collection::load(&dir.path().join("cc.yaml")).unwrap();
+    let opts = postie::runner::RunOptions {
+        env: Some("mock".into()),
+        vars: vec![],
+        mock_url: Some(mock.url().to_string()),
+        fresh,
+        state_dir: None,
+    };
+    postie::runner::Runner::new(collection, opts).unwrap()
+}

@@ -70,6 +70,9 @@ pub enum Command {
         /// Fail when the response status is 400 or more and the request asserts no status.
         #[arg(long)]
         fail_on_status: bool,
+        /// Write the response body (as received, decoded) to this file instead of printing it.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
         /// Environment, variables, state and mock options.
         #[command(flatten)]
         opts: SendOpts,
@@ -197,8 +200,16 @@ async fn dispatch(cmd: Command) -> i32 {
             request,
             yes,
             fail_on_status,
+            output,
             opts,
-        } => send_cmd(&collection, &request, yes, fail_on_status, &opts).await,
+        } => {
+            let how = SendHow {
+                yes,
+                fail_on_status,
+                output,
+            };
+            send_cmd(&collection, &request, how, &opts).await
+        }
         Command::Vars { collection, env } => vars_cmd(&collection, env),
         Command::Repl { collection, opts } => crate::repl::run(&collection, &opts).await,
         Command::Auth {
@@ -329,13 +340,19 @@ fn finish(
     code
 }
 
-async fn send_cmd(
-    path: &Path,
-    request: &str,
+/// How `send` treats the PUT guard, error statuses and the body.
+struct SendHow {
     yes: bool,
     fail_on_status: bool,
-    opts: &SendOpts,
-) -> i32 {
+    output: Option<PathBuf>,
+}
+
+async fn send_cmd(path: &Path, request: &str, how: SendHow, opts: &SendOpts) -> i32 {
+    let SendHow {
+        yes,
+        fail_on_status,
+        output,
+    } = how;
     let (mut runner, _mock) = match session::open_runner(path, opts) {
         Ok(r) => r,
         Err(code) => return code,
@@ -371,8 +388,30 @@ async fn send_cmd(
     for n in &result.notes {
         eprintln!("{}", style.warn(&red.mask(n)));
     }
+    let mut code = EXIT_OK;
     if let Some(ex) = &result.exchange {
-        print!("{}", output::response_text(ex, opts.verbose, red, style));
+        match &output {
+            Some(file) => {
+                let mut head = ex.clone();
+                head.raw = bytes::Bytes::new();
+                head.body.clear();
+                head.json = None;
+                head.binary = false;
+                print!("{}", output::response_text(&head, opts.verbose, red, style));
+                match std::fs::write(file, &ex.raw) {
+                    Ok(()) => eprintln!(
+                        "body ({}) written to {}",
+                        output::human_bytes(ex.raw.len()),
+                        file.display()
+                    ),
+                    Err(e) => {
+                        eprintln!("{} {}: {e}", style.bad("error:"), file.display());
+                        code = EXIT_COLLECTION;
+                    }
+                }
+            }
+            None => print!("{}", output::response_text(ex, opts.verbose, red, style)),
+        }
     }
     if !result.set.is_empty() {
         let vars: Vec<String> = result
@@ -388,10 +427,7 @@ async fn send_cmd(
     if let Err(e) = runner.save() {
         eprintln!("warning: {}", runner.redactor().mask(&e.to_string()));
     }
-    result
-        .failure
-        .map(|f| f.kind.exit_code())
-        .unwrap_or(EXIT_OK)
+    result.failure.map(|f| f.kind.exit_code()).unwrap_or(code)
 }
 
 async fn auth_cmd(

@@ -23,16 +23,16 @@ pub struct Collection {
     #[serde(default)]
     pub description: Option<String>,
     /// Default variables (templates allowed, e.g. `<<env.CC_CLIENT_ID>>`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique")]
     pub variables: IndexMap<String, VarDef>,
     /// Named sets of variable overrides, chosen with `--env NAME`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_nested")]
     pub environments: IndexMap<String, IndexMap<String, VarDef>>,
     /// Requests by name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique")]
     pub requests: IndexMap<String, Request>,
     /// Named ordered lists of steps.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique")]
     pub flows: IndexMap<String, Flow>,
     /// OAuth2 client configuration (which requests authorize, exchange and refresh).
     #[serde(default)]
@@ -43,6 +43,53 @@ pub struct Collection {
     /// The file's text, kept to locate later errors.
     #[serde(skip)]
     pub source: String,
+}
+
+/// A mapping whose keys must be unique: YAML allows a key twice, and the second would silently
+/// win (a copied request that replaces the original without a word).
+fn unique<'de, D, V>(d: D) -> Result<IndexMap<String, V>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    struct Visit<V>(std::marker::PhantomData<V>);
+    impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for Visit<V> {
+        type Value = IndexMap<String, V>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a mapping")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut m: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = IndexMap::new();
+            while let Some(k) = m.next_key::<String>()? {
+                if out.contains_key(&k) {
+                    return Err(serde::de::Error::custom(format!(
+                        "duplicate key `{k}`: the second would silently replace the first — rename or remove one"
+                    )));
+                }
+                let v = m.next_value()?;
+                out.insert(k, v);
+            }
+            Ok(out)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(IndexMap::new())
+        }
+    }
+    d.deserialize_map(Visit(std::marker::PhantomData))
+}
+
+/// [`unique`] for a mapping of mappings (environments of variables).
+fn unique_nested<'de, D>(d: D) -> Result<IndexMap<String, IndexMap<String, VarDef>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    struct Inner(#[serde(deserialize_with = "unique")] IndexMap<String, VarDef>);
+    let outer: IndexMap<String, Inner> = unique(d)?;
+    Ok(outer.into_iter().map(|(k, v)| (k, v.0)).collect())
 }
 
 /// A variable definition: a plain value, or a value with flags.
@@ -96,10 +143,10 @@ pub struct Request {
     /// URL template.
     pub url: String,
     /// Query parameters, appended to the URL (values are templates).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique")]
     pub query: IndexMap<String, Scalar>,
     /// Request headers (values are templates).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique")]
     pub headers: IndexMap<String, Scalar>,
     /// JSON body; every string inside is a template, and a string that is exactly one `<<expr>>`
     /// is replaced by the expression's value (so lists and objects can be spliced in).
@@ -115,7 +162,7 @@ pub struct Request {
     #[serde(default)]
     pub auth: Option<Auth>,
     /// Explicit captures; they win over automatic ones.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique")]
     pub capture: IndexMap<String, CaptureSpec>,
     /// Assertions checked against the response.
     #[serde(default)]
@@ -639,10 +686,16 @@ impl Collection {
     /// Parses collection text; `path` is used for messages and to find `.env` and state.
     pub fn parse(path: &Path, source: String) -> Result<Collection, LoadError> {
         let mut c: Collection = serde_yaml::from_str(&source).map_err(|e| {
-            let (line, col) = e
+            let (mut line, mut col) = e
                 .location()
                 .map(|l| (l.line(), l.column()))
                 .unwrap_or((0, 0));
+            // serde_yaml points at the mapping; point at the key's second occurrence instead.
+            if let Some(key) = duplicate_key(&e.to_string())
+                && let Some(at) = second_key(&source, line, col, &key)
+            {
+                (line, col) = at;
+            }
             LoadError::at(
                 path,
                 &source,
@@ -717,6 +770,14 @@ impl Collection {
                         req.method
                     ),
                 ));
+            }
+            for h in req.headers.keys() {
+                if reqwest::header::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                    return Err(self.error_at(
+                        &["requests", name, "headers", h],
+                        format!("`{h}` is not a valid header name (letters, digits and `-`, no spaces or `:`)"),
+                    ));
+                }
             }
             if let Some(t) = &req.timeout
                 && let Err(e) = crate::util::parse_duration(t)
@@ -861,6 +922,33 @@ fn check_assert(a: &AssertSpec) -> Result<(), String> {
         regex::Regex::new(r).map_err(|e| format!("bad regex in `matches`: {e}"))?;
     }
     Ok(())
+}
+
+fn duplicate_key(msg: &str) -> Option<String> {
+    let rest = msg.split("duplicate key `").nth(1)?;
+    Some(rest.split('`').next()?.to_string())
+}
+
+/// The second line, from `line` on, where `key:` starts at column `col` (1-based).
+fn second_key(source: &str, line: usize, col: usize, key: &str) -> Option<(usize, usize)> {
+    let indent = col.saturating_sub(1);
+    let mut seen = 0;
+    for (i, l) in source.lines().enumerate().skip(line.saturating_sub(1)) {
+        let Some(rest) = l.get(indent..) else {
+            continue;
+        };
+        if l[..indent].trim().is_empty()
+            && (rest.starts_with(&format!("{key}:"))
+                || rest.starts_with(&format!("\"{key}\":"))
+                || rest.starts_with(&format!("'{key}':")))
+        {
+            seen += 1;
+            if seen == 2 {
+                return Some((i + 1, col));
+            }
+        }
+    }
+    None
 }
 
 /// "did you mean `x`?" when a close name exists.

@@ -144,6 +144,50 @@ impl Rendered {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The headers as sent: the request's own, plus the `Content-Type` its body implies when it
+    /// sets none (what `show`, `--curl` and the wire all agree on).
+    pub fn effective_headers(&self) -> Vec<(String, String)> {
+        let mut out = self.headers.clone();
+        let implied = match &self.body {
+            Body::Json(_) => Some("application/json"),
+            Body::Form(_) => Some("application/x-www-form-urlencoded"),
+            _ => None,
+        };
+        if let Some(ct) = implied
+            && self.header("content-type").is_none()
+        {
+            out.push(("Content-Type".into(), ct.into()));
+        }
+        out
+    }
+
+    /// Checks what reqwest would refuse, before anything is sent: the URL is an http(s) URL,
+    /// header names and values are valid.
+    pub fn check(&self) -> Result<(), String> {
+        match reqwest::Url::parse(&self.url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            Ok(u) => {
+                return Err(format!(
+                    "url: `{}` uses `{}:`; postie sends http and https only",
+                    self.url,
+                    u.scheme()
+                ));
+            }
+            Err(e) => return Err(format!("url: `{}` is not a URL ({e})", self.url)),
+        }
+        for (k, v) in &self.headers {
+            if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+                return Err(format!("headers: `{k}` is not a valid header name"));
+            }
+            if reqwest::header::HeaderValue::from_str(v).is_err() {
+                return Err(format!(
+                    "headers.{k}: the value has a character a header cannot carry (a newline or a control character)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Removes a header (case-insensitive).
     pub fn remove_header(&mut self, name: &str) {
         self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
@@ -214,18 +258,8 @@ impl Rendered {
             parts.push(format!("-X {}", self.method));
         }
         parts.push(q(&self.url));
-        for (k, v) in &self.headers {
+        for (k, v) in &self.effective_headers() {
             parts.push(format!("-H {}", q(&format!("{k}: {v}"))));
-        }
-        match &self.body {
-            Body::Json(_) if self.header("content-type").is_none() => {
-                parts.push(format!("-H {}", q("Content-Type: application/json")))
-            }
-            Body::Form(_) if self.header("content-type").is_none() => parts.push(format!(
-                "-H {}",
-                q("Content-Type: application/x-www-form-urlencoded")
-            )),
-            _ => {}
         }
         if let Some(b) = self.body_text() {
             parts.push(format!("--data-raw {}", q(&b)));
@@ -378,27 +412,13 @@ impl Sender {
             &self.plain
         };
         let mut b = client.request(method, url).timeout(r.timeout);
-        for (k, v) in &r.headers {
+        for (k, v) in &r.effective_headers() {
             b = b.header(k.as_str(), v.as_str());
         }
         b = match &r.body {
             Body::None => b,
-            Body::Json(v) => {
-                let b = if r.header("content-type").is_none() {
-                    b.header("content-type", "application/json")
-                } else {
-                    b
-                };
-                b.body(serde_json::to_vec(v).unwrap_or_default())
-            }
-            Body::Form(f) => {
-                let b = if r.header("content-type").is_none() {
-                    b.header("content-type", "application/x-www-form-urlencoded")
-                } else {
-                    b
-                };
-                b.body(form_encode(f))
-            }
+            Body::Json(v) => b.body(serde_json::to_vec(v).unwrap_or_default()),
+            Body::Form(f) => b.body(form_encode(f)),
             Body::Text(t) => b.body(t.clone()),
         };
         let start = Instant::now();

@@ -211,9 +211,9 @@ pub fn step_line(r: &StepResult, red: &Redactor, style: Style, verbose: bool) ->
 
 /// The request as it will be sent (for `show`).
 pub fn request_text(r: &Rendered, red: &Redactor) -> String {
-    let mut out = format!("{} {}\n", r.method, red.mask(&r.url));
-    for (k, v) in &r.headers {
-        out.push_str(&format!("{k}: {}\n", red.mask_header(k, v)));
+    let mut out = format!("{} {}\n", r.method, printable(&red.mask(&r.url)));
+    for (k, v) in &r.effective_headers() {
+        out.push_str(&format!("{k}: {}\n", printable(&red.mask_header(k, v))));
     }
     match &r.body {
         crate::exchange::Body::Json(v) => {

@@ -283,12 +283,16 @@ impl<'a> Scope<'a> {
                 .collect();
             let ctx = self.context_for(roots.iter().map(String::as_str));
             self.templates.render_json(def.value(), &ctx).map_err(|e| {
-                match e.undefined.as_deref().and_then(|u| u.strip_prefix("env.")) {
-                    Some(var) => format!(
-                        "{e} — set {var} in the environment or in {}",
+                match e.undefined.as_deref() {
+                    Some(u) if u.starts_with("env.") => format!(
+                        "{e} — set {} in the environment or in {}",
+                        &u[4..],
                         self.collection.dir().join(".env").display()
                     ),
-                    None => e.to_string(),
+                    Some("mock_url") => format!(
+                        "{e} — pass --mock to start the bundled mock in-process, or --var mock_url=http://127.0.0.1:8911 to use a `postie mock` you started"
+                    ),
+                    _ => e.to_string(),
                 }
             })
         } else {

@@ -40,7 +40,9 @@ pub fn handle(shared: &Shared, req: &Req, rest: &[&str]) -> Resp {
             if let Some(a) = body.get("advance").and_then(Value::as_str) {
                 match crate::util::parse_duration(a) {
                     Ok(d) => {
-                        shared.advance(d);
+                        if let Err(e) = shared.try_advance(d) {
+                            return bad(&e).route("admin.clock");
+                        }
                     }
                     Err(e) => return bad(&e).route("admin.clock"),
                 }

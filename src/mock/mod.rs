@@ -35,6 +35,9 @@ use http::{Req, Resp};
 use oauth::{Claims, Keys};
 use store::Sim;
 
+/// 9999-12-31T23:59:59Z in ms: the last instant RFC 3339 can write.
+const LAST_INSTANT_MS: i64 = 253_402_300_799_000;
+
 /// Largest request body accepted (an import of 40,000 contacts fits well within it).
 const MAX_BODY: usize = 32 * 1024 * 1024;
 /// Verified-signature cache size before it is cleared.
@@ -212,14 +215,24 @@ impl Shared {
         real_ms() + self.clock_offset.load(Ordering::Acquire)
     }
 
-    /// Advances the clock.
-    pub fn advance(&self, d: Duration) -> i64 {
+    /// Advances the clock; the mock's time stays before year 10000 (RFC 3339's last).
+    pub fn try_advance(&self, d: Duration) -> Result<i64, String> {
         let mut sim = self.lock();
-        sim.clock_offset_ms += d.as_millis() as i64;
+        let add = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let offset = sim.clock_offset_ms.saturating_add(add);
+        if real_ms().saturating_add(offset) > LAST_INSTANT_MS {
+            return Err("the mock clock cannot go past 9999-12-31T23:59:59Z".into());
+        }
+        sim.clock_offset_ms = offset;
         self.clock_offset
             .store(sim.clock_offset_ms, Ordering::Release);
         self.dirty.store(true, Ordering::Relaxed);
-        real_ms() + sim.clock_offset_ms
+        Ok(real_ms() + sim.clock_offset_ms)
+    }
+
+    /// Advances the clock by a duration known to be small (tests).
+    pub fn advance(&self, d: Duration) -> i64 {
+        self.try_advance(d).unwrap_or_else(|_| self.now_ms())
     }
 
     /// Sets the clock to an absolute time (ms).

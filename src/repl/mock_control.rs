@@ -75,7 +75,7 @@ impl Session {
                 }
                 let text = rest.join(" ");
                 let d = crate::util::parse_duration(text.trim_start_matches('+'))?;
-                let now = m.shared().advance(d);
+                let now = m.shared().try_advance(d)?;
                 self.sync_clock();
                 Ok(format!(
                     "mock clock advanced {}; now {}\n",

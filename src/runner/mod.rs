@@ -452,6 +452,13 @@ impl Runner {
             crate::auth::apply_client_auth(self, scope, role, &mut rendered)
                 .map_err(|msg| StepResult::failed(name, FailureKind::Template, msg))?;
         }
+        rendered.check().map_err(|msg| {
+            StepResult::failed(
+                name,
+                FailureKind::Template,
+                format!("request `{name}`, {msg}"),
+            )
+        })?;
         Ok(rendered)
     }
 

@@ -273,12 +273,15 @@ impl Rendered {
 
 /// An `Authorization: Basic` value. For an OAuth2 client (RFC 6749 §2.3.1) the id and secret are
 /// `application/x-www-form-urlencoded` before they are joined and base64-encoded, so a secret
-/// with `:`, `%`, `+` or non-ASCII characters survives.
+/// with `:`, `%`, `+` or non-ASCII characters survives. A space is written `%20`, not `+`: both
+/// decode to a space as a form, and servers that merely percent-decode (Authlib) read it too.
 pub fn basic_header(user: &str, password: &str, oauth_client: bool) -> String {
     use base64::Engine as _;
     let enc = |s: &str| {
         if oauth_client {
-            url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+            url::form_urlencoded::byte_serialize(s.as_bytes())
+                .collect::<String>()
+                .replace('+', "%20")
         } else {
             s.to_string()
         }

@@ -3,6 +3,7 @@
 mod cli;
 mod common;
 mod engine;
+mod external;
 mod mock_api;
 mod oauth;
 mod repl;

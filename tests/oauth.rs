@@ -54,7 +54,11 @@ requests:
 
 fn basic(id: &str, secret: &str) -> String {
     use base64::Engine as _;
-    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let enc = |s: &str| {
+        url::form_urlencoded::byte_serialize(s.as_bytes())
+            .collect::<String>()
+            .replace('+', "%20")
+    };
     format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(id), enc(secret)))

@@ -430,7 +430,7 @@ async fn browser_clicks_allow_and_login_finishes() {
         .find(|p| std::path::Path::new(p).exists())
     else {
         panic!(
-            "chromedriver is not installed: apt-get install chromium chromium-driver (.ci/run does this)"
+            "chromedriver is not installed: run scripts/test, which installs it (by hand: apt-get install chromium chromium-driver)"
         );
     };
     let dir = project();

@@ -119,3 +119,61 @@ pub fn runner_for(
     };
     postie::runner::Runner::new(collection, opts).unwrap()
 }
+
+/// A tool the README's test command (`scripts/test`) installs, by its path in the project. A
+/// test that needs it fails with the same message the script prints, never skips.
+pub fn tool(relative: &str, what: &str, by_hand: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
+    assert!(
+        p.exists(),
+        "{what} is not installed: run scripts/test, which installs it (by hand: {by_hand})"
+    );
+    p
+}
+
+/// A server process a test started; killed when dropped.
+pub struct Server {
+    child: std::process::Child,
+    /// Its base URL, e.g. `http://127.0.0.1:40123`.
+    pub url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a server and waits for the line that says where it listens (`... listening on URL`).
+// The child moves into `Server`, whose Drop kills and waits for it; clippy cannot see that.
+#[allow(clippy::zombie_processes)]
+pub fn start_server(mut cmd: Command) -> Server {
+    use std::io::BufRead;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the server");
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if out.read_line(&mut line).unwrap_or(0) == 0 {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server exited before it said where it listens");
+        }
+        if let Some(i) = line.find("listening on http://") {
+            let url = line[i + "listening on ".len()..].trim().to_string();
+            // Keep draining its output so it never blocks on a full pipe.
+            std::thread::spawn(move || {
+                let mut sink = String::new();
+                while out.read_line(&mut sink).unwrap_or(0) > 0 {
+                    sink.clear();
+                }
+            });
+            return Server { child, url };
+        }
+    }
+}

@@ -116,6 +116,9 @@ pub struct DetailedVar {
     pub description: Option<String>,
 }
 
+/// The keys of a variable's long form.
+const DETAILED_VAR_KEYS: [&str; 3] = ["value", "secret", "description"];
+
 impl VarDef {
     /// The (unrendered) value.
     pub fn value(&self) -> &serde_json::Value {
@@ -639,16 +642,43 @@ impl fmt::Display for LoadError {
             write!(f, "{}: {}", self.file.display(), self.message)?;
         }
         if let Some(s) = &self.snippet {
+            let (shown, caret) = excerpt(s, self.column.saturating_sub(1), SNIPPET_CHARS);
             write!(
                 f,
-                "\n{:>5} | {}\n      | {}^",
+                "\n{:>5} | {shown}\n      | {}^",
                 self.line,
-                s,
-                " ".repeat(self.column.saturating_sub(1))
+                " ".repeat(caret)
             )?;
         }
         Ok(())
     }
+}
+
+/// The most of an offending line an error shows.
+const SNIPPET_CHARS: usize = 160;
+
+/// At most `width` characters of `line` around character `col`, with `…` where it was cut, and
+/// the caret's position in what is shown. A 200 kB line is not echoed back whole.
+fn excerpt(line: &str, col: usize, width: usize) -> (String, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= width {
+        return (line.to_string(), col);
+    }
+    let start = col
+        .saturating_sub(width / 2)
+        .min(chars.len().saturating_sub(width));
+    let end = (start + width).min(chars.len());
+    let mut out = String::new();
+    let mut caret = col - start;
+    if start > 0 {
+        out.push('…');
+        caret += 1;
+    }
+    out.extend(&chars[start..end]);
+    if end < chars.len() {
+        out.push('…');
+    }
+    (out, caret)
 }
 
 impl LoadError {
@@ -741,6 +771,33 @@ impl Collection {
                 return Err(self.error_at(
                     &path,
                     format!("variable `{var}` has the name of {}; `<<{var}>>` means {} — rename the variable", if var == "env" {"the process environment".to_string()} else {format!("request `{var}`")}, if var == "env" {"the process environment".to_string()} else {"that request's last exchange".to_string()}),
+                ));
+            }
+        }
+        // `{value: ..., secret: true}` is the long form of a variable; with a key it does not
+        // know, serde would take the whole mapping as a literal object and send it as text.
+        let envs = self
+            .environments
+            .iter()
+            .flat_map(|(e, m)| m.iter().map(move |(k, v)| (Some(e.as_str()), k, v)));
+        for (env, var, def) in self.variables.iter().map(|(k, v)| (None, k, v)).chain(envs) {
+            if let VarDef::Plain(serde_json::Value::Object(m)) = def
+                && m.contains_key("value")
+            {
+                let known: Vec<String> = DETAILED_VAR_KEYS.iter().map(|k| k.to_string()).collect();
+                let unknown: Vec<&String> = m.keys().filter(|k| !known.contains(k)).collect();
+                let first = unknown.first().map(|k| k.as_str()).unwrap_or("");
+                let mut path: Vec<&str> = match env {
+                    Some(e) => vec!["environments", e, var],
+                    None => vec!["variables", var],
+                };
+                path.push(first);
+                return Err(self.error_at(
+                    &path,
+                    format!(
+                        "variable `{var}` is written in the long form (with `value:`), which takes only `value`, `secret` and `description`; unknown `{first}`{} — to give a literal mapping that has a `value` key, write `{var}: {{value: {{...}}}}`",
+                        suggest(first, known.iter())
+                    ),
                 ));
             }
         }
@@ -1202,6 +1259,16 @@ flows:
             None,
             "itself is not a near miss"
         );
+    }
+
+    #[test]
+    fn long_lines_are_cut_around_the_column() {
+        let line = format!("{}X{}", "a".repeat(1000), "b".repeat(1000));
+        let (shown, caret) = excerpt(&line, 1000, 160);
+        assert!(shown.chars().count() <= 162, "{}", shown.len());
+        assert_eq!(shown.chars().nth(caret), Some('X'));
+        assert!(shown.starts_with('…') && shown.ends_with('…'));
+        assert_eq!(excerpt("short", 2, 160), ("short".to_string(), 2));
     }
 
     #[test]

@@ -283,6 +283,34 @@ impl Templates {
                 .expect("static syntax config is valid"),
         );
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // Text fields (URL, headers, form values, text bodies) take text: a mapping or a list
+        // written into one would appear as a Python-style rendering — a secret in clear, or a
+        // value the server cannot read. `tojson`, `join` or a field of it says what is meant.
+        env.set_formatter(|out, state, value| {
+            use minijinja::value::ValueKind;
+            let what = match value.kind() {
+                ValueKind::Map => {
+                    let keys: Vec<String> = value
+                        .try_iter()
+                        .map(|it| it.take(6).map(|k| k.to_string()).collect())
+                        .unwrap_or_default();
+                    Some(format!("a mapping (keys: {})", keys.join(", ")))
+                }
+                ValueKind::Seq | ValueKind::Iterable => {
+                    Some(format!("a list of {}", value.len().unwrap_or(0)))
+                }
+                _ => None,
+            };
+            match what {
+                Some(w) => Err(MjError::new(
+                    ErrorKind::InvalidOperation,
+                    format!(
+                        "{w} was written into text; pass it through `tojson` (or `join(',')`, or pick a field) to say what to send"
+                    ),
+                )),
+                None => minijinja::escape_formatter(out, state, value),
+            }
+        });
         env.set_keep_trailing_newline(true);
         env.add_filter("base64", |s: String| {
             base64::engine::general_purpose::STANDARD.encode(s)
@@ -726,6 +754,33 @@ mod tests {
         );
         assert!(t.analyse("<< unclosed", false).is_err());
         assert!(t.analyse("a ==", true).is_err());
+    }
+
+    #[test]
+    fn mappings_and_lists_are_not_text() {
+        let t = Templates::new();
+        let e = t.render("x-<<contact>>", &ctx()).unwrap_err();
+        assert!(
+            e.message
+                .contains("a mapping (keys: first_name, list_memberships) was written into text"),
+            "{e}"
+        );
+        let e = t.render("<<contacts>>", &ctx()).unwrap_err();
+        assert!(e.message.contains("a list of 0"), "{e}");
+        assert_eq!(
+            t.render("<<contact | tojson>>", &ctx()).unwrap(),
+            r#"{"first_name":"Ada","list_memberships":["L1"]}"#
+        );
+        assert_eq!(
+            t.render("<<contact.list_memberships | join(',')>>", &ctx())
+                .unwrap(),
+            "L1"
+        );
+        // A JSON body splices the typed value of a sole expression.
+        assert_eq!(
+            t.render_json(&json!({"c": "<<contact>>"}), &ctx()).unwrap(),
+            json!({"c": {"first_name": "Ada", "list_memberships": ["L1"]}})
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Integration tests, compiled into one binary so linking stays cheap.
 
+mod chaining;
 mod cli;
 mod common;
 mod engine;

@@ -171,6 +171,170 @@ fn bench_runner() {
     );
 }
 
+/// A collection of `n` distinct GET requests, each capturing one value, and a flow `all` of them
+/// (and `first_k` of the first `k`).
+fn scaling_collection(port: u16, n: usize, k: usize) -> String {
+    let mut s = format!("name: scale\nvariables:\n  base: http://127.0.0.1:{port}\nrequests:\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "  r{i}:\n    url: <<base>>/items/{i}\n    capture:\n      v{i}: $.items[0].id\n"
+        ));
+    }
+    s.push_str("flows:\n  all:\n    steps:\n");
+    for i in 0..n {
+        s.push_str(&format!("      - r{i}\n"));
+    }
+    if k > 0 {
+        s.push_str("  first_k:\n    steps:\n");
+        for i in 0..k.min(n) {
+            s.push_str(&format!("      - r{i}\n"));
+        }
+    }
+    s
+}
+
+/// The equivalent Hurl file: the same GETs, each with a capture.
+fn scaling_hurl(port: u16, n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "GET http://127.0.0.1:{port}/items/{i}\nHTTP 200\n[Captures]\nv{i}: jsonpath \"$.items[0].id\"\n\n"
+            )
+        })
+        .collect()
+}
+
+/// Whole-process wall time of a command (median of `runs`).
+fn time_command(runs: usize, mut make: impl FnMut() -> std::process::Command) -> Duration {
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let mut cmd = make();
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        let start = Instant::now();
+        let out = cmd.output().unwrap();
+        times.push(start.elapsed());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    median(times)
+}
+
+/// Runner cost as the work grows: flows of 10, 1,000 and 2,000 distinct steps, each capturing a
+/// value, as whole `postie run` processes — fresh, and again over the state the first run left;
+/// then 1,000 steps over a state holding 10,000 exchanges. Hurl runs the same requests beside it
+/// when it is on the PATH (`cargo install hurl`).
+fn bench_scaling() {
+    let exe = env!("CARGO_BIN_EXE_postie");
+    let port = tiny_server();
+    let hurl = std::process::Command::new("hurl")
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string()
+        });
+    let mut per_step_fresh = Vec::new();
+    for n in [10usize, 1000, 2000] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("c.yaml"), scaling_collection(port, n, 0)).unwrap();
+        let run = |fresh: bool| {
+            let d = dir.path().to_path_buf();
+            move || {
+                let mut c = std::process::Command::new(exe);
+                c.current_dir(&d).args(["run", "c.yaml", "--flow", "all"]);
+                if fresh {
+                    c.arg("--fresh");
+                }
+                c
+            }
+        };
+        let fresh = time_command(5, run(true));
+        // The first non-fresh run leaves n exchanges in state; the timed ones run over them.
+        time_command(1, run(false));
+        let stateful = time_command(5, run(false));
+        let mut line = format!(
+            "run of {n:>5} distinct steps (capture each): fresh {:>8.1} ms ({:.0} µs/step), over saved state {:>8.1} ms ({:.0} µs/step)",
+            fresh.as_secs_f64() * 1e3,
+            fresh.as_secs_f64() * 1e6 / n as f64,
+            stateful.as_secs_f64() * 1e3,
+            stateful.as_secs_f64() * 1e6 / n as f64,
+        );
+        if hurl.is_some() {
+            std::fs::write(dir.path().join("c.hurl"), scaling_hurl(port, n)).unwrap();
+            let d = dir.path().to_path_buf();
+            let h = time_command(5, move || {
+                let mut c = std::process::Command::new("hurl");
+                c.current_dir(&d).args(["--no-output", "c.hurl"]);
+                c
+            });
+            line.push_str(&format!(
+                "; hurl {:>8.1} ms ({:.0} µs/step)",
+                h.as_secs_f64() * 1e3,
+                h.as_secs_f64() * 1e6 / n as f64
+            ));
+        }
+        println!("{line}");
+        per_step_fresh.push((n, fresh));
+    }
+    let (_, t1000) = per_step_fresh[1];
+    let (_, t2000) = per_step_fresh[2];
+    println!(
+        "2,000 steps take {:.2}x the time of 1,000   (target <= 2.2x: linear)",
+        t2000.as_secs_f64() / t1000.as_secs_f64()
+    );
+    match &hurl {
+        Some(v) => println!("(beside {v})"),
+        None => {
+            println!("(hurl is not on the PATH: `cargo install hurl` to measure it beside postie)")
+        }
+    }
+    // 1,000 steps over a state that holds 10,000 exchanges.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("c.yaml"),
+        scaling_collection(port, 10_000, 1000),
+    )
+    .unwrap();
+    let d = dir.path().to_path_buf();
+    let fill = time_command(1, || {
+        let mut c = std::process::Command::new(exe);
+        c.current_dir(&d).args(["run", "c.yaml", "--flow", "all"]);
+        c
+    });
+    let d = dir.path().to_path_buf();
+    let over = time_command(5, move || {
+        let mut c = std::process::Command::new(exe);
+        c.current_dir(&d)
+            .args(["run", "c.yaml", "--flow", "first_k"]);
+        c
+    });
+    let d = dir.path().to_path_buf();
+    let clean = time_command(5, move || {
+        let mut c = std::process::Command::new(exe);
+        c.current_dir(&d)
+            .args(["run", "c.yaml", "--flow", "first_k", "--fresh"]);
+        c
+    });
+    println!(
+        "10,000 steps filling state: {:.1} s ({:.0} µs/step); then 1,000 steps over it {:.1} ms ({:.0} µs/step) vs fresh {:.1} ms ({:.0} µs/step)",
+        fill.as_secs_f64(),
+        fill.as_secs_f64() * 1e6 / 10_000.0,
+        over.as_secs_f64() * 1e3,
+        over.as_secs_f64() * 1e3,
+        clean.as_secs_f64() * 1e3,
+        clean.as_secs_f64() * 1e3,
+    );
+}
+
 fn bench_cold_start() {
     let exe = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/postie");
     if !exe.exists() {
@@ -308,6 +472,9 @@ fn main() {
     }
     if want("runner") {
         bench_runner();
+    }
+    if want("scaling") {
+        bench_scaling();
     }
     if want("cold_start") {
         bench_cold_start();

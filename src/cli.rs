@@ -159,11 +159,17 @@ pub fn main() -> i32 {
             collection, env, ..
         } => state_cmd(&collection, env.as_deref()),
         other => {
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-            {
+            // The REPL blocks a worker on its line editor, so it needs two; a command runs its
+            // steps one after another, and one thread saves every cross-thread wake-up.
+            let mut builder = match other {
+                Command::Repl { .. } => {
+                    let mut b = tokio::runtime::Builder::new_multi_thread();
+                    b.worker_threads(2);
+                    b
+                }
+                _ => tokio::runtime::Builder::new_current_thread(),
+            };
+            let rt = match builder.enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("error: cannot start the async runtime: {e}");

@@ -465,9 +465,11 @@ impl Exchange {
                 .find(|(k, _)| k.eq_ignore_ascii_case(n))
                 .map(|(_, v)| v.as_str())
         };
+        // The body the client read may be a slice of a larger read buffer; a copy of its own
+        // size keeps an exchange from holding that buffer alive.
         let raw = match header("content-encoding") {
             Some(enc) => decode_content(enc, &bytes).unwrap_or(bytes),
-            None => bytes,
+            None => bytes::Bytes::copy_from_slice(&bytes),
         };
         let content_type = header("content-type").unwrap_or("").to_ascii_lowercase();
         let binary = is_binary(&content_type, &raw);

@@ -136,7 +136,34 @@ pub struct Session {
     /// Set when any command failed.
     pub failed: bool,
     /// Ctrl-C while a command runs (interactive only; a listener holds SIGINT for the session).
-    interrupts: Option<std::sync::Arc<tokio::sync::Notify>>,
+    interrupts: Option<std::sync::Arc<Interrupts>>,
+}
+
+/// Counts Ctrl-Cs and wakes whoever waits for the next one.
+#[derive(Default)]
+struct Interrupts {
+    count: std::sync::atomic::AtomicU64,
+    notify: tokio::sync::Notify,
+}
+
+impl Interrupts {
+    fn count(&self) -> u64 {
+        self.count.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Resolves at the first Ctrl-C after `seen` (a count read when the command started, so an
+    /// earlier Ctrl-C — at a question, between commands — never cancels this one).
+    async fn after(&self, seen: u64) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.count() != seen {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 /// Splits words like a shell: whitespace separates, quotes group and are removed where they
@@ -632,15 +659,13 @@ impl Session {
         ) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>,
     {
         let interrupts = self.interrupts.clone();
+        let seen = interrupts.as_ref().map(|i| i.count()).unwrap_or(0);
         let fut = op(&mut self.runner);
         let out = match interrupts {
-            Some(n) => {
-                // notify_waiters wakes only those waiting now: a Ctrl-C pressed earlier (at a
-                // question, between commands) is never held over to cancel this one.
-                let interrupted = n.notified();
+            Some(i) => {
                 tokio::select! {
                     r = fut => Ok(r),
-                    _ = interrupted => Err("cancelled (Ctrl-C)".to_string()),
+                    _ = i.after(seen) => Err("cancelled (Ctrl-C)".to_string()),
                 }
             }
             None => Ok(fut.await),
@@ -916,15 +941,21 @@ impl Session {
 
 /// Owns SIGINT for the session, so Ctrl-C during a command cancels it instead of killing the REPL
 /// (at the prompt the terminal is raw and Ctrl-C is a key, not a signal).
-fn listen_for_interrupts() -> std::sync::Arc<tokio::sync::Notify> {
-    let n = std::sync::Arc::new(tokio::sync::Notify::new());
-    let n2 = n.clone();
+fn listen_for_interrupts() -> std::sync::Arc<Interrupts> {
+    let i = std::sync::Arc::new(Interrupts::default());
+    let i2 = i.clone();
+    // Registered before the task runs, so no Ctrl-C between here and there kills the REPL.
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
     tokio::spawn(async move {
-        while tokio::signal::ctrl_c().await.is_ok() {
-            n2.notify_waiters();
+        let Some(sigint) = sigint.as_mut() else {
+            return;
+        };
+        while sigint.recv().await.is_some() {
+            i2.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            i2.notify.notify_waiters();
         }
     });
-    n
+    i
 }
 
 /// `postie repl COLLECTION` / `postie COLLECTION`.

@@ -155,9 +155,16 @@ impl Runner {
         }
         let mut rest = steps.into_iter();
         for (idx, step) in rest.by_ref() {
-            let r = self.run_step(flow, idx, &step).await;
+            let mut r = self.run_step(flow, idx, &step).await;
             on_step(&r, self.redactor());
             let stop = !r.ok();
+            // The result stays for the summary and the reports, which need no body: drop it, so a
+            // long flow's memory does not grow with every response.
+            if let Some(ex) = r.exchange.as_mut() {
+                ex.raw = bytes::Bytes::new();
+                ex.body = String::new();
+                ex.json = None;
+            }
             out.steps.push(r);
             if stop {
                 break;

@@ -99,8 +99,7 @@ pub fn access_token(r: &Runner) -> Option<String> {
 fn current_grant(r: &Runner) -> Option<&Grant> {
     let token = access_token(r)?;
     r.env_state()
-        .grant
-        .as_ref()
+        .grant()
         .filter(|g| g.access_token_sha == token_sha(&token))
 }
 
@@ -256,12 +255,7 @@ async fn refresh_locked(
             login_hint(r)
         )));
     }
-    if let Some(why) = r
-        .env_state()
-        .grant
-        .as_ref()
-        .and_then(|g| g.refresh_dead.clone())
-    {
+    if let Some(why) = r.env_state().grant().and_then(|g| g.refresh_dead.clone()) {
         return Err(AuthError {
             message: format!(
                 "the refresh token was rejected earlier ({why}); {}",
@@ -281,7 +275,7 @@ async fn refresh_locked(
                 == Some("invalid_grant")
         });
         if dead {
-            if let Some(g) = r.env_state_mut().grant.as_mut() {
+            if let Some(g) = r.env_state_mut().grant_mut() {
                 g.refresh_dead = Some(e.message.clone());
             }
             let _ = r.save();
@@ -433,7 +427,7 @@ pub fn apply_client_auth(
     if role != TokenRole::Refresh {
         return Ok(());
     }
-    let Some(g) = r.env_state().grant.as_ref() else {
+    let Some(g) = r.env_state().grant() else {
         return Ok(());
     };
     let url = endpoint(&rendered.url);
@@ -503,7 +497,7 @@ pub fn record_grant(
         refresh_dead: None,
     };
     let env = r.env_state_mut();
-    env.grant = Some(grant);
+    env.set_grant(Some(grant));
     if role == TokenRole::Code {
         // RFC 6749 §10.12, RFC 7636 §7.1: state, code and the PKCE pair are used once.
         for name in [
@@ -513,8 +507,8 @@ pub fn record_grant(
             "code_verifier",
             "code_challenge",
         ] {
-            if env.vars.get(name).is_some_and(|v| v.source.is_some()) {
-                env.vars.shift_remove(name);
+            if env.vars().get(name).is_some_and(|v| v.source.is_some()) {
+                env.remove_var(name);
             }
         }
     }
@@ -978,11 +972,7 @@ pub fn status(r: &Runner) -> String {
             "access token ({kind}): present, expiry unknown{scopes}\n"
         )),
     }
-    let dead = r
-        .env_state()
-        .grant
-        .as_ref()
-        .and_then(|g| g.refresh_dead.clone());
+    let dead = r.env_state().grant().and_then(|g| g.refresh_dead.clone());
     match (var(r, &o.refresh_token), dead) {
         (Some(_), Some(why)) => out.push_str(&format!(
             "refresh token: rejected by the server ({why}) — `{}`\n",
@@ -991,7 +981,7 @@ pub fn status(r: &Runner) -> String {
         (Some(_), None) => out.push_str("refresh token: stored\n"),
         (None, _) => out.push_str("refresh token: none\n"),
     }
-    if let Some(g) = r.env_state().grant.as_ref() {
+    if let Some(g) = r.env_state().grant() {
         out.push_str(&format!(
             "issued by {} to client {} ({} authentication)\n",
             g.token_url,

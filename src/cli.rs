@@ -2,7 +2,7 @@
 //! happens in the runner, the mock and the auth engine; what the CLI and the REPL share lives in
 //! [`crate::session`].
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
@@ -274,16 +274,37 @@ async fn run_cmd(
     runner.fail_on_status = how.fail_on_status;
     let style = Style::detect();
     let verbose = opts.verbose;
-    println!("{} {} [{}]", style.bold("flow"), flow, runner.env_key());
+    // A terminal sees each step as it completes; a pipe or a file gets them in large writes.
+    let tty = std::io::stdout().is_terminal();
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
+    let _ = writeln!(
+        out,
+        "{} {} [{}]",
+        style.bold("flow"),
+        flow,
+        runner.env_key()
+    );
     let mut printed = |r: &crate::runner::StepResult, red: &crate::redact::Redactor| {
-        print!("{}", output::step_line(r, red, style, verbose))
+        let _ = write!(out, "{}", output::step_line(r, red, style, verbose));
+        if tty {
+            let _ = out.flush();
+        }
     };
-    let run = runner.run_flow(&flow, from.as_deref(), to.as_deref(), &mut printed);
-    let result = tokio::select! {
-        r = run => r,
-        _ = tokio::signal::ctrl_c() => Ok(FlowResult { flow: flow.clone(), interrupted: true, ..Default::default() }),
-    };
-    let mut result = match result {
+    let mut ctrl_c = Box::pin(async {
+        let _ = tokio::signal::ctrl_c().await;
+    });
+    let result = runner
+        .run_flow(
+            &flow,
+            from.as_deref(),
+            to.as_deref(),
+            &mut printed,
+            &mut ctrl_c,
+        )
+        .await;
+    let _ = out.flush();
+    drop(out);
+    let result = match result {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
@@ -291,17 +312,6 @@ async fn run_cmd(
         }
     };
     if result.interrupted {
-        // The step in flight was dropped; say which ones never ran.
-        let done: usize = result.steps.len();
-        result.not_run = runner
-            .flow_steps(&flow, from.as_deref(), to.as_deref())
-            .map(|s| {
-                s.into_iter()
-                    .skip(done)
-                    .map(|(_, s)| s.request().to_string())
-                    .collect()
-            })
-            .unwrap_or_default();
         eprintln!("interrupted");
     }
     finish(&mut runner, &[result], reports, style)

@@ -379,73 +379,112 @@ pub enum SendError {
     Http(String),
 }
 
-/// Sends rendered requests; holds connection pools for both redirect policies.
+/// Sends rendered requests over one connection pool. Redirects are followed here, not by the
+/// client, so what crosses to another host is decided in one place: credentials never do.
 #[derive(Clone)]
 pub struct Sender {
-    plain: reqwest::Client,
-    follow: reqwest::Client,
+    client: reqwest::Client,
 }
 
+/// How many redirects `follow_redirects` follows.
+const MAX_REDIRECTS: usize = 10;
+
+/// Headers that carry credentials, dropped when a redirect leads to another host.
+const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
+
 impl Sender {
-    /// Builds the clients (rustls with the ring provider and webpki roots).
+    /// Builds the client (rustls with the ring provider and webpki roots).
     pub fn new() -> Result<Sender, SendError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let build = |policy| {
-            reqwest::Client::builder()
-                .redirect(policy)
-                .user_agent(concat!("postie/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| SendError::Http(format!("cannot build the HTTP client: {e}")))
-        };
-        Ok(Sender {
-            plain: build(reqwest::redirect::Policy::none())?,
-            follow: build(reqwest::redirect::Policy::limited(10))?,
-        })
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("postie/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| SendError::Http(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Sender { client })
     }
 
-    /// Sends one request and reads the whole response.
+    /// Sends one request and reads the whole response, following redirects when the request
+    /// asks to: 303 (and 301/302 after a POST) become a GET without body, as browsers do, and
+    /// `Authorization`/`Cookie` are not forwarded to another host.
     pub async fn send(&self, r: &Rendered) -> Result<Exchange, SendError> {
-        let url = reqwest::Url::parse(&r.url)
+        let mut url = reqwest::Url::parse(&r.url)
             .map_err(|e| SendError::Url(r.url.clone(), e.to_string()))?;
-        let method = reqwest::Method::from_bytes(r.method.as_bytes())
+        let mut method = reqwest::Method::from_bytes(r.method.as_bytes())
             .map_err(|e| SendError::Http(e.to_string()))?;
-        let client = if r.follow_redirects {
-            &self.follow
-        } else {
-            &self.plain
-        };
-        let mut b = client.request(method, url).timeout(r.timeout);
-        for (k, v) in &r.effective_headers() {
-            b = b.header(k.as_str(), v.as_str());
-        }
-        b = match &r.body {
-            Body::None => b,
-            Body::Json(v) => b.body(serde_json::to_vec(v).unwrap_or_default()),
-            Body::Form(f) => b.body(form_encode(f)),
-            Body::Text(t) => b.body(t.clone()),
+        let mut headers = r.effective_headers();
+        let mut body = match &r.body {
+            Body::None => None,
+            Body::Json(v) => Some(serde_json::to_vec(v).unwrap_or_default()),
+            Body::Form(f) => Some(form_encode(f).into_bytes()),
+            Body::Text(t) => Some(t.clone().into_bytes()),
         };
         let start = Instant::now();
-        let resp = b
-            .send()
-            .await
-            .map_err(|e| SendError::Http(describe_reqwest(&e)))?;
-        let status = resp.status().as_u16();
-        let headers: Vec<(String, String)> = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| SendError::Http(describe_reqwest(&e)))?;
-        let elapsed = start.elapsed();
-        Ok(Exchange::new(r.clone(), status, headers, bytes, elapsed))
+        let mut hops = 0;
+        loop {
+            let mut b = self
+                .client
+                .request(method.clone(), url.clone())
+                .timeout(r.timeout);
+            for (k, v) in &headers {
+                b = b.header(k.as_str(), v.as_str());
+            }
+            if let Some(bytes) = &body {
+                b = b.body(bytes.clone());
+            }
+            let resp = b
+                .send()
+                .await
+                .map_err(|e| SendError::Http(describe_reqwest(&e)))?;
+            let status = resp.status().as_u16();
+            let next = if r.follow_redirects && matches!(status, 301 | 302 | 303 | 307 | 308) {
+                resp.headers()
+                    .get("location")
+                    .and_then(|l| l.to_str().ok())
+                    .and_then(|l| url.join(l).ok())
+            } else {
+                None
+            };
+            if let Some(to) = next {
+                hops += 1;
+                if hops > MAX_REDIRECTS {
+                    return Err(SendError::Http(format!(
+                        "more than {MAX_REDIRECTS} redirects (last to {to})"
+                    )));
+                }
+                if to.host_str() != url.host_str()
+                    || to.port_or_known_default() != url.port_or_known_default()
+                {
+                    headers.retain(|(k, _)| {
+                        !CREDENTIAL_HEADERS.contains(&k.to_ascii_lowercase().as_str())
+                    });
+                }
+                if status == 303 || (matches!(status, 301 | 302) && method == reqwest::Method::POST)
+                {
+                    method = reqwest::Method::GET;
+                    body = None;
+                    headers.retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
+                }
+                url = to;
+                continue;
+            }
+            let headers: Vec<(String, String)> = resp
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect();
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(|e| SendError::Http(describe_reqwest(&e)))?;
+            let elapsed = start.elapsed();
+            return Ok(Exchange::new(r.clone(), status, headers, bytes, elapsed));
+        }
     }
 }
 

@@ -86,7 +86,7 @@ fn is_read_only(k: &str) -> bool {
 
 fn newest_holding(state: &EnvState, id: &str) -> Option<(String, Map<String, Value>)> {
     let mut best: Option<(u64, String, Map<String, Value>)> = None;
-    for (name, list) in &state.exchanges {
+    for (name, list) in state.exchanges() {
         for ex in list {
             let seq = ex.get("seq").and_then(Value::as_u64).unwrap_or(0);
             if best.as_ref().is_some_and(|(s, _, _)| *s >= seq) {

@@ -203,7 +203,7 @@ impl<'a> Scope<'a> {
             || self.inputs.var(name).is_some()
             || self
                 .state
-                .vars
+                .vars()
                 .get(name)
                 .is_some_and(|v| v.source.is_none())
     }
@@ -219,7 +219,7 @@ impl<'a> Scope<'a> {
         if let Some(ex) = self.state.last_exchange(name) {
             return Some(Cow::Borrowed(ex));
         }
-        if let Some(v) = self.state.vars.get(name) {
+        if let Some(v) = self.state.vars().get(name) {
             return Some(Cow::Borrowed(&v.value));
         }
         if self.def(name).is_some() {
@@ -239,7 +239,7 @@ impl<'a> Scope<'a> {
         if self.inputs.var(name).is_some() {
             return Some(Origin::Mock);
         }
-        if let Some(v) = self.state.vars.get(name) {
+        if let Some(v) = self.state.vars().get(name) {
             return Some(match &v.source {
                 Some(s) => Origin::Response(s.clone()),
                 None => Origin::Set,
@@ -309,7 +309,7 @@ impl<'a> Scope<'a> {
     pub fn unresolved(&self, name: &str) -> Option<String> {
         if self.inputs.var(name).is_some()
             || self.inputs.transient.contains_key(name)
-            || self.state.vars.contains_key(name)
+            || self.state.vars().contains_key(name)
             || self.def(name).is_none()
         {
             return None;
@@ -334,7 +334,7 @@ impl<'a> Scope<'a> {
     /// a secret (an exchange under a request's name is not itself a secret).
     pub fn is_secret(&self, name: &str) -> bool {
         self.def(name).is_some_and(VarDef::declared_secret)
-            || self.state.vars.get(name).is_some_and(|v| v.secret)
+            || self.state.vars().get(name).is_some_and(|v| v.secret)
             || (is_secret_name(name) && !self.collection.requests.contains_key(name))
     }
 
@@ -352,7 +352,7 @@ impl<'a> Scope<'a> {
             .variables
             .keys()
             .chain(env_defs.into_iter().flat_map(|m| m.keys()))
-            .chain(self.state.vars.keys())
+            .chain(self.state.vars().keys())
             .chain(self.inputs.vars.iter().map(|(k, _)| k))
             .chain(self.inputs.mock_url.iter().map(|_| &*MOCK_URL))
             .chain(self.inputs.transient.keys());
@@ -383,7 +383,7 @@ impl<'a> Scope<'a> {
                 out.push(v.clone());
             }
         }
-        out.extend(self.state.seen_secrets.iter().cloned());
+        out.extend(self.state.seen_secrets().iter().cloned());
         out
     }
 }

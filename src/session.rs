@@ -54,11 +54,16 @@ pub fn is_variable_name(k: &str) -> bool {
 
 /// Loads and validates a collection, printing errors; `Err` carries the exit code.
 pub fn load(path: &Path) -> Result<Collection, i32> {
+    load_with(path, &crate::template::Templates::new())
+}
+
+/// [`load`] with a template engine that keeps what validation analysed, for the runner to reuse.
+pub fn load_with(path: &Path, templates: &crate::template::Templates) -> Result<Collection, i32> {
     let c = Collection::load(path).map_err(|e| {
         eprintln!("error: {e}");
         EXIT_COLLECTION
     })?;
-    let errors = crate::validate::validate(&c, &crate::template::Templates::new());
+    let errors = crate::validate::validate(&c, templates);
     if !errors.is_empty() {
         for e in &errors {
             eprintln!("error: {e}");
@@ -88,7 +93,8 @@ pub fn open_runner(
     path: &Path,
     opts: &SendOpts,
 ) -> Result<(Runner, Option<crate::mock::MockServer>), i32> {
-    let c = load(path)?;
+    let templates = crate::template::Templates::new();
+    let c = load_with(path, &templates)?;
     let mut env = opts.env.clone();
     let mut mock = None;
     let mut mock_url = None;
@@ -111,8 +117,9 @@ pub fn open_runner(
             }
         }
     }
-    let runner = Runner::new(
+    let runner = Runner::with_templates(
         c,
+        templates,
         RunOptions {
             env,
             vars: opts.vars.clone(),
@@ -183,8 +190,8 @@ pub fn vars_text(runner: &Runner) -> String {
         out.push_str(&format!("{k} = <unresolved: {}>\n", red.mask(&why)));
     }
     let st = runner.env_state();
-    if !st.exchanges.is_empty() {
-        let names: Vec<&str> = st.exchanges.keys().map(String::as_str).collect();
+    if !st.exchanges().is_empty() {
+        let names: Vec<&str> = st.exchanges().keys().map(String::as_str).collect();
         out.push_str(&format!("responses: {}\n", names.join(", ")));
     }
     out

@@ -31,7 +31,7 @@ const KEEP_SEEN_SECRETS: usize = 32;
 const VERSION: u32 = 2;
 
 /// One collection's state file.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
     /// Format version (absent in files written before per-collection state).
     #[serde(default)]
@@ -53,24 +53,43 @@ pub struct CollectionId {
     pub name: String,
 }
 
-/// One environment's variables, exchanges and grant.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+/// One environment's variables, exchanges and grant. Every change goes through a method that
+/// remembers what changed, so a save applies just those changes to the file (see [`Store`]).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct EnvState {
     /// Variables set by responses (or `set`), in the order they were first set.
     #[serde(default)]
-    pub vars: IndexMap<String, StoredVar>,
+    vars: IndexMap<String, StoredVar>,
     /// Recent exchanges per request, newest last.
     #[serde(default)]
-    pub exchanges: IndexMap<String, Vec<Value>>,
+    exchanges: IndexMap<String, Vec<Value>>,
     /// Sequence number of the newest exchange (orders exchanges across requests).
     #[serde(default)]
     pub seq: u64,
     /// Where the current OAuth2 tokens came from and when they expire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grant: Option<Grant>,
+    grant: Option<Grant>,
     /// Earlier secret values (rotated tokens, replaced secrets), kept so they stay masked.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub seen_secrets: Vec<String>,
+    seen_secrets: Vec<String>,
+    /// What this process changed since it last synchronised with the file.
+    #[serde(skip)]
+    changes: Changes,
+}
+
+/// The names of what changed in an [`EnvState`].
+#[derive(Debug, Clone, Default)]
+struct Changes {
+    vars: std::collections::HashSet<String>,
+    exchanges: std::collections::HashSet<String>,
+    grant: bool,
+    seen: bool,
+}
+
+impl Changes {
+    fn any(&self) -> bool {
+        !self.vars.is_empty() || !self.exchanges.is_empty() || self.grant || self.seen
+    }
 }
 
 /// A stored variable with where it came from.
@@ -235,10 +254,26 @@ impl State {
         if let Some(dir) = path.parent() {
             ensure_state_dir(dir).map_err(io)?;
         }
-        let mut out = self.clone();
-        out.version = VERSION;
-        let bytes = serde_json::to_vec_pretty(&out).unwrap_or_default();
+        let bytes = self.to_bytes();
         crate::util::write_private_atomic(path, &bytes).map_err(io)
+    }
+
+    /// The file's bytes: compact JSON (it is read by postie, and kept small so a long history
+    /// loads and saves fast).
+    fn to_bytes(&self) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Versioned<'a> {
+            version: u32,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            collection: &'a Option<CollectionId>,
+            envs: &'a BTreeMap<String, EnvState>,
+        }
+        serde_json::to_vec(&Versioned {
+            version: VERSION,
+            collection: &self.collection,
+            envs: &self.envs,
+        })
+        .unwrap_or_default()
     }
 
     /// The state of one environment (created on demand).
@@ -266,6 +301,38 @@ pub fn ensure_state_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 impl EnvState {
+    /// Variables set by responses or by hand.
+    pub fn vars(&self) -> &IndexMap<String, StoredVar> {
+        &self.vars
+    }
+
+    /// Recent exchanges per request.
+    pub fn exchanges(&self) -> &IndexMap<String, Vec<Value>> {
+        &self.exchanges
+    }
+
+    /// The grant behind the stored tokens.
+    pub fn grant(&self) -> Option<&Grant> {
+        self.grant.as_ref()
+    }
+
+    /// Replaces the grant.
+    pub fn set_grant(&mut self, grant: Option<Grant>) {
+        self.grant = grant;
+        self.changes.grant = true;
+    }
+
+    /// The grant, to change it.
+    pub fn grant_mut(&mut self) -> Option<&mut Grant> {
+        self.changes.grant = true;
+        self.grant.as_mut()
+    }
+
+    /// Earlier secret values, for masking.
+    pub fn seen_secrets(&self) -> &[String] {
+        &self.seen_secrets
+    }
+
     /// Records an exchange under its request name, keeping the last [`KEEP_EXCHANGES`]. A body
     /// larger than [`KEEP_BODY_BYTES`] is replaced by a note of its size.
     pub fn record_exchange(&mut self, name: &str, mut value: Value, body_bytes: usize) {
@@ -285,6 +352,9 @@ impl EnvState {
         if list.len() > KEEP_EXCHANGES {
             let extra = list.len() - KEEP_EXCHANGES;
             list.drain(..extra);
+        }
+        if !self.changes.exchanges.contains(name) {
+            self.changes.exchanges.insert(name.to_string());
         }
     }
 
@@ -311,6 +381,22 @@ impl EnvState {
                 secret,
             },
         );
+        if !self.changes.vars.contains(name) {
+            self.changes.vars.insert(name.to_string());
+        }
+    }
+
+    /// Removes a variable (a secret one stays remembered for masking).
+    pub fn remove_var(&mut self, name: &str) -> Option<StoredVar> {
+        let old = self.vars.shift_remove(name)?;
+        if old.secret
+            && let Value::String(s) = &old.value
+        {
+            let s = s.clone();
+            self.remember_secret(s);
+        }
+        self.changes.vars.insert(name.to_string());
+        Some(old)
     }
 
     /// Remembers a secret value for masking (bounded; the oldest is forgotten first).
@@ -323,43 +409,49 @@ impl EnvState {
             let extra = self.seen_secrets.len() - KEEP_SEEN_SECRETS;
             self.seen_secrets.drain(..extra);
         }
+        self.changes.seen = true;
     }
 
-    /// Applies what changed between `base` and `mine` onto `self` (the file's current content):
-    /// variables set or removed, exchanges recorded, the grant, remembered secrets.
-    fn apply_changes(&mut self, base: &EnvState, mine: &EnvState) {
-        for (k, v) in &mine.vars {
-            if base.vars.get(k) != Some(v) {
-                self.vars.insert(k.clone(), v.clone());
+    /// Whether this process changed anything here since it last synchronised.
+    pub fn is_dirty(&self) -> bool {
+        self.changes.any()
+    }
+
+    /// Applies this process's changes onto `target` (the file's current content): variables set
+    /// or removed, exchanges recorded, the grant, remembered secrets.
+    fn apply_changes_to(&self, target: &mut EnvState) {
+        for k in &self.changes.vars {
+            match self.vars.get(k) {
+                Some(v) => {
+                    target.vars.insert(k.clone(), v.clone());
+                }
+                None => {
+                    target.vars.shift_remove(k);
+                }
             }
         }
-        for k in base.vars.keys() {
-            if !mine.vars.contains_key(k) {
-                self.vars.shift_remove(k);
+        for k in &self.changes.exchanges {
+            if let Some(list) = self.exchanges.get(k) {
+                target.exchanges.insert(k.clone(), list.clone());
             }
         }
-        let last_seq = |l: Option<&Vec<Value>>| {
-            l.and_then(|l| l.last())
-                .and_then(|e| e.get("seq"))
-                .and_then(Value::as_u64)
-        };
-        for (k, list) in &mine.exchanges {
-            if last_seq(base.exchanges.get(k)) != last_seq(Some(list)) {
-                self.exchanges.insert(k.clone(), list.clone());
+        if self.changes.grant {
+            target.grant = self.grant.clone();
+        }
+        if self.changes.seen {
+            for s in &self.seen_secrets {
+                if !target.seen_secrets.contains(s) {
+                    target.seen_secrets.push(s.clone());
+                }
             }
+            let extra = target.seen_secrets.len().saturating_sub(KEEP_SEEN_SECRETS);
+            target.seen_secrets.drain(..extra);
         }
-        for k in base.exchanges.keys() {
-            if !mine.exchanges.contains_key(k) {
-                self.exchanges.shift_remove(k);
-            }
-        }
-        if base.grant != mine.grant {
-            self.grant = mine.grant.clone();
-        }
-        for s in &mine.seen_secrets {
-            self.remember_secret(s.clone());
-        }
-        self.seq = self.seq.max(mine.seq);
+        target.seq = target.seq.max(self.seq);
+    }
+
+    fn clear_changes(&mut self) {
+        self.changes = Changes::default();
     }
 }
 
@@ -371,14 +463,19 @@ pub struct Store {
     pub paths: Paths,
     /// The state as this process sees it.
     pub state: State,
-    /// What has been synchronised with the file (loaded or saved); changes are the difference.
-    synced: State,
     /// Grant ids the file held when this process last read or wrote it, per environment.
     file_grants: HashMap<String, Option<String>>,
     /// The file's identity when this process last read or wrote it (to notice other writers).
     file_stamp: Option<FileStamp>,
     /// The lock, while held (refresh holds it across the token request).
     held: Option<std::fs::File>,
+    /// The state in memory is the file's plus this process's changes (false after `--fresh`,
+    /// which starts from empty state).
+    synced_is_file: bool,
+    /// Opened with `--fresh`: this process ignores what it did not set itself.
+    fresh: bool,
+    /// `file_grants` says what the file held (a fresh run learns it at its first look).
+    grants_known: bool,
     /// Things to tell the user once (a migration).
     pub notices: Vec<String>,
 }
@@ -415,32 +512,40 @@ impl Store {
         if dir.is_none() && !paths.state.exists() {
             migrate_legacy(collection, &paths, &mut notices);
         }
-        let on_disk = State::load(&paths.state)?;
+        // A fresh run does not read what it ignores; grants other processes store later are
+        // still noticed (see `adopt_newer_grant`).
+        let on_disk = if fresh {
+            State::default()
+        } else {
+            State::load(&paths.state)?
+        };
         let file_grants = grant_ids(&on_disk);
-        let mut state = if fresh { State::default() } else { on_disk };
+        let mut state = on_disk;
         state.collection = Some(CollectionId {
             file: collection_file_name(collection),
             name: name.to_string(),
         });
-        let synced = state.clone();
         Ok(Store {
             file_stamp: stamp(&paths.state),
             paths,
             state,
-            synced,
             file_grants,
             held: None,
+            synced_is_file: !fresh,
+            fresh,
+            grants_known: !fresh,
             notices,
         })
     }
 
     /// Whether this process changed anything since it last synchronised.
     pub fn dirty(&self) -> bool {
-        self.state != self.synced
+        self.state.envs.values().any(EnvState::is_dirty)
     }
 
     /// Saves what changed: under the lock, re-reads the file and applies only this process's
-    /// changes to it, so concurrent writers' changes to other values survive.
+    /// changes to it, so concurrent writers' changes to other values survive. When nobody else
+    /// wrote the file since this process read it, the state in memory is written as it is.
     pub fn save(&mut self) -> Result<(), StateError> {
         if !self.dirty() {
             return Ok(());
@@ -451,25 +556,42 @@ impl Store {
         } else {
             Some(lock_blocking(&self.paths.lock)?)
         };
+        if self.synced_is_file && !self.changed_on_disk() {
+            self.state.save(&self.paths.state)?;
+            self.after_save();
+            return Ok(());
+        }
         let mut disk = State::load(&self.paths.state)?;
         disk.collection = self.state.collection.clone();
-        let empty = EnvState::default();
         for (env, mine) in &self.state.envs {
-            let base = self.synced.envs.get(env).unwrap_or(&empty);
-            if base != mine {
-                disk.env_mut(env).apply_changes(base, mine);
-            }
-        }
-        for env in self.synced.envs.keys() {
-            if !self.state.envs.contains_key(env) {
-                disk.envs.remove(env);
+            if mine.is_dirty() {
+                mine.apply_changes_to(disk.env_mut(env));
             }
         }
         disk.save(&self.paths.state)?;
-        self.file_grants = grant_ids(&disk);
-        self.file_stamp = stamp(&self.paths.state);
-        self.synced = self.state.clone();
+        if self.fresh {
+            // A `--fresh` run keeps ignoring what it did not set itself.
+            self.file_grants = grant_ids(&disk);
+            self.grants_known = true;
+            self.after_save();
+        } else {
+            // From now on this process's view is the file's (others' changes merged in).
+            self.state = disk;
+            self.synced_is_file = true;
+            self.after_save();
+        }
         Ok(())
+    }
+
+    fn after_save(&mut self) {
+        if !self.fresh {
+            self.file_grants = grant_ids(&self.state);
+            self.grants_known = true;
+        }
+        self.file_stamp = stamp(&self.paths.state);
+        for e in self.state.envs.values_mut() {
+            e.clear_changes();
+        }
     }
 
     /// Whether another process wrote the file since this one last read or wrote it.
@@ -485,6 +607,12 @@ impl Store {
             return false;
         };
         self.file_stamp = stamp(&self.paths.state);
+        if !self.grants_known {
+            // A fresh run never read the file: what it holds now is what it ignores.
+            self.file_grants = grant_ids(&disk);
+            self.grants_known = true;
+            return false;
+        }
         let theirs = disk.envs.get(env);
         let their_id = theirs.and_then(|e| e.grant.as_ref()).map(|g| g.id.clone());
         let known = self.file_grants.get(env).cloned().flatten();
@@ -506,14 +634,14 @@ impl Store {
             .filter_map(|n| theirs.vars.get(*n).map(|v| (n.to_string(), v.clone())))
             .collect();
         let grant = theirs.grant.clone();
-        // Adopted values are the file's, not changes of ours: record them as synchronised too.
-        for st in [&mut self.state, &mut self.synced] {
-            let e = st.env_mut(env);
-            for (name, v) in &adopted {
-                e.set(name, v.value.clone(), v.source.as_deref(), v.secret);
-            }
-            e.grant = grant.clone();
+        // Adopted values are the file's, not changes of ours: they are not marked changed.
+        let e = self.state.env_mut(env);
+        for (name, v) in adopted {
+            e.vars.insert(name.clone(), v);
+            e.changes.vars.remove(&name);
         }
+        e.grant = grant;
+        e.changes.grant = false;
         true
     }
 
@@ -543,11 +671,9 @@ impl Store {
         match env {
             Some(e) => {
                 self.state.envs.remove(e);
-                self.synced.envs.remove(e);
             }
             None => {
                 self.state.envs.clear();
-                self.synced.envs.clear();
             }
         }
         self.file_grants = grant_ids(&disk);

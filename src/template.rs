@@ -25,17 +25,64 @@ pub struct TemplateError {
 /// templates of one request render without converting it again.
 pub struct Ctx<'a> {
     json: &'a Value,
-    mj: MjValue,
+    mj: std::sync::OnceLock<MjValue>,
 }
 
 impl<'a> Ctx<'a> {
-    /// Prepares a context.
+    /// Prepares a context (converted for the engine only when a template needs it).
     pub fn new(json: &'a Value) -> Ctx<'a> {
         Ctx {
             json,
-            mj: MjValue::from_serialize(json),
+            mj: std::sync::OnceLock::new(),
         }
     }
+
+    fn mj(&self) -> &MjValue {
+        self.mj.get_or_init(|| MjValue::from_serialize(self.json))
+    }
+}
+
+/// The value at a dotted path (`token.body.access_token`) in a context.
+fn lookup<'v>(ctx: &'v Value, path: &str) -> Option<&'v Value> {
+    path.split('.').try_fold(ctx, |v, seg| v.get(seg))
+}
+
+/// If `expr` is a plain variable path (`a`, `a.b.c`), that path.
+fn simple_path(expr: &str) -> Option<&str> {
+    let e = expr.trim();
+    let ok = !e.is_empty()
+        && e.split('.').all(|seg| {
+            let mut cs = seg.chars();
+            matches!(cs.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+                && cs.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+    ok.then_some(e)
+}
+
+/// Renders a template made only of text and `<< plain.path >>` whose values are strings, numbers
+/// or booleans — what most request strings are — without the engine. None means "use the
+/// engine" (anything else, or a missing value, whose error the engine explains).
+fn render_simple(src: &str, ctx: &Value) -> Option<String> {
+    if src.contains("<%") || src.contains("<#") {
+        return None;
+    }
+    let mut out = String::with_capacity(src.len() + 32);
+    let mut rest = src;
+    while let Some(i) = rest.find("<<") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let end = after.find(">>")?;
+        let path = simple_path(&after[..end])?;
+        match lookup(ctx, path)? {
+            Value::String(s) => out.push_str(s),
+            Value::Number(n) => out.push_str(&n.to_string()),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            _ => return None,
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Some(out)
 }
 
 /// Whether any string inside a JSON value is a template.
@@ -53,7 +100,12 @@ pub struct Templates {
     env: Environment<'static>,
     /// Whether a filter, test or function name exists (probed once per name).
     known: std::sync::Mutex<std::collections::HashMap<(Callable, String), bool>>,
+    /// Analyses by source: `validate` analyses every string once, and the runner reuses them.
+    analysed: std::sync::Mutex<AnalysisCache>,
 }
+
+type AnalysisCache =
+    std::collections::HashMap<(String, bool), Result<BTreeSet<String>, TemplateError>>;
 
 /// What a name in an expression is called as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -299,6 +351,11 @@ impl Templates {
                 ValueKind::Seq | ValueKind::Iterable => {
                     Some(format!("a list of {}", value.len().unwrap_or(0)))
                 }
+                // JSON's spelling, not Python's `True`: what APIs read in a query or a header.
+                ValueKind::Bool => {
+                    out.write_str(if value.is_true() { "true" } else { "false" })?;
+                    return Ok(());
+                }
                 _ => None,
             };
             match what {
@@ -396,6 +453,7 @@ impl Templates {
         Templates {
             env,
             known: Default::default(),
+            analysed: Default::default(),
         }
     }
 
@@ -463,6 +521,31 @@ impl Templates {
         src: &str,
         is_condition: bool,
     ) -> Result<BTreeSet<String>, TemplateError> {
+        if !is_condition && !is_template(src) {
+            return Ok(BTreeSet::new());
+        }
+        let key = (src.to_string(), is_condition);
+        if let Some(r) = self
+            .analysed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return r.clone();
+        }
+        let r = self.analyse_uncached(src, is_condition);
+        self.analysed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, r.clone());
+        r
+    }
+
+    fn analyse_uncached(
+        &self,
+        src: &str,
+        is_condition: bool,
+    ) -> Result<BTreeSet<String>, TemplateError> {
         let keep = |set: std::collections::HashSet<String>| {
             set.into_iter().filter(|v| !self.is_global(v)).collect()
         };
@@ -507,8 +590,11 @@ impl Templates {
         if !is_template(src) {
             return Ok(src.to_string());
         }
+        if let Some(out) = render_simple(src, ctx.json) {
+            return Ok(out);
+        }
         self.env
-            .render_str(src, &ctx.mj)
+            .render_str(src, ctx.mj())
             .map_err(|e| self.explain(&e, src, ctx.json, false))
     }
 
@@ -526,9 +612,15 @@ impl Templates {
         Ok(match v {
             Value::String(s) => {
                 if let Some(expr) = sole_expression(s) {
+                    // A plain path splices its value as it is (no engine round trip).
+                    if let Some(v) = simple_path(expr).and_then(|p| lookup(ctx.json, p))
+                        && !v.is_null()
+                    {
+                        return Ok(v.clone());
+                    }
                     let e = self.env.compile_expression(expr).map_err(|e| plain(&e))?;
                     let out = e
-                        .eval(&ctx.mj)
+                        .eval(ctx.mj())
                         .map_err(|err| self.explain(&err, s, ctx.json, false))?;
                     if out.is_undefined() {
                         return Err(self.explain(
@@ -754,6 +846,32 @@ mod tests {
         );
         assert!(t.analyse("<< unclosed", false).is_err());
         assert!(t.analyse("a ==", true).is_err());
+    }
+
+    #[test]
+    fn the_fast_path_renders_as_the_engine_does() {
+        let t = Templates::new();
+        let c = json!({"a": "x", "n": 3, "f": 1.5, "b": true, "o": {"p": "q"}, "z": null});
+        for src in [
+            "<<a>>/<<n>>/<<f>>/<<b>>",
+            "pre <<o.p>> post",
+            "<< a >>",
+            "<<a>> >> not an expression",
+        ] {
+            let fast = render_simple(src, &c).unwrap();
+            let engine = t.env.render_str(src, MjValue::from_serialize(&c)).unwrap();
+            assert_eq!(fast, engine, "{src}");
+        }
+        // Anything else goes to the engine: filters, nulls, missing values, mappings, blocks.
+        for src in [
+            "<<a | upper>>",
+            "<<z>>",
+            "<<missing>>",
+            "<<o>>",
+            "<%if b%>y<%endif%>",
+        ] {
+            assert!(render_simple(src, &c).is_none(), "{src}");
+        }
     }
 
     #[test]

@@ -445,7 +445,7 @@ async fn the_listener_ignores_probes_uses_an_ephemeral_port_and_tells_the_truth(
             "{one_time}"
         );
     }
-    assert!(runner.env_state().vars.get("code").is_none());
+    assert!(runner.env_state().vars().get("code").is_none());
 
     // A denial gets an honest page and an error, not "Logged in".
     let (url, _rx, task) = start_login(runner_on(&p)).await;

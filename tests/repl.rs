@@ -738,8 +738,8 @@ requests:
         );
     }
     assert!(!state.contains("code_verifier"), "{state}");
-    assert!(
-        state.contains("\"client_auth\": \"none\""),
+    assert_eq!(
+        saved["envs"]["mock"]["grant"]["client_auth"], "none",
         "the grant records the public client: {state}"
     );
 }

@@ -44,7 +44,7 @@ impl Session {
         }
         let st = self.runner.env_state();
         let newest = st
-            .exchanges
+            .exchanges()
             .iter()
             .filter_map(|(name, list)| list.last().map(|e| (name, e)))
             .max_by_key(|(_, e)| e.get("seq").and_then(Value::as_u64).unwrap_or(0));
@@ -105,7 +105,7 @@ impl Session {
         };
         let st = self.runner.env_state();
         let list = st
-            .exchanges
+            .exchanges()
             .get(&name)
             .ok_or_else(|| format!("`{name}` has no responses yet; send it twice to compare"))?;
         if list.len() < 2 {

@@ -135,7 +135,10 @@ impl Session {
         for name in [&o.access_token, &o.refresh_token] {
             any |= self.runner.unset_var(name);
         }
-        any |= self.runner.env_state_mut().grant.take().is_some();
+        if self.runner.env_state().grant().is_some() {
+            self.runner.env_state_mut().set_grant(None);
+            any = true;
+        }
         any
     }
 }

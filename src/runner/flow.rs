@@ -134,13 +134,16 @@ impl Runner {
         Ok(())
     }
 
-    /// Runs a flow (or part of it), calling `on_step` after each step; stops at the first failure.
+    /// Runs a flow (or part of it), calling `on_step` after each step; stops at the first failure,
+    /// or when `cancel` resolves (Ctrl-C): the step in flight is dropped and the result says which
+    /// steps ran and which did not.
     pub async fn run_flow(
         &mut self,
         flow: &str,
         from: Option<&str>,
         to: Option<&str>,
         on_step: &mut dyn FnMut(&StepResult, &Redactor),
+        cancel: &mut (dyn std::future::Future<Output = ()> + Unpin),
     ) -> Result<FlowResult, SetupError> {
         let steps = self.flow_steps(flow, from, to)?;
         let mut out = FlowResult {
@@ -153,9 +156,17 @@ impl Runner {
             out.not_run = steps.iter().map(|(_, s)| s.request().to_string()).collect();
             return Ok(out);
         }
-        let mut rest = steps.into_iter();
-        for (idx, step) in rest.by_ref() {
-            let mut r = self.run_step(flow, idx, &step).await;
+        let mut rest = steps.into_iter().peekable();
+        while let Some((idx, step)) = rest.peek().cloned() {
+            let outcome = tokio::select! {
+                r = self.run_step(flow, idx, &step) => Some(r),
+                _ = &mut *cancel => None,
+            };
+            let Some(mut r) = outcome else {
+                out.interrupted = true;
+                break;
+            };
+            rest.next();
             on_step(&r, self.redactor());
             let stop = !r.ok();
             // The result stays for the summary and the reports, which need no body: drop it, so a

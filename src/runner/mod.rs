@@ -235,6 +235,15 @@ impl FlowResult {
 impl Runner {
     /// Creates a runner over the collection's saved state (empty for this run when `fresh`).
     pub fn new(collection: Collection, opts: RunOptions) -> Result<Runner, SetupError> {
+        Runner::with_templates(collection, Templates::new(), opts)
+    }
+
+    /// [`Runner::new`] with a template engine that already analysed the collection (validation).
+    pub fn with_templates(
+        collection: Collection,
+        templates: Templates,
+        opts: RunOptions,
+    ) -> Result<Runner, SetupError> {
         if let Some(e) = &opts.env
             && !collection.environments.contains_key(e)
         {
@@ -260,7 +269,7 @@ impl Runner {
         inputs.mock_url = opts.mock_url.clone();
         let mut runner = Runner {
             collection,
-            templates: Templates::new(),
+            templates,
             sender: Sender::new()?,
             inputs,
             store,
@@ -283,7 +292,7 @@ impl Runner {
     pub fn rebuild_redactor(&mut self) {
         let mut values = self.scope().secret_values();
         let st = self.env_state();
-        for list in st.exchanges.values() {
+        for list in st.exchanges().values() {
             for ex in list {
                 let mut found = Vec::new();
                 crate::scope::secret_fields(ex.get("body").unwrap_or(&Value::Null), &mut found);
@@ -363,18 +372,7 @@ impl Runner {
 
     /// Removes a variable from state; returns whether it existed.
     pub fn unset_var(&mut self, name: &str) -> bool {
-        let env = self.env_state_mut();
-        match env.vars.shift_remove(name) {
-            Some(v) => {
-                if v.secret
-                    && let Value::String(s) = v.value
-                {
-                    env.remember_secret(s);
-                }
-                true
-            }
-            None => false,
-        }
+        self.env_state_mut().remove_var(name).is_some()
     }
 
     /// What a request's templates refer to (computed once per request).
@@ -702,7 +700,7 @@ impl Runner {
             if code_var.as_deref() == Some(b.name.as_str()) {
                 b.secret = true;
             }
-            if let Some(old) = env.vars.get(&b.name)
+            if let Some(old) = env.vars().get(&b.name)
                 && old.value != b.value
                 && let Some(src) = &old.source
                 && *src != name

@@ -146,7 +146,7 @@ impl Runner {
         };
         if let Some(src) = self
             .env_state()
-            .vars
+            .vars()
             .get(var)
             .and_then(|v| v.source.clone())
         {

@@ -87,11 +87,14 @@ fn is_read_only(k: &str) -> bool {
 fn newest_holding(state: &EnvState, id: &str) -> Option<(String, Map<String, Value>)> {
     let mut best: Option<(u64, String, Map<String, Value>)> = None;
     for (name, list) in state.exchanges() {
-        for ex in list {
-            let seq = ex.get("seq").and_then(Value::as_u64).unwrap_or(0);
-            if best.as_ref().is_some_and(|(s, _, _)| *s >= seq) {
+        for raw in list {
+            let seq = crate::state::stored_seq(raw);
+            if best.as_ref().is_some_and(|(s, _, _)| *s >= seq) || !raw.get().contains(id) {
                 continue;
             }
+            let Some(ex) = crate::state::parse_stored(raw) else {
+                continue;
+            };
             if let Some(obj) = ex.get("body").and_then(|b| find_object(b, id)) {
                 best = Some((seq, name.clone(), obj.clone()));
             }

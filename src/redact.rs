@@ -22,21 +22,28 @@ pub fn is_secret_name(name: &str) -> bool {
     if META_SUFFIXES.iter().any(|s| n.ends_with(s)) {
         return false;
     }
-    [
-        "secret",
-        "password",
-        "passwd",
-        "token",
-        "api_key",
-        "apikey",
-        "authorization",
-        "cookie",
-        "code_verifier",
-        "device_code",
-    ]
-    .iter()
-    .any(|p| n.contains(p))
+    SECRET_PARTS.iter().any(|p| n.contains(p))
 }
+
+/// Whether JSON text may hold a secret-named field (a cheap filter before parsing it).
+pub fn mentions_secret_name(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    SECRET_PARTS.iter().any(|p| lower.contains(p))
+}
+
+/// The parts of a name that make it secret (see [`is_secret_name`]).
+const SECRET_PARTS: [&str; 10] = [
+    "secret",
+    "password",
+    "passwd",
+    "token",
+    "api_key",
+    "apikey",
+    "authorization",
+    "cookie",
+    "code_verifier",
+    "device_code",
+];
 
 /// Masks every known secret value in text.
 ///

@@ -217,7 +217,7 @@ impl<'a> Scope<'a> {
             return Some(Cow::Owned(Value::String(v.to_string())));
         }
         if let Some(ex) = self.state.last_exchange(name) {
-            return Some(Cow::Borrowed(ex));
+            return Some(Cow::Owned(ex));
         }
         if let Some(v) = self.state.vars().get(name) {
             return Some(Cow::Borrowed(&v.value));

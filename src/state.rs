@@ -60,9 +60,10 @@ pub struct EnvState {
     /// Variables set by responses (or `set`), in the order they were first set.
     #[serde(default)]
     vars: IndexMap<String, StoredVar>,
-    /// Recent exchanges per request, newest last.
+    /// Recent exchanges per request, newest last, as JSON text: parsed only when something
+    /// reads one, so loading and saving a long history costs a copy, not a parse.
     #[serde(default)]
-    exchanges: IndexMap<String, Vec<Value>>,
+    exchanges: IndexMap<String, Vec<StoredExchange>>,
     /// Sequence number of the newest exchange (orders exchanges across requests).
     #[serde(default)]
     pub seq: u64,
@@ -76,6 +77,9 @@ pub struct EnvState {
     #[serde(skip)]
     changes: Changes,
 }
+
+/// An exchange as stored (`Exchange::to_value` as JSON text).
+pub type StoredExchange = Box<serde_json::value::RawValue>;
 
 /// The names of what changed in an [`EnvState`].
 #[derive(Debug, Clone, Default)]
@@ -306,9 +310,17 @@ impl EnvState {
         &self.vars
     }
 
-    /// Recent exchanges per request.
-    pub fn exchanges(&self) -> &IndexMap<String, Vec<Value>> {
+    /// Recent exchanges per request, as stored (see [`EnvState::exchange_values`]).
+    pub fn exchanges(&self) -> &IndexMap<String, Vec<StoredExchange>> {
         &self.exchanges
+    }
+
+    /// A request's recent exchanges, parsed, oldest first.
+    pub fn exchange_values(&self, name: &str) -> Vec<Value> {
+        self.exchanges
+            .get(name)
+            .map(|l| l.iter().filter_map(|r| parse_stored(r)).collect())
+            .unwrap_or_default()
     }
 
     /// The grant behind the stored tokens.
@@ -347,8 +359,11 @@ impl EnvState {
                 );
             }
         }
+        let Ok(raw) = serde_json::value::to_raw_value(&value) else {
+            return;
+        };
         let list = self.exchanges.entry(name.to_string()).or_default();
-        list.push(value);
+        list.push(raw);
         if list.len() > KEEP_EXCHANGES {
             let extra = list.len() - KEEP_EXCHANGES;
             list.drain(..extra);
@@ -358,9 +373,12 @@ impl EnvState {
         }
     }
 
-    /// The latest exchange of a request.
-    pub fn last_exchange(&self, name: &str) -> Option<&Value> {
-        self.exchanges.get(name).and_then(|v| v.last())
+    /// The latest exchange of a request, parsed.
+    pub fn last_exchange(&self, name: &str) -> Option<Value> {
+        self.exchanges
+            .get(name)
+            .and_then(|v| v.last())
+            .and_then(|r| parse_stored(r))
     }
 
     /// Sets a variable. A secret value it replaces is remembered, so it stays masked.
@@ -453,6 +471,23 @@ impl EnvState {
     fn clear_changes(&mut self) {
         self.changes = Changes::default();
     }
+}
+
+/// Parses a stored exchange (a damaged one reads as absent).
+pub fn parse_stored(raw: &serde_json::value::RawValue) -> Option<Value> {
+    serde_json::from_str(raw.get()).ok()
+}
+
+/// The sequence number of a stored exchange, read without building it.
+pub fn stored_seq(raw: &serde_json::value::RawValue) -> u64 {
+    #[derive(Deserialize)]
+    struct Seq {
+        #[serde(default)]
+        seq: u64,
+    }
+    serde_json::from_str::<Seq>(raw.get())
+        .map(|s| s.seq)
+        .unwrap_or(0)
 }
 
 /// One process's view of a collection's state file: what it loaded, what it changed, and the

@@ -47,9 +47,10 @@ impl Session {
             .exchanges()
             .iter()
             .filter_map(|(name, list)| list.last().map(|e| (name, e)))
-            .max_by_key(|(_, e)| e.get("seq").and_then(Value::as_u64).unwrap_or(0));
+            .max_by_key(|(_, e)| crate::state::stored_seq(e));
         match newest {
-            Some((name, stored)) => Exchange::from_stored(name, stored)
+            Some((name, stored)) => crate::state::parse_stored(stored)
+                .and_then(|v| Exchange::from_stored(name, &v))
                 .ok_or_else(|| format!("the saved response of `{name}` cannot be read")),
             None => Err("no response yet (none in this session, none saved)".into()),
         }
@@ -104,10 +105,12 @@ impl Session {
                 .map_err(|_| "no request sent yet; name one".to_string())?,
         };
         let st = self.runner.env_state();
-        let list = st
-            .exchanges()
-            .get(&name)
-            .ok_or_else(|| format!("`{name}` has no responses yet; send it twice to compare"))?;
+        let list = st.exchange_values(&name);
+        if list.is_empty() {
+            return Err(format!(
+                "`{name}` has no responses yet; send it twice to compare"
+            ));
+        }
         if list.len() < 2 {
             return Err(format!(
                 "`{name}` has only one response; send it again to compare"

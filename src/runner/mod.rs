@@ -293,7 +293,14 @@ impl Runner {
         let mut values = self.scope().secret_values();
         let st = self.env_state();
         for list in st.exchanges().values() {
-            for ex in list {
+            // Only a stored exchange that mentions a secret-looking name is parsed.
+            for raw in list
+                .iter()
+                .filter(|r| crate::redact::mentions_secret_name(r.get()))
+            {
+                let Some(ex) = crate::state::parse_stored(raw) else {
+                    continue;
+                };
                 let mut found = Vec::new();
                 crate::scope::secret_fields(ex.get("body").unwrap_or(&Value::Null), &mut found);
                 values.extend(found.into_iter().map(String::from));

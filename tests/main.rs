@@ -3,6 +3,7 @@
 mod chaining;
 mod cli;
 mod common;
+mod durability;
 mod engine;
 mod external;
 mod mock_api;

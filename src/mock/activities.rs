@@ -256,7 +256,7 @@ fn apply(sim: &mut Sim, work: Work, now: i64) -> (Vec<String>, Map<String, Value
                 .filter(|l| sim.lists.get(l).is_some_and(|x| x.deleted_at.is_none()))
                 .collect();
             let mut touched = 0;
-            for c in sim.contacts.values_mut() {
+            for mut c in sim.contacts.values_mut() {
                 if c.deleted_at.is_some() || exclude.contains(&c.id) {
                     continue;
                 }
@@ -289,7 +289,7 @@ fn apply(sim: &mut Sim, work: Work, now: i64) -> (Vec<String>, Map<String, Value
             contact_ids,
             list_ids,
         } => {
-            for c in sim.contacts.values_mut() {
+            for mut c in sim.contacts.values_mut() {
                 if c.deleted_at.is_none()
                     && (contact_ids.contains(&c.id)
                         || c.list_memberships.iter().any(|l| list_ids.contains(l)))
@@ -315,8 +315,11 @@ fn apply(sim: &mut Sim, work: Work, now: i64) -> (Vec<String>, Map<String, Value
                     l.updated_at = now;
                 }
             }
-            for c in sim.contacts.values_mut() {
-                c.list_memberships.retain(|l| !list_ids.contains(l));
+            for mut c in sim.contacts.values_mut() {
+                // Only a contact that loses a list changes (and is journaled).
+                if c.list_memberships.iter().any(|l| list_ids.contains(l)) {
+                    c.list_memberships.retain(|l| !list_ids.contains(l));
+                }
             }
         }
         Work::Done => {}

@@ -21,9 +21,15 @@ pub struct MockArgs {
     /// Configuration file (default: the bundled mocks/constant_contact.yaml).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Load the simulation from this file and save it there as it changes and at shutdown.
+    /// Keep the simulation in this file: a snapshot plus a journal of every change beside it
+    /// (`FILE.wal`); restarting with the same file continues where it stopped.
     #[arg(long)]
     pub state: Option<PathBuf>,
+    /// When a write is acknowledged with --state: `always` (on disk first), `batch` (on disk
+    /// first, sharing one flush with the writes of the next millisecond), `none` (handed to the
+    /// operating system; a machine crash may lose the last ones).
+    #[arg(long, value_enum, default_value_t = super::wal::SyncMode::Batch)]
+    pub sync: super::wal::SyncMode,
     /// Enforce 4 requests/second and 10,000/day per application.
     #[arg(long)]
     pub rate_limit: bool,
@@ -59,6 +65,7 @@ pub fn run(args: MockArgs) -> i32 {
     cfg.auto_approve |= args.auto_approve;
     cfg.rate_limit = args.rate_limit;
     cfg.state_file = args.state.clone();
+    cfg.sync = args.sync;
     let clients = cfg.clients.clone();
     let server = match MockServer::start(cfg) {
         Ok(s) => s,

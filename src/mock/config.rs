@@ -221,6 +221,8 @@ pub struct MockConfig {
     pub state_file: Option<PathBuf>,
     /// How long to wait for another process that holds the state file (zero: refuse at once).
     pub lock_wait: std::time::Duration,
+    /// When an acknowledged write is durable.
+    pub sync: super::wal::SyncMode,
     /// Clients (file + `--client`).
     pub clients: Vec<Client>,
 }
@@ -316,6 +318,7 @@ impl MockConfig {
             port: 0,
             state_file: None,
             lock_wait: std::time::Duration::ZERO,
+            sync: super::wal::SyncMode::default(),
         })
     }
 

@@ -19,9 +19,11 @@ pub mod http;
 pub mod lists;
 pub mod oauth;
 pub mod store;
+pub mod table;
+pub mod wal;
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -96,12 +98,56 @@ pub struct Shared {
     verified: Mutex<TokenCache>,
     journal: Mutex<VecDeque<JournalEntry>>,
     journal_total: AtomicU64,
-    dirty: AtomicBool,
+    /// The durable journal (with `--state`).
+    wal: Option<Arc<wal::Wal>>,
     /// Mirror of `Sim::clock_offset_ms`, read without the lock on every request.
     clock_offset: AtomicI64,
     /// The exclusive lock on the state file, held while the mock runs: two mocks writing one
     /// file would each acknowledge writes the other then overwrites.
     _state_lock: Option<std::fs::File>,
+}
+
+thread_local! {
+    /// The newest journal record a request made on this thread (see [`SimGuard`]).
+    static LAST_RECORD: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The locked simulation. Dropping it journals what changed while it was held.
+pub struct SimGuard<'a> {
+    guard: MutexGuard<'a, Sim>,
+    wal: Option<&'a wal::Wal>,
+}
+
+impl std::ops::Deref for SimGuard<'_> {
+    type Target = Sim;
+    fn deref(&self) -> &Sim {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for SimGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Sim {
+        &mut self.guard
+    }
+}
+
+impl Drop for SimGuard<'_> {
+    fn drop(&mut self) {
+        match self.wal {
+            Some(w) => {
+                let seq = w.append(&mut self.guard);
+                if seq > 0 {
+                    LAST_RECORD.with(|l| l.set(l.get().max(seq)));
+                }
+            }
+            // Without a state file there is nothing to journal; forget what changed.
+            None if self.guard.has_changes() => {
+                let mut sink = Vec::new();
+                let _ = self.guard.take_changes(&mut sink);
+            }
+            None => {}
+        }
+    }
 }
 
 /// Takes the exclusive lock beside a state file, waiting up to `wait` for another process.
@@ -177,19 +223,35 @@ impl Shared {
             Some(p) => Some(lock_state_file(p, cfg.lock_wait)?),
             None => None,
         };
-        let sim = match cfg.state_file.as_deref().filter(|p| p.exists()) {
+        let (sim, wal) = match &cfg.state_file {
             Some(p) => {
-                let bytes = std::fs::read(p)?;
-                let mut sim: Sim = serde_json::from_slice(&bytes).map_err(|e| {
-                    MockError::Config(format!(
-                        "{}: not a mock state file ({e}); remove it or start with --fresh",
-                        p.display()
-                    ))
-                })?;
-                sim.reindex();
-                sim
+                let files = wal::Files::new(p);
+                let mut loaded = None;
+                let rec = wal::recover(&files, &mut loaded)
+                    .map_err(|e| MockError::Config(e.to_string()))?;
+                for n in &rec.notes {
+                    eprintln!("postie mock: {n}");
+                }
+                let first = loaded.is_none() || !rec.notes.is_empty();
+                let mut sim = loaded.unwrap_or_else(|| seeded(&cfg));
+                if first {
+                    // A snapshot to replay against: the seeded account, or the converted file.
+                    if let Some(dir) = parent_dir(p) {
+                        if dir.file_name().is_some_and(|n| n == ".postie") {
+                            crate::state::ensure_state_dir(dir)?;
+                        } else {
+                            std::fs::create_dir_all(dir)?;
+                        }
+                    }
+                    wal::write_snapshot(p, &sim, rec.seq)
+                        .map_err(|e| MockError::Config(e.to_string()))?;
+                    sim.forget_changes();
+                }
+                let w = wal::Wal::start(files, cfg.sync, rec.seq)
+                    .map_err(|e| MockError::Config(e.to_string()))?;
+                (sim, Some(w))
             }
-            None => seeded(&cfg),
+            None => (seeded(&cfg), None),
         };
         let offset = sim.clock_offset_ms;
         Ok(Shared {
@@ -200,14 +262,36 @@ impl Shared {
             verified: Mutex::new(TokenCache::default()),
             journal: Mutex::new(VecDeque::new()),
             journal_total: AtomicU64::new(0),
-            dirty: AtomicBool::new(true),
+            wal,
             _state_lock: state_lock,
         })
     }
 
-    /// Locks the simulation (a panic elsewhere never wedges the server).
-    pub fn lock(&self) -> MutexGuard<'_, Sim> {
-        self.sim.lock().unwrap_or_else(|e| e.into_inner())
+    /// Locks the simulation (a panic elsewhere never wedges the server). When the guard is
+    /// dropped, what changed becomes one journal record, queued before the lock is released so
+    /// records keep the order of the changes; the request then waits for it to be durable
+    /// ([`Shared::written`]) without holding the lock.
+    pub fn lock(&self) -> SimGuard<'_> {
+        SimGuard {
+            guard: self.sim.lock().unwrap_or_else(|e| e.into_inner()),
+            wal: self.wal.as_deref(),
+        }
+    }
+
+    /// Waits until the changes this thread's last requests made are durable; false when the
+    /// journal could not be written.
+    pub async fn written(&self, seq: u64) -> bool {
+        match &self.wal {
+            Some(w) => w.durable(seq).await,
+            None => true,
+        }
+    }
+
+    /// Writes what is queued and merges the journal into the snapshot (at shutdown).
+    pub fn close(&self) {
+        if let Some(w) = &self.wal {
+            w.shutdown();
+        }
     }
 
     /// Mock-clock now in ms.
@@ -226,7 +310,6 @@ impl Shared {
         sim.clock_offset_ms = offset;
         self.clock_offset
             .store(sim.clock_offset_ms, Ordering::Release);
-        self.dirty.store(true, Ordering::Relaxed);
         Ok(real_ms() + sim.clock_offset_ms)
     }
 
@@ -241,31 +324,34 @@ impl Shared {
         sim.clock_offset_ms = at_ms - real_ms();
         self.clock_offset
             .store(sim.clock_offset_ms, Ordering::Release);
-        self.dirty.store(true, Ordering::Relaxed);
     }
 
     /// Resets to the seeded account.
     pub fn reset(&self) {
-        *self.lock() = seeded(&self.cfg);
-        self.clock_offset.store(0, Ordering::Release);
+        self.replace(seeded(&self.cfg));
+    }
+
+    /// Replaces the whole simulation; with a journal, as a new snapshot.
+    fn replace(&self, sim: Sim) {
+        let mut guard = self.sim.lock().unwrap_or_else(|e| e.into_inner());
+        *guard = sim;
+        if let Some(w) = &self.wal
+            && let Err(e) = w.rewrite(&mut guard)
+        {
+            eprintln!("postie mock: {e}");
+        }
+        self.clock_offset
+            .store(guard.clock_offset_ms, Ordering::Release);
         self.verified
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
-        self.dirty.store(true, Ordering::Relaxed);
     }
 
     /// Replaces the whole simulation (state import).
     pub fn import(&self, mut sim: Sim) {
         sim.reindex();
-        self.clock_offset
-            .store(sim.clock_offset_ms, Ordering::Release);
-        *self.lock() = sim;
-        self.verified
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-        self.dirty.store(true, Ordering::Relaxed);
+        self.replace(sim);
     }
 
     /// The journal's newest `limit` entries and the total ever recorded.
@@ -285,26 +371,6 @@ impl Shared {
             j.pop_front();
         }
         j.push_back(e);
-    }
-
-    /// Saves the simulation to the state file if it changed.
-    pub fn save_if_dirty(&self) -> std::io::Result<()> {
-        let Some(path) = &self.cfg.state_file else {
-            return Ok(());
-        };
-        if !self.dirty.swap(false, Ordering::AcqRel) {
-            return Ok(());
-        }
-        let bytes = serde_json::to_vec(&*self.lock()).unwrap_or_default();
-        match parent_dir(path) {
-            // postie's own state directory ignores itself in git; a user's directory is left alone.
-            Some(dir) if dir.file_name().is_some_and(|n| n == ".postie") => {
-                crate::state::ensure_state_dir(dir)?
-            }
-            Some(dir) => std::fs::create_dir_all(dir)?,
-            None => {}
-        }
-        crate::util::write_private_atomic(path, &bytes)
     }
 
     /// Verifies a bearer token: signature once (cached), expiry against the mock clock each time.
@@ -405,33 +471,23 @@ pub fn route(shared: &Shared, req: &Req) -> Resp {
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let m = req.method.as_str();
     let cfg = &shared.cfg;
-    let mutated = |r: Resp| {
-        shared.dirty.store(true, Ordering::Relaxed);
-        r
-    };
     match segs.as_slice() {
         ["__postie", rest @ ..] => admin::handle(shared, req, rest),
         ["oauth2", _server, "v1", "authorize"] if m == "GET" => {
-            mutated(oauth::authorize(cfg, &mut shared.lock(), req, now)).route("authorize")
+            oauth::authorize(cfg, &mut shared.lock(), req, now).route("authorize")
         }
         ["oauth2", _server, "v1", "authorize", "decision"] if m == "POST" => {
-            mutated(oauth::decision(cfg, &mut shared.lock(), req, now)).route("authorize_decision")
+            oauth::decision(cfg, &mut shared.lock(), req, now).route("authorize_decision")
         }
-        ["oauth2", _server, "v1", "token"] if m == "POST" => mutated(oauth::token(
-            cfg,
-            &shared.keys,
-            &mut shared.lock(),
-            req,
-            now,
-        ))
-        .route("token"),
+        ["oauth2", _server, "v1", "token"] if m == "POST" => {
+            oauth::token(cfg, &shared.keys, &mut shared.lock(), req, now).route("token")
+        }
         ["oauth2", _server, "v1", "device", "authorize"] if m == "POST" => {
-            mutated(oauth::device_authorize(cfg, &mut shared.lock(), req, now))
-                .route("device_authorize")
+            oauth::device_authorize(cfg, &mut shared.lock(), req, now).route("device_authorize")
         }
         ["oauth2", _server, "v1", "keys"] if m == "GET" => oauth::jwks(&shared.keys).route("keys"),
         ["activate"] if m == "GET" || m == "POST" => {
-            mutated(oauth::activate(&mut shared.lock(), req, now)).route("activate")
+            oauth::activate(&mut shared.lock(), req, now).route("activate")
         }
         ["oauth2", ..] | [".well-known", ..] => {
             http::oauth_error(404, "not_found", "Not found").route("not_found")
@@ -478,67 +534,45 @@ fn api(shared: &Shared, req: &Req, rest: &[&str], now: i64) -> Resp {
     }
     let speed = &shared.cfg.speed;
     activities::tick(&mut sim, now, speed);
-    let (resp, route, writes): (Resp, &'static str, bool) = match (m, rest) {
-        ("GET", ["contacts"]) => (contacts::list(&sim, req), "contacts.list", false),
-        ("POST", ["contacts"]) => (
-            contacts::create(&mut sim, req, now),
-            "contacts.create",
-            true,
-        ),
+    let (resp, route): (Resp, &'static str) = match (m, rest) {
+        ("GET", ["contacts"]) => (contacts::list(&sim, req), "contacts.list"),
+        ("POST", ["contacts"]) => (contacts::create(&mut sim, req, now), "contacts.create"),
         ("POST", ["contacts", "sign_up_form"]) => (
             contacts::sign_up_form(&mut sim, req, now, shared.cfg.file.account.confirmed_opt_in),
             "contacts.sign_up_form",
-            true,
         ),
-        ("GET", ["contacts", id]) => (contacts::get(&sim, req, id), "contacts.get", false),
-        ("PUT", ["contacts", id]) => (contacts::put(&mut sim, req, id, now), "contacts.put", true),
-        ("DELETE", ["contacts", id]) => {
-            (contacts::delete(&mut sim, id, now), "contacts.delete", true)
+        ("GET", ["contacts", id]) => (contacts::get(&sim, req, id), "contacts.get"),
+        ("PUT", ["contacts", id]) => (contacts::put(&mut sim, req, id, now), "contacts.put"),
+        ("DELETE", ["contacts", id]) => (contacts::delete(&mut sim, id, now), "contacts.delete"),
+        ("GET", ["contact_lists"]) => (lists::list(&sim, req), "lists.list"),
+        ("POST", ["contact_lists"]) => (lists::create(&mut sim, req, now), "lists.create"),
+        ("GET", ["contact_lists", id]) => (lists::get(&sim, req, id), "lists.get"),
+        ("PUT", ["contact_lists", id]) => (lists::put(&mut sim, req, id, now), "lists.put"),
+        ("DELETE", ["contact_lists", id]) => {
+            (lists::delete(&mut sim, id, now, speed), "lists.delete")
         }
-        ("GET", ["contact_lists"]) => (lists::list(&sim, req), "lists.list", false),
-        ("POST", ["contact_lists"]) => (lists::create(&mut sim, req, now), "lists.create", true),
-        ("GET", ["contact_lists", id]) => (lists::get(&sim, req, id), "lists.get", false),
-        ("PUT", ["contact_lists", id]) => (lists::put(&mut sim, req, id, now), "lists.put", true),
-        ("DELETE", ["contact_lists", id]) => (
-            lists::delete(&mut sim, id, now, speed),
-            "lists.delete",
-            true,
-        ),
         ("POST", ["activities", "contacts_json_import"]) => (
             activities::json_import(&mut sim, req, now, speed),
             "activities.json_import",
-            true,
         ),
         ("POST", ["activities", "contacts_file_import"]) => (
             activities::file_import(&mut sim, req, now, speed),
             "activities.file_import",
-            true,
         ),
         ("POST", ["activities", "add_list_memberships"]) => (
             activities::memberships(&mut sim, req, now, speed, true),
             "activities.add_list_memberships",
-            true,
         ),
         ("POST", ["activities", "remove_list_memberships"]) => (
             activities::memberships(&mut sim, req, now, speed, false),
             "activities.remove_list_memberships",
-            true,
         ),
         ("POST", ["activities", "contact_delete"]) => (
             activities::contact_delete(&mut sim, req, now, speed),
             "activities.contact_delete",
-            true,
         ),
-        ("GET", ["activities"]) => (
-            activities::list(&sim, req, now, speed),
-            "activities.list",
-            false,
-        ),
-        ("GET", ["activities", id]) => (
-            activities::get(&sim, id, now, speed),
-            "activities.get",
-            false,
-        ),
+        ("GET", ["activities"]) => (activities::list(&sim, req, now, speed), "activities.list"),
+        ("GET", ["activities", id]) => (activities::get(&sim, id, now, speed), "activities.get"),
         (_, ["contacts" | "contact_lists" | "activities", ..]) => (
             http::cc_error(
                 405,
@@ -546,17 +580,12 @@ fn api(shared: &Shared, req: &Req, rest: &[&str], now: i64) -> Resp {
                 "Method not allowed for this resource",
             ),
             "method_not_allowed",
-            false,
         ),
         _ => (
             http::cc_error(404, "not_found", "Resource not found"),
             "not_found",
-            false,
         ),
     };
-    if writes && resp.status < 400 {
-        shared.dirty.store(true, Ordering::Relaxed);
-    }
     cors(resp).route(route)
 }
 
@@ -637,16 +666,31 @@ async fn serve(
                 base_url: format!("http://{host}"),
             };
             let shared2 = shared.clone();
+            LAST_RECORD.with(|l| l.set(0));
             // A handler bug must answer, not take the server down.
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || route(&shared2, &req)))
-                .unwrap_or_else(|_| {
-                    http::cc_error(
-                        500,
-                        "internal_error",
-                        "The mock hit an internal error; see its output",
-                    )
-                    .route("panic")
-                })
+            let resp = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                route(&shared2, &req)
+            }))
+            .unwrap_or_else(|_| {
+                http::cc_error(
+                    500,
+                    "internal_error",
+                    "The mock hit an internal error; see its output",
+                )
+                .route("panic")
+            });
+            // Acknowledge a change only once its journal record is durable.
+            let record = LAST_RECORD.with(|l| l.replace(0));
+            if record > 0 && !shared.written(record).await {
+                http::cc_error(
+                    503,
+                    "service_unavailable",
+                    "The mock could not store the change; see its output",
+                )
+                .route("unavailable")
+            } else {
+                resp
+            }
         }
         Err(_) => {
             http::cc_error(413, "payload_too_large", "Request body too large").route("too_large")
@@ -754,17 +798,6 @@ async fn run(
         return;
     };
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let saver = {
-        let s = shared.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(250));
-            loop {
-                tick.tick().await;
-                let s = s.clone();
-                let _ = tokio::task::spawn_blocking(move || s.save_if_dirty()).await;
-            }
-        })
-    };
     loop {
         tokio::select! {
             _ = stop.changed() => break,
@@ -783,8 +816,5 @@ async fn run(
     }
     drop(listener);
     let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
-    saver.abort();
-    if let Err(e) = shared.save_if_dirty() {
-        eprintln!("postie mock: could not save state: {e}");
-    }
+    shared.close();
 }

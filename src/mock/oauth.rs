@@ -592,10 +592,10 @@ fn issue_tokens(
             None => {
                 // Rotating: a new token set expires every earlier refresh token of the client.
                 if client.refresh_tokens == RefreshPolicy::Rotating {
-                    for g in sim
+                    for mut g in sim
                         .refresh_tokens
                         .values_mut()
-                        .filter(|g| g.client_id == client.client_id)
+                        .filter(|g| g.client_id == client.client_id && !g.revoked)
                     {
                         g.revoked = true;
                     }
@@ -707,7 +707,7 @@ pub fn activate(sim: &mut Sim, req: &Req, now: i64) -> Resp {
             .to_ascii_uppercase()
     };
     let wanted = norm(get("user_code"));
-    let Some(grant) = sim
+    let Some(mut grant) = sim
         .device_codes
         .values_mut()
         .find(|g| norm(&g.user_code) == wanted && g.status == "pending")

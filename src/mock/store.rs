@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use indexmap::IndexMap;
+use super::table::Table;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -484,24 +484,131 @@ pub struct Sim {
     /// Mock clock offset from real time (ms).
     pub clock_offset_ms: i64,
     /// Contacts in creation order.
-    pub contacts: IndexMap<Uuid, Contact>,
+    pub contacts: Table<Uuid, Contact>,
     /// Lower-cased email → contact.
     #[serde(skip)]
     pub by_email: HashMap<String, Uuid>,
     /// Lists in creation order.
-    pub lists: IndexMap<Uuid, ContactList>,
+    pub lists: Table<Uuid, ContactList>,
     /// Activities in creation order.
-    pub activities: IndexMap<Uuid, super::activities::Activity>,
+    pub activities: Table<Uuid, super::activities::Activity>,
     /// Authorization codes.
-    pub codes: HashMap<String, AuthCode>,
+    pub codes: Table<String, AuthCode>,
     /// Refresh tokens.
-    pub refresh_tokens: HashMap<String, RefreshGrant>,
+    pub refresh_tokens: Table<String, RefreshGrant>,
     /// Device codes.
-    pub device_codes: HashMap<String, DeviceGrant>,
+    pub device_codes: Table<String, DeviceGrant>,
     /// Consent pages awaiting a decision.
-    pub consents: HashMap<String, PendingConsent>,
-    /// Rate windows per client.
+    pub consents: Table<String, PendingConsent>,
+    /// Rate windows per client (not journaled: they describe the last second and day).
     pub rates: HashMap<String, RateWindow>,
+    /// The clock offset when changes were last taken (a change of it is journaled too).
+    #[serde(skip)]
+    pub journaled_offset_ms: i64,
+}
+
+/// Calls `$m!(field, "name")` for every journaled table of [`Sim`].
+macro_rules! for_each_table {
+    ($m:ident) => {
+        $m!(contacts, "contacts");
+        $m!(lists, "lists");
+        $m!(activities, "activities");
+        $m!(codes, "codes");
+        $m!(refresh_tokens, "refresh_tokens");
+        $m!(device_codes, "device_codes");
+        $m!(consents, "consents");
+    };
+}
+
+/// A change as written to the journal or a snapshot line: `[table, key, value or null]`.
+type RawChange<'a> = (
+    &'a str,
+    &'a serde_json::value::RawValue,
+    Option<&'a serde_json::value::RawValue>,
+);
+
+impl Sim {
+    /// Whether anything changed since the last [`Sim::take_changes`].
+    pub fn has_changes(&self) -> bool {
+        let mut any = self.clock_offset_ms != self.journaled_offset_ms;
+        macro_rules! check {
+            ($f:ident, $n:literal) => {
+                any |= self.$f.has_changes();
+            };
+        }
+        for_each_table!(check);
+        any
+    }
+
+    /// Writes what changed since the last call as journal entries (one JSON array a change,
+    /// comma-separated) and the clock offset if it moved; forgets the changes.
+    pub fn take_changes(&mut self, out: &mut Vec<u8>) -> Option<i64> {
+        let mut first = true;
+        macro_rules! take {
+            ($f:ident, $n:literal) => {
+                for (k, v) in self.$f.take_changes() {
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    let _ = serde_json::to_writer(&mut *out, &($n, &k, &v));
+                }
+            };
+        }
+        for_each_table!(take);
+        let clock =
+            (self.clock_offset_ms != self.journaled_offset_ms).then_some(self.clock_offset_ms);
+        self.journaled_offset_ms = self.clock_offset_ms;
+        clock
+    }
+
+    /// Writes every entry as one snapshot line each (`[table, key, value]`).
+    pub fn write_entries(&self, out: &mut dyn std::io::Write) -> std::io::Result<u64> {
+        let mut n = 0u64;
+        macro_rules! dump {
+            ($f:ident, $n:literal) => {
+                for (k, v) in self.$f.iter() {
+                    serde_json::to_writer(&mut *out, &($n, k, Some(v)))?;
+                    out.write_all(b"\n")?;
+                    n += 1;
+                }
+            };
+        }
+        for_each_table!(dump);
+        Ok(n)
+    }
+
+    /// Applies one journaled or snapshot change (`[table, key, value or null]`).
+    pub fn apply_change(&mut self, text: &str) -> Result<(), String> {
+        let (table, key, value): RawChange<'_> =
+            serde_json::from_str(text).map_err(|e| e.to_string())?;
+        macro_rules! apply {
+            ($f:ident, $n:literal) => {
+                if table == $n {
+                    let k = serde_json::from_str(key.get()).map_err(|e| e.to_string())?;
+                    let v = match value {
+                        Some(v) => Some(serde_json::from_str(v.get()).map_err(|e| e.to_string())?),
+                        None => None,
+                    };
+                    self.$f.apply(k, v);
+                    return Ok(());
+                }
+            };
+        }
+        for_each_table!(apply);
+        Err(format!("unknown table `{table}`"))
+    }
+
+    /// Forgets recorded changes (the whole simulation was just written as a snapshot).
+    pub fn forget_changes(&mut self) {
+        macro_rules! forget {
+            ($f:ident, $n:literal) => {
+                self.$f.forget_changes();
+            };
+        }
+        for_each_table!(forget);
+        self.journaled_offset_ms = self.clock_offset_ms;
+    }
 }
 
 impl Sim {

@@ -1,0 +1,222 @@
+//! A map that remembers which keys changed, so the journal can write exactly what a request did.
+//!
+//! It behaves like the `IndexMap` it wraps (insertion order is the API's creation order); every
+//! way to change a value — `insert`, `remove`, `get_mut`, or writing through an item of
+//! `values_mut` — records the key. [`Table::take_changes`] hands the changed keys' current
+//! values (or their absence) to the journal and forgets them.
+
+use std::cell::RefCell;
+use std::hash::Hash;
+
+use indexmap::{Equivalent, IndexMap};
+use serde::{Deserialize, Serialize};
+
+/// A tracked, ordered map.
+#[derive(Debug, Clone)]
+pub struct Table<K, V> {
+    map: IndexMap<K, V>,
+    touched: RefCell<indexmap::IndexSet<K>>,
+}
+
+impl<K, V> Default for Table<K, V> {
+    fn default() -> Self {
+        Table {
+            map: IndexMap::new(),
+            touched: RefCell::new(indexmap::IndexSet::new()),
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone, V> Table<K, V> {
+    fn touch(&self, k: &K) {
+        let mut t = self.touched.borrow_mut();
+        if !t.contains(k) {
+            t.insert(k.clone());
+        }
+    }
+
+    /// The value of a key.
+    pub fn get<Q: ?Sized + Hash + Equivalent<K>>(&self, k: &Q) -> Option<&V> {
+        self.map.get(k)
+    }
+
+    /// The value of a key with its position.
+    pub fn get_full<Q: ?Sized + Hash + Equivalent<K>>(&self, k: &Q) -> Option<(usize, &K, &V)> {
+        self.map.get_full(k)
+    }
+
+    /// The value of a key, to change it (the key is recorded as changed).
+    pub fn get_mut<Q: ?Sized + Hash + Equivalent<K>>(&mut self, k: &Q) -> Option<&mut V> {
+        let (_, key, v) = self.map.get_full_mut(k)?;
+        let mut t = self.touched.borrow_mut();
+        if !t.contains(key) {
+            t.insert(key.clone());
+        }
+        Some(v)
+    }
+
+    /// Inserts or replaces (recorded).
+    pub fn insert(&mut self, k: K, v: V) -> Option<V> {
+        self.touch(&k);
+        self.map.insert(k, v)
+    }
+
+    /// Removes, keeping the order of the rest (recorded).
+    pub fn remove<Q: ?Sized + Hash + Equivalent<K>>(&mut self, k: &Q) -> Option<V> {
+        let (_, key, v) = self.map.shift_remove_full(k)?;
+        self.touch(&key);
+        Some(v)
+    }
+
+    /// Whether the key is present.
+    pub fn contains_key<Q: ?Sized + Hash + Equivalent<K>>(&self, k: &Q) -> bool {
+        self.map.contains_key(k)
+    }
+
+    /// How many entries.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Values in order.
+    pub fn values(&self) -> indexmap::map::Values<'_, K, V> {
+        self.map.values()
+    }
+
+    /// Entries in order.
+    pub fn iter(&self) -> indexmap::map::Iter<'_, K, V> {
+        self.map.iter()
+    }
+
+    /// Values in order, each recorded as changed only when written to.
+    pub fn values_mut(&mut self) -> impl Iterator<Item = Tracked<'_, K, V>> {
+        let touched = &self.touched;
+        self.map.iter_mut().map(move |(k, v)| Tracked {
+            key: k,
+            value: v,
+            touched,
+        })
+    }
+
+    /// The changed keys with their values now (None: removed), in the order they first changed;
+    /// forgets them.
+    pub fn take_changes(&mut self) -> Vec<(K, Option<V>)>
+    where
+        V: Clone,
+    {
+        let keys = std::mem::take(&mut *self.touched.borrow_mut());
+        keys.into_iter()
+            .map(|k| {
+                let v = self.map.get(&k).cloned();
+                (k, v)
+            })
+            .collect()
+    }
+
+    /// Whether anything changed since the last [`Table::take_changes`].
+    pub fn has_changes(&self) -> bool {
+        !self.touched.borrow().is_empty()
+    }
+
+    /// Forgets the recorded changes (after a whole snapshot).
+    pub fn forget_changes(&mut self) {
+        self.touched.borrow_mut().clear();
+    }
+
+    /// Applies a change read back from the journal (not recorded again).
+    pub fn apply(&mut self, k: K, v: Option<V>) {
+        match v {
+            Some(v) => {
+                self.map.insert(k, v);
+            }
+            None => {
+                self.map.shift_remove(&k);
+            }
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone, V> std::ops::Index<&K> for Table<K, V> {
+    type Output = V;
+    fn index(&self, k: &K) -> &V {
+        &self.map[k]
+    }
+}
+
+/// An item of [`Table::values_mut`]: reading it records nothing, writing to it records its key.
+pub struct Tracked<'a, K: Hash + Eq + Clone, V> {
+    key: &'a K,
+    value: &'a mut V,
+    touched: &'a RefCell<indexmap::IndexSet<K>>,
+}
+
+impl<K: Hash + Eq + Clone, V> std::ops::Deref for Tracked<'_, K, V> {
+    type Target = V;
+    fn deref(&self) -> &V {
+        self.value
+    }
+}
+
+impl<K: Hash + Eq + Clone, V> std::ops::DerefMut for Tracked<'_, K, V> {
+    fn deref_mut(&mut self) -> &mut V {
+        let mut t = self.touched.borrow_mut();
+        if !t.contains(self.key) {
+            t.insert(self.key.clone());
+        }
+        self.value
+    }
+}
+
+impl<K: Serialize, V: Serialize> Serialize for Table<K, V> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.map.serialize(s)
+    }
+}
+
+impl<'de, K, V> Deserialize<'de> for Table<K, V>
+where
+    K: Deserialize<'de> + Hash + Eq,
+    V: Deserialize<'de>,
+{
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Table {
+            map: IndexMap::deserialize(d)?,
+            touched: RefCell::new(indexmap::IndexSet::new()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_writes_not_reads() {
+        let mut t: Table<u32, String> = Table::default();
+        t.insert(1, "a".into());
+        t.insert(2, "b".into());
+        t.insert(3, "c".into());
+        assert_eq!(t.take_changes().len(), 3);
+        assert!(!t.has_changes());
+        let _ = t.get(&1);
+        for v in t.values_mut() {
+            if v.as_str() == "b" {
+                let mut v = v;
+                v.push('!');
+            }
+        }
+        assert!(t.remove(&3).is_some());
+        assert_eq!(
+            t.take_changes(),
+            vec![(2, Some("b!".to_string())), (3, None)]
+        );
+        t.apply(4, Some("d".into()));
+        assert!(!t.has_changes());
+        assert_eq!(t.values().cloned().collect::<Vec<_>>(), ["a", "b!", "d"]);
+    }
+}

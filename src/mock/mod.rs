@@ -5,7 +5,8 @@
 //! socket ─> hyper (own runtime thread) ─> serve(): read body ─> route() ─┬─ /oauth2/...  oauth
 //!                                                                        ├─ /v3/...      bearer check ─> contacts | lists | activities
 //!                                                                        └─ /__postie/... admin
-//! all state: Shared.sim (one lock) ── saved to --state by a background task and at shutdown
+//! all state: Shared.sim (one lock); with --state each request's changes are one journal record,
+//! durable before the response (wal.rs), merged into a snapshot in the background
 //! ```
 //! It knows nothing of the runner; the CLI wires the two together for `--mock`.
 

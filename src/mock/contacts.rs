@@ -148,11 +148,11 @@ pub fn list(sim: &Sim, req: &Req) -> Resp {
         Some(e) => Box::new(
             sim.find_email(e)
                 .and_then(|id| sim.contacts.get_full(&id))
-                .map(|(i, _, c)| (i, c))
+                .map(|(i, _, c)| (i, &**c))
                 .into_iter()
                 .filter(|(i, _)| *i >= start),
         ),
-        None => Box::new(sim.contacts.values().enumerate().skip(start)),
+        None => Box::new(sim.contacts.values().map(|c| &**c).enumerate().skip(start)),
     };
     for (i, c) in candidates {
         if !matches(c) {
@@ -277,7 +277,8 @@ pub fn create(sim: &mut Sim, req: &Req, now: i64) -> Resp {
     }
     let source = source.unwrap_or(Source::Account);
     let id = new_id();
-    sim.contacts.insert(id, Contact::new(id, now, source));
+    sim.contacts
+        .insert(id, Box::new(Contact::new(id, now, source)));
     apply_core(
         sim,
         id,
@@ -401,7 +402,7 @@ pub fn sign_up_form(sim: &mut Sim, req: &Req, now: i64, confirmed_opt_in: bool) 
         None => {
             let id = new_id();
             sim.contacts
-                .insert(id, Contact::new(id, now, Source::Contact));
+                .insert(id, Box::new(Contact::new(id, now, Source::Contact)));
             (id, 201, "created")
         }
     };
@@ -529,7 +530,7 @@ pub fn import_row(
         None => {
             let id = new_id();
             sim.contacts
-                .insert(id, Contact::new(id, now, Source::Account));
+                .insert(id, Box::new(Contact::new(id, now, Source::Account)));
             (id, true)
         }
     };

@@ -14,15 +14,18 @@ use serde::{Deserialize, Serialize};
 /// A tracked, ordered map.
 #[derive(Debug, Clone)]
 pub struct Table<K, V> {
-    map: IndexMap<K, V>,
-    touched: RefCell<indexmap::IndexSet<K>>,
+    map: IndexMap<K, V, Fast>,
+    touched: RefCell<indexmap::IndexSet<K, Fast>>,
 }
+
+/// A fast hasher for keys the mock made itself (ids, tokens).
+type Fast = foldhash::fast::RandomState;
 
 impl<K, V> Default for Table<K, V> {
     fn default() -> Self {
         Table {
-            map: IndexMap::new(),
-            touched: RefCell::new(indexmap::IndexSet::new()),
+            map: IndexMap::default(),
+            touched: RefCell::new(indexmap::IndexSet::default()),
         }
     }
 }
@@ -152,7 +155,7 @@ impl<K: Hash + Eq + Clone, V> std::ops::Index<&K> for Table<K, V> {
 pub struct Tracked<'a, K: Hash + Eq + Clone, V> {
     key: &'a K,
     value: &'a mut V,
-    touched: &'a RefCell<indexmap::IndexSet<K>>,
+    touched: &'a RefCell<indexmap::IndexSet<K, Fast>>,
 }
 
 impl<K: Hash + Eq + Clone, V> std::ops::Deref for Tracked<'_, K, V> {
@@ -185,8 +188,8 @@ where
 {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Ok(Table {
-            map: IndexMap::deserialize(d)?,
-            touched: RefCell::new(indexmap::IndexSet::new()),
+            map: IndexMap::<K, V, Fast>::deserialize(d)?,
+            touched: RefCell::new(indexmap::IndexSet::default()),
         })
     }
 }

@@ -43,7 +43,7 @@ pub enum SyncMode {
 }
 
 /// How long `batch` gathers writes before an fdatasync.
-const BATCH_WINDOW: Duration = Duration::from_millis(1);
+const BATCH_WINDOW: Duration = Duration::from_micros(500);
 /// Journal size that triggers a compaction into the snapshot.
 const COMPACT_AT_BYTES: u64 = 64 << 20;
 
@@ -121,6 +121,7 @@ pub struct Recovered {
 /// when there is no snapshot yet.
 pub fn recover(files: &Files, sim: &mut Option<Sim>) -> Result<Recovered, WalError> {
     let mut rec = Recovered::default();
+    remove_stale_temps(&files.snapshot);
     if files.snapshot.exists() {
         let (loaded, seq, legacy) = read_snapshot(&files.snapshot)?;
         *sim = Some(loaded);
@@ -193,10 +194,17 @@ fn read_snapshot(path: &Path) -> Result<(Sim, u64, bool), WalError> {
         clock_offset_ms: header.clock_offset_ms,
         ..Default::default()
     };
+    // Lines are parsed in batches on every core, then applied in order.
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
     let mut lines = 0u64;
+    let mut batch: Vec<(u64, String)> = Vec::with_capacity(PARSE_BATCH);
+    let footer: (u64, String);
     loop {
-        line.clear();
-        let n = r.read_line(&mut line).map_err(io(path))?;
+        let mut text = String::new();
+        let n = r.read_line(&mut text).map_err(io(path))?;
         if n == 0 {
             return Err(corrupt(
                 path,
@@ -204,62 +212,95 @@ fn read_snapshot(path: &Path) -> Result<(Sim, u64, bool), WalError> {
                 "it ends before its footer (truncated)",
             ));
         }
-        let text = line.trim_end();
-        if text.starts_with('{') {
-            #[derive(serde::Deserialize)]
-            struct Footer {
-                end: u64,
+        let at = offset;
+        offset += n as u64;
+        let done = text.starts_with('{');
+        if !done {
+            batch.push((at, text.clone()));
+        }
+        if batch.len() >= PARSE_BATCH || (done && !batch.is_empty()) {
+            let parsed = parse_batch(&batch, threads);
+            for ((at, _), p) in batch.iter().zip(parsed) {
+                let change = p.map_err(|e| corrupt(path, *at, e))?;
+                sim.apply_parsed(change);
+                lines += 1;
             }
-            let f: Footer = serde_json::from_str(text)
-                .map_err(|e| corrupt(path, offset, format!("a bad footer: {e}")))?;
-            if f.end != lines {
-                return Err(corrupt(
-                    path,
-                    offset,
-                    format!("the footer counts {} entries, the file has {lines}", f.end),
-                ));
-            }
+            batch.clear();
+        }
+        if done {
+            footer = (at, text);
             break;
         }
-        sim.apply_change(text)
-            .map_err(|e| corrupt(path, offset, e))?;
-        lines += 1;
-        offset += n as u64;
+    }
+    #[derive(serde::Deserialize)]
+    struct Footer {
+        end: u64,
+    }
+    let (at, text) = footer;
+    let f: Footer = serde_json::from_str(text.trim_end())
+        .map_err(|e| corrupt(path, at, format!("a bad footer: {e}")))?;
+    if f.end != lines {
+        return Err(corrupt(
+            path,
+            at,
+            format!("the footer counts {} entries, the file has {lines}", f.end),
+        ));
     }
     sim.reindex();
     sim.forget_changes();
     Ok((sim, header.seq, false))
 }
 
+/// Snapshot lines parsed together.
+const PARSE_BATCH: usize = 16_384;
+
+/// Parses lines on `threads` threads, keeping their order.
+fn parse_batch(
+    lines: &[(u64, String)],
+    threads: usize,
+) -> Vec<Result<super::store::ParsedChange, String>> {
+    if threads <= 1 || lines.len() < 1024 {
+        return lines
+            .iter()
+            .map(|(_, l)| Sim::parse_change(l.trim_end()))
+            .collect();
+    }
+    let chunk = lines.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = lines
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|(_, l)| Sim::parse_change(l.trim_end()))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| vec![Err("a parser thread failed".to_string())])
+            })
+            .collect()
+    })
+}
+
 /// Replays a journal file onto `sim`; a bad record ends it (a torn write), and the file is cut
 /// there so the next records follow good ones.
 fn replay(path: &Path, sim: &mut Sim, rec: &mut Recovered) -> Result<(), WalError> {
-    let mut bytes = Vec::new();
-    File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(io(path))?;
-    let mut pos = 0usize;
-    let mut good = 0usize;
-    while pos < bytes.len() {
-        let Some(payload) = frame(&bytes[pos..]) else {
-            break;
-        };
-        let used = 8 + payload.len();
-        #[derive(serde::Deserialize)]
-        struct Record<'a> {
-            seq: u64,
-            #[serde(default)]
-            clock: Option<i64>,
-            #[serde(borrow)]
-            changes: Vec<&'a serde_json::value::RawValue>,
-        }
-        let Ok(r) = serde_json::from_slice::<Record<'_>>(payload) else {
+    let total = std::fs::metadata(path).map(|m| m.len()).map_err(io(path))?;
+    let mut frames = Frames::open(path)?;
+    while let Some((pos, payload)) = frames.next_frame().map_err(io(path))? {
+        let Ok(r) = serde_json::from_slice::<Record<'_>>(&payload) else {
+            frames.good = pos - 8;
             break;
         };
         if r.seq > rec.seq {
             for c in r.changes {
                 sim.apply_change(c.get())
-                    .map_err(|e| corrupt(path, pos as u64, e))?;
+                    .map_err(|e| corrupt(path, pos, e))?;
             }
             if let Some(c) = r.clock {
                 sim.clock_offset_ms = c;
@@ -267,19 +308,18 @@ fn replay(path: &Path, sim: &mut Sim, rec: &mut Recovered) -> Result<(), WalErro
             rec.seq = r.seq;
             rec.replayed += 1;
         }
-        pos += used;
-        good = pos;
     }
-    if good < bytes.len() {
+    let good = frames.good;
+    if good < total {
         rec.notes.push(format!(
             "{}: dropped {} bytes after byte {good}: a record that was being written when the mock stopped (it was never acknowledged)",
             path.display(),
-            bytes.len() - good
+            total - good
         ));
         OpenOptions::new()
             .write(true)
             .open(path)
-            .and_then(|f| f.set_len(good as u64))
+            .and_then(|f| f.set_len(good))
             .map_err(io(path))?;
     }
     sim.reindex();
@@ -287,12 +327,69 @@ fn replay(path: &Path, sim: &mut Sim, rec: &mut Recovered) -> Result<(), WalErro
     Ok(())
 }
 
-/// The payload of the frame at the start of `b`, if it is whole and its checksum holds.
-fn frame(b: &[u8]) -> Option<&[u8]> {
-    let len = u32::from_le_bytes(b.get(0..4)?.try_into().ok()?) as usize;
-    let crc = u32::from_le_bytes(b.get(4..8)?.try_into().ok()?);
-    let payload = b.get(8..8 + len)?;
-    (crc32fast::hash(payload) == crc).then_some(payload)
+/// A journal record as read back.
+#[derive(serde::Deserialize)]
+struct Record<'a> {
+    seq: u64,
+    #[serde(default)]
+    clock: Option<i64>,
+    #[serde(borrow)]
+    changes: Vec<&'a serde_json::value::RawValue>,
+}
+
+/// Reads a journal frame by frame (never the whole file into memory). A frame that is cut
+/// short or fails its checksum ends it: `good` is where the last whole frame ended.
+struct Frames {
+    r: BufReader<File>,
+    pos: u64,
+    good: u64,
+}
+
+impl Frames {
+    fn open(path: &Path) -> Result<Frames, WalError> {
+        let f = File::open(path).map_err(io(path))?;
+        Ok(Frames {
+            r: BufReader::with_capacity(1 << 20, f),
+            pos: 0,
+            good: 0,
+        })
+    }
+
+    /// The next whole frame: (the file offset of its payload, its payload).
+    fn next_frame(&mut self) -> std::io::Result<Option<(u64, Vec<u8>)>> {
+        let mut head = [0u8; 8];
+        if !read_full(&mut self.r, &mut head)? {
+            return Ok(None);
+        }
+        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let crc = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+        if len > MAX_RECORD {
+            return Ok(None);
+        }
+        let mut payload = vec![0u8; len];
+        if !read_full(&mut self.r, &mut payload)? || crc32fast::hash(&payload) != crc {
+            return Ok(None);
+        }
+        let at = self.pos + 8;
+        self.pos += 8 + len as u64;
+        self.good = self.pos;
+        Ok(Some((at, payload)))
+    }
+}
+
+/// The largest record read back (a 40,000-row import completing is far below it).
+const MAX_RECORD: usize = 1 << 30;
+
+/// Fills `buf`; false when the input ends first.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<bool> {
+    let mut done = 0;
+    while done < buf.len() {
+        match r.read(&mut buf[done..])? {
+            0 => return Ok(false),
+            n => done += n,
+        }
+    }
+    Ok(true)
 }
 
 /// Writes a whole snapshot of `sim` at `seq` (temporary file, fsync, rename).
@@ -315,6 +412,33 @@ pub fn write_snapshot(path: &Path, sim: &Sim, seq: u64) -> Result<(), WalError> 
     result.map_err(io(path))
 }
 
+/// Deletes temporary snapshots a killed compaction left (`<state>.<pid>.tmp`).
+fn remove_stale_temps(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!("{}.", name.to_string_lossy());
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with(&prefix)
+                && n.ends_with(".tmp")
+                && n.len() > prefix.len() + 4
+                && n[prefix.len()..n.len() - 4]
+                    .chars()
+                    .all(|c| c.is_ascii_digit())
+            {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
 fn temp_beside(path: &Path) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(format!(".{}.tmp", std::process::id()));
@@ -332,20 +456,39 @@ fn create_private(path: &Path) -> std::io::Result<File> {
     o.open(path)
 }
 
+/// A snapshot line: `[table, key, value]`.
+type RawEntry<'a> = (
+    &'a str,
+    &'a serde_json::value::RawValue,
+    Option<&'a serde_json::value::RawValue>,
+);
+
+/// The table and the key (as JSON) of a snapshot line `["table","key",...]`, read without
+/// parsing the value; None when the line is not that simple (then it is parsed).
+fn entry_key(line: &str) -> Option<(String, String)> {
+    let rest = line.strip_prefix("[\"")?;
+    let t_end = rest.find('"')?;
+    let table = &rest[..t_end];
+    let rest = rest[t_end..].strip_prefix("\",\"")?;
+    let k_end = rest.find('"')?;
+    let key = &rest[..k_end];
+    if table.contains('\\') || key.contains('\\') || !rest[k_end..].starts_with("\",") {
+        return None;
+    }
+    Some((table.to_string(), format!("\"{key}\"")))
+}
+
 /// Merges a sealed journal into the snapshot without the simulation: the snapshot is streamed
 /// line by line, each entry replaced by the journal's newer value (or dropped), new entries
 /// appended in the order they were created.
 fn compact(files: &Files) -> Result<(), WalError> {
     let path = &files.snapshot;
-    // The journal's changes: (table, key) → latest value text (None: removed), in first order.
-    let mut latest: indexmap::IndexMap<(String, String), Option<String>> =
+    // Where each changed entry's newest value is in the sealed journal (None: removed), in the
+    // order entries first changed; the values stay on disk until they are written out.
+    let mut latest: indexmap::IndexMap<(String, String), Option<(u64, usize)>> =
         indexmap::IndexMap::new();
     let mut last_seq = 0u64;
     let mut clock = None;
-    let mut bytes = Vec::new();
-    File::open(&files.sealed)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(io(&files.sealed))?;
     let snapshot_seq = {
         let mut first = String::new();
         let f = File::open(path).map_err(io(path))?;
@@ -355,42 +498,42 @@ fn compact(files: &Files) -> Result<(), WalError> {
             .and_then(|h| h.get("seq").and_then(serde_json::Value::as_u64))
             .ok_or_else(|| corrupt(path, 0, "no snapshot header"))?
     };
-    let mut pos = 0;
-    while let Some(payload) = frame(&bytes[pos..]) {
-        #[derive(serde::Deserialize)]
-        struct Record<'a> {
-            seq: u64,
-            #[serde(default)]
-            clock: Option<i64>,
-            #[serde(borrow)]
-            changes: Vec<(
-                &'a str,
-                &'a serde_json::value::RawValue,
-                Option<&'a serde_json::value::RawValue>,
-            )>,
-        }
-        let Ok(r) = serde_json::from_slice::<Record<'_>>(payload) else {
+    let mut frames = Frames::open(&files.sealed)?;
+    while let Some((at, payload)) = frames.next_frame().map_err(io(&files.sealed))? {
+        let Ok(r) = serde_json::from_slice::<Record<'_>>(&payload) else {
             break;
         };
-        pos += 8 + payload.len();
         if r.seq <= snapshot_seq {
             continue;
         }
-        for (t, k, v) in r.changes {
-            latest.insert(
-                (t.to_string(), k.get().to_string()),
-                v.map(|v| v.get().to_string()),
-            );
+        for c in r.changes {
+            let (t, k, v): RawEntry<'_> = serde_json::from_str(c.get())
+                .map_err(|e| corrupt(&files.sealed, at, e.to_string()))?;
+            let place = v.map(|v| {
+                let rel = v.get().as_ptr() as usize - payload.as_ptr() as usize;
+                (at + rel as u64, v.get().len())
+            });
+            latest.insert((t.to_string(), k.get().to_string()), place);
         }
         if r.clock.is_some() {
             clock = r.clock;
         }
         last_seq = r.seq;
     }
+    drop(frames);
     if last_seq == 0 {
         let _ = std::fs::remove_file(&files.sealed);
         return Ok(());
     }
+    let sealed = File::open(&files.sealed).map_err(io(&files.sealed))?;
+    let value_at = |(at, len): (u64, usize)| -> Result<String, WalError> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; len];
+        sealed
+            .read_exact_at(&mut buf, at)
+            .map_err(io(&files.sealed))?;
+        String::from_utf8(buf).map_err(|e| corrupt(&files.sealed, at, e.to_string()))
+    };
     let tmp = temp_beside(path);
     let result = (|| -> Result<(), WalError> {
         let src = File::open(path).map_err(io(path))?;
@@ -413,7 +556,14 @@ fn compact(files: &Files) -> Result<(), WalError> {
         write(&mut w, &header.to_string())?;
         let mut n = 0u64;
         let mut offset = line.len() as u64;
+        let mut worked = Instant::now();
         loop {
+            // Compaction runs beside the server, often on the same core: after each
+            // millisecond of work it sleeps two, so requests keep most of the CPU.
+            if worked.elapsed() >= Duration::from_millis(1) {
+                std::thread::sleep(Duration::from_millis(2));
+                worked = Instant::now();
+            }
             line.clear();
             let read = r.read_line(&mut line).map_err(io(path))?;
             if read == 0 {
@@ -427,23 +577,27 @@ fn compact(files: &Files) -> Result<(), WalError> {
             if text.starts_with('{') {
                 break;
             }
-            let (t, k, _): (
-                &str,
-                &serde_json::value::RawValue,
-                Option<&serde_json::value::RawValue>,
-            ) = serde_json::from_str(text).map_err(|e| corrupt(path, offset, e.to_string()))?;
-            match latest.shift_remove(&(t.to_string(), k.get().to_string())) {
+            let tk = match entry_key(text) {
+                Some(tk) => tk,
+                None => {
+                    let (t, k, _): RawEntry<'_> = serde_json::from_str(text)
+                        .map_err(|e| corrupt(path, offset, e.to_string()))?;
+                    (t.to_string(), k.get().to_string())
+                }
+            };
+            match latest.shift_remove(&tk) {
                 None => {
                     write(&mut w, text)?;
                     n += 1;
                 }
-                Some(Some(v)) => {
+                Some(Some(place)) => {
+                    let (t, k) = tk;
+                    let v = value_at(place)?;
                     write(
                         &mut w,
                         &format!(
-                            "[{},{},{v}]",
-                            serde_json::to_string(t).unwrap_or_default(),
-                            k.get()
+                            "[{},{k},{v}]",
+                            serde_json::to_string(&t).unwrap_or_default()
                         ),
                     )?;
                     n += 1;
@@ -453,7 +607,8 @@ fn compact(files: &Files) -> Result<(), WalError> {
             offset += read as u64;
         }
         for ((t, k), v) in latest {
-            if let Some(v) = v {
+            if let Some(place) = v {
+                let v = value_at(place)?;
                 write(
                     &mut w,
                     &format!(
@@ -568,6 +723,7 @@ impl Wal {
         payload.extend_from_slice(&changes);
         payload.extend_from_slice(b"]}");
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let was_empty = q.bytes.is_empty();
         q.bytes
             .extend_from_slice(&(payload.len() as u32).to_le_bytes());
         q.bytes
@@ -576,7 +732,11 @@ impl Wal {
         q.last = seq;
         q.since.get_or_insert_with(Instant::now);
         drop(q);
-        self.wake.notify_one();
+        // Only the first record of a batch wakes the writer: waking it for every record would
+        // switch threads tens of thousands of times a second, on the core the requests need.
+        if was_empty {
+            self.wake.notify_one();
+        }
         seq
     }
 
@@ -602,14 +762,13 @@ impl Wal {
                     && let Some(since) = q.since
                     && !q.stop
                 {
-                    // Gather what arrives within the window into this fdatasync.
+                    // Gather what arrives within the window into this fdatasync (records are
+                    // queued meanwhile without waking anyone).
                     let wait = BATCH_WINDOW.saturating_sub(since.elapsed());
                     if !wait.is_zero() {
-                        q = self
-                            .wake
-                            .wait_timeout(q, wait)
-                            .map(|(g, _)| g)
-                            .unwrap_or_else(|e| e.into_inner().0);
+                        drop(q);
+                        std::thread::sleep(wait);
+                        q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
                     }
                 }
                 q.since = None;
@@ -627,7 +786,12 @@ impl Wal {
                 }
                 size += bytes.len() as u64;
                 self.durable.send_replace(last);
-                if size >= COMPACT_AT_BYTES && !self.files.sealed.exists() {
+                let snapshot = std::fs::metadata(&self.files.snapshot)
+                    .map(|m| m.len())
+                    .unwrap_or(0);
+                // Compact when the journal is as large as the snapshot (at least 64 MiB), so the
+                // snapshot is rewritten at most once per its own size of writes.
+                if size >= COMPACT_AT_BYTES.max(snapshot) && !self.files.sealed.exists() {
                     // Seal this journal and start another; the compactor merges the sealed one.
                     let _ = file.sync_all();
                     if std::fs::rename(&self.files.wal, &self.files.sealed).is_ok()

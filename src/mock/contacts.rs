@@ -232,7 +232,7 @@ pub fn get(sim: &Sim, req: &Req, id: &str) -> Resp {
         Err(e) => return validation(&[e]),
     };
     match sim.contacts.get(&id) {
-        Some(c) => Resp::json(200, &contact_json(c, include)),
+        Some(c) => Resp::json_of(200, &super::store::ContactView(c, include)),
         None => not_found(),
     }
 }

@@ -73,6 +73,10 @@ pub struct Resp {
 impl Resp {
     /// A JSON response.
     pub fn json(status: u16, v: &Value) -> Resp {
+        Resp::json_of(status, v)
+    }
+    /// A JSON response from anything serialisable (no intermediate value).
+    pub fn json_of(status: u16, v: &impl serde::Serialize) -> Resp {
         Resp {
             status,
             headers: vec![("content-type", "application/json".into())],

@@ -334,17 +334,18 @@ fn generic_name_warnings(c: &Collection, t: &Templates, report: &mut Report) {
             let Some(req) = c.requests.get(step.request()) else {
                 continue;
             };
-            let earlier: Vec<&str> = flow.steps[..i]
-                .iter()
-                .map(|s| s.request())
-                .filter(|r| *r != step.request())
-                .collect();
             for (field, src) in req.template_sources() {
                 for path in t.references(src) {
                     let root = crate::scope::root_of(&path);
                     if !GENERIC_NAMES.contains(&root) || declared(root) {
                         continue;
                     }
+                    // Only now (a generic name is used): the earlier steps that may set it.
+                    let earlier: Vec<&str> = flow.steps[..i]
+                        .iter()
+                        .map(|s| s.request())
+                        .filter(|r| *r != step.request())
+                        .collect();
                     // An explicit capture of that name decides it.
                     let captured: Vec<&&str> = earlier
                         .iter()

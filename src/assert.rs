@@ -15,6 +15,12 @@ pub struct AssertResult {
     pub passed: bool,
     /// What was found instead, when it failed.
     pub actual: Option<String>,
+    /// Declared but not run (`pm.test.skip`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
+    /// A script's `pm.test` (rather than an `assert:` entry).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub script: bool,
 }
 
 /// Checks one assertion whose expected values (`equals`, `matches`) may be templates, rendered
@@ -145,5 +151,7 @@ fn result(description: String, passed: bool, actual: String) -> AssertResult {
         description,
         passed,
         actual: (!passed).then_some(actual),
+        skipped: false,
+        script: false,
     }
 }

@@ -54,6 +54,15 @@ pub enum Command {
         /// Fail a step whose response status is 400 or more when it asserts no status.
         #[arg(long)]
         fail_on_status: bool,
+        /// Run the flow once per row of this CSV or JSON file, its columns as variables.
+        #[arg(long, short = 'd', value_name = "FILE")]
+        data: Option<PathBuf>,
+        /// Run only the steps whose request is in this folder (or a folder inside it).
+        #[arg(long)]
+        folder: Option<String>,
+        /// Stop at the first failing step (the default, except under `compat: newman`).
+        #[arg(long)]
+        bail: bool,
         /// Environment, variables, state and mock options.
         #[command(flatten)]
         opts: SendOpts,
@@ -192,12 +201,18 @@ async fn dispatch(cmd: Command) -> i32 {
             yes,
             strict,
             fail_on_status,
+            data,
+            folder,
+            bail,
             opts,
         } => {
             let how = RunHow {
                 yes,
                 strict,
                 fail_on_status,
+                data,
+                folder,
+                bail,
             };
             run_cmd(&collection, flow, from, to, &reports, how, &opts).await
         }
@@ -234,11 +249,14 @@ async fn dispatch(cmd: Command) -> i32 {
     }
 }
 
-/// How `run` treats the PUT guard, rebinding and error statuses.
+/// How `run` treats the PUT guard, rebinding and error statuses, and what it iterates over.
 struct RunHow {
     yes: bool,
     strict: bool,
     fail_on_status: bool,
+    data: Option<PathBuf>,
+    folder: Option<String>,
+    bail: bool,
 }
 
 async fn run_cmd(
@@ -256,6 +274,16 @@ async fn run_cmd(
             return EXIT_COLLECTION;
         }
     }
+    let rows = match &how.data {
+        Some(p) => match crate::runner::data::load_rows(p) {
+            Ok(rows) => Some(rows),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_COLLECTION;
+            }
+        },
+        None => None,
+    };
     let (mut runner, _mock) = match session::open_runner(path, opts) {
         Ok(r) => r,
         Err(code) => return code,
@@ -272,49 +300,77 @@ async fn run_cmd(
     runner.put_guard_strict = true;
     runner.strict_chaining = how.strict;
     runner.fail_on_status = how.fail_on_status;
+    runner.folder = how.folder.clone();
+    if how.bail {
+        runner.keep_going = false;
+    }
     let style = Style::detect();
     let verbose = opts.verbose;
     // A terminal sees each step as it completes; a pipe or a file gets them in large writes.
     let tty = std::io::stdout().is_terminal();
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
-    let _ = writeln!(
-        out,
-        "{} {} [{}]",
-        style.bold("flow"),
-        flow,
-        runner.env_key()
-    );
-    let mut printed = |r: &crate::runner::StepResult, red: &crate::redact::Redactor| {
-        let _ = write!(out, "{}", output::step_line(r, red, style, verbose));
-        if tty {
-            let _ = out.flush();
-        }
-    };
     let mut ctrl_c = Box::pin(async {
         let _ = tokio::signal::ctrl_c().await;
     });
-    let result = runner
-        .run_flow(
-            &flow,
-            from.as_deref(),
-            to.as_deref(),
-            &mut printed,
-            &mut ctrl_c,
-        )
-        .await;
+    let iterations = rows.as_ref().map(Vec::len).unwrap_or(1);
+    let mut rows = rows.map(|r| r.into_iter());
+    let mut results = Vec::with_capacity(iterations);
+    for i in 0..iterations {
+        runner.iteration = (i, iterations);
+        runner.inputs.local.clear();
+        if let Some(row) = rows.as_mut().and_then(|r| r.next()) {
+            runner.inputs.data = row;
+        }
+        let label = if iterations > 1 {
+            format!(" (iteration {}/{iterations})", i + 1)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "{} {flow}{label} [{}]",
+            style.bold("flow"),
+            runner.env_key()
+        );
+        let mut printed = |r: &crate::runner::StepResult, red: &crate::redact::Redactor| {
+            let _ = write!(out, "{}", output::step_line(r, red, style, verbose));
+            if tty {
+                let _ = out.flush();
+            }
+        };
+        let result = runner
+            .run_flow(
+                &flow,
+                from.as_deref(),
+                to.as_deref(),
+                &mut printed,
+                &mut ctrl_c,
+            )
+            .await;
+        let mut result = match result {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = out.flush();
+                eprintln!("error: {e}");
+                return EXIT_COLLECTION;
+            }
+        };
+        if iterations > 1 {
+            result.iteration = Some((i + 1, iterations));
+        }
+        let interrupted = result.interrupted;
+        let failed = result.exit_code() != 0;
+        results.push(result);
+        if interrupted || (failed && how.bail) {
+            break;
+        }
+    }
     let _ = out.flush();
     drop(out);
-    let result = match result {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_COLLECTION;
-        }
-    };
-    if result.interrupted {
+    if results.iter().any(|r| r.interrupted) {
         eprintln!("interrupted");
     }
-    finish(&mut runner, &[result], reports, style)
+    finish(&mut runner, &results, reports, style)
 }
 
 fn finish(

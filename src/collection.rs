@@ -37,6 +37,19 @@ pub struct Collection {
     /// OAuth2 client configuration (which requests authorize, exchange and refresh).
     #[serde(default)]
     pub oauth2: Option<OAuth2Config>,
+    /// Run as another tool does (`newman`: Postman's variable scopes, redirects followed, no
+    /// automatic chaining). `postie import postman` sets it.
+    #[serde(default)]
+    pub compat: Option<Compat>,
+    /// Scripts run for every request (before the folder's and the request's own).
+    #[serde(default)]
+    pub script: Option<Scripts>,
+    /// Folders by path (`Articles/Comments`): their description and scripts.
+    #[serde(default, deserialize_with = "unique")]
+    pub folders: IndexMap<String, Folder>,
+    /// How long one script may run (default 1s).
+    #[serde(default)]
+    pub script_timeout: Option<String>,
     /// The file this was loaded from.
     #[serde(skip)]
     pub path: PathBuf,
@@ -133,10 +146,118 @@ impl VarDef {
     }
 }
 
+/// Which tool's run-time behaviour a collection follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compat {
+    /// Newman's: variables in Postman's scopes (globals < collection < environment < iteration
+    /// data < local), redirects followed, no automatic chaining (values come from captures and
+    /// scripts only).
+    Newman,
+}
+
+/// JavaScript run before a request is sent and after its response arrives (see `pm.js`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scripts {
+    /// Before the request is rendered: may set variables, change headers, skip the request.
+    #[serde(default)]
+    pub pre: Option<String>,
+    /// After the response: `pm.test`s, variables, `setNextRequest`.
+    #[serde(default)]
+    pub post: Option<String>,
+}
+
+/// A folder: requests name it in `folder:`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Folder {
+    /// What the folder holds.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Scripts run for every request in the folder (and its subfolders).
+    #[serde(default)]
+    pub script: Option<Scripts>,
+}
+
+/// A saved example response (from a Postman collection or a HAR file).
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Example {
+    /// Its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Status code.
+    pub status: u16,
+    /// Response headers.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub headers: IndexMap<String, String>,
+    /// A JSON body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<serde_json::Value>,
+    /// A text body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The request that produced it, when it differs from the request's template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<ExampleRequest>,
+}
+
+/// The request side of an [`Example`].
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExampleRequest {
+    /// Method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Headers.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub headers: IndexMap<String, String>,
+    /// A JSON body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<serde_json::Value>,
+    /// A text body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+/// One part of a `multipart:` body: a text value, or a file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Part {
+    /// `field: value` (a template).
+    Text(Scalar),
+    /// `field: {file: PATH, content_type: ..., filename: ...}`.
+    File(FilePart),
+}
+
+/// A file part of a `multipart:` body.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilePart {
+    /// The file, relative to the collection (a template).
+    pub file: String,
+    /// Its media type (default from the extension, else `application/octet-stream`).
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// The file name sent (default the file's own).
+    #[serde(default)]
+    pub filename: Option<String>,
+}
+
 /// One HTTP request template.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Request {
+    /// The request's name where it came from (`Create Article`); shown beside its key.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// The folder it belongs to (`Articles/Comments`); `run --folder` runs a folder's requests.
+    #[serde(default)]
+    pub folder: Option<String>,
     /// Prose shown before the step in the REPL.
     #[serde(default)]
     pub note: Option<String>,
@@ -161,6 +282,9 @@ pub struct Request {
     /// Raw text body.
     #[serde(default)]
     pub text: Option<String>,
+    /// `multipart/form-data` body: text fields and files.
+    #[serde(default, deserialize_with = "unique")]
+    pub multipart: IndexMap<String, Part>,
     /// Authentication.
     #[serde(default)]
     pub auth: Option<Auth>,
@@ -170,12 +294,19 @@ pub struct Request {
     /// Assertions checked against the response.
     #[serde(default)]
     pub assert: Vec<AssertSpec>,
-    /// Follow redirects (off by default so OAuth redirects stay observable).
+    /// Follow redirects (off by default so OAuth redirects stay observable; on under
+    /// `compat: newman`).
     #[serde(default)]
-    pub follow_redirects: bool,
+    pub follow_redirects: Option<bool>,
     /// Timeout, e.g. `30s` (default 30s).
     #[serde(default)]
     pub timeout: Option<String>,
+    /// Scripts run before sending and after the response.
+    #[serde(default)]
+    pub script: Option<Scripts>,
+    /// Saved example responses (kept from an import).
+    #[serde(default)]
+    pub examples: Vec<Example>,
 }
 
 impl Request {
@@ -214,6 +345,15 @@ impl Request {
         }
         if let Some(t) = &self.text {
             out.push((one("text"), t.as_str()));
+        }
+        for (k, p) in &self.multipart {
+            match p {
+                Part::Text(v) => out.push((two("multipart", k), v.0.as_str())),
+                Part::File(f) => out.push((
+                    vec!["multipart".into(), k.clone(), "file".into()],
+                    f.file.as_str(),
+                )),
+            }
         }
         if let Some(j) = &self.json {
             let mut found = Vec::new();
@@ -740,6 +880,69 @@ impl Collection {
         Ok(c)
     }
 
+    /// Whether the collection runs as Newman would (`compat: newman`).
+    pub fn newman(&self) -> bool {
+        self.compat == Some(Compat::Newman)
+    }
+
+    /// Whether a request follows redirects: its own setting, else the collection's default
+    /// (on under `compat: newman`, off otherwise).
+    pub fn follows_redirects(&self, req: &Request) -> bool {
+        req.follow_redirects.unwrap_or(self.newman())
+    }
+
+    /// The scripts that run for a request, outermost first: the collection's, each enclosing
+    /// folder's, the request's own — with a label for messages. `post` picks the phase.
+    pub fn scripts_for(&self, name: &str, post: bool) -> Vec<crate::script::Source<'_>> {
+        let Some(req) = self.requests.get(name) else {
+            return vec![];
+        };
+        let phase = if post { "post" } else { "pre" };
+        fn pick(s: &Option<Scripts>, post: bool) -> Option<&str> {
+            s.as_ref().and_then(|s| {
+                if post {
+                    s.post.as_deref()
+                } else {
+                    s.pre.as_deref()
+                }
+            })
+        }
+        let mut out = Vec::new();
+        if let Some(code) = pick(&self.script, post) {
+            out.push(crate::script::Source {
+                label: format!("collection script.{phase}"),
+                code,
+            });
+        }
+        if let Some(folder) = &req.folder {
+            let mut path = String::new();
+            for part in folder.split('/') {
+                if !path.is_empty() {
+                    path.push('/');
+                }
+                path.push_str(part);
+                if let Some(code) = self.folders.get(&path).and_then(|f| pick(&f.script, post)) {
+                    out.push(crate::script::Source {
+                        label: format!("folder `{path}` script.{phase}"),
+                        code,
+                    });
+                }
+            }
+        }
+        if let Some(code) = pick(&req.script, post) {
+            out.push(crate::script::Source {
+                label: format!("request `{name}` script.{phase}"),
+                code,
+            });
+        }
+        out
+    }
+
+    /// Whether any script runs for this request (in either phase).
+    pub fn has_scripts(&self, name: &str) -> bool {
+        !self.scripts_for(name, false).is_empty() || !self.scripts_for(name, true).is_empty()
+    }
+
     /// The directory holding the collection (where `.env` and `.postie/` live).
     pub fn dir(&self) -> PathBuf {
         match self.path.parent() {
@@ -812,11 +1015,16 @@ impl Collection {
             }
         }
         for (name, req) in &self.requests {
-            let bodies = [req.json.is_some(), req.form.is_some(), req.text.is_some()];
+            let bodies = [
+                req.json.is_some(),
+                req.form.is_some(),
+                req.text.is_some(),
+                !req.multipart.is_empty(),
+            ];
             if bodies.iter().filter(|b| **b).count() > 1 {
                 return Err(self.error_at(
                     &["requests", name],
-                    format!("request `{name}` has more than one body; use exactly one of `json`, `form` or `text`"),
+                    format!("request `{name}` has more than one body; use exactly one of `json`, `form`, `text` or `multipart`"),
                 ));
             }
             if req.method.parse::<reqwest::Method>().is_err() || req.method.is_empty() {
@@ -840,6 +1048,14 @@ impl Collection {
                 && let Err(e) = crate::util::parse_duration(t)
             {
                 return Err(self.error_at(&["requests", name, "timeout"], e));
+            }
+            if let Some(f) = &req.folder
+                && (f.is_empty() || f.starts_with('/') || f.ends_with('/') || f.contains("//"))
+            {
+                return Err(self.error_at(
+                    &["requests", name, "folder"],
+                    format!("folder `{f}` is not a folder path; write `Name` or `Outer/Inner`"),
+                ));
             }
             for (cname, spec) in &req.capture {
                 if let Err(msg) = check_capture(spec) {
@@ -890,6 +1106,11 @@ impl Collection {
                     }
                 }
             }
+        }
+        if let Some(t) = &self.script_timeout
+            && let Err(e) = crate::util::parse_duration(t)
+        {
+            return Err(self.error_at(&["script_timeout"], e));
         }
         if let Some(o) = &self.oauth2 {
             let roles = [

@@ -41,6 +41,121 @@ pub enum Body {
     Form(Vec<(String, String)>),
     /// Raw text.
     Text(String),
+    /// `multipart/form-data`: parts in order, and the boundary between them.
+    Multipart {
+        /// The parts.
+        parts: Vec<(String, PartValue)>,
+        /// The boundary (chosen when rendered, so every view of the request agrees).
+        boundary: String,
+    },
+}
+
+/// One rendered multipart part.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PartValue {
+    /// A text field.
+    Text(String),
+    /// A file, read when the request is sent.
+    File {
+        /// Where it is (relative paths are the collection directory's).
+        path: std::path::PathBuf,
+        /// Its media type.
+        content_type: String,
+        /// The file name sent.
+        filename: String,
+    },
+}
+
+impl PartValue {
+    /// A file part for a path, with the media type its extension implies unless given.
+    pub fn file(
+        path: std::path::PathBuf,
+        content_type: Option<String>,
+        filename: Option<String>,
+    ) -> PartValue {
+        let filename = filename.unwrap_or_else(|| {
+            path.file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "file".into())
+        });
+        let content_type = content_type.unwrap_or_else(|| media_type_for(&filename).to_string());
+        PartValue::File {
+            path,
+            content_type,
+            filename,
+        }
+    }
+}
+
+/// The media type a file name implies (the common ones; else `application/octet-stream`).
+pub fn media_type_for(name: &str) -> &'static str {
+    let ext = name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "json" => "application/json",
+        "csv" => "text/csv",
+        "txt" => "text/plain",
+        "xml" => "application/xml",
+        "html" | "htm" => "text/html",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "svg" => "image/svg+xml",
+        "pdf" => "application/pdf",
+        "zip" => "application/zip",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Encodes a multipart body, reading its files.
+pub fn multipart_bytes(parts: &[(String, PartValue)], boundary: &str) -> std::io::Result<Vec<u8>> {
+    let quote = |s: &str| {
+        s.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace(['\r', '\n'], " ")
+    };
+    let mut out = Vec::new();
+    for (name, part) in parts {
+        out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match part {
+            PartValue::Text(v) => {
+                out.extend_from_slice(
+                    format!(
+                        "Content-Disposition: form-data; name=\"{}\"\r\n\r\n",
+                        quote(name)
+                    )
+                    .as_bytes(),
+                );
+                out.extend_from_slice(v.as_bytes());
+            }
+            PartValue::File {
+                path,
+                content_type,
+                filename,
+            } => {
+                let bytes = std::fs::read(path).map_err(|e| {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!("cannot read {} for part `{name}`: {e}", path.display()),
+                    )
+                })?;
+                out.extend_from_slice(
+                    format!(
+                        "Content-Disposition: form-data; name=\"{}\"; filename=\"{}\"\r\nContent-Type: {content_type}\r\n\r\n",
+                        quote(name),
+                        quote(filename)
+                    )
+                    .as_bytes(),
+                );
+                out.extend_from_slice(&bytes);
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    Ok(out)
 }
 
 /// A render failure, with the field of the request it happened in.
@@ -62,6 +177,19 @@ impl Rendered {
         req: &Request,
         ctx: &Value,
         oauth_client: bool,
+    ) -> Result<Rendered, RenderError> {
+        Rendered::render_with(t, name, req, ctx, oauth_client, None)
+    }
+
+    /// [`Rendered::render`] for a request of a collection: its directory anchors relative file
+    /// paths, and its settings decide defaults (`compat: newman` follows redirects).
+    pub fn render_with(
+        t: &Templates,
+        name: &str,
+        req: &Request,
+        ctx: &Value,
+        oauth_client: bool,
+        collection: Option<&crate::collection::Collection>,
     ) -> Result<Rendered, RenderError> {
         let ctx = &Ctx::new(ctx);
         let at = |field: String| {
@@ -117,6 +245,34 @@ impl Rendered {
             Body::Form(fields)
         } else if let Some(text) = &req.text {
             Body::Text(t.render_in(text, ctx).map_err(at("text".into()))?)
+        } else if !req.multipart.is_empty() {
+            let dir = collection.map(|c| c.dir());
+            let mut parts = Vec::with_capacity(req.multipart.len());
+            for (k, p) in &req.multipart {
+                let v = match p {
+                    crate::collection::Part::Text(v) => PartValue::Text(
+                        t.render_in(&v.0, ctx)
+                            .map_err(at(format!("multipart.{k}")))?,
+                    ),
+                    crate::collection::Part::File(f) => {
+                        let file = t
+                            .render_in(&f.file, ctx)
+                            .map_err(at(format!("multipart.{k}.file")))?;
+                        let mut path = std::path::PathBuf::from(file);
+                        if let Some(d) = &dir
+                            && path.is_relative()
+                        {
+                            path = d.join(path);
+                        }
+                        PartValue::file(path, f.content_type.clone(), f.filename.clone())
+                    }
+                };
+                parts.push((k.clone(), v));
+            }
+            Body::Multipart {
+                parts,
+                boundary: format!("postie-{}", uuid::Uuid::new_v4().simple()),
+            }
         } else {
             Body::None
         };
@@ -131,7 +287,10 @@ impl Rendered {
             url,
             headers,
             body,
-            follow_redirects: req.follow_redirects,
+            follow_redirects: match collection {
+                Some(c) => c.follows_redirects(req),
+                None => req.follow_redirects.unwrap_or(false),
+            },
             timeout,
         })
     }
@@ -149,14 +308,17 @@ impl Rendered {
     pub fn effective_headers(&self) -> Vec<(String, String)> {
         let mut out = self.headers.clone();
         let implied = match &self.body {
-            Body::Json(_) => Some("application/json"),
-            Body::Form(_) => Some("application/x-www-form-urlencoded"),
+            Body::Json(_) => Some("application/json".to_string()),
+            Body::Form(_) => Some("application/x-www-form-urlencoded".to_string()),
+            Body::Multipart { boundary, .. } => {
+                Some(format!("multipart/form-data; boundary={boundary}"))
+            }
             _ => None,
         };
         if let Some(ct) = implied
             && self.header("content-type").is_none()
         {
-            out.push(("Content-Type".into(), ct.into()));
+            out.push(("Content-Type".into(), ct));
         }
         out
     }
@@ -247,6 +409,16 @@ impl Rendered {
             Body::Json(v) => Some(serde_json::to_string(v).unwrap_or_default()),
             Body::Form(f) => Some(form_encode(f)),
             Body::Text(t) => Some(t.clone()),
+            Body::Multipart { parts, .. } => Some(
+                parts
+                    .iter()
+                    .map(|(k, p)| match p {
+                        PartValue::Text(v) => format!("{k}={v}"),
+                        PartValue::File { path, .. } => format!("{k}=@{}", path.display()),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
         }
     }
 
@@ -258,10 +430,34 @@ impl Rendered {
             parts.push(format!("-X {}", self.method));
         }
         parts.push(q(&self.url));
+        let multipart = matches!(self.body, Body::Multipart { .. });
         for (k, v) in &self.effective_headers() {
+            // curl writes its own multipart Content-Type, with its own boundary.
+            if multipart && k.eq_ignore_ascii_case("content-type") && v.starts_with("multipart/") {
+                continue;
+            }
             parts.push(format!("-H {}", q(&format!("{k}: {v}"))));
         }
-        if let Some(b) = self.body_text() {
+        if let Body::Multipart { parts: ps, .. } = &self.body {
+            for (k, p) in ps {
+                match p {
+                    PartValue::Text(v) => {
+                        parts.push(format!("--form-string {}", q(&format!("{k}={v}"))))
+                    }
+                    PartValue::File {
+                        path,
+                        content_type,
+                        filename,
+                    } => parts.push(format!(
+                        "-F {}",
+                        q(&format!(
+                            "{k}=@{};type={content_type};filename={filename}",
+                            path.display()
+                        ))
+                    )),
+                }
+            }
+        } else if let Some(b) = self.body_text() {
             parts.push(format!("--data-raw {}", q(&b)));
         }
         if self.follow_redirects {
@@ -418,6 +614,9 @@ impl Sender {
             Body::Json(v) => Some(serde_json::to_vec(v).unwrap_or_default()),
             Body::Form(f) => Some(form_encode(f).into_bytes()),
             Body::Text(t) => Some(t.clone().into_bytes()),
+            Body::Multipart { parts, boundary } => {
+                Some(multipart_bytes(parts, boundary).map_err(|e| SendError::Http(e.to_string()))?)
+            }
         };
         let start = Instant::now();
         let mut hops = 0;

@@ -25,6 +25,7 @@ pub mod repl;
 pub mod report;
 pub mod runner;
 pub mod scope;
+pub mod script;
 pub mod session;
 pub mod state;
 pub mod template;

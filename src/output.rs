@@ -193,6 +193,27 @@ pub fn step_line(r: &StepResult, red: &Redactor, style: Style, verbose: bool) ->
         ));
     }
     out.push('\n');
+    for c in &r.console {
+        let masked = red.mask(&c.text);
+        for line in printable(&masked).lines() {
+            out.push_str(&format!("    {} {}\n", style.dim("│"), line));
+        }
+    }
+    for a in r.asserts.iter().filter(|a| a.script) {
+        let masked = red.mask(&a.description);
+        let name = printable(&masked);
+        if a.skipped {
+            out.push_str(&format!(
+                "    {} {}\n",
+                style.dim("-"),
+                style.dim(&format!("{name} (skipped)"))
+            ));
+        } else if a.passed {
+            out.push_str(&format!("    {} {name}\n", style.ok("✓")));
+        } else {
+            out.push_str(&format!("    {} {name}\n", style.bad("✗")));
+        }
+    }
     if let Some(f) = &r.failure {
         for line in printable(&red.mask(&f.message)).lines() {
             out.push_str(&format!("    {}\n", style.bad(line)));

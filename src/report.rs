@@ -102,17 +102,27 @@ pub fn json_report(collection: &str, env: &str, results: &[FlowResult], red: &Re
                         "attempts": s.attempts,
                         "skipped": s.skipped.as_ref().map(|w| red.mask(w)),
                         "set": set,
-                        "assertions": s.asserts.iter().map(|a| json!({
-                            "description": red.mask(&a.description),
-                            "passed": a.passed,
-                            "actual": a.actual.as_ref().map(|x| red.mask(x)),
-                        })).collect::<Vec<_>>(),
+                        "assertions": s.asserts.iter().map(|a| {
+                            let mut v = json!({
+                                "description": red.mask(&a.description),
+                                "passed": a.passed,
+                                "actual": a.actual.as_ref().map(|x| red.mask(x)),
+                            });
+                            if a.script {
+                                v["script"] = json!(true);
+                            }
+                            if a.skipped {
+                                v["skipped"] = json!(true);
+                            }
+                            v
+                        }).collect::<Vec<_>>(),
+                        "console": s.console.iter().map(|c| json!({"level": c.level, "text": red.mask(&c.text)})).collect::<Vec<_>>(),
                         "failure": s.failure.as_ref().map(|x| json!({"kind": x.kind, "message": red.mask(&x.message)})),
                         "notes": s.notes.iter().map(|n| red.mask(n)).collect::<Vec<_>>(),
                     })
                 })
                 .collect();
-            json!({"flow": f.flow, "exit_code": f.exit_code(), "interrupted": f.interrupted, "steps": steps, "not_run": f.not_run})
+            json!({"flow": f.flow, "iteration": f.iteration.map(|(i, _)| i), "exit_code": f.exit_code(), "interrupted": f.interrupted, "steps": steps, "not_run": f.not_run})
         })
         .collect();
     let exit = results
@@ -146,7 +156,22 @@ fn xml_escape(s: &str) -> String {
 pub fn junit_report(collection: &str, results: &[FlowResult], red: &Redactor) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
     for f in results {
-        let tests = f.steps.len() + f.not_run.len();
+        let script_tests: usize = f
+            .steps
+            .iter()
+            .map(|s| s.asserts.iter().filter(|a| a.script).count())
+            .sum();
+        let script_failures: usize = f
+            .steps
+            .iter()
+            .map(|s| s.asserts.iter().filter(|a| a.script && !a.passed).count())
+            .sum();
+        let script_skipped: usize = f
+            .steps
+            .iter()
+            .map(|s| s.asserts.iter().filter(|a| a.script && a.skipped).count())
+            .sum();
+        let tests = f.steps.len() + f.not_run.len() + script_tests;
         let failures = f
             .steps
             .iter()
@@ -164,8 +189,11 @@ pub fn junit_report(collection: &str, results: &[FlowResult], red: &Redactor) ->
                     .as_ref()
                     .is_some_and(|x| x.kind != crate::runner::FailureKind::Assertion)
             })
-            .count();
-        let skipped = f.steps.iter().filter(|s| s.skipped.is_some()).count() + f.not_run.len();
+            .count()
+            + script_failures;
+        let skipped = f.steps.iter().filter(|s| s.skipped.is_some()).count()
+            + f.not_run.len()
+            + script_skipped;
         let time: f64 = f
             .steps
             .iter()
@@ -174,7 +202,7 @@ pub fn junit_report(collection: &str, results: &[FlowResult], red: &Redactor) ->
             .sum();
         out.push_str(&format!(
             "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{time:.3}\">\n",
-            xml_escape(&format!("{collection}/{}", f.flow))
+            xml_escape(&format!("{collection}/{}", f.label()))
         ));
         for s in &f.steps {
             let t = s
@@ -208,6 +236,26 @@ pub fn junit_report(collection: &str, results: &[FlowResult], red: &Redactor) ->
                 ));
             } else {
                 out.push_str("/>\n");
+            }
+            // Each `pm.test` is a test case of its own, as Newman's JUnit reporter writes them.
+            for a in s.asserts.iter().filter(|a| a.script) {
+                out.push_str(&format!(
+                    "    <testcase name=\"{}\" classname=\"{}\" time=\"0.000\"",
+                    xml_escape(&red.mask(&a.description)),
+                    xml_escape(&format!("{collection}.{}.{}", f.flow, s.request))
+                ));
+                if a.skipped {
+                    out.push_str(">\n      <skipped message=\"pm.test.skip\"/>\n    </testcase>\n");
+                } else if !a.passed {
+                    let msg = red.mask(a.actual.as_deref().unwrap_or("failed"));
+                    out.push_str(&format!(
+                        ">\n      <failure message=\"{}\" type=\"AssertionError\">{}</failure>\n    </testcase>\n",
+                        xml_escape(msg.lines().next().unwrap_or("")),
+                        xml_escape(&msg)
+                    ));
+                } else {
+                    out.push_str("/>\n");
+                }
             }
         }
         let why = if f.interrupted {

@@ -3,11 +3,17 @@
 //! Precedence, highest first:
 //! 1. `--var NAME=VALUE` (and `mock_url` from `--mock`), and one-time values the OAuth2 engine
 //!    sets during a login (`state`, `code`, PKCE);
-//! 2. the exchange stored under a request's name (`<<token.body.access_token>>`);
-//! 3. variables set by responses or by hand (state);
-//! 4. the chosen environment's overrides, then the collection's `variables` (templates, rendered
+//! 2. values scripts set with `pm.variables.set` (local to the run), then the iteration's data
+//!    row (`run --data`);
+//! 3. the exchange stored under a request's name (`<<token.body.access_token>>`);
+//! 4. variables set by responses, scripts or by hand (state);
+//! 5. the chosen environment's overrides, then the collection's `variables` (templates, rendered
 //!    on use);
-//! 5. `env`: the process environment over `.env` beside the collection.
+//! 6. `env`: the process environment over `.env` beside the collection.
+//!
+//! A `compat: newman` collection follows Postman's scopes instead (see [`Scope::get`]): after
+//! `--var` and values set by hand come local, data, then environment (script-set over defined),
+//! collection (likewise), globals, and last the exchanges.
 //!
 //! A [`Scope`] is a view, built in O(1): it resolves only the names a template refers to, so the
 //! cost of rendering a request does not grow with the history kept in state.
@@ -76,6 +82,10 @@ pub struct Inputs {
     /// One-time values (a login's `state`, `code`, PKCE pair, an ephemeral redirect URI): they
     /// live only while the engine needs them and are never saved.
     pub transient: BTreeMap<String, Value>,
+    /// Values scripts set with `pm.variables.set`: they last for the run, never saved.
+    pub local: BTreeMap<String, Value>,
+    /// The current iteration's row (`run --data`), never saved.
+    pub data: BTreeMap<String, Value>,
     env_value: std::sync::OnceLock<Value>,
 }
 
@@ -138,6 +148,12 @@ pub enum Origin {
     Response(String),
     /// Set by hand (REPL `set`).
     Set,
+    /// Set by a script in a Postman scope (`environment`, `collection`, `globals`).
+    Script(String),
+    /// `pm.variables.set` in a script (this run only).
+    Local,
+    /// The iteration's data row.
+    Data,
     /// The chosen environment's definition.
     Environment(String),
     /// The collection's `variables`.
@@ -152,6 +168,9 @@ impl std::fmt::Display for Origin {
             Origin::Engine => f.write_str("login"),
             Origin::Response(r) => write!(f, "from {r}"),
             Origin::Set => f.write_str("set"),
+            Origin::Script(l) => write!(f, "script, {l}"),
+            Origin::Local => f.write_str("script, local"),
+            Origin::Data => f.write_str("data row"),
             Origin::Environment(e) => write!(f, "environment {e}"),
             Origin::Collection => f.write_str("collection"),
         }
@@ -201,6 +220,8 @@ impl<'a> Scope<'a> {
     pub fn is_declared(&self, name: &str) -> bool {
         self.def(name).is_some()
             || self.inputs.var(name).is_some()
+            || self.inputs.data.contains_key(name)
+            || self.inputs.local.contains_key(name)
             || self
                 .state
                 .vars()
@@ -216,6 +237,17 @@ impl<'a> Scope<'a> {
         if let Some(v) = self.inputs.var(name) {
             return Some(Cow::Owned(Value::String(v.to_string())));
         }
+        if self.collection.newman() {
+            return self.get_newman(name);
+        }
+        if let Some(v) = self
+            .inputs
+            .local
+            .get(name)
+            .or_else(|| self.inputs.data.get(name))
+        {
+            return Some(Cow::Borrowed(v));
+        }
         if let Some(ex) = self.state.last_exchange(name) {
             return Some(Cow::Owned(ex));
         }
@@ -226,6 +258,61 @@ impl<'a> Scope<'a> {
             return self.render_def(name).ok().map(Cow::Owned);
         }
         (name == "env").then(|| Cow::Borrowed(self.inputs.env_value()))
+    }
+
+    /// Postman's order, narrowest first: set by hand, local, data, environment, collection,
+    /// globals; a value a script unset hides the definition at its level. Exchanges come last.
+    fn get_newman(&self, name: &str) -> Option<Cow<'a, Value>> {
+        if let Some(v) = self.state.vars().get(name) {
+            return Some(Cow::Borrowed(&v.value));
+        }
+        if let Some(v) = self
+            .inputs
+            .local
+            .get(name)
+            .or_else(|| self.inputs.data.get(name))
+        {
+            return Some(Cow::Borrowed(v));
+        }
+        let env_def = self
+            .inputs
+            .env
+            .as_deref()
+            .and_then(|e| self.collection.environments.get(e))
+            .and_then(|m| m.get(name));
+        match self.layer_value("environment", name) {
+            Some(Some(v)) => return Some(Cow::Borrowed(v)),
+            Some(None) => {}
+            None if env_def.is_some() => return self.render_def(name).ok().map(Cow::Owned),
+            None => {}
+        }
+        match self.layer_value("collection", name) {
+            Some(Some(v)) => return Some(Cow::Borrowed(v)),
+            Some(None) => {}
+            None => {
+                if let Some(def) = self.collection.variables.get(name) {
+                    return self
+                        .render_def_as(&format!("\u{0}collection.{name}"), name, def)
+                        .ok()
+                        .map(Cow::Owned);
+                }
+            }
+        }
+        if let Some(Some(v)) = self.layer_value("globals", name) {
+            return Some(Cow::Borrowed(v));
+        }
+        if let Some(ex) = self.state.last_exchange(name) {
+            return Some(Cow::Owned(ex));
+        }
+        (name == "env").then(|| Cow::Borrowed(self.inputs.env_value()))
+    }
+
+    /// A script-set value in a Postman scope: `Some(None)` when a script unset it.
+    fn layer_value(&self, layer: &str, name: &str) -> Option<Option<&'a Value>> {
+        self.state
+            .layer(layer)
+            .and_then(|m| m.get(name))
+            .map(|v| v.value.as_ref())
     }
 
     /// Where a name's value comes from.
@@ -245,6 +332,17 @@ impl<'a> Scope<'a> {
                 None => Origin::Set,
             });
         }
+        if self.inputs.local.contains_key(name) {
+            return Some(Origin::Local);
+        }
+        if self.inputs.data.contains_key(name) {
+            return Some(Origin::Data);
+        }
+        for layer in ["environment", "collection", "globals"] {
+            if let Some(Some(_)) = self.layer_value(layer, name) {
+                return Some(Origin::Script(layer.to_string()));
+            }
+        }
         let env = self.inputs.env.as_deref();
         match env.and_then(|e| self.collection.environments.get(e)) {
             Some(m) if m.contains_key(name) => {
@@ -261,12 +359,17 @@ impl<'a> Scope<'a> {
     /// Renders a collection variable (once per view: `random_state()` gives one value per
     /// request, however often the request uses it).
     fn render_def(&self, name: &str) -> Result<Value, String> {
-        if let Some(r) = self.rendered.borrow().get(name) {
-            return r.clone();
-        }
         let Some(def) = self.def(name) else {
             return Err(format!("`{name}` is not defined"));
         };
+        self.render_def_as(name, name, def)
+    }
+
+    /// Renders a definition, remembered under `key` for this view.
+    fn render_def_as(&self, key: &str, name: &str, def: &VarDef) -> Result<Value, String> {
+        if let Some(r) = self.rendered.borrow().get(key) {
+            return r.clone();
+        }
         if self.depth.get() >= MAX_DEF_DEPTH {
             return Err(format!(
                 "variables refer to each other in a loop (through `{name}`)"
@@ -301,7 +404,7 @@ impl<'a> Scope<'a> {
         self.depth.set(self.depth.get() - 1);
         self.rendered
             .borrow_mut()
-            .insert(name.to_string(), result.clone());
+            .insert(key.to_string(), result.clone());
         result
     }
 
@@ -309,7 +412,12 @@ impl<'a> Scope<'a> {
     pub fn unresolved(&self, name: &str) -> Option<String> {
         if self.inputs.var(name).is_some()
             || self.inputs.transient.contains_key(name)
+            || self.inputs.local.contains_key(name)
+            || self.inputs.data.contains_key(name)
             || self.state.vars().contains_key(name)
+            || ["environment", "collection", "globals"]
+                .iter()
+                .any(|l| self.layer_value(l, name).is_some())
             || self.def(name).is_none()
         {
             return None;
@@ -334,7 +442,18 @@ impl<'a> Scope<'a> {
     /// a secret (an exchange under a request's name is not itself a secret).
     pub fn is_secret(&self, name: &str) -> bool {
         self.def(name).is_some_and(VarDef::declared_secret)
+            || self
+                .collection
+                .variables
+                .get(name)
+                .is_some_and(VarDef::declared_secret)
             || self.state.vars().get(name).is_some_and(|v| v.secret)
+            || ["environment", "collection", "globals"].iter().any(|l| {
+                self.state
+                    .layer(l)
+                    .and_then(|m| m.get(name))
+                    .is_some_and(|v| v.secret)
+            })
             || (is_secret_name(name) && !self.collection.requests.contains_key(name))
     }
 
@@ -353,6 +472,14 @@ impl<'a> Scope<'a> {
             .keys()
             .chain(env_defs.into_iter().flat_map(|m| m.keys()))
             .chain(self.state.vars().keys())
+            .chain(
+                ["environment", "collection", "globals"]
+                    .iter()
+                    .filter_map(|l| self.state.layer(l))
+                    .flat_map(|m| m.iter().filter(|(_, v)| v.value.is_some()).map(|(k, _)| k)),
+            )
+            .chain(self.inputs.local.keys())
+            .chain(self.inputs.data.keys())
             .chain(self.inputs.vars.iter().map(|(k, _)| k))
             .chain(self.inputs.mock_url.iter().map(|_| &*MOCK_URL))
             .chain(self.inputs.transient.keys());
@@ -361,6 +488,73 @@ impl<'a> Scope<'a> {
                 out.push(k.clone());
             }
         }
+        out
+    }
+
+    /// The variables as a script sees them, in Postman's layers. Under `compat: newman` each
+    /// layer holds its definitions with what scripts set over them; otherwise the environment
+    /// layer holds everything postie's own scope has (definitions, state, `--var`), and the
+    /// collection layer the collection's definitions.
+    pub fn script_layers(&self) -> crate::script::Layers {
+        use serde_json::Map;
+        let mut out = crate::script::Layers::default();
+        let render = |key: String, name: &str, def: &VarDef| -> Value {
+            self.render_def_as(&key, name, def)
+                .unwrap_or_else(|_| def.value().clone())
+        };
+        let env_defs = self
+            .inputs
+            .env
+            .as_deref()
+            .and_then(|e| self.collection.environments.get(e));
+        let overlay = |m: &mut Map<String, Value>, layer: &str| {
+            if let Some(l) = self.state.layer(layer) {
+                for (k, v) in l {
+                    match &v.value {
+                        Some(v) => {
+                            m.insert(k.clone(), v.clone());
+                        }
+                        None => {
+                            m.remove(k);
+                        }
+                    }
+                }
+            }
+        };
+        for (k, def) in &self.collection.variables {
+            out.collection
+                .insert(k.clone(), render(format!("\u{0}collection.{k}"), k, def));
+        }
+        for (k, def) in env_defs.into_iter().flatten() {
+            out.environment.insert(k.clone(), render(k.clone(), k, def));
+        }
+        if self.collection.newman() {
+            overlay(&mut out.globals, "globals");
+            overlay(&mut out.collection, "collection");
+            overlay(&mut out.environment, "environment");
+            for (k, v) in self.state.vars() {
+                out.local.insert(k.clone(), v.value.clone());
+            }
+        } else {
+            for (k, v) in self.state.vars() {
+                out.environment.insert(k.clone(), v.value.clone());
+            }
+        }
+        for (k, v) in &self.inputs.vars {
+            out.environment.insert(k.clone(), Value::String(v.clone()));
+        }
+        if let Some(u) = &self.inputs.mock_url {
+            out.environment
+                .insert("mock_url".into(), Value::String(u.clone()));
+        }
+        out.data
+            .extend(self.inputs.data.iter().map(|(k, v)| (k.clone(), v.clone())));
+        out.local.extend(
+            self.inputs
+                .local
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
         out
     }
 

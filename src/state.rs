@@ -73,6 +73,10 @@ pub struct EnvState {
     /// Earlier secret values (rotated tokens, replaced secrets), kept so they stay masked.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     seen_secrets: Vec<String>,
+    /// Values scripts set in Postman's scopes (`environment`, `collection`, `globals`) of a
+    /// `compat: newman` collection, each layer apart so Postman's precedence holds.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    layers: BTreeMap<String, IndexMap<String, LayerVar>>,
     /// What this process changed since it last synchronised with the file.
     #[serde(skip)]
     changes: Changes,
@@ -86,14 +90,30 @@ pub type StoredExchange = Box<serde_json::value::RawValue>;
 struct Changes {
     vars: std::collections::HashSet<String>,
     exchanges: std::collections::HashSet<String>,
+    layers: std::collections::HashSet<(String, String)>,
     grant: bool,
     seen: bool,
 }
 
 impl Changes {
     fn any(&self) -> bool {
-        !self.vars.is_empty() || !self.exchanges.is_empty() || self.grant || self.seen
+        !self.vars.is_empty()
+            || !self.exchanges.is_empty()
+            || !self.layers.is_empty()
+            || self.grant
+            || self.seen
     }
+}
+
+/// A value a script set in one of Postman's scopes; `None` when it unset the name (which also
+/// hides the collection's or environment's definition of it).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LayerVar {
+    /// The value, or `None` for unset.
+    pub value: Option<Value>,
+    /// Whether it is secret.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub secret: bool,
 }
 
 /// A stored variable with where it came from.
@@ -404,6 +424,28 @@ impl EnvState {
         }
     }
 
+    /// A Postman scope's script-set values (`environment`, `collection`, `globals`).
+    pub fn layer(&self, layer: &str) -> Option<&IndexMap<String, LayerVar>> {
+        self.layers.get(layer)
+    }
+
+    /// Sets (or with `None` unsets) a name in a Postman scope. A secret value it replaces is
+    /// remembered, so it stays masked.
+    pub fn set_layer(&mut self, layer: &str, name: &str, value: Option<Value>, secret: bool) {
+        let map = self.layers.entry(layer.to_string()).or_default();
+        let old = map.insert(name.to_string(), LayerVar { value, secret });
+        if let Some(LayerVar {
+            value: Some(Value::String(s)),
+            secret: true,
+        }) = old
+        {
+            self.remember_secret(s);
+        }
+        self.changes
+            .layers
+            .insert((layer.to_string(), name.to_string()));
+    }
+
     /// Removes a variable (a secret one stays remembered for masking).
     pub fn remove_var(&mut self, name: &str) -> Option<StoredVar> {
         let old = self.vars.shift_remove(name)?;
@@ -451,6 +493,15 @@ impl EnvState {
         for k in &self.changes.exchanges {
             if let Some(list) = self.exchanges.get(k) {
                 target.exchanges.insert(k.clone(), list.clone());
+            }
+        }
+        for (layer, k) in &self.changes.layers {
+            if let Some(v) = self.layers.get(layer).and_then(|m| m.get(k)) {
+                target
+                    .layers
+                    .entry(layer.clone())
+                    .or_default()
+                    .insert(k.clone(), v.clone());
             }
         }
         if self.changes.grant {

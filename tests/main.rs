@@ -9,3 +9,4 @@ mod external;
 mod mock_api;
 mod oauth;
 mod repl;
+mod scripts;

@@ -320,6 +320,24 @@ pub fn masked(r: &Rendered, red: &Redactor) -> Rendered {
                 .collect(),
         ),
         crate::exchange::Body::Text(t) => crate::exchange::Body::Text(red.mask(t)),
+        crate::exchange::Body::Multipart { parts, boundary } => crate::exchange::Body::Multipart {
+            parts: parts
+                .iter()
+                .map(|(k, p)| {
+                    let p = match p {
+                        crate::exchange::PartValue::Text(v) if crate::redact::is_secret_name(k) => {
+                            crate::exchange::PartValue::Text(crate::redact::MASK.to_string())
+                        }
+                        crate::exchange::PartValue::Text(v) => {
+                            crate::exchange::PartValue::Text(red.mask(v))
+                        }
+                        file => file.clone(),
+                    };
+                    (k.clone(), p)
+                })
+                .collect(),
+            boundary: boundary.clone(),
+        },
         crate::exchange::Body::None => crate::exchange::Body::None,
     };
     m

@@ -3,11 +3,52 @@
 
 use serde_json::Value;
 
+use std::borrow::Cow;
+
 use super::{Failure, FailureKind, FlowResult, Runner, SetupError, StepResult};
-use crate::collection::{Step, suggest};
+use crate::collection::{Flow, Step, suggest};
 use crate::redact::Redactor;
 
+/// The flow a collection without `flows:` has: every request, in file order (as Newman runs a
+/// collection's items).
+pub const ALL: &str = "all";
+
+/// How many steps a flow may run in all when scripts jump back with `setNextRequest`, per step
+/// of the flow (and at least [`MIN_JUMP_BUDGET`]).
+const JUMPS_PER_STEP: usize = 100;
+const MIN_JUMP_BUDGET: usize = 10_000;
+
 impl Runner {
+    /// A flow by name; a collection without flows has one, [`ALL`].
+    pub fn flow(&self, name: &str) -> Option<Cow<'_, Flow>> {
+        if let Some(f) = self.collection.flows.get(name) {
+            return Some(Cow::Borrowed(f));
+        }
+        (self.collection.flows.is_empty() && name == ALL && !self.collection.requests.is_empty())
+            .then(|| {
+                Cow::Owned(Flow {
+                    description: Some("every request, in file order".into()),
+                    steps: self
+                        .collection
+                        .requests
+                        .keys()
+                        .map(|k| Step::Name(k.clone()))
+                        .collect(),
+                })
+            })
+    }
+
+    /// Whether a request is in `folder` (or a folder inside it).
+    fn in_folder(&self, request: &str, folder: &str) -> bool {
+        self.collection
+            .requests
+            .get(request)
+            .and_then(|r| r.folder.as_deref())
+            .is_some_and(|f| {
+                f == folder || f.strip_prefix(folder).is_some_and(|r| r.starts_with('/'))
+            })
+    }
+
     /// The steps of a flow between `from` and `to` (inclusive), with their indexes.
     pub fn flow_steps(
         &self,
@@ -15,12 +56,41 @@ impl Runner {
         from: Option<&str>,
         to: Option<&str>,
     ) -> Result<Vec<(usize, Step)>, SetupError> {
-        let f = self.collection.flows.get(flow).ok_or_else(|| {
+        let f = self.flow(flow).ok_or_else(|| {
             SetupError::UnknownFlow(
                 flow.to_string(),
                 suggest(flow, self.collection.flows.keys()),
             )
         })?;
+        let f: Cow<'_, Flow> = match &self.folder {
+            None => f,
+            Some(folder) => {
+                let steps: Vec<Step> = f
+                    .steps
+                    .iter()
+                    .filter(|s| self.in_folder(s.request(), folder))
+                    .cloned()
+                    .collect();
+                if steps.is_empty() {
+                    let mut folders: Vec<String> = self
+                        .collection
+                        .requests
+                        .values()
+                        .filter_map(|r| r.folder.clone())
+                        .collect();
+                    folders.dedup();
+                    return Err(SetupError::NoSuchFolder(
+                        folder.clone(),
+                        flow.to_string(),
+                        suggest(folder, folders.iter()),
+                    ));
+                }
+                Cow::Owned(Flow {
+                    description: f.description.clone(),
+                    steps,
+                })
+            }
+        };
         let find = |n: &str| {
             f.steps
                 .iter()
@@ -53,14 +123,13 @@ impl Runner {
             .collect())
     }
 
-    /// The default flow: the first one.
+    /// The default flow: the first one, or [`ALL`] when the collection has none.
     pub fn default_flow(&self) -> Result<String, SetupError> {
-        self.collection
-            .flows
-            .keys()
-            .next()
-            .cloned()
-            .ok_or(SetupError::NoFlows)
+        match self.collection.flows.keys().next() {
+            Some(f) => Ok(f.clone()),
+            None if !self.collection.requests.is_empty() => Ok(ALL.to_string()),
+            None => Err(SetupError::NoFlows),
+        }
     }
 
     /// Checks, before anything is sent, that every variable the flow's steps use is defined or
@@ -103,8 +172,15 @@ impl Runner {
                     ));
                 }
                 let defined = produced.contains(&root) || scope.get(&root).is_some();
-                // Only the first step of the run cannot get a value from an earlier response.
-                if !defined && pos == 0 {
+                // Only the first step of the run cannot get a value from an earlier response
+                // (or from its own pre-request scripts, which may set anything).
+                if !defined
+                    && pos == 0
+                    && self
+                        .collection
+                        .scripts_for(step.request(), false)
+                        .is_empty()
+                {
                     return Err(StepResult::failed(
                         step.request(),
                         FailureKind::Template,
@@ -120,6 +196,10 @@ impl Runner {
             }
             produced.insert(step.request().to_string());
             produced.extend(req.capture.keys().cloned());
+            if self.collection.has_scripts(step.request()) {
+                // Scripts set what they like: what they set cannot be known before they run.
+                produced.extend(scripted_names(&self.collection, step.request()));
+            }
             // What this step's last response set, if it ran before: names it will likely set again.
             if let Some(last) = self.env_state().last_exchange(step.request())
                 && let Some(Value::Object(body)) = last.get("body")
@@ -156,8 +236,14 @@ impl Runner {
             out.not_run = steps.iter().map(|(_, s)| s.request().to_string()).collect();
             return Ok(out);
         }
-        let mut rest = steps.into_iter().peekable();
-        while let Some((idx, step)) = rest.peek().cloned() {
+        // Newman runs every request whatever failed before (unless told to bail); postie's own
+        // flows stop at the first failure, since later steps build on earlier ones.
+        let keep_going = self.keep_going;
+        let budget = (steps.len() * JUMPS_PER_STEP).max(MIN_JUMP_BUDGET);
+        let mut i = 0;
+        let mut ran = 0usize;
+        let mut ended_early = false;
+        while let Some((idx, step)) = steps.get(i).cloned() {
             let outcome = tokio::select! {
                 r = self.run_step(flow, idx, &step) => Some(r),
                 _ = &mut *cancel => None,
@@ -166,9 +252,45 @@ impl Runner {
                 out.interrupted = true;
                 break;
             };
-            rest.next();
+            ran += 1;
+            i += 1;
+            let mut stop = !r.ok() && !keep_going;
+            // `setNextRequest` from a script: null ends the run, a name jumps to its step.
+            if let Some(next) = r.next.clone() {
+                match next.value {
+                    None => {
+                        r.notes
+                            .push("setNextRequest(null): the run ends here".into());
+                        ended_early = true;
+                        stop = true;
+                    }
+                    Some(target) => match self.step_named(&steps, &target) {
+                        Some(j) if ran < budget => i = j,
+                        Some(_) => {
+                            push_failure(
+                                &mut r,
+                                format!(
+                                    "setNextRequest(\"{target}\"): the flow ran {ran} steps; stopping here (at most {budget} with jumps)"
+                                ),
+                            );
+                            stop = true;
+                        }
+                        None => {
+                            let names: Vec<String> =
+                                steps.iter().map(|(_, s)| s.request().to_string()).collect();
+                            push_failure(
+                                &mut r,
+                                format!(
+                                    "setNextRequest(\"{target}\"): no step of flow `{flow}` sends a request by that name or title{}",
+                                    suggest(&target, names.iter())
+                                ),
+                            );
+                            stop = true;
+                        }
+                    },
+                }
+            }
             on_step(&r, self.redactor());
-            let stop = !r.ok();
             // The result stays for the summary and the reports, which need no body: drop it, so a
             // long flow's memory does not grow with every response.
             if let Some(ex) = r.exchange.as_mut() {
@@ -181,8 +303,30 @@ impl Runner {
                 break;
             }
         }
-        out.not_run = rest.map(|(_, s)| s.request().to_string()).collect();
+        if !ended_early {
+            out.not_run = steps
+                .iter()
+                .skip(i)
+                .map(|(_, s)| s.request().to_string())
+                .collect();
+        }
         Ok(out)
+    }
+
+    /// The index of the step that sends a request, by its name or its title.
+    fn step_named(&self, steps: &[(usize, Step)], target: &str) -> Option<usize> {
+        steps
+            .iter()
+            .position(|(_, s)| s.request() == target)
+            .or_else(|| {
+                steps.iter().position(|(_, s)| {
+                    self.collection
+                        .requests
+                        .get(s.request())
+                        .and_then(|r| r.title.as_deref())
+                        == Some(target)
+                })
+            })
     }
 
     /// Runs one flow step: its `when`, the request, and its polling.
@@ -249,4 +393,36 @@ impl Runner {
             }
         }
     }
+}
+
+/// Adds a problem to a step's failure (an assertion failure when it had none).
+fn push_failure(r: &mut StepResult, message: String) {
+    match &mut r.failure {
+        Some(f) => {
+            f.message.push('\n');
+            f.message.push_str(&message);
+        }
+        None => {
+            r.failure = Some(Failure {
+                kind: FailureKind::Assertion,
+                message,
+            })
+        }
+    }
+}
+
+/// Names a request's scripts may set: the string literals passed to a `set`
+/// (`pm.environment.set("token", …)`, `postman.setEnvironmentVariable('id', …)`).
+fn scripted_names(c: &crate::collection::Collection, request: &str) -> Vec<String> {
+    static SET: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"(?:\.set|set(?:Environment|Global)Variable)\(\s*["'`]([^"'`]+)["'`]"#)
+            .expect("valid regex")
+    });
+    let mut out = Vec::new();
+    for post in [false, true] {
+        for s in c.scripts_for(request, post) {
+            out.extend(SET.captures_iter(s.code).map(|m| m[1].to_string()));
+        }
+    }
+    out
 }

@@ -26,8 +26,13 @@ use crate::scope::{Inputs, Scope};
 use crate::state::{EnvState, StateError, Store};
 use crate::template::Templates;
 
+pub mod data;
 mod flow;
+mod scripts;
 mod undefined;
+
+pub use flow::ALL;
+pub use scripts::{Phase, Ran};
 
 /// Why a step failed; decides the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -82,6 +87,10 @@ pub struct StepResult {
     pub attempts: u32,
     /// Things worth telling the user (token refreshes, PUT guard warnings).
     pub notes: Vec<String>,
+    /// What the request's scripts printed.
+    pub console: Vec<crate::script::ConsoleLine>,
+    /// A script's `setNextRequest`.
+    pub next: Option<crate::script::Next>,
 }
 
 impl StepResult {
@@ -114,6 +123,9 @@ pub enum SetupError {
     /// No flows at all.
     #[error("the collection has no flows; add a `flows:` section or use `postie send`")]
     NoFlows,
+    /// `--folder` names a folder no step of the flow is in.
+    #[error("no step of flow `{1}` is in folder `{0}`{2}")]
+    NoSuchFolder(String, String, String),
     /// `--from`/`--to` name a step that is not in the flow.
     #[error("`{0}` is not a step of flow `{1}`{2}")]
     NoSuchStep(String, String, String),
@@ -180,6 +192,14 @@ pub struct Runner {
     pub fail_on_status: bool,
     /// This process's requests, one line each (the REPL's `history`), newest last.
     sent: std::collections::VecDeque<String>,
+    /// The iteration (0-based) and how many the run has (`run --data`).
+    pub iteration: (usize, usize),
+    /// `--folder`: run only the flow's steps whose request is in this folder.
+    pub folder: Option<String>,
+    /// Run every step of a flow whatever failed before (Newman's way; `--bail` turns it off).
+    pub keep_going: bool,
+    /// Limits for scripts.
+    pub script_limits: crate::script::Limits,
 }
 
 /// How many lines [`Runner::sent_log`] keeps.
@@ -197,6 +217,8 @@ pub struct RequestRefs {
 pub struct Prepared {
     /// What will be sent.
     pub rendered: Rendered,
+    /// What its pre-request scripts did.
+    pub pre: Option<Ran>,
 }
 
 /// The result of a flow run.
@@ -210,6 +232,18 @@ pub struct FlowResult {
     pub not_run: Vec<String>,
     /// The run was interrupted (Ctrl-C).
     pub interrupted: bool,
+    /// Which iteration of how many (`run --data` with more than one row).
+    pub iteration: Option<(usize, usize)>,
+}
+
+impl FlowResult {
+    /// The flow's name, with the iteration when there are several.
+    pub fn label(&self) -> String {
+        match self.iteration {
+            Some((i, n)) => format!("{} (iteration {i}/{n})", self.flow),
+            None => self.flow.clone(),
+        }
+    }
 }
 
 impl FlowResult {
@@ -267,6 +301,14 @@ impl Runner {
             Inputs::environment_for(&collection.dir()),
         );
         inputs.mock_url = opts.mock_url.clone();
+        let mut script_limits = crate::script::Limits::default();
+        if let Some(t) = collection
+            .script_timeout
+            .as_deref()
+            .and_then(|t| crate::util::parse_duration(t).ok())
+        {
+            script_limits.timeout = t;
+        }
         let mut runner = Runner {
             collection,
             templates,
@@ -282,7 +324,12 @@ impl Runner {
             strict_chaining: false,
             fail_on_status: false,
             sent: Default::default(),
+            iteration: (0, 1),
+            script_limits,
+            folder: None,
+            keep_going: false,
         };
+        runner.keep_going = runner.collection.newman();
         runner.rebuild_redactor();
         Ok(runner)
     }
@@ -445,14 +492,21 @@ impl Runner {
             .as_ref()
             .and_then(|o| o.token_role(name));
         let ctx = self.context_for_request(scope, name);
-        let mut rendered = Rendered::render(&self.templates, name, req, &ctx, role.is_some())
-            .map_err(|e| {
-                let msg = match &e.error.undefined {
-                    Some(var) => self.undefined_message(name, &e.field, var, scope, flow),
-                    None => format!("request `{name}`, {}: {}", e.field, e.error.message),
-                };
-                StepResult::failed(name, FailureKind::Template, msg)
-            })?;
+        let mut rendered = Rendered::render_with(
+            &self.templates,
+            name,
+            req,
+            &ctx,
+            role.is_some(),
+            Some(&self.collection),
+        )
+        .map_err(|e| {
+            let msg = match &e.error.undefined {
+                Some(var) => self.undefined_message(name, &e.field, var, scope, flow),
+                None => format!("request `{name}`, {}: {}", e.field, e.error.message),
+            };
+            StepResult::failed(name, FailureKind::Template, msg)
+        })?;
         if let Some(role) = role {
             crate::auth::apply_client_auth(self, scope, role, &mut rendered)
                 .map_err(|msg| StepResult::failed(name, FailureKind::Template, msg))?;
@@ -558,9 +612,45 @@ impl Runner {
                 Err(e) => notes.push(format!("could not refresh the access token: {}", e.message)),
             }
         }
+        let pre = self.run_scripts(name, Phase::Pre, None, None);
+        if let Some(ran) = &pre
+            && ran.output.skip
+        {
+            let mut r = StepResult {
+                request: name.to_string(),
+                skipped: Some("pm.execution.skipRequest() in a pre-request script".into()),
+                ..Default::default()
+            };
+            let problems = ran.clone().merge_into(&mut r);
+            if !problems.is_empty() {
+                r.failure = Some(Failure {
+                    kind: FailureKind::Assertion,
+                    message: problems.join("\n"),
+                });
+            }
+            return Err(r);
+        }
         let scope = self.scope();
-        let rendered = self.render_in(name, &scope, flow)?;
+        let mut rendered = match self.render_in(name, &scope, flow) {
+            Ok(r) => r,
+            Err(mut fail) => {
+                drop(scope);
+                if let Some(ran) = pre {
+                    let problems = ran.merge_into(&mut fail);
+                    if let Some(f) = &mut fail.failure {
+                        for p in problems {
+                            f.message.push('\n');
+                            f.message.push_str(&p);
+                        }
+                    }
+                }
+                return Err(fail);
+            }
+        };
         drop(scope);
+        if let Some(ran) = &pre {
+            Self::apply_request_ops(&mut rendered, &ran.output.request_ops);
+        }
         if let Some(warning) = crate::guard::put_guard(&rendered, self.env_state()) {
             if self.put_guard_confirmed && self.put_guard_shown {
                 notes.push("PUT guard: sent anyway (confirmed)".into());
@@ -580,7 +670,7 @@ impl Runner {
                 notes.push(format!("warning: {warning}"));
             }
         }
-        Ok(Prepared { rendered })
+        Ok(Prepared { rendered, pre })
     }
 
     /// Phase three of a send: record the outcome (or the network failure).
@@ -591,6 +681,7 @@ impl Runner {
         notes: Vec<String>,
     ) -> StepResult {
         let rendered = prepared.rendered;
+        let pre = prepared.pre;
         let line = match &outcome {
             Ok(ex) => format!(
                 "{} {} {} → {} ({:.0}ms)",
@@ -615,6 +706,11 @@ impl Runner {
             notes,
             ..Default::default()
         };
+        // A pre-request script's failures fail the step, but (as under Newman) the request
+        // still goes.
+        let pre_problems = pre
+            .map(|ran| ran.merge_into(&mut result))
+            .unwrap_or_default();
         match outcome {
             Ok(ex) => self.record(&mut result, rendered, ex),
             Err(e) => {
@@ -623,6 +719,20 @@ impl Runner {
                     message: format!("{} {}: {e}", rendered.method, rendered.url),
                 });
                 result.rendered = Some(rendered);
+            }
+        }
+        if !pre_problems.is_empty() {
+            match &mut result.failure {
+                Some(f) => {
+                    let rest = std::mem::take(&mut f.message);
+                    f.message = format!("{}\n{rest}", pre_problems.join("\n"));
+                }
+                None => {
+                    result.failure = Some(Failure {
+                        kind: FailureKind::Assertion,
+                        message: pre_problems.join("\n"),
+                    })
+                }
             }
         }
         result
@@ -666,6 +776,7 @@ impl Runner {
         // Automatic chaining never replaces what the user declared (collection, environment,
         // --var, `set`) nor hides an exchange; only an explicit capture may. The token
         // variables are the engine's own when a token response sets them.
+        let newman = self.collection.newman();
         let bindings: Vec<Binding> = {
             let scope = self.scope();
             let engine_owned = |n: &str| {
@@ -679,7 +790,10 @@ impl Runner {
                 .filter(|b| {
                     b.explicit
                         || engine_owned(&b.name)
-                        || !(self.collection.requests.contains_key(&b.name)
+                        // Newman has no automatic chaining: values come from captures and
+                        // scripts only.
+                        || !(newman
+                            || self.collection.requests.contains_key(&b.name)
                             || b.name == "env"
                             || scope.is_declared(&b.name))
                 })
@@ -699,6 +813,11 @@ impl Runner {
             new_secrets.extend(found.into_iter().map(String::from));
         }
         let code_var = oauth.as_ref().map(|o| o.code.clone());
+        let token_vars: Vec<String> = oauth
+            .as_ref()
+            .map(|o| vec![o.access_token.clone(), o.refresh_token.clone()])
+            .unwrap_or_default();
+        let engine_token = |n: &str| token_vars.iter().any(|t| t == n);
         let env = self.env_state_mut();
         env.record_exchange(&name, ex.to_value(), ex.body.len());
         let mut bindings = bindings;
@@ -722,13 +841,19 @@ impl Runner {
                 crate::capture::json_str_refs(&b.value, &mut strs);
                 new_secrets.extend(strs.into_iter().map(String::from));
             }
-            env.set(&b.name, b.value.clone(), Some(&name), b.secret);
+            if newman && !engine_token(&b.name) {
+                // A capture of an imported collection stands for `pm.environment.set`.
+                env.set_layer("environment", &b.name, Some(b.value.clone()), b.secret);
+            } else {
+                env.set(&b.name, b.value.clone(), Some(&name), b.secret);
+            }
         }
         self.redactor.extend(new_secrets);
         if granted && let (Some(o), Some(role)) = (&oauth, role) {
             crate::auth::record_grant(self, o, role, &rendered, &ex);
         }
         let mut problems: Vec<String> = capture_errors.iter().map(|e| e.to_string()).collect();
+        let post = self.run_scripts(&name, Phase::Post, Some(&rendered), Some(&ex));
         for a in asserts.iter().filter(|a| !a.passed) {
             problems.push(format!(
                 "assertion failed: {} (got {})",
@@ -757,12 +882,6 @@ impl Runner {
                 }
             }
         }
-        if !problems.is_empty() {
-            result.failure = Some(Failure {
-                kind: FailureKind::Assertion,
-                message: problems.join("\n"),
-            });
-        }
         // New tokens are durable at once: a rotated refresh token must never be lost to a crash.
         // Everything else is saved at the end of the command (or REPL line).
         if granted && let Err(e) = self.save() {
@@ -772,8 +891,17 @@ impl Runner {
         }
         result.rendered = Some(rendered);
         result.exchange = Some(ex);
-        result.set = bindings;
-        result.asserts = asserts;
+        result.set.extend(bindings);
+        result.asserts.extend(asserts);
+        if let Some(ran) = post {
+            problems.extend(ran.merge_into(result));
+        }
+        if !problems.is_empty() {
+            result.failure = Some(Failure {
+                kind: FailureKind::Assertion,
+                message: problems.join("\n"),
+            });
+        }
     }
 
     /// Checks a request's assertions; their expected values are templates like every string.

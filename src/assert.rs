@@ -83,8 +83,16 @@ pub fn check_in(
     check(&spec, ex)
 }
 
-/// Checks one assertion (expected values taken literally).
+/// Checks one assertion (expected values taken literally); a named one reports its name.
 pub fn check(spec: &AssertSpec, ex: &Exchange) -> AssertResult {
+    let mut r = check_unnamed(spec, ex);
+    if let Some(n) = &spec.name {
+        r.description = n.clone();
+    }
+    r
+}
+
+fn check_unnamed(spec: &AssertSpec, ex: &Exchange) -> AssertResult {
     if let Some(s) = &spec.status {
         return result(
             format!("status is {s}"),

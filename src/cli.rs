@@ -137,6 +137,18 @@ pub enum Command {
         #[arg(long, short = 'e')]
         env: Option<String>,
     },
+    /// Bring in what you have: a Postman collection, an OpenAPI/Swagger spec, curl lines, a HAR.
+    Import {
+        /// What to import.
+        #[command(subcommand)]
+        what: crate::interop::cli::ImportWhat,
+    },
+    /// Write a collection out: as a Postman collection (and environments), or as curl lines.
+    Export {
+        /// What to write.
+        #[command(subcommand)]
+        what: crate::interop::cli::ExportWhat,
+    },
     /// Decode a JWT (header, claims, expiry, scopes) without verifying it.
     Jwt {
         /// The token (or `-` to read it from stdin).
@@ -163,6 +175,7 @@ pub fn main() -> i32 {
     match cli.command {
         Command::Validate { collection } => validate_cmd(&collection),
         Command::Jwt { token } => jwt_cmd(&token),
+        Command::Import { what } => crate::interop::cli::import(what),
         Command::Mock(args) => crate::mock::cli::run(args),
         Command::State {
             collection, env, ..
@@ -240,7 +253,9 @@ async fn dispatch(cmd: Command) -> i32 {
             no_browser,
             opts,
         } => auth_cmd(&action, &collection, device, no_browser, &opts).await,
+        Command::Export { what } => crate::interop::cli::export(what).await,
         Command::Validate { .. }
+        | Command::Import { .. }
         | Command::Jwt { .. }
         | Command::Mock(_)
         | Command::State { .. } => {

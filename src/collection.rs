@@ -505,6 +505,9 @@ pub struct DetailedCapture {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AssertSpec {
+    /// Shown instead of the generated description (an imported `pm.test` keeps its name).
+    #[serde(default)]
+    pub name: Option<String>,
     /// Expected status, or one of a list.
     #[serde(default)]
     pub status: Option<StatusSpec>,

@@ -430,6 +430,30 @@ impl Templates {
         });
         env.add_function("random_state", || random_token(32));
         env.add_function(
+            "random_int",
+            |min: Option<i64>, max: Option<i64>| -> Result<i64, MjError> {
+                let (lo, hi) = (min.unwrap_or(0), max.unwrap_or(1000));
+                if hi < lo {
+                    return Err(MjError::new(
+                        ErrorKind::InvalidOperation,
+                        format!("random_int({lo}, {hi}): the maximum is below the minimum"),
+                    ));
+                }
+                Ok(lo + (random_u64() % ((hi - lo) as u64 + 1)) as i64)
+            },
+        );
+        env.add_function("fake", |kind: String| -> Result<MjValue, MjError> {
+            crate::fake::value(&kind).map(MjValue::from).ok_or_else(|| {
+                MjError::new(
+                    ErrorKind::InvalidOperation,
+                    format!(
+                        "fake(\"{kind}\"): unknown kind; known: {}",
+                        crate::fake::KINDS.join(", ")
+                    ),
+                )
+            })
+        });
+        env.add_function(
             "now",
             |format: Option<String>| -> Result<MjValue, MjError> {
                 let now = time::OffsetDateTime::now_utc();
@@ -732,7 +756,14 @@ pub fn sole_expression(s: &str) -> Option<&str> {
     Some(inner.trim())
 }
 
-/// A random URL-safe token of `len` characters (for `state` and nonces).
+/// A random number (from the OS's random source, through a v4 UUID).
+pub fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..8]);
+    u64::from_le_bytes(b)
+}
+
+/// A random URL-safe token of `len` characters.
 pub fn random_token(len: usize) -> String {
     let mut out = String::with_capacity(len + 32);
     while out.len() < len {

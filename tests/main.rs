@@ -6,6 +6,7 @@ mod common;
 mod durability;
 mod engine;
 mod external;
+mod interop;
 mod mock_api;
 mod oauth;
 mod repl;

@@ -174,8 +174,10 @@ impl Runner {
                 let defined = produced.contains(&root) || scope.get(&root).is_some();
                 // Only the first step of the run cannot get a value from an earlier response
                 // (or from its own pre-request scripts, which may set anything).
+                // Under `compat: newman` it is sent as `{{name}}`, as Newman does.
                 if !defined
                     && pos == 0
+                    && !self.collection.newman()
                     && self
                         .collection
                         .scripts_for(step.request(), false)

@@ -451,7 +451,28 @@ impl Runner {
     /// The template context for a request: just the names it uses.
     pub fn context_for_request(&self, scope: &Scope<'_>, name: &str) -> Value {
         let refs = self.request_refs(name);
-        scope.context_for(refs.roots.iter().map(String::as_str))
+        let mut ctx = scope.context_for(refs.roots.iter().map(String::as_str));
+        // Newman sends a name nothing defines as it is written: `{{name}}`.
+        if self.collection.newman()
+            && let Value::Object(m) = &mut ctx
+        {
+            for r in &refs.roots {
+                if !m.contains_key(r) {
+                    m.insert(r.clone(), Value::String(format!("{{{{{r}}}}}")));
+                }
+            }
+        }
+        ctx
+    }
+
+    /// Names a request uses that nothing defines (sent as `{{name}}` under `compat: newman`).
+    pub fn undefined_roots(&self, scope: &Scope<'_>, name: &str) -> Vec<String> {
+        self.request_refs(name)
+            .roots
+            .iter()
+            .filter(|r| scope.get(r).is_none())
+            .cloned()
+            .collect()
     }
 
     /// The template context for a `when:`/`until:` condition.
@@ -647,6 +668,13 @@ impl Runner {
                 return Err(fail);
             }
         };
+        if self.collection.newman() {
+            for r in self.undefined_roots(&scope, name) {
+                notes.push(format!(
+                    "`{r}` is not defined: sent as `{{{{{r}}}}}`, as Newman does"
+                ));
+            }
+        }
         drop(scope);
         if let Some(ran) = &pre {
             Self::apply_request_ops(&mut rendered, &ran.output.request_ops);

@@ -669,7 +669,13 @@
     G.console = console;
   }
 
-  function stringified(v) { return v === undefined || v === null ? v : typeof v === 'string' ? v : text(v); }
+  // Postman's legacy setters stringify truthy values (and `false`) but keep 0, '' and null.
+  function stringified(v) {
+    if ((v === false || v) && typeof v !== 'string' && v !== null && typeof v.toString === 'function') {
+      return v.toString();
+    }
+    return v;
+  }
   var postman = {
     setEnvironmentVariable: function (k, v) { pm.environment.set(k, stringified(v)); },
     getEnvironmentVariable: function (k) { return pm.environment.get(k); },

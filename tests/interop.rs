@@ -235,3 +235,295 @@ fn newman_and_postie_send_the_same_requests_and_pass_the_same_tests() {
         );
     }
 }
+
+/// Runs `postie import …` in `dir`, writing `out`; returns the run and the YAML.
+fn import(dir: &Path, args: &[&str], out: &str) -> (crate::common::Run, String) {
+    let mut all: Vec<&str> = vec!["import"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["-o", out]);
+    let r = run_postie(dir, &all, &[], None);
+    let yaml = std::fs::read_to_string(dir.join(out)).unwrap_or_default();
+    (r, yaml)
+}
+
+fn validates(dir: &Path, file: &str) {
+    let v = run_postie(dir, &["validate", file], &[], None);
+    assert_eq!(v.code, 0, "{file} does not validate:\n{}", v.all());
+}
+
+#[test]
+fn conduit_postman_collection_imports_with_its_scripts_and_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let coll = fixture("postman/conduit.postman_collection.json");
+    let env = fixture("postman/conduit-integration.postman_environment.json");
+    let (r, yaml) = import(
+        dir.path(),
+        &[
+            "postman",
+            coll.to_str().unwrap(),
+            "--env",
+            env.to_str().unwrap(),
+        ],
+        "conduit.yaml",
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stderr.contains("imported: 32 requests in 5 folders"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("`APIURL` is used"), "{}", r.stderr);
+    assert!(yaml.contains("compat: newman"));
+    assert!(yaml.contains("folder: Auth"));
+    assert!(
+        yaml.contains("tests['User has \"token\" property']"),
+        "scripts are kept"
+    );
+    assert!(
+        yaml.contains("conduit_integration_test:"),
+        "the environment came in"
+    );
+    validates(dir.path(), "conduit.yaml");
+}
+
+#[test]
+fn curl_lines_import_with_secrets_in_dotenv_and_export_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = fixture("curl/browser-copy-as-curl.sh");
+    let (r, yaml) = import(dir.path(), &["curl", src.to_str().unwrap()], "out/api.yaml");
+    assert_eq!(r.code, 0, "{}", r.all());
+    // The token and the cookie are in .env (0600, git-ignored), never in the YAML.
+    assert!(!yaml.contains("eyJraWQ"), "{yaml}");
+    assert!(!yaml.contains("_session=9f8e"), "{yaml}");
+    let env = std::fs::read_to_string(dir.path().join("out/.env")).unwrap();
+    assert!(
+        env.contains("CURL_BEARER_TOKEN=eyJraWQiOiJ0ZXN0IiwiYWxnIjoiUlMyNTYifQ.e30.c2ln"),
+        "{env}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("out/.env"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert!(
+        std::fs::read_to_string(dir.path().join("out/.gitignore"))
+            .unwrap()
+            .contains(".env")
+    );
+    // `$'…'` with \r\n and an escaped quote came through as JSON.
+    assert!(yaml.contains("name: Spring '26 launch"), "{yaml}");
+    validates(dir.path(), "out/api.yaml");
+    // Out again: masked by default, revealed on request, and what comes out reads back in.
+    let out = run_postie(dir.path(), &["export", "curl", "out/api.yaml"], &[], None);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(!out.stdout.contains("eyJraWQ"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("'authorization: Bearer (redacted)'"),
+        "{}",
+        out.stdout
+    );
+    let revealed = run_postie(
+        dir.path(),
+        &[
+            "export",
+            "curl",
+            "out/api.yaml",
+            "post_contact_lists",
+            "--reveal",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(revealed.code, 0, "{}", revealed.all());
+    assert!(revealed.stdout.contains("eyJraWQ"), "{}", revealed.stdout);
+    std::fs::write(dir.path().join("again.sh"), &revealed.stdout).unwrap();
+    let (again, yaml2) = import(dir.path(), &["curl", "again.sh"], "again.yaml");
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert!(yaml2.contains("name: Spring '26 launch"), "{yaml2}");
+    assert!(
+        yaml2.contains("description: |-\n        line one\n        line two"),
+        "{yaml2}"
+    );
+}
+
+#[test]
+fn vendor_curl_lines_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = fixture("curl/constant-contact.sh");
+    let (r, yaml) = import(dir.path(), &["curl", src.to_str().unwrap()], "cc.yaml");
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stderr.contains("`jq` reads another command's output"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        yaml.contains("Authorization: Bearer <<access_token>>"),
+        "{yaml}"
+    );
+    assert!(yaml.contains("grant_type: authorization_code"), "{yaml}");
+    assert!(
+        yaml.contains("email: dlang@example.com"),
+        "-G --data-urlencode became the query:\n{yaml}"
+    );
+    validates(dir.path(), "cc.yaml");
+}
+
+#[test]
+fn constant_contact_swagger_imports_and_runs_against_the_bundled_mock() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = fixture("openapi/constant-contact-v3-swagger.yaml");
+    let (r, yaml) = import(dir.path(), &["openapi", spec.to_str().unwrap()], "cc.yaml");
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stderr.contains("128 operations"), "{}", r.stderr);
+    let v = run_postie(dir.path(), &["validate", "cc.yaml"], &[], None);
+    assert!(
+        v.stdout.contains("131 requests"),
+        "128 operations and the 3 OAuth2 requests:\n{}",
+        v.all()
+    );
+    assert!(yaml.contains("  get_contacts:\n"), "{yaml}");
+    let login = run_postie(
+        dir.path(),
+        &["auth", "login", "cc.yaml", "--mock", "--no-browser"],
+        &[],
+        None,
+    );
+    assert_eq!(login.code, 0, "{}", login.all());
+    let get = run_postie(
+        dir.path(),
+        &["send", "cc.yaml", "get_contacts", "--mock"],
+        &[],
+        None,
+    );
+    assert_eq!(get.code, 0, "{}", get.all());
+    assert!(get.stdout.contains("HTTP 200"), "{}", get.stdout);
+    let create = run_postie(
+        dir.path(),
+        &["send", "cc.yaml", "create_contact", "--mock"],
+        &[],
+        None,
+    );
+    assert_eq!(create.code, 0, "{}", create.all());
+    assert!(create.stdout.contains("HTTP 201"), "{}", create.stdout);
+}
+
+#[test]
+fn openapi_31_and_swagger_20_documents_import() {
+    let dir = tempfile::tempdir().unwrap();
+    for (file, requests) in [
+        ("openapi/realworld-conduit.openapi-3.1.yaml", 19),
+        ("openapi/oai-petstore-expanded.swagger.json", 4),
+        ("openapi/oai-uber.swagger.json", 5),
+    ] {
+        let spec = fixture(file);
+        let (r, yaml) = import(dir.path(), &["openapi", spec.to_str().unwrap()], "out.yaml");
+        assert_eq!(r.code, 0, "{file}: {}", r.all());
+        let v = run_postie(dir.path(), &["validate", "out.yaml"], &[], None);
+        assert!(
+            v.stdout.contains(&format!("{requests} requests")),
+            "{file}: {}",
+            v.all()
+        );
+        assert!(
+            yaml.contains("mock:\n    base_url: <<mock_url>>"),
+            "{file}: {yaml}"
+        );
+    }
+    // External references cannot be followed: said, and the exit code says so.
+    let spec = fixture("openapi/oai-petstore-separate.swagger.json");
+    let (r, _) = import(dir.path(), &["openapi", spec.to_str().unwrap()], "sep.yaml");
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("external $ref `NewPet.json` is not followed"),
+        "{}",
+        r.stderr
+    );
+    validates(dir.path(), "sep.yaml");
+}
+
+#[test]
+fn har_files_import_without_assets_or_clear_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let har = fixture("har/devtools-api-session.har");
+    let (r, yaml) = import(dir.path(), &["har", har.to_str().unwrap()], "s.yaml");
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stderr.contains("4 of 7 entries"), "{}", r.stderr);
+    for secret in [
+        "s3ss10n-c00k1e",
+        "rt-7b1c2d3e",
+        "rt-8c2d3e4f",
+        "k-123456",
+        "eyJhbGciOiJub25lIn0",
+    ] {
+        assert!(!yaml.contains(secret), "{secret} in\n{yaml}");
+    }
+    assert!(!yaml.contains(":authority"), "{yaml}");
+    assert!(yaml.contains("note: has <<'<<'>> angle"), "{yaml}");
+    validates(dir.path(), "s.yaml");
+    let (all, yaml) = import(
+        dir.path(),
+        &["har", har.to_str().unwrap(), "--all"],
+        "all.yaml",
+    );
+    assert_eq!(all.code, 0, "{}", all.all());
+    assert!(yaml.contains("/static/app.css"), "{yaml}");
+    for f in [
+        "har/sitespeedio-http2-firefox.har",
+        "har/sitespeedio-mousel.lu-chrome.har",
+    ] {
+        let (r, _) = import(dir.path(), &["har", fixture(f).to_str().unwrap()], "b.yaml");
+        assert_eq!(r.code, 0, "{f}: {}", r.all());
+        validates(dir.path(), "b.yaml");
+    }
+}
+
+#[test]
+fn invalid_inputs_exit_2_with_their_location() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.json"),
+        "{\n  \"info\": {},\n  \"item\": [,]\n}",
+    )
+    .unwrap();
+    let r = run_postie(dir.path(), &["import", "postman", "bad.json"], &[], None);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("bad.json:3:12"), "{}", r.stderr);
+    std::fs::write(dir.path().join("notpostman.json"), "{\"hello\": 1}").unwrap();
+    let r = run_postie(
+        dir.path(),
+        &["import", "postman", "notpostman.json"],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr.contains("not a Postman collection"),
+        "{}",
+        r.stderr
+    );
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "openapi: 3.0.0\npaths:\n  /a: [\n",
+    )
+    .unwrap();
+    let r = run_postie(dir.path(), &["import", "openapi", "bad.yaml"], &[], None);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("bad.yaml:"), "{}", r.stderr);
+    std::fs::write(dir.path().join("x.har"), "{\"log\": {}}").unwrap();
+    let r = run_postie(dir.path(), &["import", "har", "x.har"], &[], None);
+    assert_eq!(r.code, 2, "{}", r.all());
+    std::fs::write(dir.path().join("x.sh"), "curl 'unterminated\n").unwrap();
+    let r = run_postie(dir.path(), &["import", "curl", "x.sh"], &[], None);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr.contains("line 1: a single quote is never closed"),
+        "{}",
+        r.stderr
+    );
+}

@@ -21,11 +21,52 @@ pub enum ImportWhat {
         #[arg(long, short = 'o', value_name = "OUT.yaml")]
         output: Option<PathBuf>,
     },
+    /// An OpenAPI 3.0/3.1 or Swagger 2.0 document (YAML or JSON).
+    Openapi {
+        /// The spec.
+        spec: PathBuf,
+        /// Write the collection here (secrets go to a .env beside it); default stdout.
+        #[arg(long, short = 'o', value_name = "OUT.yaml")]
+        output: Option<PathBuf>,
+    },
+    /// A HAR file saved by a browser (static assets skipped unless --all).
+    Har {
+        /// The HAR file.
+        file: PathBuf,
+        /// Keep static assets (images, scripts, stylesheets, fonts).
+        #[arg(long)]
+        all: bool,
+        /// Write the collection here (secrets go to a .env beside it); default stdout.
+        #[arg(long, short = 'o', value_name = "OUT.yaml")]
+        output: Option<PathBuf>,
+    },
+    /// curl command lines (one or many; `\` continuations, quoting as a shell reads it).
+    Curl {
+        /// The file holding them; `-` or nothing reads stdin.
+        file: Option<PathBuf>,
+        /// Write the collection here (secrets go to a .env beside it); default stdout.
+        #[arg(long, short = 'o', value_name = "OUT.yaml")]
+        output: Option<PathBuf>,
+    },
 }
 
 /// `postie export KIND …`.
 #[derive(Debug, Subcommand)]
-pub enum ExportWhat {}
+pub enum ExportWhat {
+    /// Every request (or one) as a curl command line, rendered with the current variables.
+    Curl {
+        /// The collection file.
+        collection: PathBuf,
+        /// Only this request.
+        request: Option<String>,
+        /// Show secret values instead of masking them.
+        #[arg(long)]
+        reveal: bool,
+        /// Environment, variables, state and mock options.
+        #[command(flatten)]
+        opts: crate::session::SendOpts,
+    },
+}
 
 /// Runs an import; the exit code says whether everything came in (0), something was left out
 /// (1) or the input is not a file of that kind (2).
@@ -44,10 +85,96 @@ pub fn import(what: ImportWhat) -> i32 {
                 exit::COLLECTION
             }
         },
+        ImportWhat::Openapi { spec, output } => match super::openapi::import(&spec) {
+            Ok(imp) => super::write_import(&imp, &spec.display().to_string(), output.as_deref()),
+            Err(e) => {
+                eprintln!("error: {e}");
+                exit::COLLECTION
+            }
+        },
+        ImportWhat::Har { file, all, output } => match super::har::import(&file, all) {
+            Ok(imp) => super::write_import(&imp, &file.display().to_string(), output.as_deref()),
+            Err(e) => {
+                eprintln!("error: {e}");
+                exit::COLLECTION
+            }
+        },
+        ImportWhat::Curl { file, output } => match super::curl::import(file.as_deref()) {
+            Ok(imp) => {
+                let source = file
+                    .as_ref()
+                    .map(|f| f.display().to_string())
+                    .unwrap_or_else(|| "stdin".into());
+                super::write_import(&imp, &source, output.as_deref())
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                exit::COLLECTION
+            }
+        },
     }
 }
 
 /// Runs an export.
 pub async fn export(what: ExportWhat) -> i32 {
-    match what {}
+    match what {
+        ExportWhat::Curl {
+            collection,
+            request,
+            reveal,
+            opts,
+        } => export_curl(&collection, request.as_deref(), reveal, &opts),
+    }
+}
+
+/// `export curl`: each request rendered in the current scope; a request that cannot be rendered
+/// is named on stderr and makes the exit code 2.
+fn export_curl(
+    collection: &std::path::Path,
+    only: Option<&str>,
+    reveal: bool,
+    opts: &crate::session::SendOpts,
+) -> i32 {
+    let (runner, _mock) = match crate::session::open_runner(collection, opts) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let names: Vec<String> = match only {
+        Some(n) if runner.collection.requests.contains_key(n) => vec![n.to_string()],
+        Some(n) => {
+            eprintln!(
+                "error: request `{n}` is not in the collection{}",
+                crate::collection::suggest(n, runner.collection.requests.keys())
+            );
+            return exit::COLLECTION;
+        }
+        None => runner.collection.requests.keys().cloned().collect(),
+    };
+    let mut code = exit::OK;
+    let several = names.len() > 1;
+    for name in names {
+        match runner.render(&name) {
+            Ok(r) => {
+                let line = super::curl::to_curl(&r);
+                let line = if reveal {
+                    line
+                } else {
+                    runner.redactor().mask(&line)
+                };
+                if several {
+                    println!("# {name}");
+                }
+                println!("{line}");
+            }
+            Err(fail) => {
+                let why = fail
+                    .failure
+                    .map(|f| f.message)
+                    .unwrap_or_else(|| "cannot be rendered".into());
+                eprintln!("# {name}: not exported: {}", runner.redactor().mask(&why));
+                code = exit::COLLECTION;
+            }
+        }
+    }
+    code
 }

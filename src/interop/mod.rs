@@ -8,7 +8,10 @@
 //! path in the source. Secret values never go into the YAML: they go to a `.env` beside it.
 
 pub mod cli;
+pub mod curl;
+pub mod har;
 pub mod names;
+pub mod openapi;
 pub mod postman;
 pub mod template;
 pub mod translate;
@@ -289,4 +292,86 @@ impl Obj {
     pub fn value(self) -> Value {
         Value::Object(self.0)
     }
+}
+
+/// An authorization code grant as the importers find it (Postman's auth helper, an OpenAPI
+/// security scheme): endpoints are template text.
+#[derive(Debug, Clone)]
+pub struct CodeGrant {
+    /// The authorization endpoint.
+    pub authorize_url: String,
+    /// The token endpoint.
+    pub token_url: String,
+    /// The refresh endpoint (the token endpoint when absent).
+    pub refresh_url: Option<String>,
+    /// PKCE (S256).
+    pub pkce: bool,
+    /// The client authenticates with Basic (else with `client_id`/`client_secret` in the form).
+    pub basic: bool,
+    /// The client has a secret (`client_secret` is defined).
+    pub has_secret: bool,
+}
+
+/// The `oauth2:` block and its three requests (authorize, token, refresh) for a code grant, over
+/// the variables `client_id`, `client_secret`, `redirect_uri`, `scopes` and `oauth_state`, which
+/// the caller defines. Request names come from `namer`.
+pub fn code_grant_requests(
+    g: &CodeGrant,
+    namer: &mut names::Namer,
+) -> (Value, Vec<(String, Value)>) {
+    use serde_json::json;
+    let mut q = json!({
+        "client_id": "<<client_id>>",
+        "redirect_uri": "<<redirect_uri>>",
+        "response_type": "code",
+        "scope": "<<scopes>>",
+        "state": "<<oauth_state>>",
+    });
+    if g.pkce {
+        q["code_challenge"] = json!("<<code_challenge>>");
+        q["code_challenge_method"] = json!("S256");
+    }
+    let mut form = json!({"grant_type": "authorization_code", "code": "<<code>>", "redirect_uri": "<<redirect_uri>>"});
+    if g.pkce {
+        form["code_verifier"] = json!("<<code_verifier>>");
+    }
+    let mut refresh_form =
+        json!({"grant_type": "refresh_token", "refresh_token": "<<refresh_token>>"});
+    if !g.basic || !g.has_secret {
+        for f in [&mut form, &mut refresh_form] {
+            f["client_id"] = json!("<<client_id>>");
+            if g.has_secret {
+                f["client_secret"] = json!("<<client_secret>>");
+            }
+        }
+    }
+    let names: Vec<String> = ["authorize", "token", "refresh"]
+        .iter()
+        .map(|n| namer.unique(&[n.to_string(), format!("oauth_{n}")]))
+        .collect();
+    let authorize = json!({
+        "note": "OAuth2 authorize: `postie auth login` opens it in the browser and captures the code",
+        "method": "GET",
+        "url": g.authorize_url,
+        "query": q,
+    });
+    let mut token = json!({"note": "OAuth2: exchange the authorization code for tokens", "method": "POST", "url": g.token_url, "headers": {"Accept": "application/json"}, "form": form, "assert": [{"status": 200}]});
+    let mut refresh = json!({"note": "OAuth2: refresh the access token", "method": "POST", "url": g.refresh_url.clone().unwrap_or_else(|| g.token_url.clone()), "headers": {"Accept": "application/json"}, "form": refresh_form, "assert": [{"status": 200}]});
+    if g.basic && g.has_secret {
+        let a = json!({"basic": {"user": "<<client_id>>", "password": "<<client_secret>>"}});
+        token["auth"] = a.clone();
+        refresh["auth"] = a;
+    }
+    let mut block = json!({"authorize": names[0], "token": names[1], "refresh": names[2]});
+    if g.pkce {
+        block["pkce"] = json!(true);
+    }
+    (
+        block,
+        vec![
+            (names[0].clone(), authorize),
+            (names[1].clone(), token),
+            (names[2].clone(), refresh),
+        ],
+    )
 }

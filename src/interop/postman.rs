@@ -922,67 +922,24 @@ impl Importer {
                         "{at}: PKCE `plain` became S256 (postie always uses S256)"
                     ));
                 }
-                let auth_url = self.conv.text(&s("authUrl"), at);
-                let mut q = json!({
-                    "client_id": "<<client_id>>",
-                    "redirect_uri": "<<redirect_uri>>",
-                    "response_type": "code",
-                    "scope": "<<scopes>>",
-                    "state": "<<oauth_state>>",
-                });
-                if pkce {
-                    q["code_challenge"] = json!("<<code_challenge>>");
-                    q["code_challenge_method"] = json!("S256");
-                }
+                let grant = super::CodeGrant {
+                    authorize_url: self.conv.text(&s("authUrl"), at),
+                    token_url: token_url.clone(),
+                    refresh_url: {
+                        let r = s("refreshTokenUrl");
+                        (!r.is_empty()).then(|| self.conv.text(&r, at))
+                    },
+                    pkce,
+                    basic,
+                    has_secret: self.variables.contains_key("client_secret"),
+                };
                 self.variables
                     .entry("oauth_state")
                     .or_insert(json!("<<random_state()>>"));
-                let mut form = json!({"grant_type": "authorization_code", "code": "<<code>>", "redirect_uri": "<<redirect_uri>>"});
-                if pkce {
-                    form["code_verifier"] = json!("<<code_verifier>>");
-                }
-                let mut refresh_form =
-                    json!({"grant_type": "refresh_token", "refresh_token": "<<refresh_token>>"});
-                let has_secret = self.variables.contains_key("client_secret");
-                if !basic || !has_secret {
-                    form["client_id"] = json!("<<client_id>>");
-                    refresh_form["client_id"] = json!("<<client_id>>");
-                    if has_secret {
-                        form["client_secret"] = json!("<<client_secret>>");
-                        refresh_form["client_secret"] = json!("<<client_secret>>");
-                    }
-                }
-                let client_auth = (basic && has_secret).then(
-                    || json!({"basic": {"user": "<<client_id>>", "password": "<<client_secret>>"}}),
-                );
-                let refresh_url = {
-                    let r = s("refreshTokenUrl");
-                    if r.is_empty() {
-                        token_url.clone()
-                    } else {
-                        self.conv.text(&r, at)
-                    }
-                };
-                let names: Vec<String> = ["oauth_authorize", "oauth_token", "oauth_refresh"]
-                    .iter()
-                    .map(|n| self.requests_named.unique(&[n.to_string()]))
-                    .collect();
-                self.oauth_requests.insert(
-                    names[0].clone(),
-                    json!({"note": "OAuth2 authorize: `postie auth login` opens it in the browser", "method": "GET", "url": auth_url, "query": q}),
-                );
-                let mut token = json!({"method": "POST", "url": token_url, "headers": {"Accept": "application/json"}, "form": form, "assert": [{"status": 200}]});
-                let mut refresh = json!({"method": "POST", "url": refresh_url, "headers": {"Accept": "application/json"}, "form": refresh_form, "assert": [{"status": 200}]});
-                if let Some(a) = &client_auth {
-                    token["auth"] = a.clone();
-                    refresh["auth"] = a.clone();
-                }
-                self.oauth_requests.insert(names[1].clone(), token);
-                self.oauth_requests.insert(names[2].clone(), refresh);
-                let mut block =
-                    json!({"authorize": names[0], "token": names[1], "refresh": names[2]});
-                if pkce {
-                    block["pkce"] = json!(true);
+                let (block, reqs) = super::code_grant_requests(&grant, &mut self.requests_named);
+                let names: Vec<String> = reqs.iter().map(|(n, _)| n.clone()).collect();
+                for (n, r) in reqs {
+                    self.oauth_requests.insert(n, r);
                 }
                 self.oauth2 = Some(block);
                 self.report.translated.push(format!(

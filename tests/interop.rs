@@ -527,3 +527,114 @@ fn invalid_inputs_exit_2_with_their_location() {
         r.stderr
     );
 }
+
+#[test]
+fn the_exported_bundled_collection_passes_under_newman_against_the_mock() {
+    let newman = tool("node_modules/.bin/newman", "newman (npm)", "npm ci");
+    let dir = crate::common::project();
+    let mock = crate::common::mock_for(&dir);
+    let out = run_postie(
+        dir.path(),
+        &[
+            "export",
+            "postman",
+            "cc.yaml",
+            "--env",
+            "mock",
+            "-o",
+            "export/cc.postman_collection.json",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let env_file = dir.path().join("export/mock.postman_environment.json");
+    let env: Value = serde_json::from_str(&std::fs::read_to_string(&env_file).unwrap()).unwrap();
+    // The mock's client secret is a secret: exported empty, typed secret.
+    let secret = env["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["key"] == "client_secret")
+        .unwrap();
+    assert_eq!(secret["type"], "secret");
+    assert_eq!(secret["value"], "");
+    let exported =
+        std::fs::read_to_string(dir.path().join("export/cc.postman_collection.json")).unwrap();
+    assert!(
+        !exported.contains("mock-secret-Zk8xQ2vN7pLr4tYw"),
+        "a secret leaked into the export"
+    );
+    let report = dir.path().join("newman.json");
+    let run = Command::new(&newman)
+        .arg("run")
+        .arg(dir.path().join("export/cc.postman_collection.json"))
+        .arg("-e")
+        .arg(&env_file)
+        .args(["--env-var", &format!("mock_url={}", mock.url())])
+        .args(["--env-var", "client_secret=mock-secret-Zk8xQ2vN7pLr4tYw"])
+        .args(["--ignore-redirects", "--folder", "documented"])
+        .args(["--reporters", "cli,json", "--reporter-json-export"])
+        .arg(&report)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "newman failed:\n{text}");
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let stats = &r["run"]["stats"];
+    assert_eq!(stats["assertions"]["failed"], 0, "{text}");
+    assert_eq!(stats["testScripts"]["failed"], 0, "{text}");
+    assert_eq!(stats["prerequestScripts"]["failed"], 0, "{text}");
+    // authorize, token, find_list, sign_up, find_contact, the contact write, import, polls, members, refresh.
+    let names: Vec<&str> = r["run"]["executions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["item"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.first(), Some(&"authorize"), "{names:?}");
+    assert!(
+        names.contains(&"token") && names.contains(&"poll_import") && names.contains(&"refresh"),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"create_contact") != names.contains(&"update_contact"),
+        "exactly one of the `when:` branches runs: {names:?}"
+    );
+}
+
+#[test]
+fn postman_collections_survive_import_export_import() {
+    let dir = tempfile::tempdir().unwrap();
+    for file in [
+        "postman/conduit.postman_collection.json",
+        "postman/newman-inherited-entities.postman_collection.json",
+        "postman/newman-set-next-request.postman_collection.json",
+        "postman/newman-echo-v2.postman_collection.json",
+        "postman/newman-multi-level-folders-v2.postman_collection.json",
+    ] {
+        let src = fixture(file);
+        let (a, first) = import(dir.path(), &["postman", src.to_str().unwrap()], "a.yaml");
+        assert!(a.code <= 1, "{file}: {}", a.all());
+        let out = run_postie(
+            dir.path(),
+            &["export", "postman", "a.yaml", "-o", "b.json"],
+            &[],
+            None,
+        );
+        assert!(out.code <= 1, "{file}: {}", out.all());
+        let (c, second) = import(dir.path(), &["postman", "b.json"], "c.yaml");
+        assert!(c.code <= 1, "{file}: {}", c.all());
+        let body = |y: &str| -> String {
+            y.lines()
+                .filter(|l| !l.starts_with("# "))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(
+            body(&first),
+            body(&second),
+            "{file}: the collection changed on the way round"
+        );
+    }
+}

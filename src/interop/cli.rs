@@ -53,6 +53,18 @@ pub enum ImportWhat {
 /// `postie export KIND …`.
 #[derive(Debug, Subcommand)]
 pub enum ExportWhat {
+    /// A Postman v2.1 collection (and environment files) that Postman and Newman accept.
+    Postman {
+        /// The collection file.
+        collection: PathBuf,
+        /// Also write this environment as NAME.postman_environment.json beside the output
+        /// (secrets as `type: secret` with empty values); repeatable.
+        #[arg(long = "env", short = 'e', value_name = "NAME")]
+        envs: Vec<String>,
+        /// Write the collection here; default stdout.
+        #[arg(long, short = 'o', value_name = "OUT.json")]
+        output: Option<PathBuf>,
+    },
     /// Every request (or one) as a curl command line, rendered with the current variables.
     Curl {
         /// The collection file.
@@ -118,12 +130,83 @@ pub fn import(what: ImportWhat) -> i32 {
 /// Runs an export.
 pub async fn export(what: ExportWhat) -> i32 {
     match what {
+        ExportWhat::Postman {
+            collection,
+            envs,
+            output,
+        } => export_postman(&collection, &envs, output.as_deref()),
         ExportWhat::Curl {
             collection,
             request,
             reveal,
             opts,
         } => export_curl(&collection, request.as_deref(), reveal, &opts),
+    }
+}
+
+/// `export postman`: the collection as JSON (stdout or `-o`), environment files beside it, the
+/// report on stderr; exit 1 when something could not be written for Postman.
+fn export_postman(
+    collection: &std::path::Path,
+    envs: &[String],
+    output: Option<&std::path::Path>,
+) -> i32 {
+    let c = match crate::collection::Collection::load(collection) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return exit::COLLECTION;
+        }
+    };
+    let exported = match super::postman_out::export(&c, envs) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::COLLECTION;
+        }
+    };
+    let dir = output
+        .and_then(|o| o.parent())
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let text = serde_json::to_string_pretty(&exported.collection).unwrap_or_default();
+    let write = |path: &std::path::Path, text: &str| -> Result<(), String> {
+        if let Some(d) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(d)
+                .map_err(|e| format!("cannot create {}: {e}", d.display()))?;
+        }
+        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
+    match output {
+        Some(o) => {
+            if let Err(e) = write(o, &text) {
+                eprintln!("error: {e}");
+                return exit::COLLECTION;
+            }
+        }
+        None => println!("{text}"),
+    }
+    let mut report = exported.report;
+    for (name, env) in &exported.environments {
+        let path = dir.join(format!("{name}.postman_environment.json"));
+        if let Err(e) = write(
+            &path,
+            &serde_json::to_string_pretty(env).unwrap_or_default(),
+        ) {
+            eprintln!("error: {e}");
+            return exit::COLLECTION;
+        }
+        report.notes.push(format!(
+            "environment `{name}` written to {}",
+            path.display()
+        ));
+    }
+    eprint!("{}", report.render());
+    if report.left_out.is_empty() {
+        exit::OK
+    } else {
+        exit::ASSERT
     }
 }
 

@@ -13,6 +13,7 @@ pub mod har;
 pub mod names;
 pub mod openapi;
 pub mod postman;
+pub mod postman_out;
 pub mod template;
 pub mod translate;
 
@@ -20,9 +21,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-/// What an import did, printed on stderr at the end.
+/// What an import (or export) did, printed on stderr at the end.
 #[derive(Debug, Default, Clone)]
 pub struct Report {
+    /// `exported` instead of `imported` on the summary lines.
+    pub export: bool,
     /// One-line summaries of what came in (`19 requests in 3 folders`).
     pub imported: Vec<String>,
     /// What was translated into postie's own terms (`test script of "Login" → 2 assertions`).
@@ -37,8 +40,9 @@ impl Report {
     /// The report as text.
     pub fn render(&self) -> String {
         let mut out = String::new();
+        let verb = if self.export { "exported" } else { "imported" };
         for line in &self.imported {
-            out.push_str(&format!("imported: {line}\n"));
+            out.push_str(&format!("{verb}: {line}\n"));
         }
         if !self.translated.is_empty() {
             out.push_str(&format!("translated ({}):\n", self.translated.len()));

@@ -66,6 +66,13 @@ pub fn import(path: &Path, envs: &[std::path::PathBuf]) -> Result<Import, InputE
         imp.requests_named.reserve(v);
     }
     imp.requests_named.reserve("env");
+    // Names scripts set are variables too: a request must not take one (under postie's own
+    // rules `<<name>>` of a request means its last exchange).
+    let mut set_names = BTreeSet::new();
+    scripts_in(&root, &mut set_names);
+    for n in &set_names {
+        imp.requests_named.reserve(&ident(n));
+    }
     let coll_auth = root.get("auth").filter(|a| !a.is_null()).cloned();
     if let Some(ev) = root.get("event") {
         let (pre, post) = imp.events(ev, "collection");
@@ -160,6 +167,26 @@ fn auth_params(auth: &Value, kind: &str) -> BTreeMap<String, Value> {
     out
 }
 
+/// The hint `export postman` leaves on a variable that read the process environment
+/// (`description: "postie: <<env.X>>"`, plus ` secret`), as postie's definition.
+fn env_hint(v: &Value) -> Option<Value> {
+    let d = v.get("description").and_then(Value::as_str)?;
+    let rest = d.strip_prefix("postie: ")?;
+    let (reference, secret) = match rest.strip_suffix(" secret") {
+        Some(r) => (r, true),
+        None => (rest, false),
+    };
+    let name = reference.strip_prefix("<<env.")?.strip_suffix(">>")?;
+    if !super::names::is_ident(name) {
+        return None;
+    }
+    Some(if secret {
+        json!({"value": reference, "secret": true})
+    } else {
+        Value::String(reference.to_string())
+    })
+}
+
 fn text_of(v: Option<&Value>) -> String {
     match v {
         Some(Value::String(s)) => s.clone(),
@@ -193,6 +220,11 @@ impl Importer {
                 continue;
             }
             let name = self.conv.name(key);
+            // A variable postie exported from the process environment comes back as it was.
+            if let Some(def) = env_hint(v) {
+                self.variables.insert(name, def);
+                continue;
+            }
             let value = v
                 .get("value")
                 .cloned()
@@ -1403,6 +1435,29 @@ fn split_query(s: &str) -> (String, Vec<(String, Option<String>)>) {
         })
         .collect();
     (base, pairs)
+}
+
+/// Names every script in the file sets (`exec` lines anywhere).
+fn scripts_in(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(exec) = m.get("exec") {
+                let code = match exec {
+                    Value::Array(lines) => lines
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                    Value::String(s) => s.clone(),
+                    _ => String::new(),
+                };
+                out.extend(SET_NAME.captures_iter(&code).map(|c| c[1].to_string()));
+            }
+            m.values().for_each(|x| scripts_in(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| scripts_in(x, out)),
+        _ => {}
+    }
 }
 
 /// `set("name", …)` and `setEnvironmentVariable("name", …)` in scripts.

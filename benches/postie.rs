@@ -5,7 +5,13 @@
 //!    bind variables (< 200 µs);
 //! 3. `postie --version` cold start (< 10 ms);
 //! 4. the mock: a 40,000-contact JSON import to `completed`, `sign_up_form` in-process throughput,
-//!    and resident memory with 1,000,000 contacts (< 1 GiB).
+//!    and resident memory with 1,000,000 contacts (< 1 GiB);
+//! 5. imports: the 128-operation Constant Contact Swagger (< 50 ms), Postman collections of 10,
+//!    1,000 and 10,000 requests (1,000 in < 100 ms), curl files of as many commands —
+//!    `openapi2postmanv2` beside it when it is on the PATH;
+//! 6. scripts: a step whose post-response script runs 20 `pm.test`s against the same step
+//!    without one (< 1 ms more), and flows of such steps beside Newman running the exported
+//!    collection (node_modules/.bin/newman, installed by scripts/test).
 //!
 //! The mock's HTTP throughput under 64 connections is measured with wrk: `benches/mock_load.sh`.
 
@@ -454,6 +460,270 @@ fn bench_mock() {
     let _ = child.wait();
 }
 
+/// A Postman collection of `n` requests in folders of 10, every one with headers, a JSON body
+/// and a test script (half of them translatable to assertions, half kept as JavaScript).
+fn postman_collection(n: usize) -> String {
+    let mut folders = Vec::new();
+    for f in 0..n.div_ceil(10) {
+        let mut items = Vec::new();
+        for i in f * 10..(f * 10 + 10).min(n) {
+            let test = if i % 2 == 0 {
+                vec![
+                    "pm.test(\"Status code is 200\", function () {".to_string(),
+                    "    pm.response.to.have.status(200);".into(),
+                    "});".into(),
+                    "var d = pm.response.json();".into(),
+                    format!("pm.environment.set(\"id{i}\", d.items[0].id);"),
+                ]
+            } else {
+                vec![
+                    "const d = pm.response.json();".to_string(),
+                    "pm.test(\"has items\", () => pm.expect(d.items.length).to.be.above(0));"
+                        .into(),
+                    format!("console.log('request {i}', d.ok);"),
+                ]
+            };
+            items.push(serde_json::json!({
+                "name": format!("Request {i}"),
+                "event": [{"listen": "test", "script": {"type": "text/javascript", "exec": test}}],
+                "request": {
+                    "method": "POST",
+                    "header": [{"key": "Content-Type", "value": "application/json"}, {"key": "X-Trace", "value": "{{$guid}}"}],
+                    "body": {"mode": "raw", "raw": format!("{{\"id\": {i}, \"name\": \"{{{{name}}}}\", \"tags\": [\"a\", \"b\"]}}"), "options": {"raw": {"language": "json"}}},
+                    "url": {"raw": format!("{{{{base_url}}}}/items/{i}?page=1"), "host": ["{{base_url}}"], "path": ["items", i.to_string()], "query": [{"key": "page", "value": "1"}]}
+                },
+                "response": []
+            }));
+        }
+        folders.push(serde_json::json!({"name": format!("Folder {f}"), "item": items}));
+    }
+    serde_json::to_string(&serde_json::json!({
+        "info": {"name": "bench", "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"},
+        "variable": [{"key": "base_url", "value": "http://127.0.0.1:1"}, {"key": "name", "value": "ada"}],
+        "item": folders,
+    }))
+    .unwrap()
+}
+
+/// What `postie import` does with an import before writing it: the YAML, loaded back.
+fn import_and_check(imp: postie::interop::Import) -> usize {
+    let yaml = imp.yaml("bench");
+    let c = postie::collection::Collection::parse(Path::new("imported.yaml"), yaml).expect("loads");
+    c.requests.len()
+}
+
+fn bench_import() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let spec = root.join("fixtures/interop/openapi/constant-contact-v3-swagger.yaml");
+    let mut times = Vec::new();
+    let mut count = 0;
+    for _ in 0..11 {
+        let start = Instant::now();
+        count = import_and_check(postie::interop::openapi::import(&spec).expect("imports"));
+        times.push(start.elapsed());
+    }
+    let ours = median(times);
+    let mut line = format!(
+        "import openapi: Constant Contact Swagger (673 KiB, 128 operations → {count} requests): median {:.1} ms   (target <= 50 ms)",
+        ours.as_secs_f64() * 1e3
+    );
+    // The peer converts the same file to a Postman collection (whole processes on both sides).
+    if std::process::Command::new("openapi2postmanv2")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = env!("CARGO_BIN_EXE_postie");
+        let (s, d) = (spec.clone(), dir.path().to_path_buf());
+        let postie_cli = time_command(5, move || {
+            let mut c = std::process::Command::new(exe);
+            c.args(["import", "openapi"])
+                .arg(&s)
+                .arg("-o")
+                .arg(d.join("cc.yaml"));
+            c
+        });
+        let (s, d) = (spec.clone(), dir.path().to_path_buf());
+        let peer = time_command(5, move || {
+            let mut c = std::process::Command::new("openapi2postmanv2");
+            c.arg("-s").arg(&s).arg("-o").arg(d.join("cc.json"));
+            c
+        });
+        line.push_str(&format!(
+            "; as processes: postie {:.1} ms, openapi2postmanv2 {:.1} ms",
+            postie_cli.as_secs_f64() * 1e3,
+            peer.as_secs_f64() * 1e3
+        ));
+    } else {
+        line.push_str("; (openapi2postmanv2 is not on the PATH: `npm i -g openapi-to-postmanv2` to measure it beside postie)");
+    }
+    println!("{line}");
+    let dir = tempfile::tempdir().unwrap();
+    let mut per = Vec::new();
+    for n in [10usize, 1000, 10_000] {
+        let path = dir.path().join(format!("p{n}.json"));
+        std::fs::write(&path, postman_collection(n)).unwrap();
+        let runs = if n >= 10_000 { 3 } else { 7 };
+        let mut times = Vec::new();
+        for _ in 0..runs {
+            let start = Instant::now();
+            let got =
+                import_and_check(postie::interop::postman::import(&path, &[]).expect("imports"));
+            assert_eq!(got, n);
+            times.push(start.elapsed());
+        }
+        let t = median(times);
+        println!(
+            "import postman: {n:>6} requests in {} folders, every one scripted: {:>8.1} ms ({:.0} µs/request){}",
+            n.div_ceil(10),
+            t.as_secs_f64() * 1e3,
+            t.as_secs_f64() * 1e6 / n as f64,
+            if n == 1000 {
+                "   (target <= 100 ms)"
+            } else {
+                ""
+            }
+        );
+        per.push(t);
+    }
+    println!(
+        "import postman: 10,000 requests take {:.1}x the time of 1,000   (linear: <= 11x)",
+        per[2].as_secs_f64() / per[1].as_secs_f64()
+    );
+    for n in [10usize, 1000, 10_000] {
+        let text: String = (0..n)
+            .map(|i| format!("curl -X POST 'https://api.example.com/v3/items/{i}?page=1' \\\n  -H 'Authorization: Bearer {{access_token}}' -H 'Content-Type: application/json' \\\n  --data-raw '{{\"id\": {i}, \"tags\": [\"a\"]}}'\n"))
+            .collect();
+        let mut times = Vec::new();
+        for _ in 0..5 {
+            let start = Instant::now();
+            let imp = postie::interop::curl::import_text(&text, "bench", Path::new("bench.sh"))
+                .expect("imports");
+            assert_eq!(import_and_check(imp), n);
+            times.push(start.elapsed());
+        }
+        let t = median(times);
+        println!(
+            "import curl: {n:>6} commands: {:>8.1} ms ({:.0} µs/command)",
+            t.as_secs_f64() * 1e3,
+            t.as_secs_f64() * 1e6 / n as f64
+        );
+    }
+}
+
+/// The script a scripted step runs after its response: 20 `pm.test`s with Chai.
+const TWENTY_TESTS: &str = "const d = pm.response.json();\nfor (let i = 0; i < 20; i++) {\n  pm.test('check ' + i, function () { pm.expect(d.items[0].id).to.equal(7); });\n}\n";
+
+fn bench_scripts() {
+    let port = tiny_server();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.yaml");
+    let script = TWENTY_TESTS.replace('\n', "\n        ");
+    let text = format!(
+        "name: s\nvariables:\n  base: http://127.0.0.1:{port}\nrequests:\n  plain:\n    url: <<base>>/items\n  scripted:\n    url: <<base>>/items\n    script:\n      post: |\n        {script}\n"
+    );
+    std::fs::write(&path, &text).unwrap();
+    let c = postie::collection::Collection::load(&path).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (plain, scripted, engine_after_plain) = rt.block_on(async {
+        let mut runner = postie::runner::Runner::new(
+            c,
+            postie::runner::RunOptions {
+                fresh: true,
+                state_dir: Some(dir.path().join("state")),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        // Steps without scripts never start the engine.
+        for _ in 0..50 {
+            assert!(runner.send("plain").await.ok());
+        }
+        let engine_after_plain = postie::script::engine_ready();
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for i in 0..1100 {
+            let start = Instant::now();
+            let r = runner.send("plain").await;
+            let t_plain = start.elapsed();
+            let start = Instant::now();
+            let s = runner.send("scripted").await;
+            let t_scripted = start.elapsed();
+            assert!(r.ok() && s.ok(), "{:?}", s.failure);
+            assert_eq!(s.asserts.len(), 20);
+            if i >= 100 {
+                a.push(t_plain);
+                b.push(t_scripted);
+            }
+        }
+        (median(a), median(b), engine_after_plain)
+    });
+    println!(
+        "step with a post script of 20 pm.tests: median {:.0} µs; the same step without a script {:.0} µs; extra {:.0} µs   (target <= 1 ms); engine started by script-less steps: {}",
+        scripted.as_secs_f64() * 1e6,
+        plain.as_secs_f64() * 1e6,
+        scripted.saturating_sub(plain).as_secs_f64() * 1e6,
+        if engine_after_plain { "yes" } else { "no" }
+    );
+    // Flows of scripted steps as whole processes, beside Newman running the exported collection.
+    let exe = env!("CARGO_BIN_EXE_postie");
+    let newman = Path::new(env!("CARGO_MANIFEST_DIR")).join("node_modules/.bin/newman");
+    for n in [10usize, 1000] {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = format!("name: flow\nvariables:\n  base: http://127.0.0.1:{port}\nrequests:\n");
+        for i in 0..n {
+            s.push_str(&format!("  r{i}:\n    url: <<base>>/items/{i}\n    script:\n      post: |\n        {script}\n"));
+        }
+        std::fs::write(d.path().join("c.yaml"), s).unwrap();
+        let runs = if n >= 1000 { 3 } else { 5 };
+        let p = d.path().to_path_buf();
+        let ours = time_command(runs, move || {
+            let mut c = std::process::Command::new(exe);
+            c.current_dir(&p).args(["run", "c.yaml", "--fresh"]);
+            c
+        });
+        let mut line = format!(
+            "run of {n:>5} scripted steps (20 pm.tests each): postie {:>9.1} ms ({:.0} µs/step)",
+            ours.as_secs_f64() * 1e3,
+            ours.as_secs_f64() * 1e6 / n as f64
+        );
+        if newman.exists() {
+            let out = std::process::Command::new(exe)
+                .current_dir(d.path())
+                .args(["export", "postman", "c.yaml", "-o", "c.postman.json"])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let (p, nm) = (d.path().to_path_buf(), newman.clone());
+            let theirs = time_command(runs, move || {
+                let mut c = std::process::Command::new(&nm);
+                c.current_dir(&p).args([
+                    "run",
+                    "c.postman.json",
+                    "--reporters",
+                    "json",
+                    "--reporter-json-export",
+                    "out.json",
+                ]);
+                c
+            });
+            line.push_str(&format!(
+                "; newman {:>9.1} ms ({:.0} µs/step)",
+                theirs.as_secs_f64() * 1e3,
+                theirs.as_secs_f64() * 1e6 / n as f64
+            ));
+        }
+        println!("{line}");
+    }
+}
+
 fn main() {
     // `cargo bench -- runner mock` runs only the named parts.
     let filters: Vec<String> = std::env::args()
@@ -475,6 +745,12 @@ fn main() {
     }
     if want("scaling") {
         bench_scaling();
+    }
+    if want("import") {
+        bench_import();
+    }
+    if want("scripts") {
+        bench_scripts();
     }
     if want("cold_start") {
         bench_cold_start();

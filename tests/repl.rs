@@ -743,3 +743,65 @@ requests:
         "the grant records the public client: {state}"
     );
 }
+
+#[test]
+fn pasted_curl_becomes_a_request_and_save_keeps_the_file_s_comments() {
+    let dir = project();
+    let mock = mock_for(&dir);
+    let original = std::fs::read_to_string(dir.path().join("cc.yaml")).unwrap();
+    // A curl line as the vendor's docs write it, pasted over three lines, sent at once, saved.
+    let script = format!(
+        "login --no-browser\nimport curl\ncurl -X POST '{url}/v3/contact_lists' \\\n  -H 'Authorization: Bearer {{access_token}}' -H 'X-Api-Key: k-12345678' \\\n  -H 'Content-Type: application/json' -d '{{\"name\":\"pasted list\"}}'\n\nsend post_contact_lists\nsave\n",
+        url = mock.url()
+    );
+    let run = run_postie(
+        dir.path(),
+        &[
+            "cc.yaml",
+            "--env",
+            "mock",
+            "--var",
+            &format!("mock_url={}", mock.url()),
+        ],
+        &[],
+        Some(&script),
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout.contains("added request `post_contact_lists`"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("HTTP 201"), "{}", run.stdout);
+    assert!(run.stdout.contains("saved 1 request(s)"), "{}", run.stdout);
+    assert!(
+        !run.all().contains("k-12345678"),
+        "the pasted key is masked:\n{}",
+        run.all()
+    );
+    let saved = std::fs::read_to_string(dir.path().join("cc.yaml")).unwrap();
+    // Everything that was there is still there, comments included; the request comes last in
+    // `requests:`, its key in .env.
+    let kept: Vec<&str> = original.lines().collect();
+    let now: Vec<&str> = saved.lines().collect();
+    let mut it = now.iter();
+    for l in &kept {
+        assert!(it.any(|n| n == l), "line `{l}` lost or moved");
+    }
+    assert!(
+        saved.contains("  post_contact_lists:\n    method: POST\n"),
+        "{saved}"
+    );
+    assert!(
+        saved.contains("Authorization: Bearer <<access_token>>"),
+        "{saved}"
+    );
+    assert!(!saved.contains("k-12345678"), "{saved}");
+    assert!(
+        std::fs::read_to_string(dir.path().join(".env"))
+            .unwrap()
+            .contains("k-12345678")
+    );
+    let v = run_postie(dir.path(), &["validate", "cc.yaml"], &[], None);
+    assert_eq!(v.code, 0, "{}", v.all());
+}

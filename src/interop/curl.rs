@@ -622,6 +622,17 @@ fn build(commands: Vec<(usize, Curl)>, name: &str, mut report: Report) -> Import
                 }
             } else if k.eq_ignore_ascii_case("cookie") && !v.contains("<<") && !v.is_empty() {
                 secret(&mut variables, &mut secrets, "cookie", &v)
+            } else if crate::redact::is_secret_name(&k.replace('-', "_"))
+                && !v.contains("<<")
+                && !v.is_empty()
+            {
+                // `X-API-Key: …`, `X-Auth-Token: …`: a credential in a header of its own.
+                secret(
+                    &mut variables,
+                    &mut secrets,
+                    &super::names::ident(&k.to_ascii_lowercase()),
+                    &v,
+                )
             } else {
                 escape_keeping(&v)
             };

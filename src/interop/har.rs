@@ -267,7 +267,7 @@ impl Har {
             } else if lower == "cookie" && !v.is_empty() {
                 had_cookie = true;
                 self.secret("cookie", &v)
-            } else if crate::redact::is_secret_name(&lower) && !v.is_empty() {
+            } else if crate::redact::is_secret_name(&lower.replace('-', "_")) && !v.is_empty() {
                 self.secret(&lower, &v)
             } else {
                 escape_literal(&v)

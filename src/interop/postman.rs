@@ -836,18 +836,37 @@ impl Importer {
             }
             _ => {}
         }
-        out.into_iter()
-            .filter_map(|(k, v)| {
-                if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
-                    self.report
-                        .left_out
-                        .push(format!("{at}: header `{k}` has a name HTTP does not allow"));
-                    return None;
+        let mut headers = Vec::with_capacity(out.len());
+        for (k, v) in out {
+            if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+                self.report
+                    .left_out
+                    .push(format!("{at}: header `{k}` has a name HTTP does not allow"));
+                continue;
+            }
+            let where_ = format!("{at} header {k}");
+            let literal = !v.is_empty() && !v.contains("{{");
+            // A credential written into a header goes to .env like any other.
+            let v = if literal && k.eq_ignore_ascii_case("authorization") {
+                match v.split_once(' ') {
+                    Some((scheme, cred)) if !cred.trim().is_empty() => format!(
+                        "{scheme} {}",
+                        self.secret_ref(
+                            &format!("{}_token", slug(scheme)),
+                            &Value::String(cred.trim().to_string()),
+                            &where_
+                        )
+                    ),
+                    _ => self.secret_ref("authorization", &Value::String(v), &where_),
                 }
-                let v = self.conv.text(&v, &format!("{at} header {k}"));
-                Some((k, v))
-            })
-            .collect()
+            } else if literal && crate::redact::is_secret_name(&k.replace('-', "_")) {
+                self.secret_ref(&k.to_ascii_lowercase(), &Value::String(v), &where_)
+            } else {
+                self.conv.text(&v, &where_)
+            };
+            headers.push((k, v));
+        }
+        headers
     }
 
     /// The request's auth as postie's `auth:` (or headers/query it adds), `None` for none.

@@ -27,6 +27,7 @@ use crate::session::SendOpts;
 mod editor;
 mod inspect;
 mod mock_control;
+mod paste;
 
 use editor::{ReplHelper, append_history, helper};
 
@@ -102,6 +103,16 @@ pub const COMMANDS: &[(&str, &str, &[&str])] = &[
         &["--no-auto-approve"],
     ),
     ("history", "history — this session's requests", &[]),
+    (
+        "import",
+        "import curl [COMMAND] — a curl command (on the line, or pasted until an empty line) becomes a request",
+        &[],
+    ),
+    (
+        "save",
+        "save — write the requests `import` added into the collection file (comments kept)",
+        &[],
+    ),
     ("quit", "quit — leave (Ctrl-D too)", &[]),
 ];
 
@@ -137,6 +148,10 @@ pub struct Session {
     pub failed: bool,
     /// Ctrl-C while a command runs (interactive only; a listener holds SIGINT for the session).
     interrupts: Option<std::sync::Arc<Interrupts>>,
+    /// Lines of a paste `import curl` is collecting.
+    pasting: Option<Vec<String>>,
+    /// What `import` added, for `save`.
+    added: paste::Added,
 }
 
 /// Counts Ctrl-Cs and wakes whoever waits for the next one.
@@ -368,6 +383,8 @@ impl Session {
             answer_used: false,
             interrupts: None,
             failed: false,
+            pasting: None,
+            added: paste::Added::default(),
         };
         s.sync_clock();
         s
@@ -442,14 +459,20 @@ impl Session {
 
     /// Runs one line. Returns false to quit.
     pub async fn execute(&mut self, line: &str) -> bool {
+        if self.is_pasting() {
+            let result = self.paste_line(line);
+            self.answer(result);
+            return true;
+        }
         let (cmd, rest) = command_and_rest(line);
         if cmd.is_empty() {
             return true;
         }
         let result = match cmd {
-            // The rest of the line is the value / path, raw.
+            // The rest of the line is the value / path / command, raw.
             "set" => self.set(rest),
             "get" => self.get(rest),
+            "import" => self.import_cmd(rest),
             _ => match split_words(rest) {
                 Err(e) => Err(e),
                 Ok(words) => match self.dispatch(cmd, &words).await {
@@ -458,6 +481,15 @@ impl Session {
                 },
             },
         };
+        self.answer(result);
+        if let Err(e) = self.runner.save() {
+            self.say(&format!("warning: could not save state: {e}"));
+        }
+        true
+    }
+
+    /// Prints a command's outcome (an error marks the session failed).
+    fn answer(&mut self, result: Result<String, String>) {
         match result {
             Ok(text) if !text.is_empty() => self.say(&text),
             Ok(_) => {}
@@ -470,10 +502,6 @@ impl Session {
                 ));
             }
         }
-        if let Err(e) = self.runner.save() {
-            self.say(&format!("warning: could not save state: {e}"));
-        }
-        true
     }
 
     /// Runs a command with checked arguments; `None` means quit.
@@ -529,6 +557,7 @@ impl Session {
                 Err(e) => Err(e),
             },
             "history" => args(0).map(|_| self.history()),
+            "save" => args(0).and_then(|_| self.save_cmd()),
             name if self.runner.collection.requests.contains_key(name) => {
                 let mut all = vec![name.to_string()];
                 all.extend(words.iter().cloned());
@@ -1013,9 +1042,19 @@ pub async fn run(path: &Path, opts: &SendOpts) -> i32 {
         let _ = ed.load_history(&history);
         loop {
             ed.set_helper(Some(helper(&s)));
-            let prompt = s.prompt();
+            let prompt = if s.is_pasting() {
+                "… ".to_string()
+            } else {
+                s.prompt()
+            };
             match tokio::task::block_in_place(|| ed.readline(&prompt)) {
                 Ok(line) => {
+                    // A paste is neither trimmed (continuations) nor kept in the history (it may
+                    // hold a token).
+                    if s.is_pasting() {
+                        s.execute(&line).await;
+                        continue;
+                    }
                     let line = line.trim().to_string();
                     if line.is_empty() {
                         continue;
@@ -1038,6 +1077,11 @@ pub async fn run(path: &Path, opts: &SendOpts) -> i32 {
     let lines: Vec<String> = stdin.lock().lines().map_while(Result::ok).collect();
     let mut i = 0;
     while i < lines.len() {
+        if s.is_pasting() {
+            s.execute(&lines[i]).await;
+            i += 1;
+            continue;
+        }
         let line = lines[i].trim().to_string();
         i += 1;
         if line.is_empty() || line.starts_with('#') {

@@ -50,6 +50,9 @@ pub struct Collection {
     /// How long one script may run (default 1s).
     #[serde(default)]
     pub script_timeout: Option<String>,
+    /// TLS settings for every request (`--cacert`, `--cert`/`--key`, `--insecure` override).
+    #[serde(default)]
+    pub tls: Option<crate::exchange::TlsOptions>,
     /// The file this was loaded from.
     #[serde(skip)]
     pub path: PathBuf,

@@ -575,6 +575,55 @@ pub enum SendError {
     Http(String),
 }
 
+/// TLS settings: extra trusted roots, a client certificate, or no verification at all.
+#[derive(Debug, Clone, Default, serde::Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsOptions {
+    /// A PEM file of certificates to trust besides the system's (a private CA).
+    #[serde(default)]
+    pub cacert: Option<std::path::PathBuf>,
+    /// A PEM client certificate (chain) for mutual TLS.
+    #[serde(default)]
+    pub cert: Option<std::path::PathBuf>,
+    /// The client certificate's PEM private key.
+    #[serde(default)]
+    pub key: Option<std::path::PathBuf>,
+    /// Skip certificate verification (warned about on every run).
+    #[serde(default)]
+    pub insecure: bool,
+}
+
+impl TlsOptions {
+    /// These options over `base` (a command line over the collection's `tls:`).
+    pub fn over(&self, base: &TlsOptions) -> TlsOptions {
+        TlsOptions {
+            cacert: self.cacert.clone().or_else(|| base.cacert.clone()),
+            cert: self.cert.clone().or_else(|| base.cert.clone()),
+            key: self.key.clone().or_else(|| base.key.clone()),
+            insecure: self.insecure || base.insecure,
+        }
+    }
+
+    /// Relative paths resolved against `dir` (a collection's directory).
+    pub fn relative_to(&self, dir: &std::path::Path) -> TlsOptions {
+        let at = |p: &Option<std::path::PathBuf>| {
+            p.as_ref().map(|p| {
+                if p.is_relative() {
+                    dir.join(p)
+                } else {
+                    p.clone()
+                }
+            })
+        };
+        TlsOptions {
+            cacert: at(&self.cacert),
+            cert: at(&self.cert),
+            key: at(&self.key),
+            insecure: self.insecure,
+        }
+    }
+}
+
 /// Sends rendered requests over one connection pool. Redirects are followed here, not by the
 /// client, so what crosses to another host is decided in one place: credentials never do.
 #[derive(Clone)]
@@ -589,12 +638,61 @@ const MAX_REDIRECTS: usize = 10;
 const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
 
 impl Sender {
-    /// Builds the client (rustls with the ring provider and webpki roots).
+    /// Builds the client (rustls with the ring provider and the platform's roots). Proxies come
+    /// from `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY`.
     pub fn new() -> Result<Sender, SendError> {
+        Sender::with_tls(&TlsOptions::default())
+    }
+
+    /// [`Sender::new`] with extra roots, a client certificate, or no verification.
+    pub fn with_tls(tls: &TlsOptions) -> Result<Sender, SendError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
+        let read = |p: &std::path::Path, what: &str| {
+            std::fs::read(p).map_err(|e| {
+                SendError::Http(format!("cannot read the {what} {}: {e}", p.display()))
+            })
+        };
+        let mut b = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("postie/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("postie/", env!("CARGO_PKG_VERSION")));
+        if let Some(ca) = &tls.cacert {
+            let certs = reqwest::Certificate::from_pem_bundle(&read(ca, "CA certificate file")?)
+                .map_err(|e| {
+                    SendError::Http(format!("{}: not PEM certificates: {e}", ca.display()))
+                })?;
+            if certs.is_empty() {
+                return Err(SendError::Http(format!(
+                    "{}: no certificate in it (expected PEM `-----BEGIN CERTIFICATE-----` blocks)",
+                    ca.display()
+                )));
+            }
+            b = b.tls_certs_merge(certs);
+        }
+        match (&tls.cert, &tls.key) {
+            (Some(cert), Some(key)) => {
+                let mut pem = read(cert, "client certificate")?;
+                pem.push(b'\n');
+                pem.extend(read(key, "client key")?);
+                let id = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                    SendError::Http(format!(
+                        "the client certificate {} and key {} do not make an identity: {e}",
+                        cert.display(),
+                        key.display()
+                    ))
+                })?;
+                b = b.identity(id);
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(SendError::Http(
+                    "a client certificate needs both --cert FILE and --key FILE".into(),
+                ));
+            }
+            (None, None) => {}
+        }
+        if tls.insecure {
+            b = b.tls_danger_accept_invalid_certs(true);
+        }
+        let client = b
             .build()
             .map_err(|e| SendError::Http(format!("cannot build the HTTP client: {e}")))?;
         Ok(Sender { client })
@@ -882,6 +980,12 @@ fn describe_reqwest(e: &reqwest::Error) -> String {
         msg.push_str(": ");
         msg.push_str(&s.to_string());
         src = s.source();
+    }
+    let lower = msg.to_ascii_lowercase();
+    if lower.contains("certificate") && !lower.contains("certificate required") {
+        msg.push_str(" — for a private CA pass --cacert FILE (or `tls: {cacert: FILE}` in the collection); --insecure skips verification");
+    } else if lower.contains("certificate required") || lower.contains("handshake failure") {
+        msg.push_str(" — the server may want a client certificate: --cert FILE --key FILE");
     }
     msg
 }

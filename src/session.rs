@@ -33,6 +33,30 @@ pub struct SendOpts {
     /// Show response headers (and whole URLs in step lines).
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Trust the certificates in this PEM file (a private CA) besides the system's.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<std::path::PathBuf>,
+    /// Present this PEM client certificate (mutual TLS); with --key.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<std::path::PathBuf>,
+    /// The client certificate's PEM private key.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<std::path::PathBuf>,
+    /// Do not verify TLS certificates (warned about on every run).
+    #[arg(long, short = 'k')]
+    pub insecure: bool,
+}
+
+impl SendOpts {
+    /// The TLS options given on the command line.
+    pub fn tls(&self) -> crate::exchange::TlsOptions {
+        crate::exchange::TlsOptions {
+            cacert: self.cacert.clone(),
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            insecure: self.insecure,
+        }
+    }
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {
@@ -126,12 +150,23 @@ pub fn open_runner(
             mock_url,
             fresh: opts.fresh,
             state_dir: None,
+            tls: opts.tls(),
         },
     )
     .map_err(|e| {
         eprintln!("error: {e}");
         EXIT_COLLECTION
     })?;
+    if opts.insecure || runner.collection.tls.as_ref().is_some_and(|t| t.insecure) {
+        eprintln!(
+            "warning: TLS certificate verification is off ({}): any server can answer for any host",
+            if opts.insecure {
+                "--insecure"
+            } else {
+                "tls.insecure in the collection"
+            }
+        );
+    }
     for n in &runner.store.notices {
         eprintln!("note: {n}");
     }

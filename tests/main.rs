@@ -11,3 +11,4 @@ mod mock_api;
 mod oauth;
 mod repl;
 mod scripts;
+mod tls;

@@ -160,6 +160,8 @@ pub struct RunOptions {
     pub fresh: bool,
     /// Override the state directory (default `.postie` beside the collection).
     pub state_dir: Option<PathBuf>,
+    /// TLS options from the command line (over the collection's `tls:`).
+    pub tls: crate::exchange::TlsOptions,
 }
 
 /// Runs requests and flows of one collection in one environment.
@@ -301,6 +303,13 @@ impl Runner {
             Inputs::environment_for(&collection.dir()),
         );
         inputs.mock_url = opts.mock_url.clone();
+        let tls = opts.tls.over(
+            &collection
+                .tls
+                .clone()
+                .unwrap_or_default()
+                .relative_to(&collection.dir()),
+        );
         let mut script_limits = crate::script::Limits::default();
         if let Some(t) = collection
             .script_timeout
@@ -312,7 +321,7 @@ impl Runner {
         let mut runner = Runner {
             collection,
             templates,
-            sender: Sender::new()?,
+            sender: Sender::with_tls(&tls)?,
             inputs,
             store,
             redactor: Redactor::default(),

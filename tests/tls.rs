@@ -130,10 +130,9 @@ fn tls_server(p: &Pki, require_client: bool) -> TlsServer {
 }
 
 fn project_for(port: u16, tls: &str) -> Project {
-    let p = Project::new(&format!(
+    Project::new(&format!(
         "name: t\n{tls}requests:\n  hello:\n    url: https://localhost:{port}/hello\n"
-    ));
-    p
+    ))
 }
 
 fn write_pki(p: &Project, k: &Pki) {

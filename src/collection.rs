@@ -828,7 +828,8 @@ fn excerpt(line: &str, col: usize, width: usize) -> (String, usize) {
 }
 
 impl LoadError {
-    fn at(
+    /// An error at a line and column of `source` (1-based), showing that line.
+    pub fn at(
         file: &Path,
         source: &str,
         line: usize,

@@ -95,6 +95,76 @@ pub fn analyse(c: &Collection, t: &Templates) -> Report {
             }
         }
     }
+    // Scripts: their syntax, and the names they set (defined at run time).
+    let mut scripts: Vec<(Vec<String>, &str)> = Vec::new();
+    if let Some(s) = &c.script {
+        for (phase, code) in [("pre", &s.pre), ("post", &s.post)] {
+            if let Some(code) = code {
+                scripts.push((vec!["script".into(), phase.into()], code));
+            }
+        }
+    }
+    for (name, f) in &c.folders {
+        if let Some(s) = &f.script {
+            for (phase, code) in [("pre", &s.pre), ("post", &s.post)] {
+                if let Some(code) = code {
+                    scripts.push((
+                        vec![
+                            "folders".into(),
+                            name.clone(),
+                            "script".into(),
+                            phase.into(),
+                        ],
+                        code,
+                    ));
+                }
+            }
+        }
+    }
+    for (name, r) in &c.requests {
+        if let Some(s) = &r.script {
+            for (phase, code) in [("pre", &s.pre), ("post", &s.post)] {
+                if let Some(code) = code {
+                    scripts.push((
+                        vec![
+                            "requests".into(),
+                            name.clone(),
+                            "script".into(),
+                            phase.into(),
+                        ],
+                        code,
+                    ));
+                }
+            }
+        }
+    }
+    for (path, code) in &scripts {
+        defined.extend(crate::script::names_set(code));
+        if let Err(e) = crate::script::check_syntax(code) {
+            let msg = format!(
+                "script{}: {} — fix the JavaScript",
+                e.line().map(|l| format!(" line {l}")).unwrap_or_default(),
+                e.message
+            );
+            let mut err = located(path, msg.clone());
+            // A block scalar (`post: |`) starts on the next line: point at the script's line.
+            let key_line = c
+                .source
+                .lines()
+                .nth(err.line.saturating_sub(1))
+                .unwrap_or("");
+            if let Some(n) = e.line()
+                && err.line > 0
+                && key_line.trim_end().ends_with(['|', '>', '-', '+'])
+            {
+                let line = err.line + n as usize;
+                let text = c.source.lines().nth(line - 1).unwrap_or("");
+                let col = text.len() - text.trim_start().len() + 1;
+                err = LoadError::at(&c.path, &c.source, line, col, msg);
+            }
+            report.errors.push(err);
+        }
+    }
     for (name, req) in &c.requests {
         defined.insert(name.clone());
         defined.extend(req.capture.keys().cloned());

@@ -638,3 +638,90 @@ fn postman_collections_survive_import_export_import() {
         );
     }
 }
+
+/// A Postman collection around `items`.
+fn postman(items: Value) -> String {
+    serde_json::to_string(&json!({
+        "info": {"name": "hostile", "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"},
+        "item": items,
+    }))
+    .unwrap()
+}
+
+#[test]
+fn hostile_collections_are_refused_or_contained() {
+    let dir = tempfile::tempdir().unwrap();
+    // 50 MB: a request whose body is 50 MB of JSON text comes in whole.
+    let big = "x".repeat(50 << 20);
+    let text = postman(
+        json!([{"name": "big", "request": {"method": "POST", "url": "http://127.0.0.1:9/big",
+        "body": {"mode": "raw", "raw": big, "options": {"raw": {"language": "text"}}}}}]),
+    );
+    std::fs::write(dir.path().join("big.json"), text).unwrap();
+    let start = std::time::Instant::now();
+    let (r, yaml) = import(dir.path(), &["postman", "big.json"], "big.yaml");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(yaml.len() > 50 << 20);
+    eprintln!("50 MB collection imported in {:?}", start.elapsed());
+    // Folders 40 deep come in as a folder path; 10,000 deep is refused, located, not a crash.
+    let mut deep = json!([{"name": "leaf", "request": "http://127.0.0.1:9/leaf"}]);
+    for i in 0..40 {
+        deep = json!([{"name": format!("f{i}"), "item": deep}]);
+    }
+    std::fs::write(dir.path().join("deep.json"), postman(deep)).unwrap();
+    let (r, yaml) = import(dir.path(), &["postman", "deep.json"], "deep.yaml");
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        yaml.contains("folder: f39/f38/"),
+        "{}",
+        &yaml[..yaml.len().min(500)]
+    );
+    let mut text = String::new();
+    for _ in 0..10_000 {
+        text.push_str("{\"name\": \"f\", \"item\": [");
+    }
+    std::fs::write(
+        dir.path().join("deeper.json"),
+        format!("{{\"info\": {{}}, \"item\": [{text}"),
+    )
+    .unwrap();
+    let r = run_postie(dir.path(), &["import", "postman", "deeper.json"], &[], None);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("deeper.json:1:"), "{}", r.stderr);
+    assert!(r.stderr.contains("nested too deeply"), "{}", r.stderr);
+    // Scripts that never end or eat memory are stopped with a clear message, and the run goes on.
+    let scripts = postman(json!([
+        {"name": "spin", "request": "http://127.0.0.1:9/x",
+         "event": [{"listen": "prerequest", "script": {"exec": ["while (true) {}"]}}]},
+        {"name": "hog", "request": "http://127.0.0.1:9/x",
+         "event": [{"listen": "prerequest", "script": {"exec": ["var a = []; for (;;) a.push(new Array(1e5).fill(7));"]}}]},
+    ]));
+    std::fs::write(dir.path().join("scripts.json"), scripts).unwrap();
+    let (r, _) = import(dir.path(), &["postman", "scripts.json"], "scripts.yaml");
+    assert_eq!(r.code, 0, "{}", r.all());
+    let start = std::time::Instant::now();
+    let run = run_postie(dir.path(), &["run", "scripts.yaml", "--fresh"], &[], None);
+    assert_eq!(
+        run.code,
+        3,
+        "the requests cannot connect, after the scripts were stopped:\n{}",
+        run.all()
+    );
+    assert!(
+        run.stdout
+            .contains("request `spin` script.pre: stopped: it ran longer than 1s"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("request `hog` script.pre: stopped: it used more than 64 MiB"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
+}

@@ -218,3 +218,20 @@ requests:
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains("did you mean `Second`"), "{}", r.stderr);
 }
+
+#[test]
+fn validate_finds_script_syntax_errors_at_their_line() {
+    let p = Project::new(
+        "name: v\nrequests:\n  a:\n    url: http://127.0.0.1:9/x?t=<<token>>\n    script:\n      post: |\n        pm.environment.set(\"token\", 1);\n        if (x {\n",
+    );
+    let r = p.postie(&["validate", "c.yaml"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr.contains("c.yaml:8:9: script line 2: SyntaxError"),
+        "{}",
+        r.stderr
+    );
+    // Nothing is sent from a collection whose script does not parse.
+    let r = p.postie(&["send", "c.yaml", "a"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+}

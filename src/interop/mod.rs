@@ -92,10 +92,15 @@ impl InputError {
 
     /// An error from a JSON parser, located.
     pub fn json(file: &Path, e: &serde_json::Error) -> InputError {
+        let message = if e.to_string().starts_with("recursion limit exceeded") {
+            "nested too deeply: more than 128 levels of arrays and objects (about 60 folders within folders); flatten it before importing".to_string()
+        } else {
+            format!("not valid JSON: {e}")
+        };
         InputError {
             file: file.to_path_buf(),
             at: Some((e.line(), e.column())),
-            message: format!("not valid JSON: {e}"),
+            message,
         }
     }
 

@@ -403,9 +403,7 @@ impl Importer {
             }
             code = code.replace(&format!("{{{{{from}}}}}"), &format!("{{{{{to}}}}}"));
         }
-        for m in SET_NAME.captures_iter(&code) {
-            self.script_set.insert(m[1].to_string());
-        }
+        self.script_set.extend(crate::script::names_set(&code));
         for (i, line) in code.lines().enumerate() {
             for (needle, what) in UNSUPPORTED {
                 if line.contains(needle) {
@@ -1470,7 +1468,7 @@ fn scripts_in(v: &Value, out: &mut BTreeSet<String>) {
                     Value::String(s) => s.clone(),
                     _ => String::new(),
                 };
-                out.extend(SET_NAME.captures_iter(&code).map(|c| c[1].to_string()));
+                out.extend(crate::script::names_set(&code));
             }
             m.values().for_each(|x| scripts_in(x, out));
         }
@@ -1478,12 +1476,6 @@ fn scripts_in(v: &Value, out: &mut BTreeSet<String>) {
         _ => {}
     }
 }
-
-/// `set("name", …)` and `setEnvironmentVariable("name", …)` in scripts.
-static SET_NAME: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-    regex::Regex::new(r#"(?:\.set|set(?:Environment|Global)Variable)\(\s*["'`]([^"'`]+)["'`]"#)
-        .expect("valid regex")
-});
 
 /// What postie's sandbox cannot do, found by the text that does it.
 const UNSUPPORTED: [(&str, &str); 6] = [

@@ -413,17 +413,12 @@ fn push_failure(r: &mut StepResult, message: String) {
     }
 }
 
-/// Names a request's scripts may set: the string literals passed to a `set`
-/// (`pm.environment.set("token", …)`, `postman.setEnvironmentVariable('id', …)`).
+/// Names a request's scripts may set (see [`crate::script::names_set`]).
 fn scripted_names(c: &crate::collection::Collection, request: &str) -> Vec<String> {
-    static SET: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r#"(?:\.set|set(?:Environment|Global)Variable)\(\s*["'`]([^"'`]+)["'`]"#)
-            .expect("valid regex")
-    });
     let mut out = Vec::new();
     for post in [false, true] {
         for s in c.scripts_for(request, post) {
-            out.extend(SET.captures_iter(s.code).map(|m| m[1].to_string()));
+            out.extend(crate::script::names_set(s.code));
         }
     }
     out

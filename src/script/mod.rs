@@ -303,6 +303,51 @@ pub fn run(input: &Input, scripts: &[Source<'_>], limits: &Limits) -> Output {
     })
 }
 
+/// Checks a script's syntax without running it (`postie validate`).
+pub fn check_syntax(code: &str) -> Result<(), ScriptError> {
+    ENGINE.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(
+                Engine::new(&Limits::default()).map_err(|message| ScriptError {
+                    script: 0,
+                    message,
+                    stack: String::new(),
+                })?,
+            );
+        }
+        let engine = slot.as_ref().expect("engine just built");
+        engine.arm(Duration::from_secs(5));
+        let wrapped = format!("(async function () {{{code}\n}})");
+        engine.ctx.with(|ctx| {
+            match ctx
+                .eval_with_options::<Function, _>(wrapped, sloppy("script0"))
+                .catch(&ctx)
+            {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    let (message, stack) = describe(&e);
+                    Err(ScriptError {
+                        script: 0,
+                        message,
+                        stack,
+                    })
+                }
+            }
+        })
+    })
+}
+
+/// The variable names a script sets by name (`pm.environment.set("token", …)`,
+/// `postman.setEnvironmentVariable('id', …)`): defined at run time, as far as `validate` can see.
+pub fn names_set(code: &str) -> Vec<String> {
+    static SET: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"(?:\.set|set(?:Environment|Global)Variable)\(\s*["'`]([^"'`]+)["'`]"#)
+            .expect("valid regex")
+    });
+    SET.captures_iter(code).map(|m| m[1].to_string()).collect()
+}
+
 impl Engine {
     fn new(limits: &Limits) -> Result<Engine, String> {
         let rt = Runtime::new().map_err(|e| format!("cannot start the script engine: {e}"))?;
@@ -376,6 +421,18 @@ impl Engine {
             Err(e) => failed(0, format!("the script sandbox failed: {e}")),
         };
         out.errors.extend(stopped);
+        // Running out of the heap can surface as an exception the script saw: still the limit.
+        let mut poisoned = poisoned;
+        for e in &mut out.errors {
+            if e.message.contains("out of memory") {
+                e.message = format!(
+                    "stopped: it used more than {} MiB of memory (the script memory limit)",
+                    limits.memory >> 20
+                );
+                e.stack.clear();
+                poisoned = true;
+            }
+        }
         for e in &mut out.errors {
             if let Some(s) = scripts.get(e.script) {
                 let at = e.line().map(|l| format!(" line {l}")).unwrap_or_default();

@@ -591,6 +591,10 @@ pub struct TlsOptions {
     /// Skip certificate verification (warned about on every run).
     #[serde(default)]
     pub insecure: bool,
+    /// Keep cookies responses set and send them back (Newman's cookie jar, for
+    /// `compat: newman`); not a YAML setting.
+    #[serde(skip)]
+    pub cookie_jar: bool,
 }
 
 impl TlsOptions {
@@ -601,6 +605,7 @@ impl TlsOptions {
             cert: self.cert.clone().or_else(|| base.cert.clone()),
             key: self.key.clone().or_else(|| base.key.clone()),
             insecure: self.insecure || base.insecure,
+            cookie_jar: self.cookie_jar || base.cookie_jar,
         }
     }
 
@@ -620,6 +625,7 @@ impl TlsOptions {
             cert: at(&self.cert),
             key: at(&self.key),
             insecure: self.insecure,
+            cookie_jar: self.cookie_jar,
         }
     }
 }
@@ -629,6 +635,8 @@ impl TlsOptions {
 #[derive(Clone)]
 pub struct Sender {
     client: reqwest::Client,
+    /// The cookie jar, when the run keeps one (`compat: newman`).
+    jar: Option<std::sync::Arc<reqwest::cookie::Jar>>,
 }
 
 /// How many redirects `follow_redirects` follows.
@@ -692,10 +700,35 @@ impl Sender {
         if tls.insecure {
             b = b.tls_danger_accept_invalid_certs(true);
         }
+        let jar = tls
+            .cookie_jar
+            .then(|| std::sync::Arc::new(reqwest::cookie::Jar::default()));
+        if let Some(j) = &jar {
+            b = b.cookie_provider(j.clone());
+        }
         let client = b
             .build()
             .map_err(|e| SendError::Http(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Sender { client })
+        Ok(Sender { client, jar })
+    }
+
+    /// The cookies the jar holds for a URL (empty without a jar).
+    pub fn cookies_for(&self, url: &str) -> Vec<(String, String)> {
+        use reqwest::cookie::CookieStore as _;
+        let (Some(jar), Ok(u)) = (&self.jar, reqwest::Url::parse(url)) else {
+            return vec![];
+        };
+        jar.cookies(&u)
+            .and_then(|h| h.to_str().ok().map(String::from))
+            .map(|line| {
+                line.split(';')
+                    .filter_map(|c| {
+                        let (k, v) = c.trim().split_once('=')?;
+                        Some((k.to_string(), v.to_string()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Sends one request and reads the whole response, following redirects when the request

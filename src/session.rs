@@ -55,6 +55,7 @@ impl SendOpts {
             cert: self.cert.clone(),
             key: self.key.clone(),
             insecure: self.insecure,
+            cookie_jar: false,
         }
     }
 }

@@ -86,7 +86,7 @@ fn arrived(base: &str) -> Vec<Value> {
             let body = r["body"].as_str().unwrap_or("");
             let body = serde_json::from_str::<Value>(body).unwrap_or_else(|_| json!(body));
             json!({"method": r["method"], "path": r["path"], "query": query, "body": body,
-                "authorization": r["headers"]["authorization"]})
+                "authorization": r["headers"]["authorization"], "cookie": r["headers"]["cookie"]})
         })
         .collect()
 }
@@ -143,7 +143,7 @@ fn newman_and_postie_send_the_same_requests_and_pass_the_same_tests() {
     let newman = tool("node_modules/.bin/newman", "newman (npm)", "npm ci");
     let echo = echo_server();
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&str, Option<(&str, &str)>); 5] = [
+    let cases: [(&str, Option<(&str, &str)>); 6] = [
         (
             "postman/newman-inherited-entities.postman_collection.json",
             Some((
@@ -164,6 +164,7 @@ fn newman_and_postie_send_the_same_requests_and_pass_the_same_tests() {
             "postman/newman-multi-level-folders-v2.postman_collection.json",
             None,
         ),
+        ("postman/newman-cookie-jar.postman_collection.json", None),
     ];
     for (file, env) in cases {
         let coll = localised(&fixture(file), &echo.url, dir.path());

@@ -303,13 +303,15 @@ impl Runner {
             Inputs::environment_for(&collection.dir()),
         );
         inputs.mock_url = opts.mock_url.clone();
-        let tls = opts.tls.over(
+        let mut tls = opts.tls.over(
             &collection
                 .tls
                 .clone()
                 .unwrap_or_default()
                 .relative_to(&collection.dir()),
         );
+        // Newman keeps the cookies responses set for the rest of the run.
+        tls.cookie_jar |= collection.newman();
         let mut script_limits = crate::script::Limits::default();
         if let Some(t) = collection
             .script_timeout

@@ -86,7 +86,16 @@ impl Runner {
             iteration_count: self.iteration.1,
             vars: layers,
             request: Some(self.request_view(name, rendered)),
-            response: exchange.map(response_view),
+            response: exchange.map(|ex| {
+                let mut view = response_view(ex);
+                view.cookies = self
+                    .sender
+                    .cookies_for(&ex.request.url)
+                    .into_iter()
+                    .map(|(key, value)| Header { key, value })
+                    .collect();
+                view
+            }),
         };
         let output = script::run(&input, &sources, &self.script_limits);
         drop(sources);
@@ -301,5 +310,6 @@ fn response_view(ex: &Exchange) -> ResponseView {
         },
         response_time: ex.elapsed.as_millis() as u64,
         size: ex.raw.len(),
+        cookies: vec![],
     }
 }

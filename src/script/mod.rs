@@ -122,6 +122,9 @@ pub struct ResponseView {
     pub response_time: u64,
     /// Body bytes.
     pub size: usize,
+    /// The cookies the run's jar holds for the request's URL (`pm.cookies`), besides those the
+    /// response sets.
+    pub cookies: Vec<Header>,
 }
 
 /// Everything a phase's scripts see.

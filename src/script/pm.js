@@ -333,6 +333,16 @@
     return out;
   }
 
+  // The jar's cookies for the URL, then those this response sets (which win).
+  function allCookies(r) {
+    var out = (r.cookies || []).map(function (c) { return { name: c.key, value: c.value }; });
+    parseCookies(r.headers).forEach(function (c) {
+      out = out.filter(function (o) { return o.name !== c.name; });
+      out.push(c);
+    });
+    return out;
+  }
+
   function makeResponse(r) {
     if (!r) return undefined;
     var headers = new PropertyList(r.headers.map(function (h) { return { key: h.key, value: h.value }; }), true);
@@ -354,7 +364,7 @@
         if (parseError) throw new SyntaxError('JSONError: ' + parseError.message + ' (the response body is not JSON)');
         return parsed;
       },
-      cookies: new PropertyList(parseCookies(r.headers).map(function (c) { return { key: c.name, value: c.value, cookie: c }; }), false),
+      cookies: new PropertyList(allCookies(r).map(function (c) { return { key: c.name, value: c.value, cookie: c }; }), false),
       toJSON: function () { return { code: r.code, status: r.reason, header: headers.toJSON(), body: r.body, responseTime: r.responseTime }; },
     };
     Object.defineProperty(resp, 'to', { get: function () { return lib('chai').expect(resp).to; } });
@@ -652,7 +662,7 @@
       responseCode: r ? { code: r.code, name: r.reason, detail: r.reason } : undefined,
       responseHeaders: r ? r.headers.reduce(function (o, h) { o[h.key] = h.value; return o; }, {}) : undefined,
       responseTime: r ? r.responseTime : undefined,
-      responseCookies: r ? parseCookies(r.headers) : undefined,
+      responseCookies: r ? allCookies(r) : undefined,
       request: input.request ? {
         id: input.request.id, name: input.request.name, url: input.request.url, method: input.request.method,
         headers: (input.request.headers || []).reduce(function (o, h) { o[h.key] = h.value; return o; }, {}),

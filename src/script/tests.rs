@@ -47,6 +47,7 @@ fn response(code: u16, body: &str) -> ResponseView {
         body: body.into(),
         response_time: 12,
         size: body.len(),
+        cookies: vec![],
     }
 }
 

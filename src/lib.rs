@@ -2,9 +2,11 @@
 //!
 //! A request flows through the modules in this order:
 //! `collection` (YAML → model) → `scope` + `template` (render) → `exchange` (send) →
-//! `chain` + `capture` (bind) → `state` (persist), driven by `runner`; `auth` keeps tokens fresh,
-//! `guard` watches PUTs, `output`/`report` render results, `cli`/`repl` are thin shells.
-//! `mock` is the Constant Contact server and knows nothing of the runner.
+//! `chain` + `capture` (bind) → `state` (persist), driven by `runner`; `script` runs a request's
+//! JavaScript before and after it; `auth` keeps tokens fresh, `guard` watches PUTs,
+//! `output`/`report` render results, `cli`/`repl` are thin shells over `session`. `interop` turns
+//! other tools' files into collections and back. `mock` is the Constant Contact server and knows
+//! nothing of the runner.
 
 #![warn(missing_docs)]
 

@@ -14,8 +14,6 @@ use super::{CodeGrant, Import, InputError, Obj, Report};
 const METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
-/// How deep a schema is followed when building an example body.
-const MAX_DEPTH: usize = 8;
 
 /// Imports a spec file (YAML or JSON).
 pub fn import(path: &Path) -> Result<Import, InputError> {
@@ -51,9 +49,14 @@ pub fn import(path: &Path) -> Result<Import, InputError> {
     if !doc.get("paths").is_some_and(Value::is_object) {
         return Err(InputError::new(path, "the document has no `paths` object"));
     }
-    let mut imp = Spec {
-        doc: &doc,
+    let odoc = crate::openapi::Doc {
+        root: doc,
         v2: swagger.is_some(),
+    };
+    let mut imp = Spec {
+        doc: &odoc.root,
+        odoc: &odoc,
+        v2: odoc.v2,
         report: Report::default(),
         variables: Map::new(),
         requests: Map::new(),
@@ -69,6 +72,7 @@ pub fn import(path: &Path) -> Result<Import, InputError> {
 
 struct Spec<'a> {
     doc: &'a Value,
+    odoc: &'a crate::openapi::Doc,
     v2: bool,
     report: Report,
     variables: Map<String, Value>,
@@ -715,125 +719,35 @@ impl<'a> Spec<'a> {
                 return escape_strings(v);
             }
         }
-        let mut stack = Vec::new();
-        let v = self.synthesise(schema, 0, &mut stack);
+        let v = self.synthesise(schema);
         escape_strings(&v)
     }
 
-    /// A value a schema accepts: its example, default or first enum value, else built from its
-    /// type (objects from their properties, skipping read-only ones).
-    fn synthesise(&mut self, schema: &'a Value, depth: usize, stack: &mut Vec<String>) -> Value {
-        let r = schema.get("$ref").and_then(Value::as_str).map(String::from);
-        if let Some(r) = &r {
-            if stack.contains(r) || depth > MAX_DEPTH {
-                return Value::Null;
-            }
-            stack.push(r.clone());
-        }
-        let s = self.resolve(schema);
-        let v = self.synthesise_resolved(s, depth, stack);
-        if r.is_some() {
-            stack.pop();
-        }
-        v
+    /// A value a schema accepts (see [`crate::openapi::synthesise`]), with placeholders.
+    fn synthesise(&mut self, schema: &'a Value) -> Value {
+        self.report_refs(schema, &mut Vec::new());
+        crate::openapi::synthesise(self.odoc, schema, crate::openapi::Fill::Plain, false)
     }
 
-    fn synthesise_resolved(
-        &mut self,
-        s: &'a Value,
-        depth: usize,
-        stack: &mut Vec<String>,
-    ) -> Value {
-        if depth > MAX_DEPTH {
-            return Value::Null;
-        }
-        if let Some(e) = s.get("example") {
-            return e.clone();
-        }
-        if let Some(Value::Array(ex)) = s.get("examples")
-            && let Some(first) = ex.first()
-        {
-            return first.clone();
-        }
-        if let Some(d) = s.get("default") {
-            return d.clone();
-        }
-        if let Some(Value::Array(e)) = s.get("enum")
-            && let Some(first) = e.first()
-        {
-            return first.clone();
-        }
-        if let Some(c) = s.get("const") {
-            return c.clone();
-        }
-        if let Some(Value::Array(all)) = s.get("allOf") {
-            let mut out = Map::new();
-            for part in all {
-                if let Value::Object(m) = self.synthesise(part, depth + 1, stack) {
-                    out.extend(m);
-                }
-            }
-            return Value::Object(out);
-        }
-        for k in ["oneOf", "anyOf"] {
-            if let Some(Value::Array(alts)) = s.get(k)
-                && let Some(first) = alts.first()
-            {
-                return self.synthesise(first, depth + 1, stack);
-            }
-        }
-        let ty = match s.get("type") {
-            Some(Value::String(t)) => t.clone(),
-            // OpenAPI 3.1: `type: [string, "null"]`.
-            Some(Value::Array(ts)) => ts
-                .iter()
-                .filter_map(Value::as_str)
-                .find(|t| *t != "null")
-                .unwrap_or("null")
-                .to_string(),
-            _ if s.get("properties").is_some() => "object".into(),
-            _ if s.get("items").is_some() => "array".into(),
-            _ => String::new(),
-        };
-        match ty.as_str() {
-            "object" => {
-                let mut out = Map::new();
-                if let Some(props) = s.get("properties").and_then(Value::as_object) {
-                    for (k, p) in props {
-                        let pr = self.resolve(p);
-                        if pr.get("readOnly").and_then(Value::as_bool) == Some(true) {
-                            continue;
-                        }
-                        let v = self.synthesise(p, depth + 1, stack);
-                        if !v.is_null() {
-                            out.insert(k.clone(), v);
-                        }
+    /// Reports the `$ref`s in a schema that cannot be followed (external or missing).
+    fn report_refs(&mut self, v: &'a Value, seen: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(r) = m.get("$ref").and_then(Value::as_str) {
+                    if seen.contains(&r) || seen.len() > 64 {
+                        return;
                     }
+                    seen.push(r);
+                    let target = self.resolve(v);
+                    self.report_refs(target, seen);
+                    return;
                 }
-                Value::Object(out)
-            }
-            "array" => {
-                let item = s.get("items").unwrap_or(&Value::Null);
-                let v = self.synthesise(item, depth + 1, stack);
-                if v.is_null() { json!([]) } else { json!([v]) }
-            }
-            "string" => Value::String(
-                match s.get("format").and_then(Value::as_str).unwrap_or("") {
-                    "email" => "user@example.com",
-                    "date-time" => "2026-01-01T00:00:00Z",
-                    "date" => "2026-01-01",
-                    "uuid" => "00000000-0000-4000-8000-000000000000",
-                    "uri" | "url" => "https://example.com",
-                    "ipv4" => "192.0.2.1",
-                    "binary" | "byte" => "",
-                    _ => "string",
+                for x in m.values() {
+                    self.report_refs(x, seen);
                 }
-                .to_string(),
-            ),
-            "integer" => json!(s.get("minimum").and_then(Value::as_i64).unwrap_or(0)),
-            "number" => json!(s.get("minimum").and_then(Value::as_f64).unwrap_or(0.0)),
-            "boolean" => json!(false),
-            _ => Value::Null,
+            }
+            Value::Array(a) => a.iter().for_each(|x| self.report_refs(x, seen)),
+            _ => {}
         }
     }
 

@@ -432,7 +432,7 @@ impl Rng {
         Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
     /// The next number.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;
@@ -441,7 +441,7 @@ impl Rng {
         x
     }
     fn pick<'a>(&mut self, words: &[&'a str]) -> &'a str {
-        words[(self.next() % words.len() as u64) as usize]
+        words[(self.next_u64() % words.len() as u64) as usize]
     }
 }
 
@@ -585,7 +585,7 @@ fn synth_resolved(
             match fill {
                 Fill::Plain => json!(lo),
                 Fill::Random(r) if hi > lo => {
-                    json!(lo + (r.borrow_mut().next() % (hi - lo + 1) as u64) as i64)
+                    json!(lo + (r.borrow_mut().next_u64() % (hi - lo + 1) as u64) as i64)
                 }
                 Fill::Random(_) => json!(lo),
             }
@@ -594,12 +594,12 @@ fn synth_resolved(
             let lo = s.get("minimum").and_then(Value::as_f64).unwrap_or(0.0);
             match fill {
                 Fill::Plain => json!(lo),
-                Fill::Random(r) => json!(lo + (r.borrow_mut().next() % 10_000) as f64 / 100.0),
+                Fill::Random(r) => json!(lo + (r.borrow_mut().next_u64() % 10_000) as f64 / 100.0),
             }
         }
         "boolean" => match fill {
             Fill::Plain => json!(false),
-            Fill::Random(r) => json!(r.borrow_mut().next() % 2 == 0),
+            Fill::Random(r) => json!(r.borrow_mut().next_u64() % 2 == 0),
         },
         _ => Value::Null,
     }
@@ -633,7 +633,7 @@ fn string_for(s: &Value, fill: Fill<'_>) -> String {
         Fill::Plain => (0u64, "string"),
         Fill::Random(r) => {
             let mut r = r.borrow_mut();
-            let n = r.next();
+            let n = r.next_u64();
             (n, r.pick(&WORDS))
         }
     };

@@ -500,15 +500,17 @@ fn synth_resolved(
     if depth > MAX_DEPTH {
         return Value::Null;
     }
-    if let Some(e) = s.get("example") {
+    // A schema's own example, unless it contradicts the schema (vendors' documents have such).
+    let fits = |e: &Value| validate_response(doc, s, e, "example").is_empty();
+    if let Some(e) = s.get("example").filter(|e| fits(e)) {
         return e.clone();
     }
     if let Some(Value::Array(ex)) = s.get("examples")
-        && let Some(first) = ex.first()
+        && let Some(first) = ex.first().filter(|e| fits(e))
     {
         return first.clone();
     }
-    if let Some(d) = s.get("default") {
+    if let Some(d) = s.get("default").filter(|d| fits(d)) {
         return d.clone();
     }
     if let Some(Value::Array(e)) = s.get("enum")
@@ -603,6 +605,26 @@ fn synth_resolved(
         },
         _ => Value::Null,
     }
+}
+
+/// The schema of an object's property, looking through `allOf`, `oneOf` and `anyOf` parts.
+pub fn property_schema(doc: &Doc, schema: &Value, name: &str) -> Option<Value> {
+    fn find(doc: &Doc, schema: &Value, name: &str, depth: usize) -> Option<Value> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        let s = doc.resolve(schema)?;
+        if let Some(p) = s.get("properties").and_then(|p| p.get(name)) {
+            return Some(p.clone());
+        }
+        ["allOf", "oneOf", "anyOf"].iter().find_map(|k| {
+            s.get(*k)?
+                .as_array()?
+                .iter()
+                .find_map(|part| find(doc, part, name, depth + 1))
+        })
+    }
+    find(doc, schema, name, 0)
 }
 
 /// The schema's type (OpenAPI 3.1 lists: the first that is not `null`), inferred from its
@@ -715,14 +737,30 @@ fn string_for(s: &Value, fill: Fill<'_>) -> String {
     out
 }
 
-/// Checks a value against a schema; returns every problem, each with its place (`body.email`).
+/// Checks a request's value against a schema; returns every problem, each with its place
+/// (`body.email`). Read-only properties are neither required nor checked.
 pub fn validate(doc: &Doc, schema: &Value, v: &Value, at: &str) -> Vec<String> {
     let mut out = Vec::new();
-    check(doc, schema, v, at, 0, &mut out);
+    check(doc, schema, v, at, 0, false, &mut out);
     out
 }
 
-fn check(doc: &Doc, schema: &Value, v: &Value, at: &str, depth: usize, out: &mut Vec<String>) {
+/// [`validate`] for a response: write-only properties are not required.
+pub fn validate_response(doc: &Doc, schema: &Value, v: &Value, at: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    check(doc, schema, v, at, 0, true, &mut out);
+    out
+}
+
+fn check(
+    doc: &Doc,
+    schema: &Value,
+    v: &Value,
+    at: &str,
+    depth: usize,
+    response: bool,
+    out: &mut Vec<String>,
+) {
     if depth > MAX_DEPTH || out.len() >= 20 {
         return;
     }
@@ -739,13 +777,13 @@ fn check(doc: &Doc, schema: &Value, v: &Value, at: &str, depth: usize, out: &mut
         .into_iter()
         .flatten()
     {
-        check(doc, part, v, at, depth + 1, out);
+        check(doc, part, v, at, depth + 1, response, out);
     }
     for k in ["oneOf", "anyOf"] {
         if let Some(alts) = s.get(k).and_then(Value::as_array) {
             let ok = alts.iter().any(|a| {
                 let mut e = Vec::new();
-                check(doc, a, v, at, depth + 1, &mut e);
+                check(doc, a, v, at, depth + 1, response, &mut e);
                 e.is_empty()
             });
             if !ok {
@@ -784,6 +822,18 @@ fn check(doc: &Doc, schema: &Value, v: &Value, at: &str, depth: usize, out: &mut
     }
     match v {
         Value::Object(m) => {
+            let declared = s.get("properties").and_then(Value::as_object);
+            // A required read-only property is required in responses only (OpenAPI 3.0
+            // §4.7.25.1), a required write-only one in requests only.
+            let flagged = |name: &str| {
+                let f = if response { "writeOnly" } else { "readOnly" };
+                declared
+                    .and_then(|p| p.get(name))
+                    .and_then(|p| doc.resolve(p))
+                    .and_then(|p| p.get(f))
+                    .and_then(Value::as_bool)
+                    == Some(true)
+            };
             for r in s
                 .get("required")
                 .and_then(Value::as_array)
@@ -792,6 +842,7 @@ fn check(doc: &Doc, schema: &Value, v: &Value, at: &str, depth: usize, out: &mut
             {
                 if let Some(r) = r.as_str()
                     && !m.contains_key(r)
+                    && !flagged(r)
                 {
                     out.push(format!("{at}.{r}: is required"));
                 }
@@ -801,10 +852,11 @@ fn check(doc: &Doc, schema: &Value, v: &Value, at: &str, depth: usize, out: &mut
                 match props.and_then(|p| p.get(k)) {
                     Some(ps) => {
                         let ps_r = doc.resolve(ps).unwrap_or(&Value::Null);
-                        if ps_r.get("readOnly").and_then(Value::as_bool) == Some(true) {
+                        if !response && ps_r.get("readOnly").and_then(Value::as_bool) == Some(true)
+                        {
                             continue;
                         }
-                        check(doc, ps, x, &format!("{at}.{k}"), depth + 1, out)
+                        check(doc, ps, x, &format!("{at}.{k}"), depth + 1, response, out)
                     }
                     None => {
                         if s.get("additionalProperties") == Some(&Value::Bool(false)) {
@@ -812,7 +864,7 @@ fn check(doc: &Doc, schema: &Value, v: &Value, at: &str, depth: usize, out: &mut
                         } else if let Some(ap) =
                             s.get("additionalProperties").filter(|a| a.is_object())
                         {
-                            check(doc, ap, x, &format!("{at}.{k}"), depth + 1, out);
+                            check(doc, ap, x, &format!("{at}.{k}"), depth + 1, response, out);
                         }
                     }
                 }
@@ -827,7 +879,9 @@ fn check(doc: &Doc, schema: &Value, v: &Value, at: &str, depth: usize, out: &mut
                     a.len()
                 ));
             }
-            if let Some(max) = s.get("maxItems").and_then(Value::as_u64)
+            // `maxItems: 0` is what some generators write for "no limit" (Constant Contact's
+            // document says "up to 50" beside it): no API means a list that must stay empty.
+            if let Some(max) = s.get("maxItems").and_then(Value::as_u64).filter(|m| *m > 0)
                 && (a.len() as u64) > max
             {
                 out.push(format!(
@@ -837,7 +891,15 @@ fn check(doc: &Doc, schema: &Value, v: &Value, at: &str, depth: usize, out: &mut
             }
             if let Some(items) = s.get("items") {
                 for (i, x) in a.iter().enumerate().take(1000) {
-                    check(doc, items, x, &format!("{at}[{i}]"), depth + 1, out);
+                    check(
+                        doc,
+                        items,
+                        x,
+                        &format!("{at}[{i}]"),
+                        depth + 1,
+                        response,
+                        out,
+                    );
                 }
             }
         }

@@ -8,6 +8,7 @@ mod engine;
 mod external;
 mod interop;
 mod mock_api;
+mod mock_spec;
 mod oauth;
 mod repl;
 mod scripts;

@@ -1912,3 +1912,33 @@ fn config_files_load_with_relative_paths_and_errors_are_located() {
         run.stderr
     );
 }
+
+/// `--spec` beside the pack: the pack answers what it implements, the document the rest, both
+/// behind the same authorization server; with `--oauth` and no pack, a document's operations
+/// take only tokens that server issued.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_served_document_fills_in_behind_the_same_authorization_server() {
+    let spec = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/interop/openapi/constant-contact-v3-swagger.yaml");
+    let served = || {
+        std::sync::Arc::new(postie::mock::engine::spec::SpecServer::load(&spec, 1, true).unwrap())
+    };
+    for pack in [true, false] {
+        let mut cfg = config(true);
+        cfg.pack = pack;
+        cfg.oauth = !pack;
+        cfg.spec = Some(served());
+        let m = start_with(cfg);
+        let token = access(&m).await;
+        // Campaign emails are not in the pack; the document answers them.
+        let (status, body) = m.get(&token, "/v3/emails").await;
+        assert_eq!(status, 200, "pack={pack}: {body}");
+        assert!(body["campaigns"].is_array(), "{body}");
+        let (status, _) = m.get("not-a-token-it-issued", "/v3/emails").await;
+        assert_eq!(status, 401, "pack={pack}");
+        // Contacts: the pack's own (seeded account) or the document's made-up list.
+        let (status, body) = m.get(&token, "/v3/contacts").await;
+        assert_eq!(status, 200, "pack={pack}: {body}");
+        assert!(body["contacts"].is_array(), "{body}");
+    }
+}

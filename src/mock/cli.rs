@@ -39,6 +39,24 @@ pub struct MockArgs {
     /// Print client secrets.
     #[arg(long)]
     pub show_secrets: bool,
+    /// Serve this OpenAPI 3.0/3.1 or Swagger 2.0 document: every operation answers, requests are
+    /// checked, responses come from its examples or its schemas.
+    #[arg(long, value_name = "SPEC")]
+    pub spec: Option<PathBuf>,
+    /// Changes the values made up for responses (the same seed gives the same bodies).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// A served document keeps no resources: every answer is made up anew.
+    #[arg(long)]
+    pub stateless: bool,
+    /// With --spec: serve the authorization server too, and accept only its tokens where the
+    /// document asks for OAuth2 or a bearer token.
+    #[arg(long)]
+    pub oauth: bool,
+    /// The vendor pack to serve: `constant_contact` (the default without --spec) or `none` (the
+    /// default with --spec). With both, the pack answers what it implements, the document the rest.
+    #[arg(long, value_parser = ["constant_contact", "none"])]
+    pub pack: Option<String>,
 }
 
 /// Runs the mock; returns the exit code.
@@ -66,7 +84,32 @@ pub fn run(args: MockArgs) -> i32 {
     cfg.rate_limit = args.rate_limit;
     cfg.state_file = args.state.clone();
     cfg.sync = args.sync;
+    cfg.pack = match args.pack.as_deref() {
+        Some(p) => p == "constant_contact",
+        None => args.spec.is_none(),
+    };
+    cfg.oauth = args.oauth;
+    if let Some(path) = &args.spec {
+        let started = std::time::Instant::now();
+        match super::engine::spec::SpecServer::load(path, args.seed, !args.stateless) {
+            Ok(s) => {
+                eprintln!(
+                    "serving {} ({} operations, loaded in {:.0} ms)",
+                    path.display(),
+                    s.operations(),
+                    started.elapsed().as_secs_f64() * 1e3
+                );
+                cfg.spec = Some(std::sync::Arc::new(s));
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return crate::exit::COLLECTION;
+            }
+        }
+    }
     let clients = cfg.clients.clone();
+    // Clients belong to the authorization server, which runs with the pack or --oauth.
+    let serves_oauth = cfg.pack || cfg.oauth;
     let server = match MockServer::start(cfg) {
         Ok(s) => s,
         Err(e) => {
@@ -81,7 +124,7 @@ pub fn run(args: MockArgs) -> i32 {
     use std::io::Write as _;
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "listening on {}", server.url());
-    for c in &clients {
+    for c in clients.iter().filter(|_| serves_oauth) {
         let secret = match (&c.client_secret, args.show_secrets) {
             (None, _) => "(public, PKCE)".to_string(),
             (Some(s), true) => s.clone(),

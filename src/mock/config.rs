@@ -225,6 +225,13 @@ pub struct MockConfig {
     pub sync: super::wal::SyncMode,
     /// Clients (file + `--client`).
     pub clients: Vec<Client>,
+    /// Serve the Constant Contact pack (its API under `/v3` and its authorization server).
+    pub pack: bool,
+    /// A served OpenAPI document (`--spec`).
+    pub spec: Option<std::sync::Arc<crate::mock::engine::spec::SpecServer>>,
+    /// Serve the authorization server without the pack, and make the spec's OAuth2 operations
+    /// require its tokens (`--oauth`).
+    pub oauth: bool,
 }
 
 const BUNDLED_CONFIG: &str = include_str!("../../mocks/constant_contact.yaml");
@@ -319,6 +326,9 @@ impl MockConfig {
             state_file: None,
             lock_wait: std::time::Duration::ZERO,
             sync: super::wal::SyncMode::default(),
+            pack: true,
+            spec: None,
+            oauth: false,
         })
     }
 

@@ -68,6 +68,8 @@ pub struct Resp {
     pub body: Bytes,
     /// The route that answered (for the journal).
     pub route: &'static str,
+    /// Headers whose names are not known in advance (a spec's documented headers, a stub's).
+    pub extra: Vec<(String, String)>,
 }
 
 impl Resp {
@@ -82,6 +84,7 @@ impl Resp {
             headers: vec![("content-type", "application/json".into())],
             body: Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
             route: "",
+            extra: Vec::new(),
         }
     }
     /// A response with no body.
@@ -91,6 +94,7 @@ impl Resp {
             headers: vec![],
             body: Bytes::new(),
             route: "",
+            extra: Vec::new(),
         }
     }
     /// An HTML page.
@@ -100,6 +104,7 @@ impl Resp {
             headers: vec![("content-type", "text/html; charset=utf-8".into())],
             body: Bytes::from(body),
             route: "",
+            extra: Vec::new(),
         }
     }
     /// A 302 redirect.
@@ -109,8 +114,16 @@ impl Resp {
             headers: vec![("location", location)],
             body: Bytes::new(),
             route: "",
+            extra: Vec::new(),
         }
     }
+    /// Replaces the content type.
+    pub fn with_content_type(mut self, value: &str) -> Resp {
+        self.headers.retain(|(k, _)| *k != "content-type");
+        self.headers.push(("content-type", value.to_string()));
+        self
+    }
+
     /// Adds a header.
     pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Resp {
         self.headers.push((name, value.into()));

@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod contact_input;
 pub mod contacts;
+pub mod engine;
 pub mod http;
 pub mod lists;
 pub mod oauth;
@@ -466,14 +467,70 @@ fn seeded(cfg: &MockConfig) -> Sim {
 }
 
 /// Routes one request. Synchronous: everything is in memory.
+///
+/// The admin area first; then the Constant Contact pack (its authorization server and `/v3`),
+/// when it is on; then a served document for whatever the pack does not implement; then 404.
 pub fn route(shared: &Shared, req: &Req) -> Resp {
     let now = shared.now_ms();
     let path = req.path.trim_end_matches('/');
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let cfg = &shared.cfg;
+    if let ["__postie", rest @ ..] = segs.as_slice() {
+        return admin::handle(shared, req, rest);
+    }
+    if (cfg.pack || cfg.oauth)
+        && let Some(r) = oauth_route(shared, req, &segs, now)
+    {
+        return r;
+    }
+    if cfg.pack
+        && let ["v3", rest @ ..] = segs.as_slice()
+    {
+        let r = api(shared, req, rest, now);
+        // What the pack does not implement, a served document may.
+        let unknown = matches!(r.route, "not_found" | "method_not_allowed");
+        match &cfg.spec {
+            Some(spec) if unknown => {
+                if let Some(s) = spec.handle(req, &SharedBearer { shared, now }) {
+                    return cors(s);
+                }
+            }
+            _ => {}
+        }
+        return r;
+    }
+    if let Some(spec) = &cfg.spec {
+        if let Some(r) = spec.handle(req, &SharedBearer { shared, now }) {
+            return r;
+        }
+        return engine::spec::problem(
+            404,
+            "Not Found",
+            &format!(
+                "no operation of the served document matches {} {}",
+                req.method, req.path
+            ),
+            &[],
+        )
+        .route("not_found");
+    }
+    if cfg.pack {
+        return Resp::json(403, &json!({"message": "Forbidden"})).route("forbidden");
+    }
+    engine::spec::problem(
+        404,
+        "Not Found",
+        &format!("nothing is served at {}", req.path),
+        &[],
+    )
+    .route("not_found")
+}
+
+/// The authorization server's routes.
+fn oauth_route(shared: &Shared, req: &Req, segs: &[&str], now: i64) -> Option<Resp> {
     let m = req.method.as_str();
     let cfg = &shared.cfg;
-    match segs.as_slice() {
-        ["__postie", rest @ ..] => admin::handle(shared, req, rest),
+    Some(match segs {
         ["oauth2", _server, "v1", "authorize"] if m == "GET" => {
             oauth::authorize(cfg, &mut shared.lock(), req, now).route("authorize")
         }
@@ -493,8 +550,24 @@ pub fn route(shared: &Shared, req: &Req) -> Resp {
         ["oauth2", ..] | [".well-known", ..] => {
             http::oauth_error(404, "not_found", "Not found").route("not_found")
         }
-        ["v3", rest @ ..] => api(shared, req, rest, now),
-        _ => Resp::json(403, &json!({"message": "Forbidden"})).route("forbidden"),
+        _ => return None,
+    })
+}
+
+/// A served document's bearer check: with `--oauth`, the mock's own tokens (signature and the
+/// mock clock); otherwise any token.
+struct SharedBearer<'a> {
+    shared: &'a Shared,
+    now: i64,
+}
+
+impl engine::spec::Bearer for SharedBearer<'_> {
+    fn accepts(&self, req: &Req, token: &str) -> bool {
+        if self.shared.cfg.oauth || self.shared.cfg.pack {
+            self.shared.bearer(req, self.now).is_ok()
+        } else {
+            !token.is_empty()
+        }
     }
 }
 
@@ -709,6 +782,9 @@ async fn serve(
     let mut builder = hyper::Response::builder().status(resp.status);
     for (k, v) in &resp.headers {
         builder = builder.header(*k, v.as_str());
+    }
+    for (k, v) in &resp.extra {
+        builder = builder.header(k.as_str(), v.as_str());
     }
     Ok(builder
         .body(Full::new(resp.body))

@@ -1,0 +1,4 @@
+//! The general engine: what serves any API, of which the Constant Contact simulation is one
+//! pack — a served OpenAPI document ([`spec`]).
+
+pub mod spec;

@@ -11,9 +11,12 @@
 //!    `openapi2postmanv2` beside it when it is on the PATH;
 //! 6. scripts: a step whose post-response script runs 20 `pm.test`s against the same step
 //!    without one (< 1 ms more), and flows of such steps beside Newman running the exported
-//!    collection (node_modules/.bin/newman, installed by scripts/test).
+//!    collection (node_modules/.bin/newman, installed by scripts/test);
+//! 7. `mock --spec`: loading the Constant Contact Swagger (< 100 ms) and generated documents of
+//!    10, 1,000 and 10,000 operations, and the in-process cost of answering a GET on each.
 //!
-//! The mock's HTTP throughput under 64 connections is measured with wrk: `benches/mock_load.sh`.
+//! The mock's HTTP throughput under 64 connections is measured with wrk: `benches/mock_load.sh`,
+//! and for a served document beside Prism: `benches/spec_load.sh`.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -724,6 +727,85 @@ fn bench_scripts() {
     }
 }
 
+/// An OpenAPI 3.0 document of `n` GET operations on `/r{i}/{id}`, each answering an object.
+fn spec_text(n: usize) -> String {
+    let mut paths = serde_json::Map::new();
+    for i in 0..n {
+        paths.insert(
+            format!("/r{i}/{{id}}"),
+            serde_json::json!({"get": {
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}},
+                               {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 500}}],
+                "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Item"}}}},
+                              "404": {"description": "missing"}}}}),
+        );
+    }
+    serde_json::to_string(&serde_json::json!({
+        "openapi": "3.0.3",
+        "info": {"title": "generated", "version": "1"},
+        "servers": [{"url": "/api"}],
+        "paths": paths,
+        "components": {"schemas": {"Item": {"type": "object", "required": ["id", "name"], "properties": {
+            "id": {"type": "integer"}, "name": {"type": "string"}, "email": {"type": "string", "format": "email"},
+            "created_at": {"type": "string", "format": "date-time"}, "tags": {"type": "array", "items": {"type": "string"}}}}}}
+    }))
+    .unwrap()
+}
+
+fn bench_spec() {
+    use postie::mock::engine::spec::{AnyBearer, SpecServer};
+    let cc = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/interop/openapi/constant-contact-v3-swagger.yaml");
+    let times: Vec<Duration> = (0..20)
+        .map(|_| {
+            let t = Instant::now();
+            let s = SpecServer::load(&cc, 1, true).unwrap();
+            assert_eq!(s.operations(), 128);
+            t.elapsed()
+        })
+        .collect();
+    println!(
+        "mock --spec: Constant Contact Swagger (128 operations) loaded in {:.1} ms   (target <= 100 ms)",
+        median(times).as_secs_f64() * 1e3
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for n in [10, 1_000, 10_000] {
+        let path = dir.path().join(format!("spec{n}.json"));
+        std::fs::write(&path, spec_text(n)).unwrap();
+        let t = Instant::now();
+        let s = SpecServer::load(&path, 1, false).unwrap();
+        let load = t.elapsed();
+        // The last operation: a router that scans would be slowest here.
+        let req = postie::mock::http::Req {
+            method: "GET".into(),
+            path: format!("/api/r{}/42", n - 1),
+            query: vec![("limit".into(), "20".into())],
+            headers: Default::default(),
+            body: Default::default(),
+            base_url: "http://127.0.0.1".into(),
+        };
+        let first = s.handle(&req, &AnyBearer).unwrap();
+        assert_eq!(
+            first.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&first.body)
+        );
+        let rounds = 20_000;
+        let t = Instant::now();
+        for _ in 0..rounds {
+            std::hint::black_box(s.handle(&req, &AnyBearer));
+        }
+        let per = t.elapsed() / rounds;
+        println!(
+            "mock --spec: {n:>6} operations: loaded in {:>8.1} ms; a GET answered in {:>6.2} µs in-process ({:.0}k/s on one core)",
+            load.as_secs_f64() * 1e3,
+            per.as_secs_f64() * 1e6,
+            1.0 / per.as_secs_f64() / 1e3
+        );
+    }
+}
+
 fn main() {
     // `cargo bench -- runner mock` runs only the named parts.
     let filters: Vec<String> = std::env::args()
@@ -757,5 +839,8 @@ fn main() {
     }
     if want("mock") {
         bench_mock();
+    }
+    if want("spec") {
+        bench_spec();
     }
 }

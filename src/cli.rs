@@ -99,7 +99,7 @@ pub enum Command {
         #[arg(long, short = 'e')]
         env: Option<String>,
     },
-    /// Run the Constant Contact mock server.
+    /// Run the mock server: the Constant Contact pack, an OpenAPI document (--spec), or both.
     Mock(crate::mock::cli::MockArgs),
     /// Open the REPL on a collection.
     Repl {

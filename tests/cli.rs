@@ -828,3 +828,24 @@ fn login_after_mock_stop_fails_at_once() {
         run.all()
     );
 }
+
+#[test]
+fn mock_fault_flags_are_checked_before_the_mock_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    for (flag, says) in [
+        ("GET /v3/contacts stauts=503", "stauts"),
+        ("/v3/contacts", "does nothing"),
+        ("* delay=2s..1s", "low to high"),
+        ("status=503", "start with the route"),
+    ] {
+        let r = crate::common::run_postie(
+            dir.path(),
+            &["mock", "--port", "0", "--fault", flag],
+            &[],
+            None,
+        );
+        assert_eq!(r.code, 2, "{flag}: {}", r.all());
+        assert!(r.stderr.contains(says), "{flag}: {}", r.stderr);
+        assert!(!r.stdout.contains("listening"), "{}", r.stdout);
+    }
+}

@@ -1942,3 +1942,350 @@ async fn a_served_document_fills_in_behind_the_same_authorization_server() {
         assert!(body["contacts"].is_array(), "{body}");
     }
 }
+
+// ---- Faults: each kind seen by a real client ----
+
+async fn add_fault(m: &Mock, fault: Value) -> Value {
+    let r = m
+        .http
+        .post(m.url("/__postie/faults"))
+        .json(&fault)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+async fn journal(m: &Mock) -> Vec<Value> {
+    let j: Value = m
+        .http
+        .get(m.url("/__postie/journal"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    j["entries"].as_array().unwrap().clone()
+}
+
+/// The io::ErrorKind somewhere in an error's chain.
+fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        cur = err.source();
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_and_rate_limit_faults_answer_with_the_apis_own_bodies() {
+    let m = start(true);
+    let token = access(&m).await;
+    // Compact text, the second call only (every=2), twice at most.
+    add_fault(&m, json!("GET /v3/contacts status=503 every=2 times=2")).await;
+    let statuses: Vec<u16> = {
+        let mut v = Vec::new();
+        for _ in 0..6 {
+            v.push(m.get(&token, "/v3/contacts").await.0);
+        }
+        v
+    };
+    assert_eq!(statuses, [200, 503, 200, 503, 200, 200]);
+    let (_, body) = {
+        m.http
+            .delete(m.url("/__postie/faults"))
+            .send()
+            .await
+            .unwrap();
+        add_fault(
+            &m,
+            json!({"route": "/v3/contact_lists/{id}", "status": 500}),
+        )
+        .await;
+        m.get(&token, &format!("/v3/contact_lists/{GENERAL}")).await
+    };
+    // Constant Contact's error array, not a generic body.
+    assert_eq!(body[0]["error_key"], "server_error", "{body}");
+    // 429 with Retry-After and the throttled body.
+    m.http
+        .delete(m.url("/__postie/faults"))
+        .send()
+        .await
+        .unwrap();
+    add_fault(&m, json!({"route": "POST *", "rate_limit": 7})).await;
+    let r = m
+        .http
+        .post(m.url("/v3/contacts"))
+        .bearer_auth(&token)
+        .json(&json!({"email_address": {"address": "a@example.com"}, "create_source": "Account"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "7");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error_key"], "throttled");
+    // Nothing was created: the fault answered instead of the handler.
+    let (_, list) = m.get(&token, "/v3/contacts?email=a@example.com").await;
+    assert_eq!(list["contacts"].as_array().unwrap().len(), 0, "{list}");
+    // The journal marks what was injected, and the listing counts it.
+    let marked: Vec<Value> = journal(&m)
+        .await
+        .into_iter()
+        .filter(|e| e.get("fault").is_some())
+        .collect();
+    assert_eq!(marked.len(), 4, "{marked:?}");
+    assert!(
+        marked[3]["fault"]
+            .as_str()
+            .unwrap()
+            .contains("rate_limit 7s")
+    );
+    let listed: Value = m
+        .http
+        .get(m.url("/__postie/faults"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["faults"][0]["applied"], 1);
+    // A bad fault is refused whole, saying why.
+    let r = m
+        .http
+        .post(m.url("/__postie/faults"))
+        .json(&json!([{"route": "*", "status": 503}, {"route": "*", "stauts": 503}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("stauts"));
+    let listed: Value = m
+        .http
+        .get(m.url("/__postie/faults"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["faults"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delay_reset_truncate_and_timeout_reach_the_client() {
+    let m = start(true);
+    let token = access(&m).await;
+    // Delay: the answer comes, later.
+    add_fault(&m, json!("GET /v3/contact_lists delay=300ms")).await;
+    let t = std::time::Instant::now();
+    let (status, _) = m.get(&token, "/v3/contact_lists").await;
+    assert_eq!(status, 200);
+    assert!(t.elapsed() >= std::time::Duration::from_millis(300));
+    m.http
+        .delete(m.url("/__postie/faults"))
+        .send()
+        .await
+        .unwrap();
+
+    // Reset: a TCP RST, which the client reports as a reset connection.
+    add_fault(&m, json!("GET /v3/contact_lists reset times=1")).await;
+    let e = m
+        .http
+        .get(m.url("/v3/contact_lists"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        io_kind(&e),
+        Some(std::io::ErrorKind::ConnectionReset),
+        "{e:?}"
+    );
+    // The next call (times=1) goes through on a new connection.
+    assert_eq!(m.get(&token, "/v3/contact_lists").await.0, 200);
+
+    // Truncate: the headers promise more than arrives.
+    add_fault(&m, json!("GET /v3/contact_lists truncate times=1")).await;
+    let r = m
+        .http
+        .get(m.url("/v3/contact_lists"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let promised: usize = r.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(promised > 10);
+    let e = r.bytes().await.unwrap_err();
+    assert!(e.is_body() || e.is_decode(), "{e:?}");
+
+    // Timeout: no answer at all; the client gives up.
+    add_fault(&m, json!("GET /v3/contact_lists timeout=1m")).await;
+    let e = m
+        .http
+        .get(m.url("/v3/contact_lists"))
+        .bearer_auth(&token)
+        .timeout(std::time::Duration::from_millis(400))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(e.is_timeout(), "{e:?}");
+    let marked: Vec<String> = journal(&m)
+        .await
+        .iter()
+        .filter_map(|e| e.get("fault").and_then(Value::as_str).map(String::from))
+        .collect();
+    assert_eq!(marked.len(), 3, "{marked:?}");
+    assert!(
+        marked[0].contains("delay")
+            && marked[1].contains("reset")
+            && marked[2].contains("truncate")
+    );
+    // Stopping the server does not wait for the minute the timeout holds (the test would).
+    let t = std::time::Instant::now();
+    drop(m);
+    assert!(t.elapsed() < std::time::Duration::from_secs(4));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn token_faults_expire_revoke_and_rotate() {
+    let m = start(true);
+    let set = m.login("contact_data offline_access").await;
+    let token = set["access_token"].as_str().unwrap().to_string();
+    let refresh = set["refresh_token"].as_str().unwrap().to_string();
+    let tokens = |body: Value| {
+        let http = m.http.clone();
+        let url = m.url("/__postie/tokens");
+        async move {
+            let r = http.post(url).json(&body).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    // Expire every token now: the old one fails, a new one works at once.
+    let (s, _) = tokens(json!({"expire_access_tokens": true})).await;
+    assert_eq!(s, 200);
+    assert_eq!(m.get(&token, "/v3/contact_lists").await.0, 401);
+    let fresh = access(&m).await;
+    assert_eq!(m.get(&fresh, "/v3/contact_lists").await.0, 200);
+    // Revoke: the refresh token is refused.
+    let (s, body) = tokens(json!({"revoke_refresh_tokens": "all"})).await;
+    assert_eq!(s, 200);
+    assert!(body["refresh_tokens_revoked"].as_u64().unwrap() >= 1);
+    let (s, body) = m
+        .token(
+            Some((CID, SECRET)),
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        )
+        .await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    // Rotate: the JWKS shows only the new key; old tokens fail, new ones verify against it.
+    let jwks = |m: &Mock| {
+        let http = m.http.clone();
+        let url = m.url("/oauth2/default/v1/keys");
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let before = jwks(&m).await;
+    let (s, body) = tokens(json!({"rotate_signing_key": true})).await;
+    assert_eq!(s, 200, "{body}");
+    let after = jwks(&m).await;
+    assert_ne!(before["keys"][0]["kid"], after["keys"][0]["kid"]);
+    assert_eq!(after["keys"][0]["kid"], body["signing_key"]);
+    assert_eq!(m.get(&fresh, "/v3/contact_lists").await.0, 401);
+    let newest = access(&m).await;
+    assert_eq!(m.get(&newest, "/v3/contact_lists").await.0, 200);
+    let header = jsonwebtoken::decode_header(&newest).unwrap();
+    assert_eq!(
+        header.kid.as_ref(),
+        after["keys"][0]["kid"].as_str().map(String::from).as_ref()
+    );
+    let routes: Vec<String> = journal(&m)
+        .await
+        .iter()
+        .map(|e| e["route"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        routes.iter().any(|r| r == "fault.tokens_expired"),
+        "{routes:?}"
+    );
+    assert!(
+        routes.iter().any(|r| r == "fault.key_rotated"),
+        "{routes:?}"
+    );
+    // Unknown fields are refused.
+    let (s, body) = tokens(json!({"expire": true})).await;
+    assert_eq!(s, 400, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn faults_on_a_served_document_use_its_error_shape_and_config_faults_load() {
+    let spec = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/interop/openapi/oai-petstore-expanded.swagger.json");
+    let mut cfg = config(true);
+    cfg.pack = false;
+    cfg.spec = Some(std::sync::Arc::new(
+        postie::mock::engine::spec::SpecServer::load(&spec, 1, true).unwrap(),
+    ));
+    cfg.faults.push(
+        postie::mock::engine::faults::parse_compact("GET /api/pets/{id} status=500").unwrap(),
+    );
+    let m = start_with(cfg);
+    let r = m.http.get(m.url("/api/pets/3")).send().await.unwrap();
+    assert_eq!(r.status(), 500);
+    // Petstore's `default` response: {code, message}.
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], 500, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("fault"),
+        "{body}"
+    );
+
+    // `faults:` in a configuration file is checked when it loads, naming the file and entry.
+    let dir = tempfile::tempdir().unwrap();
+    let bundled = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mocks/constant_contact.yaml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mocks/dev_signing_key.pem"),
+        dir.path().join("dev_signing_key.pem"),
+    )
+    .unwrap();
+    let without_seed: String = bundled
+        .lines()
+        .filter(|l| !l.contains("lists.json") && !l.contains("contacts.json") && *l != "seed:")
+        .collect::<Vec<_>>()
+        .join("\n");
+    let path = dir.path().join("cc.yaml");
+    std::fs::write(
+        &path,
+        format!("{without_seed}\nfaults:\n  - route: GET /v3/contacts\n    status: 503\n  - route: \"*\"\n    delay: soon\n"),
+    )
+    .unwrap();
+    let e = MockConfig::load(&path).unwrap_err();
+    assert!(e.contains("cc.yaml: faults[1]: delay"), "{e}");
+}

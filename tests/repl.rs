@@ -806,3 +806,59 @@ fn pasted_curl_becomes_a_request_and_save_keeps_the_file_s_comments() {
     let v = run_postie(dir.path(), &["validate", "cc.yaml"], &[], None);
     assert_eq!(v.code, 0, "{}", v.all());
 }
+
+#[test]
+fn repl_injects_faults_and_token_faults_into_its_mock() {
+    let dir = project();
+    let script = "\
+login
+mock fault add GET /v3/contact_lists status=503 times=1
+mock fault add /v3/* delay=1ms
+mock fault list
+send find_list
+send find_list
+mock fault clear 1
+mock fault list
+mock fault add GET /v3/* stauts=1
+mock fault clear
+mock tokens expire
+send find_list
+refresh
+send find_list
+mock tokens rotate
+mock journal
+quit
+";
+    let run = run_postie(
+        dir.path(),
+        &["repl", "cc.yaml", "--mock", "--fresh"],
+        &[],
+        Some(script),
+    );
+    let out = run.all();
+    assert!(out.contains("fault 1 added"), "{out}");
+    assert!(
+        out.contains("status 503") && out.contains("times=1"),
+        "{out}"
+    );
+    // The first find_list met the fault, the second went through.
+    let statuses: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("find_list") && (l.contains(" 503") || l.contains(" 200")))
+        .collect();
+    assert!(
+        statuses.len() >= 2 && statuses[0].contains("503") && statuses[1].contains("200"),
+        "{out}"
+    );
+    assert!(out.contains("fault 1 removed"), "{out}");
+    assert!(out.contains("stauts"), "{out}");
+    assert!(out.contains("1 faults cleared"), "{out}");
+    assert!(
+        out.contains("every access token issued so far now fails"),
+        "{out}"
+    );
+    assert!(out.contains(" 401"), "{out}");
+    assert!(out.contains("signing key rotated to"), "{out}");
+    assert!(out.contains("fault: #1 status 503"), "{out}");
+    assert!(out.contains("fault.tokens_expired"), "{out}");
+}

@@ -27,8 +27,21 @@ pub fn handle(shared: &Shared, req: &Req, rest: &[&str]) -> Resp {
                 "reset": "POST /__postie/reset",
                 "state": "GET /__postie/state (export) · PUT|POST /__postie/state (import)",
                 "clients": "GET /__postie/clients",
+                "faults": "GET|POST|DELETE /__postie/faults  {\"route\": \"GET /v3/contacts\", \"status\": 503, \"times\": 2} (or a list, or \"GET /v3/contacts status=503 times=2\") · DELETE /__postie/faults/ID",
+                "tokens": "POST /__postie/tokens  {\"expire_access_tokens\": true, \"revoke_refresh_tokens\": \"all\" | CLIENT_ID, \"rotate_signing_key\": true}",
             }),
         ),
+        ("GET", ["faults"]) => Resp::json(200, &json!({"faults": shared.faults.list()})),
+        ("POST", ["faults"]) => return add_faults(shared, req).route("admin.faults"),
+        ("DELETE", ["faults"]) => Resp::json(200, &json!({"cleared": shared.faults.clear()})),
+        ("DELETE", ["faults", id]) => match id.parse::<u64>() {
+            Ok(n) if shared.faults.remove(n) => Resp::json(200, &json!({"removed": n})),
+            _ => Resp::json(
+                404,
+                &json!({"error": format!("no fault {id}; GET /__postie/faults lists them")}),
+            ),
+        },
+        ("POST", ["tokens"]) => return token_faults(shared, req),
         ("GET", ["clock"]) => Resp::json(200, &clock_json(shared)),
         ("POST", ["clock"]) => {
             let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
@@ -96,4 +109,100 @@ pub fn handle(shared: &Shared, req: &Req, rest: &[&str]) -> Resp {
         ),
     };
     r.route("admin")
+}
+
+/// `POST /__postie/faults`: one fault, a list, or the compact text form as a JSON string.
+fn add_faults(shared: &Shared, req: &Req) -> Resp {
+    let body: Value = match serde_json::from_slice(&req.body) {
+        Ok(v) => v,
+        Err(_) => match std::str::from_utf8(&req.body) {
+            // The compact form sent as text.
+            Ok(t) if !t.trim().is_empty() => Value::String(t.trim().to_string()),
+            _ => {
+                return bad(
+                    "expected a fault: {\"route\": \"GET /v3/contacts\", \"status\": 503}, a list of them, or \"GET /v3/contacts status=503\"",
+                );
+            }
+        },
+    };
+    let items = match body {
+        Value::Array(a) => a,
+        v => vec![v],
+    };
+    let mut specs = Vec::new();
+    for (i, v) in items.into_iter().enumerate() {
+        let spec = match v {
+            Value::String(t) => crate::mock::engine::faults::parse_compact(&t),
+            v => serde_json::from_value(v).map_err(|e| e.to_string()),
+        };
+        match spec {
+            Ok(s) => specs.push(s),
+            Err(e) => return bad(&format!("fault {i}: {e}")),
+        }
+    }
+    // All or nothing: check every one before adding any.
+    let check = crate::mock::engine::faults::Faults::default();
+    for (i, s) in specs.iter().enumerate() {
+        if let Err(e) = check.add(s.clone()) {
+            return bad(&format!("fault {i}: {e}"));
+        }
+    }
+    let ids: Vec<u64> = specs
+        .into_iter()
+        .filter_map(|s| shared.faults.add(s).ok())
+        .collect();
+    Resp::json(201, &json!({"added": ids, "faults": shared.faults.list()}))
+}
+
+/// `POST /__postie/tokens`: the token faults of the authorization server.
+fn token_faults(shared: &Shared, req: &Req) -> Resp {
+    if !(shared.cfg.pack || shared.cfg.oauth) {
+        return bad("no authorization server runs here (start with the pack or --oauth)")
+            .route("admin.tokens");
+    }
+    let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&req.body) else {
+        return bad("expected {\"expire_access_tokens\": true, \"revoke_refresh_tokens\": \"all\" | CLIENT_ID, \"rotate_signing_key\": true}")
+            .route("admin.tokens");
+    };
+    if let Some(k) = body.keys().find(|k| {
+        !matches!(
+            k.as_str(),
+            "expire_access_tokens" | "revoke_refresh_tokens" | "rotate_signing_key"
+        )
+    }) {
+        return bad(&format!(
+            "unknown `{k}`: give expire_access_tokens, revoke_refresh_tokens or rotate_signing_key"
+        ))
+        .route("admin.tokens");
+    }
+    let mut done = serde_json::Map::new();
+    if body.get("rotate_signing_key") == Some(&Value::Bool(true)) {
+        match shared.rotate_signing_key() {
+            Ok(kid) => done.insert("signing_key".into(), json!(kid)),
+            Err(e) => {
+                return Resp::json(500, &json!({"error": e})).route("admin.tokens");
+            }
+        };
+    }
+    if body.get("expire_access_tokens") == Some(&Value::Bool(true)) {
+        shared.expire_access_tokens();
+        done.insert("access_tokens_expired".into(), json!(true));
+    }
+    match body.get("revoke_refresh_tokens") {
+        None => {}
+        Some(Value::String(c)) => {
+            let client = (c != "all").then_some(c.as_str());
+            done.insert(
+                "refresh_tokens_revoked".into(),
+                json!(shared.revoke_refresh_tokens(client)),
+            );
+        }
+        Some(_) => {
+            return bad("revoke_refresh_tokens: give \"all\" or a client_id").route("admin.tokens");
+        }
+    }
+    if done.is_empty() {
+        return bad("nothing to do: set one of expire_access_tokens, revoke_refresh_tokens, rotate_signing_key").route("admin.tokens");
+    }
+    Resp::json(200, &Value::Object(done)).route("fault.tokens")
 }

@@ -57,6 +57,11 @@ pub struct MockArgs {
     /// default with --spec). With both, the pack answers what it implements, the document the rest.
     #[arg(long, value_parser = ["constant_contact", "none"])]
     pub pack: Option<String>,
+    /// A fault in force from the start, in the compact form: `ROUTE key=value ...`, e.g.
+    /// `--fault "GET /v3/contacts status=503 times=2"` or `--fault "* delay=100ms..1s"`
+    /// (repeatable; see docs/mock.md, Faults).
+    #[arg(long = "fault", value_name = "FAULT")]
+    pub faults: Vec<String>,
 }
 
 /// Runs the mock; returns the exit code.
@@ -89,6 +94,20 @@ pub fn run(args: MockArgs) -> i32 {
         None => args.spec.is_none(),
     };
     cfg.oauth = args.oauth;
+    for f in &args.faults {
+        let checked = super::engine::faults::parse_compact(f).and_then(|spec| {
+            super::engine::faults::Faults::default()
+                .add(spec.clone())
+                .map(|_| spec)
+        });
+        match checked {
+            Ok(spec) => cfg.faults.push(spec),
+            Err(e) => {
+                eprintln!("error: --fault `{f}`: {e}");
+                return crate::exit::COLLECTION;
+            }
+        }
+    }
     if let Some(path) = &args.spec {
         let started = std::time::Instant::now();
         match super::engine::spec::SpecServer::load(path, args.seed, !args.stateless) {

@@ -95,6 +95,9 @@ pub struct FileConfig {
     /// Seed data files (relative to the config file).
     #[serde(default)]
     pub seed: Seed,
+    /// Faults in force from the start (see docs/mock.md, Faults).
+    #[serde(default)]
+    pub faults: Vec<crate::mock::engine::faults::FaultSpec>,
 }
 
 fn default_journal() -> usize {
@@ -232,6 +235,8 @@ pub struct MockConfig {
     /// Serve the authorization server without the pack, and make the spec's OAuth2 operations
     /// require its tokens (`--oauth`).
     pub oauth: bool,
+    /// Faults in force from the start: the file's `faults:` and `--fault`.
+    pub faults: Vec<crate::mock::engine::faults::FaultSpec>,
 }
 
 const BUNDLED_CONFIG: &str = include_str!("../../mocks/constant_contact.yaml");
@@ -311,7 +316,14 @@ impl MockConfig {
                 ));
             }
         }
+        let check = crate::mock::engine::faults::Faults::default();
+        for (i, f) in file.faults.iter().enumerate() {
+            check
+                .add(f.clone())
+                .map_err(|e| format!("{name}: faults[{i}]: {e}"))?;
+        }
         Ok(MockConfig {
+            faults: file.faults.clone(),
             auto_approve: file.auto_approve,
             clients: file.clients.clone(),
             file,

@@ -144,6 +144,35 @@ pub fn cc_error(status: u16, key: &str, message: &str) -> Resp {
     )
 }
 
+/// The pack's error for a status nothing in it produces by itself (an injected fault): its own
+/// bodies for 401, 403 and 429, else the usual array with a key for the status.
+pub fn cc_status_error(status: u16) -> Resp {
+    match status {
+        401 => unauthorized(),
+        403 => forbidden_scope(),
+        429 => Resp::json(
+            429,
+            &json!({"error_key": "throttled", "error_message": "Too Many Requests"}),
+        ),
+        _ => {
+            let (key, message) = match status {
+                400 => ("bad_request", "Bad request"),
+                404 => ("not_found", "The requested resource was not found"),
+                405 => ("method_not_allowed", "Method not allowed"),
+                409 => ("conflict", "Conflict"),
+                415 => ("unsupported_media_type", "Unsupported media type"),
+                500 => ("server_error", "An internal server error occurred"),
+                502..=504 => (
+                    "service_unavailable",
+                    "Service unavailable; try again later",
+                ),
+                _ => ("error", "Error"),
+            };
+            cc_error(status, key, message)
+        }
+    }
+}
+
 /// `400 contacts.api.validation.error` with the messages comma-joined, as the vendor does.
 pub fn validation(messages: &[String]) -> Resp {
     cc_error(400, "contacts.api.validation.error", &messages.join(", "))

@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 
@@ -63,6 +63,9 @@ pub struct JournalEntry {
     pub route: &'static str,
     /// Handling time in microseconds.
     pub micros: u64,
+    /// The injected faults that shaped this answer (status 0: none was sent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
 }
 
 fn ser_ts<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
@@ -93,8 +96,12 @@ type TokenCache = HashMap<String, Arc<Claims>, std::hash::BuildHasherDefault<Tai
 pub struct Shared {
     /// Configuration.
     pub cfg: MockConfig,
-    /// Signing keys.
-    pub keys: Keys,
+    /// The signing key, replaced when a fault rotates it.
+    keys: std::sync::RwLock<Arc<Keys>>,
+    /// Key ids rotated away (their tokens fail as `fault.key_rotated`).
+    retired_kids: Mutex<Vec<String>>,
+    /// Access tokens issued at or before this instant (ms) fail: "expire every token now".
+    tokens_cutoff: AtomicI64,
     /// The simulation (one lock).
     pub sim: Mutex<Sim>,
     verified: Mutex<TokenCache>,
@@ -104,6 +111,8 @@ pub struct Shared {
     wal: Option<Arc<wal::Wal>>,
     /// Mirror of `Sim::clock_offset_ms`, read without the lock on every request.
     clock_offset: AtomicI64,
+    /// Faults in force (configuration, `/__postie/faults`, the REPL).
+    pub faults: engine::faults::Faults,
     /// The exclusive lock on the state file, held while the mock runs: two mocks writing one
     /// file would each acknowledge writes the other then overwrites.
     _state_lock: Option<std::fs::File>,
@@ -256,10 +265,17 @@ impl Shared {
             None => (seeded(&cfg), None),
         };
         let offset = sim.clock_offset_ms;
+        let faults = engine::faults::Faults::new(real_ms() as u64);
+        for f in &cfg.faults {
+            faults.add(f.clone()).map_err(MockError::Config)?;
+        }
         Ok(Shared {
+            faults,
             clock_offset: AtomicI64::new(offset),
             cfg,
-            keys,
+            keys: std::sync::RwLock::new(Arc::new(keys)),
+            retired_kids: Mutex::new(Vec::new()),
+            tokens_cutoff: AtomicI64::new(i64::MIN),
             sim: Mutex::new(sim),
             verified: Mutex::new(TokenCache::default()),
             journal: Mutex::new(VecDeque::new()),
@@ -375,6 +391,67 @@ impl Shared {
         j.push_back(e);
     }
 
+    /// The signing key in use.
+    pub fn keys(&self) -> Arc<Keys> {
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Token fault: a new signing key. The JWKS shows only it; tokens signed before fail.
+    /// Returns the new key id.
+    pub fn rotate_signing_key(&self) -> Result<String, String> {
+        let old = self.keys();
+        let n = self
+            .retired_kids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+            + 1;
+        let base = self.cfg.file.key_id.as_str();
+        let kid = format!("{base}-rotated-{n}");
+        let fresh = Keys::generate(&kid)?;
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
+        self.retired_kids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(old.kid.clone());
+        self.verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        Ok(kid)
+    }
+
+    /// Token fault: every access token issued so far fails from now on. The mock clock moves
+    /// to the next whole second (tokens carry `iat` in seconds), so tokens issued afterwards
+    /// are told apart from those before.
+    pub fn expire_access_tokens(&self) {
+        let now = self.now_ms();
+        self.tokens_cutoff.fetch_max(now, Ordering::AcqRel);
+        let to_next_second = 1000 - now.rem_euclid(1000);
+        self.advance(Duration::from_millis(to_next_second as u64));
+    }
+
+    /// Token fault: refresh tokens (of one client, or all) stop working. Returns how many.
+    pub fn revoke_refresh_tokens(&self, client_id: Option<&str>) -> usize {
+        let mut sim = self.lock();
+        let mut n = 0;
+        for mut g in sim
+            .refresh_tokens
+            .values_mut()
+            .filter(|g| !g.revoked && client_id.is_none_or(|c| g.client_id == c))
+        {
+            g.revoked = true;
+            n += 1;
+        }
+        n
+    }
+
+    /// Why a verified token no longer counts, when a token fault says so.
+    fn faulted(&self, claims: &Claims) -> Option<Resp> {
+        (claims.iat * 1000 <= self.tokens_cutoff.load(Ordering::Acquire))
+            .then(|| http::unauthorized().route("fault.tokens_expired"))
+    }
+
     /// Verifies a bearer token: signature once (cached), expiry against the mock clock each time.
     fn bearer(&self, req: &Req, now_ms: i64) -> Result<Arc<Claims>, Resp> {
         let token = req
@@ -394,11 +471,25 @@ impl Shared {
         let claims = match cached {
             Some(c) => c,
             None => {
-                let c = Arc::new(
-                    self.keys
-                        .verify(token, &self.cfg)
-                        .ok_or_else(http::unauthorized)?,
-                );
+                let keys = self.keys();
+                let Some(c) = keys.verify(token, &self.cfg) else {
+                    let retired = jsonwebtoken::decode_header(token)
+                        .ok()
+                        .and_then(|h| h.kid)
+                        .is_some_and(|k| {
+                            self.retired_kids
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .contains(&k)
+                        });
+                    let r = http::unauthorized();
+                    return Err(if retired {
+                        r.route("fault.key_rotated")
+                    } else {
+                        r
+                    });
+                };
+                let c = Arc::new(c);
                 let mut cache = self.verified.lock().unwrap_or_else(|e| e.into_inner());
                 if cache.len() >= TOKEN_CACHE {
                     cache.clear();
@@ -409,6 +500,9 @@ impl Shared {
         };
         if claims.exp * 1000 <= now_ms {
             return Err(http::unauthorized());
+        }
+        if let Some(r) = self.faulted(&claims) {
+            return Err(r);
         }
         Ok(claims)
     }
@@ -538,12 +632,14 @@ fn oauth_route(shared: &Shared, req: &Req, segs: &[&str], now: i64) -> Option<Re
             oauth::decision(cfg, &mut shared.lock(), req, now).route("authorize_decision")
         }
         ["oauth2", _server, "v1", "token"] if m == "POST" => {
-            oauth::token(cfg, &shared.keys, &mut shared.lock(), req, now).route("token")
+            oauth::token(cfg, &shared.keys(), &mut shared.lock(), req, now).route("token")
         }
         ["oauth2", _server, "v1", "device", "authorize"] if m == "POST" => {
             oauth::device_authorize(cfg, &mut shared.lock(), req, now).route("device_authorize")
         }
-        ["oauth2", _server, "v1", "keys"] if m == "GET" => oauth::jwks(&shared.keys).route("keys"),
+        ["oauth2", _server, "v1", "keys"] if m == "GET" => {
+            oauth::jwks(&shared.keys()).route("keys")
+        }
         ["activate"] if m == "GET" || m == "POST" => {
             oauth::activate(&mut shared.lock(), req, now).route("activate")
         }
@@ -595,7 +691,14 @@ fn api(shared: &Shared, req: &Req, rest: &[&str], now: i64) -> Resp {
     }
     let claims = match shared.bearer(req, now) {
         Ok(c) => c,
-        Err(r) => return cors(r).route("unauthorized"),
+        Err(r) => {
+            let route = if r.route.is_empty() {
+                "unauthorized"
+            } else {
+                r.route
+            };
+            return cors(r).route(route);
+        }
     };
     if !claims.scp.iter().any(|s| s == "contact_data") {
         return cors(http::forbidden_scope()).route("forbidden_scope");
@@ -672,8 +775,10 @@ fn token_info(shared: &Shared, req: &Req, now: i64) -> Resp {
     let Some(token) = token else {
         return http::validation(&["token is missing".into()]);
     };
-    match shared.keys.verify(&token, &shared.cfg) {
-        Some(c) if c.exp * 1000 > now => Resp::json(200, &json!({"scopes": c.scp})),
+    match shared.keys().verify(&token, &shared.cfg) {
+        Some(c) if c.exp * 1000 > now && shared.faulted(&c).is_none() => {
+            Resp::json(200, &json!({"scopes": c.scp}))
+        }
         _ => http::unauthorized(),
     }
 }
@@ -707,14 +812,200 @@ fn rate_limit(cfg: &MockConfig, sim: &mut Sim, client: &str, now: i64) -> Option
     None
 }
 
+/// What the front knows about one connection: set `reset` and it ends with a TCP RST.
+#[derive(Debug, Default)]
+struct ConnCtl {
+    reset: std::sync::atomic::AtomicBool,
+}
+
+/// The socket under one connection. When its connection was told to reset, it writes nothing
+/// more and closes with a zero linger, so the peer sees a reset rather than an orderly close.
+struct Conn {
+    io: tokio::net::TcpStream,
+    ctl: Arc<ConnCtl>,
+}
+
+impl Conn {
+    fn resetting(&self) -> bool {
+        let r = self.ctl.reset.load(Ordering::Acquire);
+        if r {
+            let _ = self.io.set_zero_linger();
+        }
+        r
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.resetting();
+    }
+}
+
+fn reset_error() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::ConnectionReset,
+        "reset by an injected fault",
+    )
+}
+
+impl tokio::io::AsyncRead for Conn {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Conn {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.resetting() {
+            return std::task::Poll::Ready(Err(reset_error()));
+        }
+        std::pin::Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.resetting() {
+            return std::task::Poll::Ready(Err(reset_error()));
+        }
+        std::pin::Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.resetting() {
+            return std::task::Poll::Ready(Err(reset_error()));
+        }
+        std::pin::Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+/// A response body: whole, or (a `truncate` fault) the first part and then an error, so the
+/// connection closes short of the length the headers promised.
+pub enum MockBody {
+    /// The body, taken when sent.
+    Whole(Option<Bytes>),
+    /// The part that is sent before the connection is cut, and a pause that lets it reach the
+    /// socket first (hyper drops what is still buffered when a body fails).
+    Cut(
+        Option<Bytes>,
+        Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    ),
+}
+
+impl hyper::body::Body for MockBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        use std::task::Poll;
+        match self.get_mut() {
+            MockBody::Whole(b) => Poll::Ready(b.take().map(|b| Ok(hyper::body::Frame::data(b)))),
+            MockBody::Cut(part, pause) => {
+                if let Some(b) = part.take() {
+                    *pause = Some(Box::pin(tokio::time::sleep(Duration::from_millis(50))));
+                    return Poll::Ready(Some(Ok(hyper::body::Frame::data(b))));
+                }
+                if let Some(p) = pause
+                    && p.as_mut().poll(cx).is_pending()
+                {
+                    return Poll::Pending;
+                }
+                Poll::Ready(Some(Err(std::io::Error::other(
+                    "body cut short by an injected fault",
+                ))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, MockBody::Whole(None))
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            MockBody::Whole(b) => {
+                hyper::body::SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64))
+            }
+            MockBody::Cut(..) => hyper::body::SizeHint::default(),
+        }
+    }
+}
+
+/// Waits `ms`, or less when the server stops; whether the whole wait passed.
+async fn wait(ms: u64, stop: &mut tokio::sync::watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_millis(ms)) => true,
+        _ = stop.wait_for(|s| *s) => false,
+    }
+}
+
+/// The answer an injected status fault gives: the served API's own error body for it.
+fn fault_response(shared: &Shared, req: &Req, status: u16, body: Option<&Value>) -> Resp {
+    if let Some(b) = body {
+        return Resp::json(status, b);
+    }
+    let cfg = &shared.cfg;
+    let detail = "injected by a postie mock fault";
+    let path = req.path.as_str();
+    if (cfg.pack || cfg.oauth) && path.starts_with("/oauth2/") {
+        let error = match status {
+            401 => "invalid_client",
+            400..=499 => "invalid_request",
+            503 => "temporarily_unavailable",
+            _ => "server_error",
+        };
+        return http::oauth_error(status, error, detail);
+    }
+    if cfg.pack && (path == "/v3" || path.starts_with("/v3/")) {
+        return cors(http::cc_status_error(status));
+    }
+    if let Some(r) = cfg
+        .spec
+        .as_ref()
+        .and_then(|s| s.error_for(req, status, detail))
+    {
+        return r;
+    }
+    let title = hyper::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error");
+    engine::spec::problem(status, title, detail, &[])
+}
+
 async fn serve(
     shared: Arc<Shared>,
     req: hyper::Request<Incoming>,
-) -> Result<hyper::Response<Full<Bytes>>, std::convert::Infallible> {
+    ctl: Arc<ConnCtl>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<hyper::Response<MockBody>, std::io::Error> {
     let start = Instant::now();
-    let (parts, body) = req.into_parts();
-    let host = parts
-        .headers
+    let (mut parts, body) = req.into_parts();
+    let headers = std::mem::take(&mut parts.headers);
+    let host = headers
         .get("host")
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1")
@@ -729,22 +1020,95 @@ async fn serve(
                 .collect()
         })
         .unwrap_or_default();
+    let journal = |status: u16, route: &'static str, fault: Option<String>| {
+        shared.record(JournalEntry {
+            at: shared.now_ms(),
+            method: parts.method.to_string(),
+            path: path.clone(),
+            status,
+            route,
+            micros: start.elapsed().as_micros() as u64,
+            fault,
+        });
+    };
+    let mut cut = false;
+    let mut fault = None;
     let resp = match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => {
             let req = Req {
                 method: parts.method.as_str().to_string(),
                 path: path.clone(),
                 query,
-                headers: parts.headers,
+                headers,
                 body: collected.to_bytes(),
                 base_url: format!("http://{host}"),
             };
-            let shared2 = shared.clone();
-            LAST_RECORD.with(|l| l.set(0));
-            // A handler bug must answer, not take the server down.
-            let resp = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-                route(&shared2, &req)
-            }))
+            // Faults never touch the admin area, which is how they are managed.
+            let decision = if path.starts_with("/__postie") {
+                engine::faults::Decision::default()
+            } else {
+                shared.faults.decide(&req.method, &path)
+            };
+            if !decision.labels.is_empty() {
+                fault = Some(decision.labels.join(", "));
+            }
+            if decision.delay_ms > 0 {
+                wait(decision.delay_ms, &mut stop).await;
+            }
+            use engine::faults::Action;
+            match decision.action {
+                Some(Action::Timeout(ms)) => {
+                    wait(ms, &mut stop).await;
+                    journal(0, "fault.timeout", fault);
+                    return Err(std::io::Error::other("no answer: an injected timeout"));
+                }
+                Some(Action::Reset) => {
+                    ctl.reset.store(true, Ordering::Release);
+                    journal(0, "fault.reset", fault);
+                    return Err(reset_error());
+                }
+                Some(Action::Status(status, body)) => {
+                    fault_response(&shared, &req, status, body.as_ref()).route("fault")
+                }
+                Some(Action::RateLimit(secs)) => fault_response(&shared, &req, 429, None)
+                    .with("retry-after", secs.to_string())
+                    .route("fault"),
+                other => {
+                    cut = other == Some(Action::Truncate);
+                    answer(&shared, req).await
+                }
+            }
+        }
+        Err(_) => {
+            http::cc_error(413, "payload_too_large", "Request body too large").route("too_large")
+        }
+    };
+    journal(resp.status, resp.route, fault);
+    let mut builder = hyper::Response::builder().status(resp.status);
+    for (k, v) in &resp.headers {
+        builder = builder.header(*k, v.as_str());
+    }
+    for (k, v) in &resp.extra {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    let body = if cut && resp.body.len() > 1 {
+        builder = builder.header("content-length", resp.body.len().to_string());
+        MockBody::Cut(Some(resp.body.slice(..resp.body.len() / 2)), None)
+    } else {
+        MockBody::Whole((!resp.body.is_empty()).then_some(resp.body))
+    };
+    Ok(builder
+        .body(body)
+        .unwrap_or_else(|_| hyper::Response::new(MockBody::Whole(None))))
+}
+
+/// Routes a request and waits until what it changed is durable.
+async fn answer(shared: &Arc<Shared>, req: Req) -> Resp {
+    let shared2 = shared.clone();
+    LAST_RECORD.with(|l| l.set(0));
+    // A handler bug must answer, not take the server down.
+    let resp =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || route(&shared2, &req)))
             .unwrap_or_else(|_| {
                 http::cc_error(
                     500,
@@ -753,42 +1117,18 @@ async fn serve(
                 )
                 .route("panic")
             });
-            // Acknowledge a change only once its journal record is durable.
-            let record = LAST_RECORD.with(|l| l.replace(0));
-            if record > 0 && !shared.written(record).await {
-                http::cc_error(
-                    503,
-                    "service_unavailable",
-                    "The mock could not store the change; see its output",
-                )
-                .route("unavailable")
-            } else {
-                resp
-            }
-        }
-        Err(_) => {
-            http::cc_error(413, "payload_too_large", "Request body too large").route("too_large")
-        }
-    };
-    let at = shared.now_ms();
-    shared.record(JournalEntry {
-        at,
-        method: parts.method.to_string(),
-        path,
-        status: resp.status,
-        route: resp.route,
-        micros: start.elapsed().as_micros() as u64,
-    });
-    let mut builder = hyper::Response::builder().status(resp.status);
-    for (k, v) in &resp.headers {
-        builder = builder.header(*k, v.as_str());
+    // Acknowledge a change only once its journal record is durable.
+    let record = LAST_RECORD.with(|l| l.replace(0));
+    if record > 0 && !shared.written(record).await {
+        http::cc_error(
+            503,
+            "service_unavailable",
+            "The mock could not store the change; see its output",
+        )
+        .route("unavailable")
+    } else {
+        resp
     }
-    for (k, v) in &resp.extra {
-        builder = builder.header(k.as_str(), v.as_str());
-    }
-    Ok(builder
-        .body(Full::new(resp.body))
-        .unwrap_or_else(|_| hyper::Response::new(Full::new(Bytes::new()))))
 }
 
 /// A running mock: its own runtime thread; stops (and saves) when dropped.
@@ -888,8 +1228,11 @@ async fn run(
                 let Ok((stream, _)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
                 let s = shared.clone();
-                let svc = hyper::service::service_fn(move |req| serve(s.clone(), req));
-                let conn = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+                let ctl = Arc::new(ConnCtl::default());
+                let io = Conn { io: stream, ctl: ctl.clone() };
+                let stopping = stop.clone();
+                let svc = hyper::service::service_fn(move |req| serve(s.clone(), req, ctl.clone(), stopping.clone()));
+                let conn = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(hyper_util::rt::TokioIo::new(io), svc);
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     let _ = conn.await;

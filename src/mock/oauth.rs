@@ -85,6 +85,17 @@ impl Keys {
         })
     }
 
+    /// A new 2048-bit RSA key (a rotation).
+    pub fn generate(kid: &str) -> Result<Keys, String> {
+        use rsa::pkcs8::EncodePrivateKey;
+        let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
+            .map_err(|e| format!("generating a signing key: {e}"))?;
+        let pem = key
+            .to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
+            .map_err(|e| format!("writing the new signing key: {e}"))?;
+        Keys::from_pem(&pem, kid)
+    }
+
     /// Signs claims.
     pub fn sign(&self, claims: &Claims) -> String {
         let mut h = Header::new(Algorithm::RS256);

@@ -115,10 +115,12 @@ pub(super) fn helper(s: &Session) -> ReplHelper {
         flows: c.flows.keys().cloned().collect(),
         envs: c.environments.keys().cloned().collect(),
         vars,
-        mock: ["start", "stop", "status", "clock", "journal", "reset"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+        mock: [
+            "start", "stop", "status", "clock", "journal", "reset", "fault", "tokens",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
     }
 }
 

@@ -1,11 +1,10 @@
-//! `mock start|stop|status|clock|journal|reset`: the in-process mock under the REPL's control.
+//! `mock start|stop|status|clock|journal|reset|fault|tokens`: the in-process mock under the REPL's control.
 
 use std::time::Duration;
 
 use super::Session;
 
-const USAGE: &str =
-    "usage: mock start [--no-auto-approve] | stop | status | clock ADVANCE | journal | reset";
+const USAGE: &str = "usage: mock start [--no-auto-approve] | stop | status | clock ADVANCE | journal | reset | fault add ROUTE KEY=VALUE... | fault list | fault clear [ID] | tokens expire|revoke [CLIENT_ID]|rotate";
 
 impl Session {
     pub(super) fn mock(
@@ -15,7 +14,7 @@ impl Session {
     ) -> Result<String, String> {
         let sub = args.first().map(String::as_str);
         let rest = &args[args.len().min(1)..];
-        if sub != Some("clock") && !rest.is_empty() {
+        if !matches!(sub, Some("clock" | "fault" | "tokens")) && !rest.is_empty() {
             return Err(format!("unexpected `{}` — {USAGE}", rest.join(" ")));
         }
         if no_auto_approve && sub != Some("start") {
@@ -89,13 +88,14 @@ impl Session {
                 let mut out = format!("{total} requests served; the last {}:\n", entries.len());
                 for e in entries {
                     out.push_str(&format!(
-                        "  {} {:<6} {:<40} {} {:<28} {}µs\n",
+                        "  {} {:<6} {:<40} {} {:<28} {}µs{}\n",
                         crate::mock::store::ts(e.at),
                         e.method,
                         e.path,
                         e.status,
                         e.route,
-                        e.micros
+                        e.micros,
+                        e.fault.map(|f| format!("  fault: {f}")).unwrap_or_default()
                     ));
                 }
                 Ok(out)
@@ -114,6 +114,83 @@ impl Session {
                         ""
                     }
                 ))
+            }
+            Some("fault") => {
+                let m = self.running()?;
+                let faults = &m.shared().faults;
+                match rest.first().map(String::as_str) {
+                    Some("add") if rest.len() > 1 => {
+                        let spec = crate::mock::engine::faults::parse_compact(&rest[1..].join(" "))?;
+                        let id = faults.add(spec)?;
+                        Ok(format!("fault {id} added; `mock fault list` shows it, `mock fault clear {id}` removes it\n"))
+                    }
+                    Some("list") if rest.len() == 1 => {
+                        let list = faults.list();
+                        if list.is_empty() {
+                            return Ok("no faults\n".into());
+                        }
+                        let mut out = String::new();
+                        for f in list {
+                            let conditions: Vec<String> = ["probability", "every", "times", "remaining"]
+                                .iter()
+                                .filter_map(|k| f.get(*k).map(|v| format!("{k}={v}")))
+                                .collect();
+                            out.push_str(&format!(
+                                "  {:>3}  {:<32} {:<20} {} matched, {} applied {}\n",
+                                f["id"],
+                                f["route"].as_str().unwrap_or(""),
+                                f["does"].as_str().unwrap_or(""),
+                                f["matched"],
+                                f["applied"],
+                                conditions.join(" ")
+                            ));
+                        }
+                        Ok(out)
+                    }
+                    Some("clear") if rest.len() == 1 => {
+                        Ok(format!("{} faults cleared\n", faults.clear()))
+                    }
+                    Some("clear") if rest.len() == 2 => {
+                        let id: u64 = rest[1].parse().map_err(|_| format!("`{}` is not a fault id; `mock fault list` shows them", rest[1]))?;
+                        if faults.remove(id) {
+                            Ok(format!("fault {id} removed\n"))
+                        } else {
+                            Err(format!("no fault {id}; `mock fault list` shows them"))
+                        }
+                    }
+                    _ => Err("mock fault add ROUTE KEY=VALUE... (e.g. `mock fault add GET /v3/contacts status=503 times=2`, `mock fault add * delay=200ms..1s`) | mock fault list | mock fault clear [ID]".into()),
+                }
+            }
+            Some("tokens") => {
+                let m = self.running()?;
+                let shared = m.shared();
+                match rest
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .as_slice()
+                {
+                    ["expire"] => {
+                        shared.expire_access_tokens();
+                        self.sync_clock();
+                        Ok("every access token issued so far now fails; `refresh` or `login` for a new one\n".into())
+                    }
+                    ["revoke"] => Ok(format!(
+                        "{} refresh tokens revoked\n",
+                        shared.revoke_refresh_tokens(None)
+                    )),
+                    ["revoke", client] => Ok(format!(
+                        "{} refresh tokens of {client} revoked\n",
+                        shared.revoke_refresh_tokens(Some(client))
+                    )),
+                    ["rotate"] => {
+                        let kid = shared.rotate_signing_key()?;
+                        Ok(format!(
+                            "signing key rotated to {kid}; tokens signed before now fail\n"
+                        ))
+                    }
+                    _ => Err("mock tokens expire | revoke [CLIENT_ID] | rotate".into()),
+                }
             }
             Some(other) => Err(format!("no `mock {other}` — {USAGE}")),
             None => Err(USAGE.into()),

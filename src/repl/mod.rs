@@ -99,7 +99,7 @@ pub const COMMANDS: &[(&str, &str, &[&str])] = &[
     ("status", "status — access and refresh token status", &[]),
     (
         "mock",
-        "mock start|stop|status|clock ADVANCE|journal|reset — the in-process mock",
+        "mock start|stop|status|clock ADVANCE|journal|reset|fault add|list|clear|tokens expire|revoke|rotate — the in-process mock and its faults",
         &["--no-auto-approve"],
     ),
     ("history", "history — this session's requests", &[]),

@@ -1,4 +1,5 @@
 //! The general engine: what serves any API, of which the Constant Contact simulation is one
-//! pack — a served OpenAPI document ([`spec`]).
+//! pack — a served OpenAPI document ([`spec`]) and injected faults ([`faults`]).
 
+pub mod faults;
 pub mod spec;

@@ -52,6 +52,51 @@ enum Role {
     },
 }
 
+/// Operations by path: a tree of segments, so finding one costs the path's length, not the
+/// document's size.
+#[derive(Default)]
+struct Route {
+    literal: HashMap<String, Route>,
+    param: Option<Box<Route>>,
+    /// Operations whose path ends here.
+    ops: Vec<usize>,
+}
+
+impl Route {
+    fn insert(&mut self, segments: &[Option<String>], i: usize) {
+        let mut node = self;
+        for s in segments {
+            node = match s {
+                Some(l) => node.literal.entry(l.clone()).or_default(),
+                None => node.param.get_or_insert_default(),
+            };
+        }
+        node.ops.push(i);
+    }
+
+    /// Every operation whose path template fits the segments.
+    fn fits(&self, segs: &[&str], out: &mut Vec<usize>) {
+        let Some((first, rest)) = segs.split_first() else {
+            out.extend_from_slice(&self.ops);
+            return;
+        };
+        if let Some(n) = self.literal.get(*first) {
+            n.fits(rest, out);
+        }
+        if let Some(n) = &self.param {
+            n.fits(rest, out);
+        }
+    }
+}
+
+/// Where a method and path lead.
+enum Located {
+    /// An operation (its index) and the path parameters.
+    Op(usize, Vec<(String, String)>),
+    /// The path exists with these other methods.
+    OtherMethods(Vec<String>),
+}
+
 /// A served document.
 pub struct SpecServer {
     doc: Doc,
@@ -60,6 +105,11 @@ pub struct SpecServer {
     seed: u64,
     stateful: bool,
     schemes: Map<String, Value>,
+    routes: Route,
+    /// `/things` → the name of the id parameter of `/things/{id}`.
+    items: HashMap<String, String>,
+    /// A path parameter's name → its schema (the first declaration).
+    path_params: HashMap<String, Value>,
     /// Stored resources: collection path → id → resource.
     store: Mutex<HashMap<String, IndexMap<String, Value>>>,
     created: std::sync::atomic::AtomicU64,
@@ -91,10 +141,34 @@ impl SpecServer {
     /// Serves a parsed document.
     pub fn new(doc: Doc, seed: u64, stateful: bool) -> SpecServer {
         let operations = doc.operations();
-        let paths: Vec<String> = operations.iter().map(|o| o.path.clone()).collect();
+        let paths: std::collections::HashSet<&str> =
+            operations.iter().map(|o| o.path.as_str()).collect();
+        let mut items: HashMap<String, String> = HashMap::new();
+        for o in &operations {
+            if let Some((collection, last)) = o.path.rsplit_once('/')
+                && let Some(name) = last.strip_prefix('{').and_then(|l| l.strip_suffix('}'))
+            {
+                items
+                    .entry(collection.to_string())
+                    .or_insert_with(|| name.to_string());
+            }
+        }
+        let mut path_params: HashMap<String, Value> = HashMap::new();
+        for p in operations.iter().flat_map(|o| &o.params) {
+            if p.place == In::Path {
+                path_params
+                    .entry(p.name.clone())
+                    .or_insert_with(|| p.schema.clone());
+            }
+        }
+        let roles: Vec<Role> = operations
+            .iter()
+            .map(|op| role_of(op, &paths, &items))
+            .collect();
         let mut ops: Vec<Op> = operations
             .into_iter()
-            .map(|op| {
+            .zip(roles)
+            .map(|(op, role)| {
                 let segments: Vec<Option<String>> = op
                     .path
                     .split('/')
@@ -114,7 +188,6 @@ impl SpecServer {
                     .map(String::from)
                     .collect();
                 let literals = segments.iter().filter(|s| s.is_some()).count();
-                let role = role_of(&op, &paths);
                 Op {
                     op,
                     segments,
@@ -126,7 +199,14 @@ impl SpecServer {
             .collect();
         // Literal segments win over parameters (`/contacts/sign_up_form` over `/contacts/{id}`).
         ops.sort_by_key(|o| std::cmp::Reverse(o.literals));
+        let mut routes = Route::default();
+        for (i, o) in ops.iter().enumerate() {
+            routes.insert(&o.segments, i);
+        }
         SpecServer {
+            routes,
+            items,
+            path_params,
             base: doc.base_path(),
             schemes: doc.security_schemes(),
             doc,
@@ -144,27 +224,22 @@ impl SpecServer {
         self.ops.len()
     }
 
-    /// Answers a request when its path is the document's; `None` when it is not.
-    pub fn handle(&self, req: &Req, bearer: &dyn Bearer) -> Option<Resp> {
-        let path = req.path.strip_prefix(self.base.as_str())?;
+    /// Finds the operation for a method and path: its index and path parameters, or the
+    /// methods the path has when the method is not one of them.
+    fn locate(&self, method: &str, path: &str) -> Option<Located> {
+        let path = path.strip_prefix(self.base.as_str())?;
         if !(path.is_empty() || path.starts_with('/')) {
             return None;
         }
         let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let mut fitting = Vec::new();
+        self.routes.fits(&segs, &mut fitting);
+        // Operations are numbered most literal segments first.
+        fitting.sort_unstable();
         let mut allowed = Vec::new();
-        for (i, o) in self.ops.iter().enumerate() {
-            if o.segments.len() != segs.len() {
-                continue;
-            }
-            let fits = o
-                .segments
-                .iter()
-                .zip(&segs)
-                .all(|(s, p)| s.as_deref().is_none_or(|l| l == *p));
-            if !fits {
-                continue;
-            }
-            if o.op.method != req.method {
+        for i in fitting {
+            let o = &self.ops[i];
+            if o.op.method != method {
                 allowed.push(o.op.method.clone());
                 continue;
             }
@@ -177,28 +252,49 @@ impl SpecServer {
                 .zip(o.names.iter())
                 .map(|(v, n)| (n.clone(), v))
                 .collect();
-            return Some(self.answer(i, req, &params, bearer).route("spec"));
+            return Some(Located::Op(i, params));
         }
         if allowed.is_empty() {
             return None;
         }
         allowed.sort();
         allowed.dedup();
-        Some(
-            problem(
-                405,
-                "Method Not Allowed",
-                &format!(
-                    "{} {} is not an operation of the document; it allows {}",
-                    req.method,
-                    req.path,
-                    allowed.join(", ")
-                ),
-                &[],
-            )
-            .with("allow", allowed.join(", "))
-            .route("spec.method_not_allowed"),
-        )
+        Some(Located::OtherMethods(allowed))
+    }
+
+    /// Answers a request when its path is the document's; `None` when it is not.
+    pub fn handle(&self, req: &Req, bearer: &dyn Bearer) -> Option<Resp> {
+        match self.locate(&req.method, &req.path)? {
+            Located::Op(i, params) => Some(self.answer(i, req, &params, bearer).route("spec")),
+            Located::OtherMethods(allowed) => Some(
+                problem(
+                    405,
+                    "Method Not Allowed",
+                    &format!(
+                        "{} {} is not an operation of the document; it allows {}",
+                        req.method,
+                        req.path,
+                        allowed.join(", ")
+                    ),
+                    &[],
+                )
+                .with("allow", allowed.join(", "))
+                .route("spec.method_not_allowed"),
+            ),
+        }
+    }
+
+    /// The document's own error response for this status on the operation a request names
+    /// (an injected fault answers with it); `None` when the request is not the document's.
+    pub fn error_for(&self, req: &Req, status: u16, detail: &str) -> Option<Resp> {
+        let Located::Op(i, _) = self.locate(&req.method, &req.path)? else {
+            return None;
+        };
+        let title = hyper::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("Error");
+        Some(self.error(i, status, title, detail, &[]))
     }
 
     fn answer(
@@ -209,7 +305,7 @@ impl SpecServer {
         bearer: &dyn Bearer,
     ) -> Resp {
         let o = &self.ops[i];
-        if let Some(r) = self.security(&o.op, req, bearer) {
+        if let Some(r) = self.security(i, req, bearer) {
             return r;
         }
         // The request, checked against the operation.
@@ -589,27 +685,12 @@ impl SpecServer {
 
     /// The name of the id parameter of `{collection}/{id}`.
     fn id_param_of(&self, collection: &str) -> Option<String> {
-        self.ops.iter().find_map(|o| match &o.role {
-            Role::Item {
-                collection: c,
-                param,
-            } if c == collection => Some(param.clone()),
-            _ => None,
-        })
+        self.items.get(collection).cloned()
     }
 
     /// A new id shaped like the id parameter's schema (an integer counter, else a UUID).
     fn new_id(&self, resource: &Value, param: &str, n: u64) -> Value {
-        let schema = self
-            .ops
-            .iter()
-            .find_map(|o| {
-                o.op.params
-                    .iter()
-                    .find(|p| p.place == In::Path && p.name == param)
-                    .map(|p| p.schema.clone())
-            })
-            .unwrap_or(json!({}));
+        let schema = self.path_params.get(param).cloned().unwrap_or(json!({}));
         let ty = crate::openapi::type_of(self.doc.resolve(&schema).unwrap_or(&Value::Null));
         let existing = resource.get(param).or_else(|| resource.get("id"));
         if ty == "integer" || existing.is_some_and(Value::is_number) {
@@ -627,7 +708,8 @@ impl SpecServer {
     }
 
     /// 401 when the operation wants credentials the request does not carry.
-    fn security(&self, op: &Operation, req: &Req, bearer: &dyn Bearer) -> Option<Resp> {
+    fn security(&self, i: usize, req: &Req, bearer: &dyn Bearer) -> Option<Resp> {
+        let op = &self.ops[i].op;
         if op.security.is_empty() || op.security.iter().any(|alt| alt.is_empty()) {
             return None;
         }
@@ -668,7 +750,6 @@ impl SpecServer {
         if satisfied {
             return None;
         }
-        let i = self.ops.iter().position(|o| std::ptr::eq(&o.op, op))?;
         Some(self.error(i, 401, "Unauthorized", "the operation needs credentials the request does not carry (see the document's security schemes)", &[]).with("www-authenticate", "Bearer"))
     }
 
@@ -788,25 +869,22 @@ fn unwrapped_mut<'a>(v: &'a mut Value, param: &str) -> &'a mut Value {
     }
 }
 
-fn role_of(op: &Operation, paths: &[String]) -> Role {
-    let is_item_of = |collection: &str| {
-        paths.iter().find_map(|p| {
-            let rest = p.strip_prefix(collection)?.strip_prefix('/')?;
-            let name = rest.strip_prefix('{')?.strip_suffix('}')?;
-            (!name.contains('/')).then(|| name.to_string())
-        })
-    };
+fn role_of(
+    op: &Operation,
+    paths: &std::collections::HashSet<&str>,
+    items: &HashMap<String, String>,
+) -> Role {
     // `/things/{id}` → collection `/things`.
     if let Some((collection, last)) = op.path.rsplit_once('/')
         && let Some(name) = last.strip_prefix('{').and_then(|l| l.strip_suffix('}'))
-        && paths.iter().any(|p| p == collection)
+        && paths.contains(collection)
     {
         return Role::Item {
             collection: collection.to_string(),
             param: name.to_string(),
         };
     }
-    if is_item_of(&op.path).is_some() {
+    if items.contains_key(&op.path) {
         return match op.method.as_str() {
             "POST" => Role::Create,
             "GET" => Role::List,

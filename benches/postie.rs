@@ -806,6 +806,56 @@ fn bench_spec() {
     }
 }
 
+/// Stub files of 10, 1,000 and 10,000 stubs: the cost of the answer for the last stub (a
+/// matcher that tries every stub would grow with the file), and of a miss with its report (which
+/// looks at every stub by design).
+fn bench_stubs() {
+    use postie::mock::engine::stubs::Stubs;
+    let dir = tempfile::tempdir().unwrap();
+    for n in [10, 1_000, 10_000] {
+        let mut text = String::from("stubs:\n");
+        for i in 0..n {
+            text.push_str(&format!(
+                "  - name: r{i}\n    request: {{method: GET, path: \"/r{i}/{{id}}\", query: {{v: \"1\"}}}}\n    response: {{json: {{id: \"<<path.id>>\", n: {i}}}}}\n"
+            ));
+        }
+        let path = dir.path().join(format!("stubs{n}.yaml"));
+        std::fs::write(&path, text).unwrap();
+        let t = Instant::now();
+        let stubs = Stubs::load(std::slice::from_ref(&path)).unwrap();
+        let load = t.elapsed();
+        let req = |p: String| postie::mock::http::Req {
+            method: "GET".into(),
+            path: p,
+            query: vec![("v".into(), "1".into())],
+            headers: Default::default(),
+            body: Default::default(),
+            base_url: "http://127.0.0.1".into(),
+        };
+        let hit = req(format!("/r{}/42", n - 1));
+        assert_eq!(stubs.handle(&hit, 0).unwrap().status, 200);
+        let rounds = 20_000;
+        let t = Instant::now();
+        for _ in 0..rounds {
+            std::hint::black_box(stubs.handle(&hit, 0).is_ok());
+        }
+        let per_hit = t.elapsed() / rounds;
+        let miss = req("/nowhere/1".into());
+        let rounds = (2_000_000 / n as u32).clamp(20, 20_000);
+        let t = Instant::now();
+        for _ in 0..rounds {
+            std::hint::black_box(stubs.handle(&miss, 0).is_err());
+        }
+        let per_miss = t.elapsed() / rounds;
+        println!(
+            "mock --stubs: {n:>6} stubs: loaded in {:>8.1} ms; the last stub answered in {:>6.2} µs; a miss with its report {:>9.2} µs",
+            load.as_secs_f64() * 1e3,
+            per_hit.as_secs_f64() * 1e6,
+            per_miss.as_secs_f64() * 1e6
+        );
+    }
+}
+
 fn main() {
     // `cargo bench -- runner mock` runs only the named parts.
     let filters: Vec<String> = std::env::args()
@@ -839,6 +889,9 @@ fn main() {
     }
     if want("mock") {
         bench_mock();
+    }
+    if want("stubs") {
+        bench_stubs();
     }
     if want("spec") {
         bench_spec();

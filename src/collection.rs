@@ -1278,7 +1278,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// Turns serde_yaml's wording into advice; strips its trailing location (we print our own).
-fn friendly_yaml_message(msg: &str) -> String {
+pub(crate) fn friendly_yaml_message(msg: &str) -> String {
     let located = regex::Regex::new(r" at line \d+ column \d+").expect("static regex");
     let msg = located.replace_all(msg, "");
     let msg = msg.as_ref();

@@ -317,6 +317,9 @@ impl Default for Templates {
     }
 }
 
+/// A scope variable holding the time (Unix ms) `now()` reads instead of the system clock.
+pub const CLOCK_VAR: &str = "__clock_ms";
+
 /// Whether a string contains template syntax at all (the fast path skips the engine).
 pub fn is_template(s: &str) -> bool {
     s.contains("<<") || s.contains("<%") || s.contains("<#")
@@ -455,8 +458,15 @@ impl Templates {
         });
         env.add_function(
             "now",
-            |format: Option<String>| -> Result<MjValue, MjError> {
-                let now = time::OffsetDateTime::now_utc();
+            |state: &minijinja::State, format: Option<String>| -> Result<MjValue, MjError> {
+                // A scope may carry its own clock (the mock's, which tests can move).
+                let now = state
+                    .lookup(CLOCK_VAR)
+                    .and_then(|v| i64::try_from(v).ok())
+                    .and_then(|ms| {
+                        time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).ok()
+                    })
+                    .unwrap_or_else(time::OffsetDateTime::now_utc);
                 match format.as_deref() {
                     None | Some("rfc3339") => Ok(MjValue::from(
                         now.format(&time::format_description::well_known::Rfc3339)

@@ -9,6 +9,7 @@ mod external;
 mod interop;
 mod mock_api;
 mod mock_spec;
+mod mock_stubs;
 mod oauth;
 mod repl;
 mod scripts;

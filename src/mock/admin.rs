@@ -28,6 +28,7 @@ pub fn handle(shared: &Shared, req: &Req, rest: &[&str]) -> Resp {
                 "state": "GET /__postie/state (export) · PUT|POST /__postie/state (import)",
                 "clients": "GET /__postie/clients",
                 "faults": "GET|POST|DELETE /__postie/faults  {\"route\": \"GET /v3/contacts\", \"status\": 503, \"times\": 2} (or a list, or \"GET /v3/contacts status=503 times=2\") · DELETE /__postie/faults/ID",
+                "stubs": "GET /__postie/stubs (stubs, calls, scenario states) · POST /__postie/stubs/reset · POST /__postie/stubs/reload",
                 "tokens": "POST /__postie/tokens  {\"expire_access_tokens\": true, \"revoke_refresh_tokens\": \"all\" | CLIENT_ID, \"rotate_signing_key\": true}",
             }),
         ),
@@ -42,6 +43,23 @@ pub fn handle(shared: &Shared, req: &Req, rest: &[&str]) -> Resp {
             ),
         },
         ("POST", ["tokens"]) => return token_faults(shared, req),
+        ("GET", ["stubs"]) => match &shared.cfg.stubs {
+            Some(s) => Resp::json(200, &s.listing()),
+            None => Resp::json(200, &json!({"stubs": [], "scenarios": {}})),
+        },
+        ("POST", ["stubs", "reset"]) => {
+            if let Some(s) = &shared.cfg.stubs {
+                s.reset();
+            }
+            Resp::json(200, &json!({"reset": true}))
+        }
+        ("POST", ["stubs", "reload"]) => match &shared.cfg.stubs {
+            Some(s) => match s.reload(&shared.faults, true) {
+                Ok(n) => Resp::json(200, &json!({"stubs": n})),
+                Err(e) => bad(&e),
+            },
+            None => bad("no stub files are served (start the mock with --stubs FILE)"),
+        },
         ("GET", ["clock"]) => Resp::json(200, &clock_json(shared)),
         ("POST", ["clock"]) => {
             let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
@@ -81,6 +99,9 @@ pub fn handle(shared: &Shared, req: &Req, rest: &[&str]) -> Resp {
         }
         ("POST", ["reset"]) => {
             shared.reset();
+            if let Some(s) = &shared.cfg.stubs {
+                s.reset();
+            }
             Resp::json(200, &json!({"reset": true}))
         }
         ("GET", ["state"]) => Resp::json(

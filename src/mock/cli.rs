@@ -53,8 +53,14 @@ pub struct MockArgs {
     /// document asks for OAuth2 or a bearer token.
     #[arg(long)]
     pub oauth: bool,
-    /// The vendor pack to serve: `constant_contact` (the default without --spec) or `none` (the
-    /// default with --spec). With both, the pack answers what it implements, the document the rest.
+    /// Serve the stubs of this file (repeatable): a stub file (`mocks/NAME.yaml`, see docs/mock.md)
+    /// or a postie collection, whose saved examples answer. Stubs answer first where they match;
+    /// files are read again when they change.
+    #[arg(long = "stubs", value_name = "FILE")]
+    pub stubs: Vec<PathBuf>,
+    /// The vendor pack to serve: `constant_contact` (the default without --spec or --stubs) or
+    /// `none` (the default with them). With both, the pack answers what it implements, the
+    /// document the rest.
     #[arg(long, value_parser = ["constant_contact", "none"])]
     pub pack: Option<String>,
     /// A fault in force from the start, in the compact form: `ROUTE key=value ...`, e.g.
@@ -91,7 +97,7 @@ pub fn run(args: MockArgs) -> i32 {
     cfg.sync = args.sync;
     cfg.pack = match args.pack.as_deref() {
         Some(p) => p == "constant_contact",
-        None => args.spec.is_none(),
+        None => args.spec.is_none() && args.stubs.is_empty(),
     };
     cfg.oauth = args.oauth;
     for f in &args.faults {
@@ -104,6 +110,22 @@ pub fn run(args: MockArgs) -> i32 {
             Ok(spec) => cfg.faults.push(spec),
             Err(e) => {
                 eprintln!("error: --fault `{f}`: {e}");
+                return crate::exit::COLLECTION;
+            }
+        }
+    }
+    if !args.stubs.is_empty() {
+        match super::engine::stubs::Stubs::load(&args.stubs) {
+            Ok(s) => {
+                eprintln!(
+                    "serving {} stubs from {} file(s)",
+                    s.len(),
+                    args.stubs.len()
+                );
+                cfg.stubs = Some(std::sync::Arc::new(s));
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
                 return crate::exit::COLLECTION;
             }
         }

@@ -237,6 +237,8 @@ pub struct MockConfig {
     pub oauth: bool,
     /// Faults in force from the start: the file's `faults:` and `--fault`.
     pub faults: Vec<crate::mock::engine::faults::FaultSpec>,
+    /// Served stub files (`--stubs`): they answer first where they match.
+    pub stubs: Option<std::sync::Arc<crate::mock::engine::stubs::Stubs>>,
 }
 
 const BUNDLED_CONFIG: &str = include_str!("../../mocks/constant_contact.yaml");
@@ -341,6 +343,7 @@ impl MockConfig {
             pack: true,
             spec: None,
             oauth: false,
+            stubs: None,
         })
     }
 

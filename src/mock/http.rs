@@ -70,6 +70,10 @@ pub struct Resp {
     pub route: &'static str,
     /// Headers whose names are not known in advance (a spec's documented headers, a stub's).
     pub extra: Vec<(String, String)>,
+    /// A line for the journal (which stub answered, why none did).
+    pub note: Option<Box<str>>,
+    /// Wait this long (ms) before answering (a stub's `delay`).
+    pub delay_ms: u32,
 }
 
 impl Resp {
@@ -85,6 +89,8 @@ impl Resp {
             body: Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
             route: "",
             extra: Vec::new(),
+            note: None,
+            delay_ms: 0,
         }
     }
     /// A response with no body.
@@ -95,6 +101,8 @@ impl Resp {
             body: Bytes::new(),
             route: "",
             extra: Vec::new(),
+            note: None,
+            delay_ms: 0,
         }
     }
     /// An HTML page.
@@ -105,6 +113,8 @@ impl Resp {
             body: Bytes::from(body),
             route: "",
             extra: Vec::new(),
+            note: None,
+            delay_ms: 0,
         }
     }
     /// A 302 redirect.
@@ -115,6 +125,8 @@ impl Resp {
             body: Bytes::new(),
             route: "",
             extra: Vec::new(),
+            note: None,
+            delay_ms: 0,
         }
     }
     /// Replaces the content type.
@@ -132,6 +144,12 @@ impl Resp {
     /// Sets the journal route name.
     pub fn route(mut self, route: &'static str) -> Resp {
         self.route = route;
+        self
+    }
+
+    /// Sets the journal note.
+    pub fn note(mut self, note: impl Into<String>) -> Resp {
+        self.note = Some(note.into().into_boxed_str());
         self
     }
 }

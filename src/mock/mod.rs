@@ -66,6 +66,9 @@ pub struct JournalEntry {
     /// The injected faults that shaped this answer (status 0: none was sent).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fault: Option<String>,
+    /// Which stub answered, or why none did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 fn ser_ts<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
@@ -268,6 +271,9 @@ impl Shared {
         let faults = engine::faults::Faults::new(real_ms() as u64);
         for f in &cfg.faults {
             faults.add(f.clone()).map_err(MockError::Config)?;
+        }
+        if let Some(stubs) = &cfg.stubs {
+            stubs.install_faults(&faults).map_err(MockError::Config)?;
         }
         Ok(Shared {
             faults,
@@ -572,6 +578,16 @@ pub fn route(shared: &Shared, req: &Req) -> Resp {
     if let ["__postie", rest @ ..] = segs.as_slice() {
         return admin::handle(shared, req, rest);
     }
+    // Stubs answer first where they match; what they miss goes on, and when nothing else
+    // answers it either, the 404 says which stubs came nearest.
+    let mut miss = None;
+    if let Some(stubs) = &cfg.stubs {
+        stubs.reload_if_changed(&shared.faults);
+        match stubs.handle(req, now) {
+            Ok(r) => return r,
+            Err(m) => miss = Some(m),
+        }
+    }
     if (cfg.pack || cfg.oauth)
         && let Some(r) = oauth_route(shared, req, &segs, now)
     {
@@ -597,6 +613,9 @@ pub fn route(shared: &Shared, req: &Req) -> Resp {
         if let Some(r) = spec.handle(req, &SharedBearer { shared, now }) {
             return r;
         }
+        if let Some(m) = miss {
+            return m.response(req);
+        }
         return engine::spec::problem(
             404,
             "Not Found",
@@ -610,6 +629,9 @@ pub fn route(shared: &Shared, req: &Req) -> Resp {
     }
     if cfg.pack {
         return Resp::json(403, &json!({"message": "Forbidden"})).route("forbidden");
+    }
+    if let Some(m) = miss {
+        return m.response(req);
     }
     engine::spec::problem(
         404,
@@ -1020,17 +1042,19 @@ async fn serve(
                 .collect()
         })
         .unwrap_or_default();
-    let journal = |status: u16, route: &'static str, fault: Option<String>| {
-        shared.record(JournalEntry {
-            at: shared.now_ms(),
-            method: parts.method.to_string(),
-            path: path.clone(),
-            status,
-            route,
-            micros: start.elapsed().as_micros() as u64,
-            fault,
-        });
-    };
+    let journal =
+        |status: u16, route: &'static str, fault: Option<String>, note: Option<String>| {
+            shared.record(JournalEntry {
+                at: shared.now_ms(),
+                method: parts.method.to_string(),
+                path: path.clone(),
+                status,
+                route,
+                micros: start.elapsed().as_micros() as u64,
+                fault,
+                note,
+            });
+        };
     let mut cut = false;
     let mut fault = None;
     let resp = match Limited::new(body, MAX_BODY).collect().await {
@@ -1059,12 +1083,12 @@ async fn serve(
             match decision.action {
                 Some(Action::Timeout(ms)) => {
                     wait(ms, &mut stop).await;
-                    journal(0, "fault.timeout", fault);
+                    journal(0, "fault.timeout", fault, None);
                     return Err(std::io::Error::other("no answer: an injected timeout"));
                 }
                 Some(Action::Reset) => {
                     ctl.reset.store(true, Ordering::Release);
-                    journal(0, "fault.reset", fault);
+                    journal(0, "fault.reset", fault, None);
                     return Err(reset_error());
                 }
                 Some(Action::Status(status, body)) => {
@@ -1083,7 +1107,15 @@ async fn serve(
             http::cc_error(413, "payload_too_large", "Request body too large").route("too_large")
         }
     };
-    journal(resp.status, resp.route, fault);
+    if resp.delay_ms > 0 {
+        wait(u64::from(resp.delay_ms), &mut stop).await;
+    }
+    journal(
+        resp.status,
+        resp.route,
+        fault,
+        resp.note.as_deref().map(String::from),
+    );
     let mut builder = hyper::Response::builder().status(resp.status);
     for (k, v) in &resp.headers {
         builder = builder.header(*k, v.as_str());

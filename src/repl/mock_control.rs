@@ -88,14 +88,15 @@ impl Session {
                 let mut out = format!("{total} requests served; the last {}:\n", entries.len());
                 for e in entries {
                     out.push_str(&format!(
-                        "  {} {:<6} {:<40} {} {:<28} {}µs{}\n",
+                        "  {} {:<6} {:<40} {} {:<28} {}µs{}{}\n",
                         crate::mock::store::ts(e.at),
                         e.method,
                         e.path,
                         e.status,
                         e.route,
                         e.micros,
-                        e.fault.map(|f| format!("  fault: {f}")).unwrap_or_default()
+                        e.fault.map(|f| format!("  fault: {f}")).unwrap_or_default(),
+                        e.note.map(|n| format!("  {n}")).unwrap_or_default()
                     ));
                 }
                 Ok(out)

@@ -3,3 +3,4 @@
 
 pub mod faults;
 pub mod spec;
+pub mod stubs;

@@ -484,6 +484,8 @@ impl SpecServer {
                 body: bytes::Bytes::from(text),
                 route: "",
                 extra: Vec::new(),
+                note: None,
+                delay_ms: 0,
             }
         };
         with_headers(resp, self, r)

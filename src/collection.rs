@@ -862,6 +862,9 @@ impl Collection {
 
     /// Parses collection text; `path` is used for messages and to find `.env` and state.
     pub fn parse(path: &Path, source: String) -> Result<Collection, LoadError> {
+        if let Err((line, col, message)) = crate::util::yaml_nesting(&source) {
+            return Err(LoadError::at(path, &source, line, col, message));
+        }
         let mut c: Collection = serde_yaml::from_str(&source).map_err(|e| {
             let (mut line, mut col) = e
                 .location()

@@ -113,6 +113,7 @@ impl Doc {
             serde_json::from_str(text)
                 .map_err(|e| (Some((e.line(), e.column())), format!("not valid JSON: {e}")))?
         } else {
+            crate::util::yaml_nesting(text).map_err(|(line, col, m)| (Some((line, col)), m))?;
             serde_yaml::from_str(text).map_err(|e| {
                 (
                     e.location().map(|l| (l.line(), l.column())),

@@ -180,6 +180,36 @@ pub fn json_kind(v: &serde_json::Value) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn yaml_nesting_is_refused_before_parsing_and_ordinary_files_pass() {
+        let deep = format!("a: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let (line, col, msg) = yaml_nesting(&deep).unwrap_err();
+        assert_eq!((line, col), (1, 4 + YAML_MAX_DEPTH));
+        assert!(msg.contains("deeper than 128"), "{msg}");
+        let dashes = format!("x:\n{}1\n", "- ".repeat(200));
+        assert_eq!(yaml_nesting(&dashes).unwrap_err().0, 2);
+        let mixed = format!("x:\n  - {}1{}\n", "{a: ".repeat(150), "}".repeat(150));
+        assert!(yaml_nesting(&mixed).is_err());
+        // Brackets in text, quotes, comments and block scalars are not nesting.
+        let fine = format!(
+            "title: a{}b\nq: \"{}\"\nr: '{}'\n# {}\nbody: |\n  {}\nflow: [\"{}\", 'x''{}']\nok: [[1], {{a: [2]}}]\n",
+            "[".repeat(300),
+            "[".repeat(300),
+            "{".repeat(300),
+            "[".repeat(300),
+            "[".repeat(300),
+            "[".repeat(300),
+            "[".repeat(300),
+        );
+        assert_eq!(yaml_nesting(&fine), Ok(()));
+        let at_limit = format!(
+            "a: {}{}\n",
+            "[".repeat(YAML_MAX_DEPTH),
+            "]".repeat(YAML_MAX_DEPTH)
+        );
+        assert_eq!(yaml_nesting(&at_limit), Ok(()));
+    }
+
     use super::*;
 
     #[test]
@@ -221,4 +251,144 @@ mod tests {
             "no temp file left behind"
         );
     }
+}
+
+/// The deepest nesting a YAML file may have: serde_yaml's own recursion limit, which it applies
+/// only after its parser has read the whole file (in time that grows with the square of the
+/// depth: 100,000 `[` took 40 s).
+pub const YAML_MAX_DEPTH: usize = 128;
+
+/// Refuses YAML nested deeper than [`YAML_MAX_DEPTH`] before any parser sees it, in one linear
+/// pass: flow collections (`[`, `{`) and compact block sequences (`- - - x`). Returns the
+/// 1-based line and column where the limit is passed. Quoted strings, comments and block scalars
+/// (`|`, `>`) are skipped; anything it cannot classify counts as text, so it never refuses a file
+/// serde_yaml would accept.
+pub fn yaml_nesting(source: &str) -> Result<(), (usize, usize, String)> {
+    let too_deep = |line: usize, col: usize| {
+        Err((
+            line,
+            col,
+            format!(
+                "nested deeper than {YAML_MAX_DEPTH} levels; postie reads at most {YAML_MAX_DEPTH} (flatten the value, or keep it in a file the request reads)"
+            ),
+        ))
+    };
+    let mut depth = 0usize; // open flow collections
+    let mut quote: Option<char> = None; // a quoted scalar inside a flow collection, across lines
+    let mut block_scalar: Option<usize> = None; // the indent of the line that opened `|` or `>`
+    for (ln, line) in source.lines().enumerate() {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        if let Some(parent) = block_scalar {
+            if line.trim().is_empty() || indent > parent {
+                continue;
+            }
+            block_scalar = None;
+        }
+        let chars: Vec<(usize, char)> = line.char_indices().collect();
+        let mut i = 0;
+        // In block context: whether the next token starts a value.
+        let mut value_start = depth == 0 && quote.is_none();
+        let mut dashes = 0usize;
+        while i < chars.len() {
+            let (byte, c) = chars[i];
+            let col = || line[..byte].chars().count() + 1;
+            if let Some(q) = quote {
+                if c == '\\' && q == '"' {
+                    i += 2;
+                    continue;
+                }
+                if c == q {
+                    if q == '\'' && chars.get(i + 1).map(|x| x.1) == Some('\'') {
+                        i += 2;
+                        continue;
+                    }
+                    quote = None;
+                }
+                i += 1;
+                continue;
+            }
+            let after_space = i == 0 || chars[i - 1].1.is_whitespace();
+            if c == '#' && after_space {
+                break;
+            }
+            if depth > 0 {
+                match c {
+                    '"' | '\'' => quote = Some(c),
+                    '[' | '{' => {
+                        depth += 1;
+                        if depth + dashes > YAML_MAX_DEPTH {
+                            return too_deep(ln + 1, col());
+                        }
+                    }
+                    ']' | '}' => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
+                i += 1;
+                if depth == 0 {
+                    value_start = false;
+                }
+                continue;
+            }
+            if c == ' ' || c == '\t' {
+                i += 1;
+                continue;
+            }
+            if value_start {
+                match c {
+                    '-' | '?' if chars.get(i + 1).is_none_or(|n| n.1 == ' ') => {
+                        dashes += 1;
+                        if dashes > YAML_MAX_DEPTH {
+                            return too_deep(ln + 1, col());
+                        }
+                        i += 1;
+                        continue;
+                    }
+                    '&' | '!' => {
+                        // An anchor or a tag before the value.
+                        while i < chars.len() && chars[i].1 != ' ' {
+                            i += 1;
+                        }
+                        continue;
+                    }
+                    '[' | '{' => {
+                        depth = 1;
+                        if depth + dashes > YAML_MAX_DEPTH {
+                            return too_deep(ln + 1, col());
+                        }
+                        i += 1;
+                        continue;
+                    }
+                    '|' | '>' => {
+                        block_scalar = Some(indent);
+                        break;
+                    }
+                    '"' | '\'' => {
+                        // A quoted scalar in block context: skip it on this line.
+                        let q = c;
+                        i += 1;
+                        while i < chars.len() {
+                            if chars[i].1 == '\\' && q == '"' {
+                                i += 2;
+                                continue;
+                            }
+                            if chars[i].1 == q {
+                                break;
+                            }
+                            i += 1;
+                        }
+                        i += 1;
+                        value_start = false;
+                        continue;
+                    }
+                    _ => value_start = false,
+                }
+            }
+            // Plain text: a `: ` (or a final `:`) starts a value.
+            if c == ':' && chars.get(i + 1).is_none_or(|n| n.1 == ' ' || n.1 == '\t') {
+                value_start = true;
+            }
+            i += 1;
+        }
+    }
+    Ok(())
 }

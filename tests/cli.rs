@@ -849,3 +849,54 @@ fn mock_fault_flags_are_checked_before_the_mock_starts() {
         assert!(!r.stdout.contains("listening"), "{}", r.stdout);
     }
 }
+
+#[test]
+fn deeply_nested_yaml_is_refused_at_once_where_it_nests() {
+    // 100,000 nested `[` once took serde_yaml 40 s before its own depth limit; every YAML postie
+    // reads is now refused in one pass, at the line and column where it passes 128 levels.
+    let dir = tempfile::tempdir().unwrap();
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    std::fs::write(
+        dir.path().join("c.yaml"),
+        format!("name: deep\nvariables:\n  x: {deep}\nrequests:\n  a: {{method: GET, url: http://127.0.0.1:9/}}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("s.yaml"),
+        format!("stubs:\n  - request: {{path: /a}}\n    response: {{json: {deep}}}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("api.yaml"),
+        format!("openapi: 3.0.0\ninfo: {{title: t, version: '1'}}\npaths: {deep}\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("mock.yaml"), format!("clients: {deep}\n")).unwrap();
+    for (args, at) in [
+        (vec!["validate", "c.yaml"], "c.yaml:3:"),
+        (
+            vec!["mock", "--port", "0", "--stubs", "s.yaml"],
+            "s.yaml:3:",
+        ),
+        (vec!["import", "openapi", "api.yaml"], "api.yaml:3:"),
+        (
+            vec!["mock", "--port", "0", "--spec", "api.yaml"],
+            "api.yaml:3:",
+        ),
+        (
+            vec!["mock", "--port", "0", "--config", "mock.yaml"],
+            "mock.yaml:1:",
+        ),
+    ] {
+        let r = crate::common::run_postie(dir.path(), &args, &[], None);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.all());
+        assert!(r.stderr.contains(at), "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("deeper than 128"),
+            "{args:?}: {}",
+            r.stderr
+        );
+        // The message is a line or two, not the 200 kB value.
+        assert!(r.stderr.len() < 2_000, "{args:?}: {} bytes", r.stderr.len());
+    }
+}

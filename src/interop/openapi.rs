@@ -26,6 +26,13 @@ pub fn import(path: &Path) -> Result<Import, InputError> {
     let doc: Value = if is_json {
         serde_json::from_str(&text).map_err(|e| InputError::json(path, &e))?
     } else {
+        if let Err((line, col, message)) = crate::util::yaml_nesting(&text) {
+            return Err(InputError {
+                file: path.to_path_buf(),
+                at: Some((line, col)),
+                message,
+            });
+        }
         serde_yaml::from_str(&text).map_err(|e| InputError::yaml(path, &e))?
     };
     let swagger = doc.get("swagger").and_then(Value::as_str).map(String::from);

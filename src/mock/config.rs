@@ -278,6 +278,9 @@ impl MockConfig {
         text: &str,
         read: &dyn Fn(&str) -> Result<String, String>,
     ) -> Result<MockConfig, String> {
+        if let Err((line, col, message)) = crate::util::yaml_nesting(text) {
+            return Err(format!("{name}:{line}:{col}: {message}"));
+        }
         let file: FileConfig = serde_yaml::from_str(text).map_err(|e| match e.location() {
             Some(l) => format!("{name}:{}:{}: {}", l.line(), l.column(), e),
             None => format!("{name}: {e}"),

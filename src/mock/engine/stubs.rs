@@ -884,6 +884,11 @@ fn read_file(
         let c = crate::collection::Collection::parse(path, source).map_err(|e| e.to_string())?;
         return Ok((from_collection(&c, &shown, templates)?, Vec::new()));
     }
+    if let Err((line, col, message)) = crate::util::yaml_nesting(&source) {
+        return Err(
+            crate::collection::LoadError::at(path, &source, line, col, message).to_string(),
+        );
+    }
     let file: FileDef = serde_yaml::from_str(&source).map_err(|e| {
         let (line, col) = e
             .location()

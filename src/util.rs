@@ -178,81 +178,6 @@ pub fn json_kind(v: &serde_json::Value) -> &'static str {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn yaml_nesting_is_refused_before_parsing_and_ordinary_files_pass() {
-        let deep = format!("a: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
-        let (line, col, msg) = yaml_nesting(&deep).unwrap_err();
-        assert_eq!((line, col), (1, 4 + YAML_MAX_DEPTH));
-        assert!(msg.contains("deeper than 128"), "{msg}");
-        let dashes = format!("x:\n{}1\n", "- ".repeat(200));
-        assert_eq!(yaml_nesting(&dashes).unwrap_err().0, 2);
-        let mixed = format!("x:\n  - {}1{}\n", "{a: ".repeat(150), "}".repeat(150));
-        assert!(yaml_nesting(&mixed).is_err());
-        // Brackets in text, quotes, comments and block scalars are not nesting.
-        let fine = format!(
-            "title: a{}b\nq: \"{}\"\nr: '{}'\n# {}\nbody: |\n  {}\nflow: [\"{}\", 'x''{}']\nok: [[1], {{a: [2]}}]\n",
-            "[".repeat(300),
-            "[".repeat(300),
-            "{".repeat(300),
-            "[".repeat(300),
-            "[".repeat(300),
-            "[".repeat(300),
-            "[".repeat(300),
-        );
-        assert_eq!(yaml_nesting(&fine), Ok(()));
-        let at_limit = format!(
-            "a: {}{}\n",
-            "[".repeat(YAML_MAX_DEPTH),
-            "]".repeat(YAML_MAX_DEPTH)
-        );
-        assert_eq!(yaml_nesting(&at_limit), Ok(()));
-    }
-
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_duration("25h").unwrap(), Duration::from_secs(90000));
-        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
-        assert!(parse_duration("5 parsecs").is_err());
-        assert_eq!(parse_duration("1 h").unwrap(), Duration::from_secs(3600));
-        assert!(parse_duration("99999999999h").is_err());
-        assert!(parse_duration("1e300").is_err());
-        assert_eq!(exact_duration(Duration::from_secs(86370)), "23h59m30s");
-        assert_eq!(exact_duration(Duration::from_secs(3600)), "1h");
-        assert!(rfc3339(i64::MAX).contains("out of range"));
-        assert_eq!(human_duration(Duration::from_secs(86399)), "23h59m");
-        assert_eq!(human_duration(Duration::from_secs(90000)), "25h00m");
-        assert_eq!(human_duration(Duration::from_secs(180 * 86400)), "180d0h");
-    }
-
-    #[test]
-    fn atomic_private_write() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("s.json");
-        write_private_atomic(&p, b"one").unwrap();
-        write_private_atomic(&p, b"two").unwrap();
-        assert_eq!(std::fs::read_to_string(&p).unwrap(), "two");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            assert_eq!(
-                std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
-                0o600
-            );
-        }
-        assert_eq!(
-            std::fs::read_dir(dir.path()).unwrap().count(),
-            1,
-            "no temp file left behind"
-        );
-    }
-}
-
 /// The deepest nesting a YAML file may have: serde_yaml's own recursion limit, which it applies
 /// only after its parser has read the whole file (in time that grows with the square of the
 /// depth: 100,000 `[` took 40 s).
@@ -391,4 +316,79 @@ pub fn yaml_nesting(source: &str) -> Result<(), (usize, usize, String)> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn yaml_nesting_is_refused_before_parsing_and_ordinary_files_pass() {
+        let deep = format!("a: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let (line, col, msg) = yaml_nesting(&deep).unwrap_err();
+        assert_eq!((line, col), (1, 4 + YAML_MAX_DEPTH));
+        assert!(msg.contains("deeper than 128"), "{msg}");
+        let dashes = format!("x:\n{}1\n", "- ".repeat(200));
+        assert_eq!(yaml_nesting(&dashes).unwrap_err().0, 2);
+        let mixed = format!("x:\n  - {}1{}\n", "{a: ".repeat(150), "}".repeat(150));
+        assert!(yaml_nesting(&mixed).is_err());
+        // Brackets in text, quotes, comments and block scalars are not nesting.
+        let fine = format!(
+            "title: a{}b\nq: \"{}\"\nr: '{}'\n# {}\nbody: |\n  {}\nflow: [\"{}\", 'x''{}']\nok: [[1], {{a: [2]}}]\n",
+            "[".repeat(300),
+            "[".repeat(300),
+            "{".repeat(300),
+            "[".repeat(300),
+            "[".repeat(300),
+            "[".repeat(300),
+            "[".repeat(300),
+        );
+        assert_eq!(yaml_nesting(&fine), Ok(()));
+        let at_limit = format!(
+            "a: {}{}\n",
+            "[".repeat(YAML_MAX_DEPTH),
+            "]".repeat(YAML_MAX_DEPTH)
+        );
+        assert_eq!(yaml_nesting(&at_limit), Ok(()));
+    }
+
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("25h").unwrap(), Duration::from_secs(90000));
+        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert_eq!(parse_duration("1 h").unwrap(), Duration::from_secs(3600));
+        assert!(parse_duration("99999999999h").is_err());
+        assert!(parse_duration("1e300").is_err());
+        assert_eq!(exact_duration(Duration::from_secs(86370)), "23h59m30s");
+        assert_eq!(exact_duration(Duration::from_secs(3600)), "1h");
+        assert!(rfc3339(i64::MAX).contains("out of range"));
+        assert_eq!(human_duration(Duration::from_secs(86399)), "23h59m");
+        assert_eq!(human_duration(Duration::from_secs(90000)), "25h00m");
+        assert_eq!(human_duration(Duration::from_secs(180 * 86400)), "180d0h");
+    }
+
+    #[test]
+    fn atomic_private_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.json");
+        write_private_atomic(&p, b"one").unwrap();
+        write_private_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "two");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file left behind"
+        );
+    }
 }

@@ -856,6 +856,59 @@ fn bench_stubs() {
     }
 }
 
+/// `postie record`: writing the stub file for sessions of 10, 1,000 and 10,000 exchanges (a
+/// bearer token and a JSON body each; every 100th a token response). The proxy rewrites the file
+/// at most every 200 ms, so this is the cost of one write at that size.
+fn bench_record() {
+    use postie::mock::record::{Exchange, stub_file};
+    for n in [10usize, 1_000, 10_000] {
+        let list: Vec<Exchange> = (0..n)
+            .map(|i| {
+                let token = i % 100 == 0;
+                Exchange {
+                    method: if token { "POST" } else { "GET" }.into(),
+                    path: if token {
+                        "/oauth/token".into()
+                    } else {
+                        format!("/things/{i}")
+                    },
+                    query: vec![],
+                    req_headers: vec![(
+                        "authorization".into(),
+                        format!("Bearer tok-{:08}-abcdefgh", i / 100),
+                    )],
+                    req_body: Default::default(),
+                    status: 200,
+                    headers: vec![("content-type".into(), "application/json".into())],
+                    body: if token {
+                        format!(
+                            r#"{{"access_token": "tok-{:08}-abcdefgh", "expires_in": 3600}}"#,
+                            i / 100
+                        )
+                    } else {
+                        format!(r#"{{"id": {i}, "name": "thing {i}", "tags": ["a", "b"]}}"#)
+                    }
+                    .into(),
+                }
+            })
+            .collect();
+        let rounds = if n >= 10_000 { 3 } else { 20 };
+        let times: Vec<Duration> = (0..rounds)
+            .map(|_| {
+                let t = Instant::now();
+                std::hint::black_box(stub_file(&list, "http://target"));
+                t.elapsed()
+            })
+            .collect();
+        let m = median(times);
+        println!(
+            "record: {n:>6} exchanges: stub file written in {:>8.2} ms ({:.1} µs per exchange)",
+            m.as_secs_f64() * 1e3,
+            m.as_secs_f64() * 1e6 / n as f64
+        );
+    }
+}
+
 fn main() {
     // `cargo bench -- runner mock` runs only the named parts.
     let filters: Vec<String> = std::env::args()
@@ -889,6 +942,9 @@ fn main() {
     }
     if want("mock") {
         bench_mock();
+    }
+    if want("record") {
+        bench_record();
     }
     if want("stubs") {
         bench_stubs();

@@ -63,6 +63,10 @@ pub enum Command {
         /// Stop at the first failing step (the default, except under `compat: newman`).
         #[arg(long)]
         bail: bool,
+        /// Write the run's exchanges as a stub file, credentials taken out (`postie mock --stubs
+        /// FILE` replays it; see `postie record`).
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
         /// Environment, variables, state and mock options.
         #[command(flatten)]
         opts: SendOpts,
@@ -101,6 +105,9 @@ pub enum Command {
     },
     /// Run the mock server: the Constant Contact pack, an OpenAPI document (--spec), or both.
     Mock(crate::mock::cli::MockArgs),
+    /// Record an API through a reverse proxy into a stub file, credentials taken out
+    /// (`postie mock --stubs FILE` replays it).
+    Record(crate::mock::record::RecordArgs),
     /// Open the REPL on a collection.
     Repl {
         /// The collection file.
@@ -177,6 +184,7 @@ pub fn main() -> i32 {
         Command::Jwt { token } => jwt_cmd(&token),
         Command::Import { what } => crate::interop::cli::import(what),
         Command::Mock(args) => crate::mock::cli::run(args),
+        Command::Record(args) => crate::mock::record::run(args),
         Command::State {
             collection, env, ..
         } => state_cmd(&collection, env.as_deref()),
@@ -217,6 +225,7 @@ async fn dispatch(cmd: Command) -> i32 {
             data,
             folder,
             bail,
+            record,
             opts,
         } => {
             let how = RunHow {
@@ -226,6 +235,7 @@ async fn dispatch(cmd: Command) -> i32 {
                 data,
                 folder,
                 bail,
+                record,
             };
             run_cmd(&collection, flow, from, to, &reports, how, &opts).await
         }
@@ -258,6 +268,7 @@ async fn dispatch(cmd: Command) -> i32 {
         | Command::Import { .. }
         | Command::Jwt { .. }
         | Command::Mock(_)
+        | Command::Record(_)
         | Command::State { .. } => {
             unreachable!("handled before the runtime starts")
         }
@@ -272,6 +283,7 @@ struct RunHow {
     data: Option<PathBuf>,
     folder: Option<String>,
     bail: bool,
+    record: Option<PathBuf>,
 }
 
 async fn run_cmd(
@@ -289,6 +301,14 @@ async fn run_cmd(
             return EXIT_COLLECTION;
         }
     }
+    if let Some(p) = &how.record
+        && let Err(e) = report::prepare_path(p)
+    {
+        eprintln!("error: {e}");
+        return EXIT_COLLECTION;
+    }
+    let mut recorded: Vec<crate::mock::record::Exchange> = Vec::new();
+    let mut secrets: Vec<String> = Vec::new();
     let rows = match &how.data {
         Some(p) => match crate::runner::data::load_rows(p) {
             Ok(rows) => Some(rows),
@@ -347,7 +367,14 @@ async fn run_cmd(
             style.bold("flow"),
             runner.env_key()
         );
+        let recording = how.record.is_some();
         let mut printed = |r: &crate::runner::StepResult, red: &crate::redact::Redactor| {
+            if recording && let Some(ex) = &r.exchange {
+                recorded.push(crate::mock::record::Exchange::of(ex));
+                if red.len() > secrets.len() {
+                    secrets = red.values().to_vec();
+                }
+            }
             let _ = write!(out, "{}", output::step_line(r, red, style, verbose));
             if tty {
                 let _ = out.flush();
@@ -384,6 +411,25 @@ async fn run_cmd(
     drop(out);
     if results.iter().any(|r| r.interrupted) {
         eprintln!("interrupted");
+    }
+    if let Some(p) = &how.record {
+        let text = crate::mock::record::stub_file_with(
+            &recorded,
+            &format!("a run of {}", path.display()),
+            &secrets,
+        );
+        match crate::util::write_private_atomic(p, text.as_bytes()) {
+            Ok(()) => eprintln!(
+                "recorded {} exchanges into {} (replay: postie mock --stubs {})",
+                recorded.len(),
+                p.display(),
+                p.display()
+            ),
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", p.display());
+                return EXIT_COLLECTION;
+            }
+        }
     }
     finish(&mut runner, &results, reports, style)
 }

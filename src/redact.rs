@@ -92,6 +92,11 @@ impl Redactor {
         }
     }
 
+    /// The values it masks.
+    pub fn values(&self) -> &[String] {
+        &self.values
+    }
+
     /// How many values it masks.
     pub fn len(&self) -> usize {
         self.values.len()

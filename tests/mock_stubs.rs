@@ -463,3 +463,244 @@ fn a_broken_stub_file_is_refused_where_it_is_wrong() {
     );
     assert!(r.stderr.contains("s.yaml:4:5"), "{}", r.stderr);
 }
+
+/// The API the recording talks to: a real local server that issues random tokens, creates posts
+/// with new ids, and echoes the bearer it was sent (so a leak would show in the recording).
+const TARGET: &str = r#"
+stubs:
+  - request:
+      method: POST
+      path: /oauth/token
+      headers: {authorization: {matches: "^Basic "}}
+      body: [{form: grant_type, equals: password}]
+    response:
+      json: {access_token: "<<nonce(32)>>", refresh_token: "<<nonce(32)>>", token_type: Bearer, expires_in: 3600}
+  - request:
+      method: POST
+      path: /posts
+      headers: {authorization: {matches: "^Bearer ."}}
+    response:
+      status: 201
+      json: {id: "<<random_int(100, 999)>>", title: "<<body.title>>", seen_with: "<<headers.authorization>>"}
+  - request: {method: GET, path: "/posts/{id}", headers: {authorization: {present: true}}}
+    response: {json: {id: "<<path.id | int>>", title: hello}}
+  - request: {method: GET, path: "/posts/{id}/comments"}
+    response: {status: 404, json: {error: no comments}}
+"#;
+
+const COLLECTION: &str = r#"
+name: blog
+variables:
+  base_url: http://127.0.0.1:9
+  client_secret: {value: "<<env.BLOG_SECRET>>", secret: true}
+  user_password: {value: "<<env.BLOG_PASSWORD>>", secret: true}
+requests:
+  login:
+    method: POST
+    url: <<base_url>>/oauth/token
+    auth: {basic: {user: blog-app, password: "<<client_secret>>"}}
+    form: {grant_type: password, username: ann, password: "<<user_password>>"}
+    assert:
+      - status: 200
+      - {jsonpath: $.access_token, exists: true}
+  create_post:
+    method: POST
+    url: <<base_url>>/posts
+    auth: {bearer: "<<access_token>>"}
+    json: {title: Recorded}
+    capture:
+      post_id: $.id
+    assert:
+      - status: 201
+      - {jsonpath: $.title, equals: Recorded}
+  get_post:
+    url: <<base_url>>/posts/<<post_id>>
+    auth: {bearer: "<<access_token>>"}
+    assert:
+      - status: 200
+      - {jsonpath: $.id, equals: "<<post_id>>"}
+  comments:
+    url: <<base_url>>/posts/<<post_id>>/comments
+    assert:
+      - status: 404
+flows:
+  main:
+    steps: [login, create_post, get_post, comments]
+"#;
+
+#[test]
+fn a_run_recorded_through_the_proxy_replays_with_the_same_results_and_no_credential_on_disk() {
+    record_then_replay(true);
+}
+
+#[test]
+fn a_run_recorded_by_run_record_replays_with_the_same_results_and_no_credential_on_disk() {
+    record_then_replay(false);
+}
+
+/// Records the collection's run against a real local server (through `postie record`, or with
+/// `run --record`), stops the server, and runs the collection again against the replay.
+fn record_then_replay(by_proxy: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("target.yaml"), TARGET).unwrap();
+    std::fs::write(dir.path().join("blog.yaml"), COLLECTION).unwrap();
+    let env = [
+        ("BLOG_SECRET", "blog-s3cret-Qx81"),
+        ("BLOG_PASSWORD", "ann-pa55-Zk2"),
+    ];
+    let target = start(&[&dir.path().join("target.yaml")]);
+
+    let run = |base: &str, report: &str, extra: &[&str]| {
+        let base = format!("base_url={base}");
+        let report = format!("json={report}");
+        let mut args = vec![
+            "run",
+            "blog.yaml",
+            "--flow",
+            "main",
+            "--fresh",
+            "--var",
+            &base,
+            "--report",
+            &report,
+        ];
+        args.extend_from_slice(extra);
+        crate::common::run_postie(dir.path(), &args, &env, None)
+    };
+    let first = if by_proxy {
+        // Record: the collection runs through the proxy.
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_postie"));
+        cmd.args([
+            "record",
+            "--port",
+            "0",
+            "--target",
+            target.url(),
+            "-o",
+            "rec.yaml",
+        ])
+        .current_dir(dir.path());
+        let proxy = crate::common::start_server(cmd);
+        let r = run(&proxy.url, "first.json", &[]);
+        // The file is written as exchanges arrive (within a fraction of a second)...
+        let file = dir.path().join("rec.yaml");
+        let has_all = || {
+            std::fs::read_to_string(&file)
+                .unwrap_or_default()
+                .contains(": 4 exchanges.")
+        };
+        let t = Instant::now();
+        while !has_all() && t.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            has_all(),
+            "{}",
+            std::fs::read_to_string(&file).unwrap_or_default()
+        );
+        // ...and finished cleanly on SIGTERM.
+        let stopped = std::process::Command::new("kill")
+            .args(["-TERM", &proxy.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(stopped.success());
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(has_all());
+        r
+    } else {
+        run(target.url(), "first.json", &["--record", "rec.yaml"])
+    };
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    drop(target);
+
+    let recorded = std::fs::read_to_string(dir.path().join("rec.yaml")).unwrap();
+    // Every credential that crossed the wire is off disk: the client secret and the password
+    // (sent in Basic auth and a form), and every token the target issued (from the run's state).
+    let mut secrets = vec![
+        "blog-s3cret-Qx81".to_string(),
+        "ann-pa55-Zk2".to_string(),
+        base64_of("blog-app:blog-s3cret-Qx81"),
+    ];
+    let state = std::fs::read_to_string(dir.path().join(".postie/blog.yaml.state.json"))
+        .unwrap_or_default();
+    for key in ["access_token", "refresh_token"] {
+        for m in state.match_indices(&format!("\"{key}\":\"")) {
+            let rest = &state[m.0 + key.len() + 4..];
+            let token = &rest[..rest.find('"').unwrap()];
+            if token.len() >= 16 {
+                secrets.push(token.to_string());
+            }
+        }
+    }
+    assert!(secrets.len() >= 4, "tokens from the state: {state}");
+    for s in &secrets {
+        assert!(
+            !recorded.contains(s.as_str()),
+            "{s} is on disk:\n{recorded}"
+        );
+    }
+    assert!(recorded.contains("REDACTED"), "{recorded}");
+
+    // Replay: the target is gone; the recording answers, with fresh tokens.
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_postie"));
+    cmd.args(["mock", "--port", "0", "--stubs", "rec.yaml"])
+        .current_dir(dir.path());
+    let replay = crate::common::start_server(cmd);
+    let second = run(&replay.url, "second.json", &[]);
+    assert_eq!(second.code, 0, "{}\n{recorded}", second.all());
+    // Per step: the request, its status, and each assertion's description and outcome.
+    type Step = (String, u64, Vec<(String, bool)>);
+    let statuses = |report: &str| -> Vec<Step> {
+        let text = std::fs::read_to_string(dir.path().join(report)).unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        v["flows"][0]["steps"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{text}"))
+            .iter()
+            .map(|s| {
+                let asserts = s["assertions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| {
+                        let d = a["description"].as_str().unwrap_or("").to_string();
+                        // The post id differs between the runs; the check does not.
+                        let d = d.split(" equals ").next().unwrap_or("").to_string();
+                        (d, a["passed"].as_bool().unwrap_or(false))
+                    })
+                    .collect();
+                (
+                    s["request"].as_str().unwrap_or("").to_string(),
+                    s["status"].as_u64().unwrap_or(0),
+                    asserts,
+                )
+            })
+            .collect()
+    };
+    assert_eq!(statuses("first.json"), statuses("second.json"));
+    assert_eq!(statuses("second.json").len(), 4, "{}", second.all());
+}
+
+fn base64_of(s: &str) -> String {
+    use std::io::Write as _;
+    let mut out = Vec::new();
+    let _ = write!(out, "{s}");
+    let table = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut text = String::new();
+    for chunk in out.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                text.push(table[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                text.push('=');
+            }
+        }
+    }
+    text
+}

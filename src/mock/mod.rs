@@ -20,6 +20,7 @@ pub mod engine;
 pub mod http;
 pub mod lists;
 pub mod oauth;
+pub mod record;
 pub mod store;
 pub mod table;
 pub mod wal;

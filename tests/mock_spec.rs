@@ -446,6 +446,40 @@ fn wrapped_resources_merge_deeply_and_list_bare() {
             .unwrap();
         assert_eq!(listed["articles"], json!([updated["article"].clone()]));
         assert_eq!(listed["articlesCount"], 1);
+        // Lists are paged as the operation's parameters say (`limit`, `offset`); the count
+        // beside the list counts them all.
+        for t in ["T2", "T3", "T4"] {
+            let body = json!({"article": {"title": t, "description": "D", "body": "B"}});
+            let r = client
+                .post(&base)
+                .header("authorization", "Token t")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 201);
+        }
+        let page = |q: &'static str| {
+            let client = client.clone();
+            let url = format!("{base}?{q}");
+            async move {
+                let v: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+                let titles: Vec<String> = v["articles"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a["title"].as_str().unwrap().to_string())
+                    .collect();
+                (titles, v["articlesCount"].as_u64().unwrap())
+            }
+        };
+        assert_eq!(page("limit=2").await, (vec!["U".into(), "T2".into()], 4));
+        assert_eq!(
+            page("limit=2&offset=2").await,
+            (vec!["T3".into(), "T4".into()], 4)
+        );
+        assert_eq!(page("offset=3").await, (vec!["T4".into()], 4));
+        assert_eq!(page("offset=9").await, (vec![], 4));
     });
 }
 

@@ -417,7 +417,7 @@ impl SpecServer {
         if want_code.is_none()
             && want_example.is_none()
             && self.stateful
-            && let Some(r) = self.stateful_answer(i, path_params, body_json.as_ref())
+            && let Some(r) = self.stateful_answer(i, req, path_params, body_json.as_ref())
         {
             return r;
         }
@@ -536,6 +536,7 @@ impl SpecServer {
     fn stateful_answer(
         &self,
         i: usize,
+        req: &Req,
         path_params: &[(String, String)],
         body: Option<&Value>,
     ) -> Option<Resp> {
@@ -626,8 +627,12 @@ impl SpecServer {
                 }
             }
             Role::List => {
+                // Listed as the operation's paging parameters say, counted whole.
+                let (skip, take) = self.page_of(i, req);
                 let store = self.store.lock().unwrap_or_else(|e| e.into_inner());
-                let stored: Vec<Value> = store.get(&o.op.path)?.values().cloned().collect();
+                let all = store.get(&o.op.path)?;
+                let total = all.len();
+                let stored: Vec<Value> = all.values().skip(skip).take(take).cloned().collect();
                 drop(store);
                 let status = success_status(&o.op);
                 let mut body = self.synth_for(i, &status)?;
@@ -657,7 +662,7 @@ impl SpecServer {
                             .find(|(_, v)| v.is_array())
                             .map(|(k, _)| k.clone())?;
                         let items = fit(m[&key].as_array().and_then(|a| a.first()));
-                        let n = items.len();
+                        let n = total;
                         m.insert(key, Value::Array(items));
                         // A count beside the list says how many there are.
                         for (k, v) in m.iter_mut() {
@@ -673,6 +678,67 @@ impl SpecServer {
             }
             Role::None => None,
         }
+    }
+
+    /// The page a list request asks for, as the operation's query parameters name it: a size
+    /// (`limit`, `per_page`, `page_size`, `pageSize`, `size`, `max_results`, `count`; its
+    /// `default` when absent, else everything) and a start (`offset`, `skip`, `start`, or `page`,
+    /// 1-based unless its minimum or default is 0).
+    fn page_of(&self, i: usize, req: &Req) -> (usize, usize) {
+        const SIZES: [&str; 8] = [
+            "limit",
+            "per_page",
+            "page_size",
+            "pagesize",
+            "size",
+            "max_results",
+            "maxresults",
+            "count",
+        ];
+        const STARTS: [&str; 3] = ["offset", "skip", "start"];
+        let params: Vec<&crate::openapi::Param> = self.ops[i]
+            .op
+            .params
+            .iter()
+            .filter(|p| p.place == In::Query)
+            .collect();
+        let find = |names: &[&str]| {
+            params
+                .iter()
+                .find(|p| names.contains(&p.name.to_ascii_lowercase().as_str()))
+                .copied()
+        };
+        let number = |p: &crate::openapi::Param| -> Option<usize> {
+            let given = req.q(&p.name).and_then(|v| v.trim().parse::<usize>().ok());
+            given.or_else(|| {
+                let schema = self.doc.resolve(&p.schema).unwrap_or(&p.schema);
+                schema
+                    .get("default")
+                    .or_else(|| p.raw.get("default"))
+                    .and_then(Value::as_u64)
+                    .map(|d| d as usize)
+            })
+        };
+        let take = find(&SIZES).and_then(number).unwrap_or(usize::MAX);
+        let skip = match (find(&STARTS), find(&["page", "page_number", "pagenumber"])) {
+            (Some(p), _) => number(p).unwrap_or(0),
+            (None, Some(p)) => {
+                let schema = self.doc.resolve(&p.schema).unwrap_or(&p.schema);
+                let zero_based = [schema.get("minimum"), schema.get("default")]
+                    .into_iter()
+                    .flatten()
+                    .any(|v| v.as_u64() == Some(0));
+                let page = number(p).unwrap_or(if zero_based { 0 } else { 1 });
+                let index = if zero_based {
+                    page
+                } else {
+                    page.saturating_sub(1)
+                };
+                index.saturating_mul(if take == usize::MAX { 0 } else { take })
+            }
+            (None, None) => 0,
+        };
+        (skip, take)
     }
 
     fn synth_for(&self, i: usize, status: &str) -> Option<Value> {

@@ -860,7 +860,7 @@ fn bench_stubs() {
 /// bearer token and a JSON body each; every 100th a token response). The proxy rewrites the file
 /// at most every 200 ms, so this is the cost of one write at that size.
 fn bench_record() {
-    use postie::mock::record::{Exchange, stub_file};
+    use postie::mock::engine::record::{Exchange, stub_file};
     for n in [10usize, 1_000, 10_000] {
         let list: Vec<Exchange> = (0..n)
             .map(|i| {

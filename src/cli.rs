@@ -107,7 +107,7 @@ pub enum Command {
     Mock(crate::mock::cli::MockArgs),
     /// Record an API through a reverse proxy into a stub file, credentials taken out
     /// (`postie mock --stubs FILE` replays it).
-    Record(crate::mock::record::RecordArgs),
+    Record(crate::mock::engine::record::RecordArgs),
     /// Open the REPL on a collection.
     Repl {
         /// The collection file.
@@ -184,7 +184,7 @@ pub fn main() -> i32 {
         Command::Jwt { token } => jwt_cmd(&token),
         Command::Import { what } => crate::interop::cli::import(what),
         Command::Mock(args) => crate::mock::cli::run(args),
-        Command::Record(args) => crate::mock::record::run(args),
+        Command::Record(args) => crate::mock::engine::record::run(args),
         Command::State {
             collection, env, ..
         } => state_cmd(&collection, env.as_deref()),
@@ -307,7 +307,7 @@ async fn run_cmd(
         eprintln!("error: {e}");
         return EXIT_COLLECTION;
     }
-    let mut recorded: Vec<crate::mock::record::Exchange> = Vec::new();
+    let mut recorded: Vec<crate::mock::engine::record::Exchange> = Vec::new();
     let mut secrets: Vec<String> = Vec::new();
     let rows = match &how.data {
         Some(p) => match crate::runner::data::load_rows(p) {
@@ -370,7 +370,7 @@ async fn run_cmd(
         let recording = how.record.is_some();
         let mut printed = |r: &crate::runner::StepResult, red: &crate::redact::Redactor| {
             if recording && let Some(ex) = &r.exchange {
-                recorded.push(crate::mock::record::Exchange::of(ex));
+                recorded.push(crate::mock::engine::record::Exchange::of(ex));
                 if red.len() > secrets.len() {
                     secrets = red.values().to_vec();
                 }
@@ -413,7 +413,7 @@ async fn run_cmd(
         eprintln!("interrupted");
     }
     if let Some(p) = &how.record {
-        let text = crate::mock::record::stub_file_with(
+        let text = crate::mock::engine::record::stub_file_with(
             &recorded,
             &format!("a run of {}", path.display()),
             &secrets,

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::Shared;
 use super::http::{Req, Resp};
-use super::store::ts;
+use crate::mock::packs::constant_contact::store::ts;
 
 fn bad(msg: &str) -> Resp {
     Resp::json(400, &json!({"error": msg}))

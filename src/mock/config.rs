@@ -211,7 +211,7 @@ pub struct MockConfig {
     /// Parsed lifetimes.
     pub lifetimes: Lifetimes,
     /// Activity speed.
-    pub speed: super::activities::Speed,
+    pub speed: crate::mock::packs::constant_contact::activities::Speed,
     /// Auto-approve (file or `--auto-approve`).
     pub auto_approve: bool,
     /// Enforce rate limits.
@@ -298,7 +298,7 @@ impl MockConfig {
             device_interval_s: (dur("device_interval", &file.lifetimes.device_interval)? / 1000)
                 .max(1) as u64,
         };
-        let speed = super::activities::Speed {
+        let speed = crate::mock::packs::constant_contact::activities::Speed {
             rows_per_second: file.activities.rows_per_second.max(1),
             start_delay_ms: crate::util::parse_duration(&file.activities.start_delay)
                 .map_err(|e| format!("{name}: activities.start_delay: {e}"))?

@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 
 use super::config::{Client, MockConfig, RefreshPolicy};
 use super::http::{Req, Resp, html_escape, oauth_error};
-use super::store::{AuthCode, DeviceGrant, PendingConsent, RefreshGrant, Sim};
+use crate::mock::packs::constant_contact::store::{
+    AuthCode, DeviceGrant, PendingConsent, RefreshGrant, Sim,
+};
 use crate::template::random_token;
 
 /// Scopes the server knows.

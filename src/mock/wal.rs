@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use super::store::Sim;
+use crate::mock::packs::constant_contact::store::Sim;
 
 /// When an acknowledged write is durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -258,7 +258,7 @@ const PARSE_BATCH: usize = 16_384;
 fn parse_batch(
     lines: &[(u64, String)],
     threads: usize,
-) -> Vec<Result<super::store::ParsedChange, String>> {
+) -> Vec<Result<crate::mock::packs::constant_contact::store::ParsedChange, String>> {
     if threads <= 1 || lines.len() < 1024 {
         return lines
             .iter()

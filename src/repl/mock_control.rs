@@ -55,7 +55,7 @@ impl Session {
                 let m = self.running()?;
                 let sim = m.shared().lock();
                 let (total, _) = m.shared().journal(0);
-                let now = crate::mock::store::ts(m.shared().now_ms());
+                let now = crate::mock::packs::constant_contact::store::ts(m.shared().now_ms());
                 Ok(format!(
                     "mock at {}\nclock {now} (offset {})\ncontacts {} · lists {} · activities {} · requests served {total}\n",
                     m.url(),
@@ -79,7 +79,7 @@ impl Session {
                 Ok(format!(
                     "mock clock advanced {}; now {}\n",
                     crate::util::exact_duration(d),
-                    crate::mock::store::ts(now)
+                    crate::mock::packs::constant_contact::store::ts(now)
                 ))
             }
             Some("journal") => {
@@ -89,7 +89,7 @@ impl Session {
                 for e in entries {
                     out.push_str(&format!(
                         "  {} {:<6} {:<40} {} {:<28} {}µs{}{}\n",
-                        crate::mock::store::ts(e.at),
+                        crate::mock::packs::constant_contact::store::ts(e.at),
                         e.method,
                         e.path,
                         e.status,

@@ -2,5 +2,6 @@
 //! pack — a served OpenAPI document ([`spec`]) and injected faults ([`faults`]).
 
 pub mod faults;
+pub mod record;
 pub mod spec;
 pub mod stubs;

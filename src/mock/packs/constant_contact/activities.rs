@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::http::{Req, Resp, cc_error, json_object, validation};
 use super::store::{Sim, new_id, ts};
+use crate::mock::http::{Req, Resp, cc_error, json_object, validation};
 
 /// Most contacts one import may carry.
 pub const MAX_IMPORT_ROWS: usize = 40_000;

@@ -8,8 +8,8 @@ use uuid::Uuid;
 use super::contact_input::{
     apply_core, apply_subresources, check_core, check_subresources, source_field, valid_email,
 };
-use super::http::{Req, Resp, cc_error, json_object, validation};
 use super::store::{Contact, Include, Permission, Sim, Source, contact_json, new_id};
+use crate::mock::http::{Req, Resp, cc_error, json_object, validation};
 
 /// Core text fields and their limits.
 pub(super) const TEXT_FIELDS: [(&str, usize); 4] = [
@@ -552,7 +552,7 @@ pub fn import_row(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mock::contact_input::{parse_anniversary, valid_email};
+    use crate::mock::packs::constant_contact::contact_input::{parse_anniversary, valid_email};
 
     #[test]
     fn anniversaries_and_emails() {

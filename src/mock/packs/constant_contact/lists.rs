@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::activities::{self, Activity, Work};
-use super::http::{Req, Resp, cc_error, json_object, validation};
 use super::store::{ContactList, Sim, list_json, new_id};
+use crate::mock::http::{Req, Resp, cc_error, json_object, validation};
 
 fn membership_param(req: &Req) -> Result<Option<bool>, Resp> {
     match req.q("include_membership_count") {

@@ -1,0 +1,378 @@
+//! The HTTP front: sockets and connections (with the control an injected reset needs), reading
+//! a request, the faults that apply to it, routing it ([`crate::mock::route`]), waiting until
+//! what it changed is durable, and writing the answer (whole, or cut short).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use serde_json::Value;
+
+use crate::mock::http::{self, Req, Resp};
+use crate::mock::packs::constant_contact::cors;
+use crate::mock::{JournalEntry, LAST_RECORD, MAX_BODY, Shared, engine, route};
+
+/// What the front knows about one connection: set `reset` and it ends with a TCP RST.
+#[derive(Debug, Default)]
+struct ConnCtl {
+    reset: std::sync::atomic::AtomicBool,
+}
+
+/// The socket under one connection. When its connection was told to reset, it writes nothing
+/// more and closes with a zero linger, so the peer sees a reset rather than an orderly close.
+struct Conn {
+    io: tokio::net::TcpStream,
+    ctl: Arc<ConnCtl>,
+}
+
+impl Conn {
+    fn resetting(&self) -> bool {
+        let r = self.ctl.reset.load(Ordering::Acquire);
+        if r {
+            let _ = self.io.set_zero_linger();
+        }
+        r
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.resetting();
+    }
+}
+
+fn reset_error() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::ConnectionReset,
+        "reset by an injected fault",
+    )
+}
+
+impl tokio::io::AsyncRead for Conn {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Conn {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.resetting() {
+            return std::task::Poll::Ready(Err(reset_error()));
+        }
+        std::pin::Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.resetting() {
+            return std::task::Poll::Ready(Err(reset_error()));
+        }
+        std::pin::Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.resetting() {
+            return std::task::Poll::Ready(Err(reset_error()));
+        }
+        std::pin::Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+/// A response body: whole, or (a `truncate` fault) the first part and then an error, so the
+/// connection closes short of the length the headers promised.
+pub enum MockBody {
+    /// The body, taken when sent.
+    Whole(Option<Bytes>),
+    /// The part that is sent before the connection is cut, and a pause that lets it reach the
+    /// socket first (hyper drops what is still buffered when a body fails).
+    Cut(
+        Option<Bytes>,
+        Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    ),
+}
+
+impl hyper::body::Body for MockBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        use std::task::Poll;
+        match self.get_mut() {
+            MockBody::Whole(b) => Poll::Ready(b.take().map(|b| Ok(hyper::body::Frame::data(b)))),
+            MockBody::Cut(part, pause) => {
+                if let Some(b) = part.take() {
+                    *pause = Some(Box::pin(tokio::time::sleep(Duration::from_millis(50))));
+                    return Poll::Ready(Some(Ok(hyper::body::Frame::data(b))));
+                }
+                if let Some(p) = pause
+                    && p.as_mut().poll(cx).is_pending()
+                {
+                    return Poll::Pending;
+                }
+                Poll::Ready(Some(Err(std::io::Error::other(
+                    "body cut short by an injected fault",
+                ))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, MockBody::Whole(None))
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            MockBody::Whole(b) => {
+                hyper::body::SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64))
+            }
+            MockBody::Cut(..) => hyper::body::SizeHint::default(),
+        }
+    }
+}
+
+/// Waits `ms`, or less when the server stops; whether the whole wait passed.
+async fn wait(ms: u64, stop: &mut tokio::sync::watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_millis(ms)) => true,
+        _ = stop.wait_for(|s| *s) => false,
+    }
+}
+
+/// The answer an injected status fault gives: the served API's own error body for it.
+fn fault_response(shared: &Shared, req: &Req, status: u16, body: Option<&Value>) -> Resp {
+    if let Some(b) = body {
+        return Resp::json(status, b);
+    }
+    let cfg = &shared.cfg;
+    let detail = "injected by a postie mock fault";
+    let path = req.path.as_str();
+    if (cfg.pack || cfg.oauth) && path.starts_with("/oauth2/") {
+        let error = match status {
+            401 => "invalid_client",
+            400..=499 => "invalid_request",
+            503 => "temporarily_unavailable",
+            _ => "server_error",
+        };
+        return http::oauth_error(status, error, detail);
+    }
+    if cfg.pack && (path == "/v3" || path.starts_with("/v3/")) {
+        return cors(http::cc_status_error(status));
+    }
+    if let Some(r) = cfg
+        .spec
+        .as_ref()
+        .and_then(|s| s.error_for(req, status, detail))
+    {
+        return r;
+    }
+    let title = hyper::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error");
+    engine::spec::problem(status, title, detail, &[])
+}
+
+async fn serve(
+    shared: Arc<Shared>,
+    req: hyper::Request<Incoming>,
+    ctl: Arc<ConnCtl>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<hyper::Response<MockBody>, std::io::Error> {
+    let start = Instant::now();
+    let (mut parts, body) = req.into_parts();
+    let headers = std::mem::take(&mut parts.headers);
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_string();
+    let path = parts.uri.path().to_string();
+    let query: Vec<(String, String)> = parts
+        .uri
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let journal =
+        |status: u16, route: &'static str, fault: Option<String>, note: Option<String>| {
+            shared.record(JournalEntry {
+                at: shared.now_ms(),
+                method: parts.method.to_string(),
+                path: path.clone(),
+                status,
+                route,
+                micros: start.elapsed().as_micros() as u64,
+                fault,
+                note,
+            });
+        };
+    let mut cut = false;
+    let mut fault = None;
+    let resp = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => {
+            let req = Req {
+                method: parts.method.as_str().to_string(),
+                path: path.clone(),
+                query,
+                headers,
+                body: collected.to_bytes(),
+                base_url: format!("http://{host}"),
+            };
+            // Faults never touch the admin area, which is how they are managed.
+            let decision = if path.starts_with("/__postie") {
+                engine::faults::Decision::default()
+            } else {
+                shared.faults.decide(&req.method, &path)
+            };
+            if !decision.labels.is_empty() {
+                fault = Some(decision.labels.join(", "));
+            }
+            if decision.delay_ms > 0 {
+                wait(decision.delay_ms, &mut stop).await;
+            }
+            use engine::faults::Action;
+            match decision.action {
+                Some(Action::Timeout(ms)) => {
+                    wait(ms, &mut stop).await;
+                    journal(0, "fault.timeout", fault, None);
+                    return Err(std::io::Error::other("no answer: an injected timeout"));
+                }
+                Some(Action::Reset) => {
+                    ctl.reset.store(true, Ordering::Release);
+                    journal(0, "fault.reset", fault, None);
+                    return Err(reset_error());
+                }
+                Some(Action::Status(status, body)) => {
+                    fault_response(&shared, &req, status, body.as_ref()).route("fault")
+                }
+                Some(Action::RateLimit(secs)) => fault_response(&shared, &req, 429, None)
+                    .with("retry-after", secs.to_string())
+                    .route("fault"),
+                other => {
+                    cut = other == Some(Action::Truncate);
+                    answer(&shared, req).await
+                }
+            }
+        }
+        Err(_) => {
+            http::cc_error(413, "payload_too_large", "Request body too large").route("too_large")
+        }
+    };
+    if resp.delay_ms > 0 {
+        wait(u64::from(resp.delay_ms), &mut stop).await;
+    }
+    journal(
+        resp.status,
+        resp.route,
+        fault,
+        resp.note.as_deref().map(String::from),
+    );
+    let mut builder = hyper::Response::builder().status(resp.status);
+    for (k, v) in &resp.headers {
+        builder = builder.header(*k, v.as_str());
+    }
+    for (k, v) in &resp.extra {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    let body = if cut && resp.body.len() > 1 {
+        builder = builder.header("content-length", resp.body.len().to_string());
+        MockBody::Cut(Some(resp.body.slice(..resp.body.len() / 2)), None)
+    } else {
+        MockBody::Whole((!resp.body.is_empty()).then_some(resp.body))
+    };
+    Ok(builder
+        .body(body)
+        .unwrap_or_else(|_| hyper::Response::new(MockBody::Whole(None))))
+}
+
+/// Routes a request and waits until what it changed is durable.
+async fn answer(shared: &Arc<Shared>, req: Req) -> Resp {
+    let shared2 = shared.clone();
+    LAST_RECORD.with(|l| l.set(0));
+    // A handler bug must answer, not take the server down.
+    let resp =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || route(&shared2, &req)))
+            .unwrap_or_else(|_| {
+                http::cc_error(
+                    500,
+                    "internal_error",
+                    "The mock hit an internal error; see its output",
+                )
+                .route("panic")
+            });
+    // Acknowledge a change only once its journal record is durable.
+    let record = LAST_RECORD.with(|l| l.replace(0));
+    if record > 0 && !shared.written(record).await {
+        http::cc_error(
+            503,
+            "service_unavailable",
+            "The mock could not store the change; see its output",
+        )
+        .route("unavailable")
+    } else {
+        resp
+    }
+}
+
+pub(crate) async fn run(
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+        return;
+    };
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let s = shared.clone();
+                let ctl = Arc::new(ConnCtl::default());
+                let io = Conn { io: stream, ctl: ctl.clone() };
+                let stopping = stop.clone();
+                let svc = hyper::service::service_fn(move |req| serve(s.clone(), req, ctl.clone(), stopping.clone()));
+                let conn = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(hyper_util::rt::TokioIo::new(io), svc);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+        }
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+    shared.close();
+}

@@ -1,0 +1,218 @@
+//! The Constant Contact pack: the vendor's V3 API as a simulation — Contacts, Lists and Bulk
+//! Activities with the vendor's semantics, limits and error shapes ([`contacts`], [`lists`],
+//! [`activities`]), kept in one store ([`store`], [`table`]). Its bearer tokens come from the
+//! mock's authorization server (`crate::mock::oauth`); it answers under `/v3`.
+//!
+//! The pack depends on the engine and the server's shared state, never the reverse: the front
+//! routes `/v3/...` here ([`api`]) when the pack is on.
+
+pub mod activities;
+pub mod contact_input;
+pub mod contacts;
+pub mod lists;
+pub mod store;
+pub mod table;
+
+use serde_json::{Value, json};
+
+use crate::mock::config::MockConfig;
+use crate::mock::http::{self, Req, Resp};
+use crate::mock::{Shared, real_ms};
+use store::Sim;
+
+/// A fresh simulation with the configured seed lists and contacts.
+pub(crate) fn seeded(cfg: &MockConfig) -> Sim {
+    let mut sim = Sim::default();
+    let now = real_ms();
+    for l in &cfg.seed_lists {
+        let id = l
+            .get("list_id")
+            .and_then(Value::as_str)
+            .and_then(|s| uuid::Uuid::parse_str(s).ok())
+            .unwrap_or_else(store::new_id);
+        sim.lists.insert(
+            id,
+            store::ContactList {
+                id,
+                name: l
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("Unnamed")
+                    .to_string(),
+                description: l
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .map(String::from),
+                favorite: l.get("favorite").and_then(Value::as_bool).unwrap_or(false),
+                created_at: now,
+                updated_at: now,
+                deleted_at: None,
+            },
+        );
+    }
+    for c in &cfg.seed_contacts {
+        let Some(row) = c.as_object() else { continue };
+        let lists: Vec<uuid::Uuid> = row
+            .get("list_names")
+            .and_then(Value::as_array)
+            .map(|names| {
+                names
+                    .iter()
+                    .filter_map(|n| {
+                        sim.lists
+                            .values()
+                            .find(|l| Some(l.name.as_str()) == n.as_str())
+                            .map(|l| l.id)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let _ = contacts::import_row(&mut sim, row, &lists, now);
+    }
+    sim
+}
+
+pub(crate) fn cors(r: Resp) -> Resp {
+    r.with("access-control-allow-origin", "*")
+}
+
+/// `/v3/...`: bearer token, scope, rate limit, then the resource.
+pub(crate) fn api(shared: &Shared, req: &Req, rest: &[&str], now: i64) -> Resp {
+    let m = req.method.as_str();
+    if m == "OPTIONS" {
+        return cors(Resp::empty(204))
+            .with(
+                "access-control-allow-headers",
+                "Content-Type,X-Amz-Date,Authorization,X-Api-Key",
+            )
+            .with(
+                "access-control-allow-methods",
+                "GET,POST,PUT,DELETE,PATCH,OPTIONS",
+            )
+            .route("cors");
+    }
+    if rest == ["token_info"] && m == "POST" {
+        return cors(token_info(shared, req, now)).route("token_info");
+    }
+    let claims = match shared.bearer(req, now) {
+        Ok(c) => c,
+        Err(r) => {
+            let route = if r.route.is_empty() {
+                "unauthorized"
+            } else {
+                r.route
+            };
+            return cors(r).route(route);
+        }
+    };
+    if !claims.scp.iter().any(|s| s == "contact_data") {
+        return cors(http::forbidden_scope()).route("forbidden_scope");
+    }
+    let mut sim = shared.lock();
+    if shared.cfg.rate_limit
+        && let Some(r) = rate_limit(&shared.cfg, &mut sim, &claims.cid, now)
+    {
+        return cors(r).route("rate_limited");
+    }
+    let speed = &shared.cfg.speed;
+    activities::tick(&mut sim, now, speed);
+    let (resp, route): (Resp, &'static str) = match (m, rest) {
+        ("GET", ["contacts"]) => (contacts::list(&sim, req), "contacts.list"),
+        ("POST", ["contacts"]) => (contacts::create(&mut sim, req, now), "contacts.create"),
+        ("POST", ["contacts", "sign_up_form"]) => (
+            contacts::sign_up_form(&mut sim, req, now, shared.cfg.file.account.confirmed_opt_in),
+            "contacts.sign_up_form",
+        ),
+        ("GET", ["contacts", id]) => (contacts::get(&sim, req, id), "contacts.get"),
+        ("PUT", ["contacts", id]) => (contacts::put(&mut sim, req, id, now), "contacts.put"),
+        ("DELETE", ["contacts", id]) => (contacts::delete(&mut sim, id, now), "contacts.delete"),
+        ("GET", ["contact_lists"]) => (lists::list(&sim, req), "lists.list"),
+        ("POST", ["contact_lists"]) => (lists::create(&mut sim, req, now), "lists.create"),
+        ("GET", ["contact_lists", id]) => (lists::get(&sim, req, id), "lists.get"),
+        ("PUT", ["contact_lists", id]) => (lists::put(&mut sim, req, id, now), "lists.put"),
+        ("DELETE", ["contact_lists", id]) => {
+            (lists::delete(&mut sim, id, now, speed), "lists.delete")
+        }
+        ("POST", ["activities", "contacts_json_import"]) => (
+            activities::json_import(&mut sim, req, now, speed),
+            "activities.json_import",
+        ),
+        ("POST", ["activities", "contacts_file_import"]) => (
+            activities::file_import(&mut sim, req, now, speed),
+            "activities.file_import",
+        ),
+        ("POST", ["activities", "add_list_memberships"]) => (
+            activities::memberships(&mut sim, req, now, speed, true),
+            "activities.add_list_memberships",
+        ),
+        ("POST", ["activities", "remove_list_memberships"]) => (
+            activities::memberships(&mut sim, req, now, speed, false),
+            "activities.remove_list_memberships",
+        ),
+        ("POST", ["activities", "contact_delete"]) => (
+            activities::contact_delete(&mut sim, req, now, speed),
+            "activities.contact_delete",
+        ),
+        ("GET", ["activities"]) => (activities::list(&sim, req, now, speed), "activities.list"),
+        ("GET", ["activities", id]) => (activities::get(&sim, id, now, speed), "activities.get"),
+        (_, ["contacts" | "contact_lists" | "activities", ..]) => (
+            http::cc_error(
+                405,
+                "method_not_allowed",
+                "Method not allowed for this resource",
+            ),
+            "method_not_allowed",
+        ),
+        _ => (
+            http::cc_error(404, "not_found", "Resource not found"),
+            "not_found",
+        ),
+    };
+    cors(resp).route(route)
+}
+
+/// `POST /v3/token_info`: the scopes of a valid (unexpired) access token.
+pub(crate) fn token_info(shared: &Shared, req: &Req, now: i64) -> Resp {
+    let token = match http::json_body(req) {
+        Ok(v) => v.get("token").and_then(Value::as_str).map(String::from),
+        Err(r) => return r,
+    };
+    let Some(token) = token else {
+        return http::validation(&["token is missing".into()]);
+    };
+    match shared.keys().verify(&token, &shared.cfg) {
+        Some(c) if c.exp * 1000 > now && shared.faulted(&c).is_none() => {
+            Resp::json(200, &json!({"scopes": c.scp}))
+        }
+        _ => http::unauthorized(),
+    }
+}
+
+fn rate_limit(cfg: &MockConfig, sim: &mut Sim, client: &str, now: i64) -> Option<Resp> {
+    let w = sim.rates.entry(client.to_string()).or_default();
+    let second = now.div_euclid(1000);
+    let day = now.div_euclid(86_400_000);
+    if w.second != second {
+        w.second = second;
+        w.in_second = 0;
+    }
+    if w.day != day {
+        w.day = day;
+        w.in_day = 0;
+    }
+    if w.in_day >= cfg.file.rate_limit.per_day {
+        return Some(Resp::json(
+            429,
+            &json!({"error_key": "quota_exceeded", "error_message": "Limit Exceeded"}),
+        ));
+    }
+    if w.in_second >= cfg.file.rate_limit.per_second {
+        return Some(Resp::json(
+            429,
+            &json!({"error_key": "throttled", "error_message": "Too Many Requests"}),
+        ));
+    }
+    w.in_second += 1;
+    w.in_day += 1;
+    None
+}

@@ -406,6 +406,15 @@ fn stubs_answer_first_and_a_served_document_answers_the_rest() {
     assert!(body.get("articles").is_some(), "{body}");
     // Not the pack: nothing of Constant Contact is served.
     assert_eq!(get(&c, &format!("{u}/v3/contacts")).0, 404);
+    // The front's own errors are in the engine's shape too, not the vendor pack's.
+    let r = c
+        .post(format!("{u}/api/articles"))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 33 * 1024 * 1024])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
 }
 
 #[test]

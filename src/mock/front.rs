@@ -284,9 +284,14 @@ async fn serve(
                 }
             }
         }
-        Err(_) => {
-            http::cc_error(413, "payload_too_large", "Request body too large").route("too_large")
-        }
+        Err(_) => front_error(
+            &shared,
+            &path,
+            413,
+            "payload_too_large",
+            "Request body too large",
+        )
+        .route("too_large"),
     };
     if resp.delay_ms > 0 {
         wait(u64::from(resp.delay_ms), &mut stop).await;
@@ -320,10 +325,13 @@ async fn answer(shared: &Arc<Shared>, req: Req) -> Resp {
     let shared2 = shared.clone();
     LAST_RECORD.with(|l| l.set(0));
     // A handler bug must answer, not take the server down.
+    let path = req.path.clone();
     let resp =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || route(&shared2, &req)))
             .unwrap_or_else(|_| {
-                http::cc_error(
+                front_error(
+                    shared,
+                    &path,
                     500,
                     "internal_error",
                     "The mock hit an internal error; see its output",
@@ -333,7 +341,9 @@ async fn answer(shared: &Arc<Shared>, req: Req) -> Resp {
     // Acknowledge a change only once its journal record is durable.
     let record = LAST_RECORD.with(|l| l.replace(0));
     if record > 0 && !shared.written(record).await {
-        http::cc_error(
+        front_error(
+            shared,
+            &path,
             503,
             "service_unavailable",
             "The mock could not store the change; see its output",
@@ -375,4 +385,18 @@ pub(crate) async fn run(
     drop(listener);
     let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
     shared.close();
+}
+
+/// An error of the front itself (too large, a handler bug, storage down): in the Constant
+/// Contact pack's shape under its paths, else problem+json.
+fn front_error(shared: &Shared, path: &str, status: u16, key: &str, message: &str) -> Resp {
+    let cfg = &shared.cfg;
+    if cfg.pack && (path == "/v3" || path.starts_with("/v3/")) {
+        return http::cc_error(status, key, message);
+    }
+    let title = hyper::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error");
+    engine::spec::problem(status, title, message, &[])
 }

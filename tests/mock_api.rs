@@ -2289,3 +2289,123 @@ async fn faults_on_a_served_document_use_its_error_shape_and_config_faults_load(
     let e = MockConfig::load(&path).unwrap_err();
     assert!(e.contains("cc.yaml: faults[1]: delay"), "{e}");
 }
+
+#[tokio::test]
+async fn every_vendor_operation_answers_behind_the_pack() {
+    // What the pack does not simulate, the vendor's own Swagger answers: validated, behind the
+    // same authorization server, with the vendor's error shapes.
+    let m = start(true);
+    m.http
+        .post(m.url("/__postie/clock"))
+        .json(&json!({"set": "2030-05-06T07:08:09Z"}))
+        .send()
+        .await
+        .unwrap();
+    let t = m.login("contact_data account_read campaign_data").await;
+    let token = t["access_token"].as_str().unwrap();
+    let (status, summary) = m.get(token, "/v3/account/summary").await;
+    assert_eq!(status, 200, "{summary}");
+    assert!(summary["organization_name"].is_string(), "{summary}");
+    // No token: the vendor's 401, as for the simulated routes.
+    let r = m
+        .http
+        .get(m.url("/v3/account/summary"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"error_key": "unauthorized", "error_message": "Unauthorized"})
+    );
+    // Named sub-resources are not taken for a contact id.
+    let (status, counts) = m.get(token, "/v3/contacts/counts").await;
+    assert_eq!(status, 200, "{counts}");
+    assert!(counts["total"].is_u64(), "{counts}");
+    // A created tag: counted from 0, stamped with the mock clock, listed, and no made-up link to
+    // a next page.
+    let (status, tag) = m
+        .api(
+            token,
+            reqwest::Method::POST,
+            "/v3/contact_tags",
+            Some(json!({"name": "VIP"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{tag}");
+    assert_eq!(tag["name"], "VIP");
+    assert_eq!(tag["contacts_count"], 0, "{tag}");
+    assert!(
+        tag["created_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2030-05-06T07:08"),
+        "{tag}"
+    );
+    let id = tag["tag_id"].as_str().unwrap();
+    let (_, tags) = m.get(token, "/v3/contact_tags").await;
+    assert_eq!(tags["tags"], json!([tag.clone()]), "{tags}");
+    assert!(tags["_links"].get("next").is_none(), "{tags}");
+    let (status, got) = m.get(token, &format!("/v3/contact_tags/{id}")).await;
+    assert_eq!((status, &got), (200, &tag));
+    // A request the contract refuses gets the vendor's error array.
+    let (status, err) = m
+        .api(
+            token,
+            reqwest::Method::POST,
+            "/v3/contact_tags",
+            Some(json!({"nam": 5})),
+        )
+        .await;
+    assert_eq!(status, 400, "{err}");
+    assert!(err[0]["error_key"].is_string(), "{err}");
+    assert!(
+        err[0]["error_message"].as_str().unwrap().contains("name"),
+        "{err}"
+    );
+    // Paths the contract does not have: the pack's 404.
+    let (status, err) = m.get(token, "/v3/no_such_thing").await;
+    assert_eq!(status, 404);
+    assert_eq!(err[0]["error_key"], "not_found", "{err}");
+}
+
+#[tokio::test]
+async fn schemathesis_finds_nothing_in_the_pack_and_the_vendor_contract() {
+    // All 128 operations of the vendor's Swagger against the default mock (the pack where it
+    // simulates, the contract elsewhere), with a real token: no 5xx, no response its schema
+    // rejects.
+    let st = crate::common::tool(
+        ".venv/bin/st",
+        "schemathesis (PyPI, in ./.venv)",
+        "python3 -m venv .venv && .venv/bin/pip install -r tests/servers/requirements.txt",
+    );
+    let m = start(true);
+    let t = m
+        .login("contact_data account_read account_update campaign_data offline_access")
+        .await;
+    let token = t["access_token"].as_str().unwrap().to_string();
+    let spec = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/interop/openapi/constant-contact-v3-swagger.yaml");
+    let url = m.url("/v3");
+    let out = tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().unwrap();
+        std::process::Command::new(&st)
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .args(["run", spec.to_str().unwrap(), "--url", &url])
+            .args(["--checks", "not_a_server_error,response_schema_conformance"])
+            .args(["--max-examples", "2", "--seed", "1", "--no-color"])
+            .args(["-H", &format!("Authorization: Bearer {token}")])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "schemathesis found problems:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("Tested: 128"), "{text}");
+}

@@ -230,6 +230,9 @@ pub struct MockConfig {
     pub clients: Vec<Client>,
     /// Serve the Constant Contact pack (its API under `/v3` and its authorization server).
     pub pack: bool,
+    /// With the pack and no `--spec`: the vendor's own Swagger (bundled) answers every operation
+    /// the pack does not simulate, validated, behind the same authorization server.
+    pub vendor_contract: bool,
     /// A served OpenAPI document (`--spec`).
     pub spec: Option<std::sync::Arc<crate::mock::engine::spec::SpecServer>>,
     /// Serve the authorization server without the pack, and make the spec's OAuth2 operations
@@ -245,6 +248,9 @@ const BUNDLED_CONFIG: &str = include_str!("../../mocks/constant_contact.yaml");
 const BUNDLED_KEY: &str = include_str!("../../mocks/dev_signing_key.pem");
 const BUNDLED_LISTS: &str = include_str!("../../fixtures/lists.json");
 const BUNDLED_CONTACTS: &str = include_str!("../../fixtures/contacts.json");
+/// The vendor's Swagger 2.0 document (128 operations), served behind the pack.
+pub const VENDOR_SWAGGER: &str =
+    include_str!("../../fixtures/interop/openapi/constant-contact-v3-swagger.yaml");
 
 impl MockConfig {
     /// The bundled configuration (compiled into the binary, so it works from any directory).
@@ -344,6 +350,7 @@ impl MockConfig {
             lock_wait: std::time::Duration::ZERO,
             sync: super::wal::SyncMode::default(),
             pack: true,
+            vendor_contract: true,
             spec: None,
             oauth: false,
             stubs: None,

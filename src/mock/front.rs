@@ -185,9 +185,8 @@ fn fault_response(shared: &Shared, req: &Req, status: u16, body: Option<&Value>)
     if cfg.pack && (path == "/v3" || path.starts_with("/v3/")) {
         return cors(http::cc_status_error(status));
     }
-    if let Some(r) = cfg
-        .spec
-        .as_ref()
+    if let Some(r) = shared
+        .document()
         .and_then(|s| s.error_for(req, status, detail))
     {
         return r;

@@ -154,6 +154,27 @@ impl Resp {
     }
 }
 
+/// The engine's own errors (validation, 404, 405, 415) in the vendor's shape, for its Swagger
+/// served behind the pack.
+pub fn cc_shape(status: u16, detail: &str, errors: &[String]) -> Resp {
+    match status {
+        400 if !errors.is_empty() => validation(errors),
+        401 => unauthorized(),
+        _ => {
+            let key = match status {
+                400 => "bad_request",
+                404 => "not_found",
+                405 => "method_not_allowed",
+                406 => "not_acceptable",
+                409 => "conflict",
+                415 => "unsupported_media_type",
+                _ => "error",
+            };
+            cc_error(status, key, detail)
+        }
+    }
+}
+
 /// The vendor's array-of-errors body: `[{"error_key": ..., "error_message": ...}]`.
 pub fn cc_error(status: u16, key: &str, message: &str) -> Resp {
     Resp::json(

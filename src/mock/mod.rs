@@ -116,6 +116,8 @@ pub struct Shared {
     clock_offset: AtomicI64,
     /// Faults in force (configuration, `/__postie/faults`, the REPL).
     pub faults: engine::faults::Faults,
+    /// The vendor's Swagger behind the pack, read on first use (`MockConfig::vendor_contract`).
+    vendor: std::sync::OnceLock<Option<Arc<engine::spec::SpecServer>>>,
     /// The exclusive lock on the state file, held while the mock runs: two mocks writing one
     /// file would each acknowledge writes the other then overwrites.
     _state_lock: Option<std::fs::File>,
@@ -287,8 +289,28 @@ impl Shared {
             journal: Mutex::new(VecDeque::new()),
             journal_total: AtomicU64::new(0),
             wal,
+            vendor: std::sync::OnceLock::new(),
             _state_lock: state_lock,
         })
+    }
+
+    /// The document served beside the pack: `--spec`, else (with the pack) the vendor's Swagger,
+    /// read the first time a request needs it.
+    pub fn document(&self) -> Option<&engine::spec::SpecServer> {
+        if let Some(s) = &self.cfg.spec {
+            return Some(s);
+        }
+        if !(self.cfg.pack && self.cfg.vendor_contract) {
+            return None;
+        }
+        self.vendor
+            .get_or_init(|| {
+                let doc = crate::openapi::Doc::parse(config::VENDOR_SWAGGER, false).ok()?;
+                Some(Arc::new(
+                    engine::spec::SpecServer::new(doc, 0, true).with_error_shape(http::cc_shape),
+                ))
+            })
+            .as_deref()
     }
 
     /// Locks the simulation (a panic elsewhere never wedges the server). When the guard is
@@ -545,15 +567,14 @@ pub fn route(shared: &Shared, req: &Req) -> Resp {
         && let ["v3", rest @ ..] = segs.as_slice()
     {
         let r = api(shared, req, rest, now);
-        // What the pack does not implement, a served document may.
+        // What the pack does not implement, a served document may: `--spec`, else the vendor's
+        // own Swagger.
         let unknown = matches!(r.route, "not_found" | "method_not_allowed");
-        match &cfg.spec {
-            Some(spec) if unknown => {
-                if let Some(s) = spec.handle(req, &SharedBearer { shared, now }) {
-                    return cors(s);
-                }
-            }
-            _ => {}
+        if unknown
+            && let Some(spec) = shared.document()
+            && let Some(s) = spec.handle(req, &SharedBearer { shared, now })
+        {
+            return cors(s);
         }
         return r;
     }
@@ -628,6 +649,9 @@ struct SharedBearer<'a> {
 }
 
 impl engine::spec::Bearer for SharedBearer<'_> {
+    fn now_ms(&self) -> i64 {
+        self.now
+    }
     fn accepts(&self, req: &Req, token: &str) -> bool {
         if self.shared.cfg.oauth || self.shared.cfg.pack {
             self.shared.bearer(req, self.now).is_ok()

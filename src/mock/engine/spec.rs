@@ -16,6 +16,13 @@ use crate::openapi::{Doc, Fill, In, Operation, Rng};
 pub trait Bearer {
     /// Whether the bearer token is acceptable.
     fn accepts(&self, req: &Req, token: &str) -> bool;
+    /// The time (Unix ms) resources are stamped with: the caller's clock.
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
 }
 
 /// Accepts any non-empty bearer token (a spec served without `--oauth`).
@@ -89,6 +96,9 @@ impl Route {
     }
 }
 
+/// An error body in an API's own shape: status, what is wrong, each fault.
+pub type ErrorShape = fn(u16, &str, &[String]) -> Resp;
+
 /// Where a method and path lead.
 enum Located {
     /// An operation (its index) and the path parameters.
@@ -113,6 +123,8 @@ pub struct SpecServer {
     /// Stored resources: collection path → id → resource.
     store: Mutex<HashMap<String, IndexMap<String, Value>>>,
     created: std::sync::atomic::AtomicU64,
+    /// The API's own error shape, when it has one ([`SpecServer::with_error_shape`]).
+    house: Option<ErrorShape>,
     /// Synthesised bodies: (operation, status) → body.
     cache: Mutex<HashMap<(usize, String), Arc<Value>>>,
 }
@@ -129,6 +141,20 @@ impl std::fmt::Debug for SpecServer {
 }
 
 impl SpecServer {
+    /// Answers the engine's own errors (validation, 404, 405) in an API's house shape instead of
+    /// problem+json: the Constant Contact pack's error array when its Swagger is served behind it.
+    pub fn with_error_shape(mut self, shape: ErrorShape) -> SpecServer {
+        self.house = Some(shape);
+        self
+    }
+
+    fn problem(&self, status: u16, title: &str, detail: &str, errors: &[String]) -> Resp {
+        match self.house {
+            Some(shape) => shape(status, detail, errors),
+            None => problem(status, title, detail, errors),
+        }
+    }
+
     /// Loads a document.
     pub fn load(path: &std::path::Path, seed: u64, stateful: bool) -> Result<SpecServer, String> {
         let doc = Doc::load(path).map_err(|(at, m)| match at {
@@ -216,6 +242,7 @@ impl SpecServer {
             store: Mutex::new(HashMap::new()),
             created: std::sync::atomic::AtomicU64::new(0),
             cache: Mutex::new(HashMap::new()),
+            house: None,
         }
     }
 
@@ -267,7 +294,7 @@ impl SpecServer {
         match self.locate(&req.method, &req.path)? {
             Located::Op(i, params) => Some(self.answer(i, req, &params, bearer).route("spec")),
             Located::OtherMethods(allowed) => Some(
-                problem(
+                self.problem(
                     405,
                     "Method Not Allowed",
                     &format!(
@@ -417,7 +444,8 @@ impl SpecServer {
         if want_code.is_none()
             && want_example.is_none()
             && self.stateful
-            && let Some(r) = self.stateful_answer(i, req, path_params, body_json.as_ref())
+            && let Some(r) =
+                self.stateful_answer(i, req, path_params, body_json.as_ref(), bearer.now_ms())
         {
             return r;
         }
@@ -425,7 +453,7 @@ impl SpecServer {
             Some(c) => match o.op.responses.iter().find(|r| r.status == *c) {
                 Some(r) => r.status.clone(),
                 None => {
-                    return problem(
+                    return self.problem(
                         400,
                         "Bad Request",
                         &format!("Prefer: code={c}, but the operation documents no {c} response"),
@@ -539,6 +567,7 @@ impl SpecServer {
         req: &Req,
         path_params: &[(String, String)],
         body: Option<&Value>,
+        now_ms: i64,
     ) -> Option<Resp> {
         let o = &self.ops[i];
         match &o.role {
@@ -553,6 +582,7 @@ impl SpecServer {
                     .created
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let target = unwrapped_mut(&mut resource, &param);
+                stamp(target, body.map(|b| unwrapped(b, &param)), now_ms, true);
                 let id = self.new_id(target, &param, n);
                 if let Value::Object(r) = target {
                     let field = if r.contains_key(&param) || !r.contains_key("id") {
@@ -597,6 +627,12 @@ impl SpecServer {
                             {
                                 m.insert(param.clone(), v);
                             }
+                            stamp(
+                                unwrapped_mut(&mut r, param),
+                                Some(unwrapped(b, param)),
+                                now_ms,
+                                false,
+                            );
                         }
                         items.insert(id, r.clone());
                         let status = success_status(&o.op);
@@ -664,6 +700,26 @@ impl SpecServer {
                         let items = fit(m[&key].as_array().and_then(|a| a.first()));
                         let n = total;
                         m.insert(key, Value::Array(items));
+                        // The last page links to no next one (a made-up link would send a
+                        // client paging to nowhere) — where the schema lets the link go.
+                        if skip.saturating_add(take) >= total
+                            && let Some(schema) = self.json_schema(i, &status)
+                        {
+                            for links in ["_links", "links"] {
+                                let Some(ls) =
+                                    crate::openapi::property_schema(&self.doc, &schema, links)
+                                else {
+                                    continue;
+                                };
+                                if !self.requires(&ls, "next") {
+                                    if let Some(Value::Object(l)) = m.get_mut(links) {
+                                        l.remove("next");
+                                    }
+                                } else if !self.requires(&schema, links) {
+                                    m.remove(links);
+                                }
+                            }
+                        }
                         // A count beside the list says how many there are.
                         for (k, v) in m.iter_mut() {
                             let lower = k.to_ascii_lowercase();
@@ -739,6 +795,40 @@ impl SpecServer {
             (None, None) => 0,
         };
         (skip, take)
+    }
+
+    /// The JSON schema of an operation's response.
+    fn json_schema(&self, i: usize, status: &str) -> Option<Value> {
+        let r = self.ops[i]
+            .op
+            .responses
+            .iter()
+            .find(|r| r.status == status)?;
+        r.content
+            .iter()
+            .find(|(m, _, _)| m.contains("json"))
+            .map(|(_, s, _)| s.clone())
+    }
+
+    /// Whether a schema (or a part of its `allOf`) requires a property.
+    fn requires(&self, schema: &Value, name: &str) -> bool {
+        fn go(doc: &Doc, schema: &Value, name: &str, depth: usize) -> bool {
+            let Some(s) = doc
+                .resolve(schema)
+                .filter(|_| depth <= crate::openapi::MAX_DEPTH)
+            else {
+                return false;
+            };
+            let listed = s
+                .get("required")
+                .and_then(Value::as_array)
+                .is_some_and(|r| r.iter().any(|x| x.as_str() == Some(name)));
+            listed
+                || s.get("allOf")
+                    .and_then(Value::as_array)
+                    .is_some_and(|parts| parts.iter().any(|p| go(doc, p, name, depth + 1)))
+        }
+        go(&self.doc, schema, name, 0)
     }
 
     fn synth_for(&self, i: usize, status: &str) -> Option<Value> {
@@ -840,7 +930,7 @@ impl SpecServer {
         let Some((media, schema, mobj)) =
             documented.and_then(|r| r.content.iter().find(|(m, _, _)| m.contains("json")))
         else {
-            return problem(status, title, detail, errors);
+            return self.problem(status, title, detail, errors);
         };
         let fits =
             |e: &Value| crate::openapi::validate_response(&self.doc, schema, e, "error").is_empty();
@@ -893,6 +983,58 @@ impl SpecServer {
             }
         }
         Resp::json(status, &body).with_content_type(media)
+    }
+}
+
+/// Stamps a resource being created (or updated): its creation and update times become now
+/// where the resource has them as date-time text, and on creation its `*_count` integers the
+/// request did not give start at 0.
+fn stamp(resource: &mut Value, given: Option<&Value>, now_ms: i64, created: bool) {
+    const CREATED: [&str; 4] = ["created_at", "createdAt", "created", "creation_date"];
+    const UPDATED: [&str; 6] = [
+        "updated_at",
+        "updatedAt",
+        "modified_at",
+        "modifiedAt",
+        "last_modified",
+        "updated",
+    ];
+    let Value::Object(m) = resource else { return };
+    let now = time::OffsetDateTime::from_unix_timestamp_nanos(now_ms as i128 * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let given = |k: &str| given.and_then(|g| g.get(k)).is_some();
+    for (k, v) in m.iter_mut() {
+        let is_time = UPDATED.contains(&k.as_str()) || (created && CREATED.contains(&k.as_str()));
+        if is_time && !given(k) {
+            if let Value::String(text) = v {
+                if time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                    .is_ok()
+                {
+                    let ms = time::macros::format_description!(
+                        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+                    );
+                    *text = now.format(ms).unwrap_or_else(|_| text.clone());
+                } else if text.len() == 10 && text.as_bytes().get(4) == Some(&b'-') {
+                    *text = now.date().to_string();
+                }
+            }
+        } else if created
+            && (k.ends_with("_count") || k.ends_with("Count"))
+            && v.is_u64()
+            && !given(k)
+        {
+            *v = json!(0);
+        }
+    }
+}
+
+/// The resource inside a `{"thing": {...}}` wrapper, as [`unwrapped_mut`] finds it.
+fn unwrapped<'a>(v: &'a Value, param: &str) -> &'a Value {
+    match v {
+        Value::Object(m) if m.len() == 1 && !m.contains_key(param) && !m.contains_key("id") => {
+            m.values().next().filter(|x| x.is_object()).unwrap_or(v)
+        }
+        _ => v,
     }
 }
 

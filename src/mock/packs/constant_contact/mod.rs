@@ -123,6 +123,12 @@ pub(crate) fn api(shared: &Shared, req: &Req, rest: &[&str], now: i64) -> Resp {
             contacts::sign_up_form(&mut sim, req, now, shared.cfg.file.account.confirmed_opt_in),
             "contacts.sign_up_form",
         ),
+        // Named sub-resources are operations of their own (answered by the vendor's contract).
+        ("GET", ["contacts", "counts" | "contact_id_xrefs"])
+        | ("GET", ["contact_lists", "list_id_xrefs"]) => (
+            http::cc_error(404, "not_found", "Resource not found"),
+            "not_found",
+        ),
         ("GET", ["contacts", id]) => (contacts::get(&sim, req, id), "contacts.get"),
         ("PUT", ["contacts", id]) => (contacts::put(&mut sim, req, id, now), "contacts.put"),
         ("DELETE", ["contacts", id]) => (contacts::delete(&mut sim, id, now), "contacts.delete"),

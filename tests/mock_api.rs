@@ -1511,6 +1511,18 @@ async fn state_file_survives_restart() {
         json!({"email_address": "persist@example.com", "list_memberships": [GENERAL]}),
     )
     .await;
+    let (s, _) = m
+        .post(&t, "/v3/contact_tags", json!({"name": "Kept"}))
+        .await;
+    assert_eq!(s, 201);
+    let (s, _) = m
+        .post(
+            &t,
+            "/v3/contact_custom_fields",
+            json!({"label": "Kept too", "type": "string"}),
+        )
+        .await;
+    assert_eq!(s, 201);
     drop(m);
     #[cfg(unix)]
     {
@@ -1524,6 +1536,25 @@ async fn state_file_survives_restart() {
     // Same key, same simulation: the old token still works and the contact is there.
     let (s, l) = m.get(&t, "/v3/contacts?email=persist@example.com").await;
     assert_eq!((s, l["contacts"].as_array().map(Vec::len)), (200, Some(1)));
+    // Tags and custom fields are journaled like the rest.
+    let (_, tags) = m.get(&t, "/v3/contact_tags").await;
+    assert!(
+        tags["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["name"] == "Kept"),
+        "{tags}"
+    );
+    let (_, fields) = m.get(&t, "/v3/contact_custom_fields").await;
+    assert!(
+        fields["custom_fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["label"] == "Kept too"),
+        "{fields}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -2277,7 +2308,7 @@ async fn faults_on_a_served_document_use_its_error_shape_and_config_faults_load(
     .unwrap();
     let without_seed: String = bundled
         .lines()
-        .filter(|l| !l.contains("lists.json") && !l.contains("contacts.json") && *l != "seed:")
+        .filter(|l| !l.contains(".json") && *l != "seed:" && !l.starts_with("  # The custom field"))
         .collect::<Vec<_>>()
         .join("\n");
     let path = dir.path().join("cc.yaml");
@@ -2322,38 +2353,38 @@ async fn every_vendor_operation_answers_behind_the_pack() {
     let (status, counts) = m.get(token, "/v3/contacts/counts").await;
     assert_eq!(status, 200, "{counts}");
     assert!(counts["total"].is_u64(), "{counts}");
-    // A created tag: counted from 0, stamped with the mock clock, listed, and no made-up link to
-    // a next page.
-    let (status, tag) = m
+    // A created segment (the contract, not simulated by hand): stamped with the mock clock,
+    // listed, read back, and no made-up link to a next page.
+    let criteria = r#"{"version":"1.0.0","criteria":{"type":"and","group":[]}}"#;
+    let (status, seg) = m
         .api(
             token,
             reqwest::Method::POST,
-            "/v3/contact_tags",
-            Some(json!({"name": "VIP"})),
+            "/v3/segments",
+            Some(json!({"name": "Loyal", "segment_criteria": criteria})),
         )
         .await;
-    assert_eq!(status, 201, "{tag}");
-    assert_eq!(tag["name"], "VIP");
-    assert_eq!(tag["contacts_count"], 0, "{tag}");
+    assert_eq!(status, 201, "{seg}");
+    assert_eq!(seg["name"], "Loyal");
     assert!(
-        tag["created_at"]
+        seg["created_at"]
             .as_str()
             .unwrap()
             .starts_with("2030-05-06T07:08"),
-        "{tag}"
+        "{seg}"
     );
-    let id = tag["tag_id"].as_str().unwrap();
-    let (_, tags) = m.get(token, "/v3/contact_tags").await;
-    assert_eq!(tags["tags"], json!([tag.clone()]), "{tags}");
-    assert!(tags["_links"].get("next").is_none(), "{tags}");
-    let (status, got) = m.get(token, &format!("/v3/contact_tags/{id}")).await;
-    assert_eq!((status, &got), (200, &tag));
+    let id = seg["segment_id"].to_string();
+    let (_, segs) = m.get(token, "/v3/segments").await;
+    assert_eq!(segs["segments"], json!([seg.clone()]), "{segs}");
+    assert!(segs["_links"].get("next").is_none(), "{segs}");
+    let (status, got) = m.get(token, &format!("/v3/segments/{id}")).await;
+    assert_eq!((status, &got), (200, &seg));
     // A request the contract refuses gets the vendor's error array.
     let (status, err) = m
         .api(
             token,
             reqwest::Method::POST,
-            "/v3/contact_tags",
+            "/v3/segments",
             Some(json!({"nam": 5})),
         )
         .await;
@@ -2408,4 +2439,162 @@ async fn schemathesis_finds_nothing_in_the_pack_and_the_vendor_contract() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("Tested: 128"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn custom_fields_and_tags_live_on_contacts() {
+    let m = start(true);
+    let t = access(&m).await;
+    // Custom fields: created with a derived name, 409 on a label in use, typed values on contacts.
+    let (s, size) = m
+        .post(
+            &t,
+            "/v3/contact_custom_fields",
+            json!({"label": "Shoe size", "type": "number"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{size}");
+    assert_eq!(size["name"], "Shoe_size");
+    assert_eq!(size["version"], 1);
+    let size_id = size["custom_field_id"].as_str().unwrap().to_string();
+    let (s, dup) = m
+        .post(
+            &t,
+            "/v3/contact_custom_fields",
+            json!({"label": "shoe size", "type": "string"}),
+        )
+        .await;
+    assert_eq!(s, 409, "{dup}");
+    assert_cc_error(&dup, "contact_custom_fields.api.conflict");
+    let (s, bad) = m
+        .post(
+            &t,
+            "/v3/contact_custom_fields",
+            json!({"label": "x".repeat(51), "type": "colour"}),
+        )
+        .await;
+    assert_eq!(s, 400, "{bad}");
+    let text = bad[0]["error_message"].as_str().unwrap();
+    assert!(
+        text.contains("label exceeds") && text.contains("type does not"),
+        "{bad}"
+    );
+    // Tags: created, 409 on a name in use.
+    let (s, vip) = m.post(&t, "/v3/contact_tags", json!({"name": "VIP"})).await;
+    assert_eq!(s, 201, "{vip}");
+    let vip_id = vip["tag_id"].as_str().unwrap().to_string();
+    let (s, dup) = m.post(&t, "/v3/contact_tags", json!({"name": "vip"})).await;
+    assert_eq!(s, 409, "{dup}");
+    assert_cc_error(&dup, "contact_tags.api.conflict");
+    // A contact with a value for the field and the tag; unknown ones and wrong types are refused.
+    let contact = |email: &str, value: &str, field: &str, tag: &str| {
+        json!({"email_address": {"address": email, "permission_to_send": "explicit"},
+               "create_source": "Account",
+               "custom_fields": [{"custom_field_id": field, "value": value}],
+               "taggings": [tag]})
+    };
+    let (s, c) = m
+        .post(
+            &t,
+            "/v3/contacts",
+            contact("cf@example.com", "42", &size_id, &vip_id),
+        )
+        .await;
+    assert_eq!(s, 201, "{c}");
+    let cid = c["contact_id"].as_str().unwrap().to_string();
+    let unknown = uuid::Uuid::new_v4().to_string();
+    for (body, says) in [
+        (
+            contact("u1@example.com", "42", &unknown, &vip_id),
+            "custom_field_id",
+        ),
+        (
+            contact("u2@example.com", "42", &size_id, &unknown),
+            "taggings",
+        ),
+        (
+            contact("u3@example.com", "forty", &size_id, &vip_id),
+            "not a valid number",
+        ),
+    ] {
+        let (s, e) = m.post(&t, "/v3/contacts", body).await;
+        assert_eq!(s, 400, "{e}");
+        assert_cc_error(&e, "contacts.api.validation.error");
+        assert!(e.to_string().contains(says), "{says}: {e}");
+    }
+    let (_, got) = m
+        .get(
+            &t,
+            &format!("/v3/contacts/{cid}?include=custom_fields,taggings"),
+        )
+        .await;
+    assert_eq!(
+        got["custom_fields"],
+        json!([{"custom_field_id": size_id, "value": "42"}])
+    );
+    assert_eq!(got["taggings"], json!([vip_id]));
+    // The tag counts its contacts; the contacts filter finds them by tag.
+    let (_, tag) = m
+        .get(&t, &format!("/v3/contact_tags/{vip_id}?include_count=true"))
+        .await;
+    assert_eq!(tag["contacts_count"], 1, "{tag}");
+    let (_, found) = m.get(&t, &format!("/v3/contacts?tags={vip_id}")).await;
+    let ids: Vec<&str> = found["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["contact_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [cid.as_str()]);
+    // Filters the mock does not simulate are refused by name, never ignored.
+    let (s, e) = m.get(&t, "/v3/contacts?segment_id=7").await;
+    assert_eq!(s, 400);
+    assert!(e.to_string().contains("segment_id"), "{e}");
+    // Counts by consent state.
+    let (s, counts) = m
+        .get(&t, "/v3/contacts/counts?include=new_subscriber")
+        .await;
+    assert_eq!(s, 200, "{counts}");
+    assert!(counts["total"].as_u64().unwrap() >= 1, "{counts}");
+    assert!(counts["explicit"].as_u64().unwrap() >= 1, "{counts}");
+    assert!(counts["new_subscriber"].as_u64().unwrap() >= 1, "{counts}");
+    // Deleting the field takes its value off the contact.
+    let r = m
+        .http
+        .delete(m.url(&format!("/v3/contact_custom_fields/{size_id}")))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (_, got) = m
+        .get(&t, &format!("/v3/contacts/{cid}?include=custom_fields"))
+        .await;
+    assert_eq!(got["custom_fields"], json!([]), "{got}");
+    // Deleting the tag is an activity; when it completes, the contact is untagged.
+    let r = m
+        .http
+        .delete(m.url(&format!("/v3/contact_tags/{vip_id}")))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let activity: Value = r.json().await.unwrap();
+    assert_eq!(activity["state"], "initialized", "{activity}");
+    let aid = activity["activity_id"].as_str().unwrap().to_string();
+    m.http
+        .post(m.url("/__postie/clock"))
+        .json(&json!({"advance": "1m"}))
+        .send()
+        .await
+        .unwrap();
+    let (_, done) = m.get(&t, &format!("/v3/activities/{aid}")).await;
+    assert_eq!(done["state"], "completed", "{done}");
+    let (_, got) = m
+        .get(&t, &format!("/v3/contacts/{cid}?include=taggings"))
+        .await;
+    assert_eq!(got["taggings"], json!([]), "{got}");
+    let (s, _) = m.get(&t, &format!("/v3/contact_tags/{vip_id}")).await;
+    assert_eq!(s, 404);
 }

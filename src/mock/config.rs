@@ -180,6 +180,12 @@ pub struct Seed {
     /// JSON array of import rows (`email`, `first_name`, ..., `list_names`).
     #[serde(default)]
     pub contacts: Option<String>,
+    /// JSON array of custom fields (`custom_field_id`, `label`, `type`).
+    #[serde(default)]
+    pub custom_fields: Option<String>,
+    /// JSON array of tags (`tag_id`, `name`, `tag_source`).
+    #[serde(default)]
+    pub tags: Option<String>,
 }
 
 /// Lifetimes in numbers.
@@ -208,6 +214,10 @@ pub struct MockConfig {
     pub seed_lists: Vec<Value>,
     /// Seed contacts.
     pub seed_contacts: Vec<Value>,
+    /// Seed custom fields.
+    pub seed_custom_fields: Vec<Value>,
+    /// Seed tags.
+    pub seed_tags: Vec<Value>,
     /// Parsed lifetimes.
     pub lifetimes: Lifetimes,
     /// Activity speed.
@@ -248,6 +258,8 @@ const BUNDLED_CONFIG: &str = include_str!("../../mocks/constant_contact.yaml");
 const BUNDLED_KEY: &str = include_str!("../../mocks/dev_signing_key.pem");
 const BUNDLED_LISTS: &str = include_str!("../../fixtures/lists.json");
 const BUNDLED_CONTACTS: &str = include_str!("../../fixtures/contacts.json");
+const BUNDLED_CUSTOM_FIELDS: &str = include_str!("../../fixtures/custom_fields.json");
+const BUNDLED_TAGS: &str = include_str!("../../fixtures/tags.json");
 /// The vendor's Swagger 2.0 document (128 operations), served behind the pack.
 pub const VENDOR_SWAGGER: &str =
     include_str!("../../fixtures/interop/openapi/constant-contact-v3-swagger.yaml");
@@ -262,6 +274,8 @@ impl MockConfig {
                 Some("dev_signing_key.pem") => Ok(BUNDLED_KEY.to_string()),
                 Some("lists.json") => Ok(BUNDLED_LISTS.to_string()),
                 Some("contacts.json") => Ok(BUNDLED_CONTACTS.to_string()),
+                Some("custom_fields.json") => Ok(BUNDLED_CUSTOM_FIELDS.to_string()),
+                Some("tags.json") => Ok(BUNDLED_TAGS.to_string()),
                 _ => Err(format!(
                     "{p}: not bundled; use --config with a file on disk"
                 )),
@@ -319,6 +333,8 @@ impl MockConfig {
         };
         let seed_lists = json_array(&file.seed.lists)?;
         let seed_contacts = json_array(&file.seed.contacts)?;
+        let seed_custom_fields = json_array(&file.seed.custom_fields)?;
+        let seed_tags = json_array(&file.seed.tags)?;
         for c in &file.clients {
             if !c.public && c.client_secret.is_none() {
                 return Err(format!(
@@ -341,6 +357,8 @@ impl MockConfig {
             key_pem,
             seed_lists,
             seed_contacts,
+            seed_custom_fields,
+            seed_tags,
             lifetimes,
             speed,
             rate_limit: false,

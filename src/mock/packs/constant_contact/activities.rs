@@ -65,6 +65,11 @@ pub enum Work {
         /// Lists.
         list_ids: Vec<Uuid>,
     },
+    /// Untag every contact and delete the tags.
+    TagsDelete {
+        /// Tags.
+        tag_ids: Vec<Uuid>,
+    },
     /// Applied; rows released.
     Done,
 }
@@ -321,6 +326,10 @@ fn apply(sim: &mut Sim, work: Work, now: i64) -> (Vec<String>, Map<String, Value
                     c.list_memberships.retain(|l| !list_ids.contains(l));
                 }
             }
+        }
+        Work::TagsDelete { tag_ids } => {
+            let n = super::tags::remove(sim, &tag_ids, now);
+            counts.insert("items_total_count".into(), json!(n));
         }
         Work::Done => {}
     }

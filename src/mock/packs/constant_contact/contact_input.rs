@@ -122,6 +122,7 @@ pub(super) fn check_subresources(
                 break;
             }
         }
+        super::custom_fields::check_values(sim, &cf, errors);
         s.custom_fields = Some(cf);
     }
     if let Some(ph) = check_array(body, "phone_numbers", 3, errors) {
@@ -200,11 +201,12 @@ pub(super) fn check_subresources(
         s.list_memberships = Some(ids);
     }
     if let Some(tags) = check_array(body, "taggings", 50, errors) {
-        s.taggings = Some(
-            tags.iter()
-                .filter_map(|t| t.as_str().map(String::from))
-                .collect(),
-        );
+        let ids: Vec<String> = tags
+            .iter()
+            .filter_map(|t| t.as_str().map(String::from))
+            .collect();
+        super::tags::check_taggings(sim, &ids, errors);
+        s.taggings = Some(ids);
     }
     if let Some(notes) = check_array(body, "notes", 150, errors) {
         let mut out = Vec::new();

@@ -21,25 +21,28 @@ fn membership_param(req: &Req) -> Result<Option<bool>, Resp> {
 
 /// `GET /v3/contact_lists`.
 pub fn list(sim: &Sim, req: &Req) -> Resp {
-    let counts = match membership_param(req) {
+    // The cursor is opaque, as the contacts' is: it carries the query and where to go on.
+    let (query, start) = match super::paging::query_of(req) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let paged = Req {
+        query: query.clone(),
+        ..req.clone()
+    };
+    let counts = match membership_param(&paged) {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let limit = match req.q("limit").map(str::parse::<usize>) {
-        None => 50,
-        Some(Ok(n)) if (1..=1000).contains(&n) => n,
-        _ => return validation(&["limit does not have a valid value".into()]),
+    let limit = match super::paging::limit(&query, 50, 1000) {
+        Ok(n) => n,
+        Err(r) => return r,
     };
-    let start: usize = match req.q("cursor").map(str::parse) {
-        None => 0,
-        Some(Ok(n)) => n,
-        Some(Err(_)) => return validation(&["cursor does not have a valid value".into()]),
-    };
-    let status = req.q("status").unwrap_or("active");
+    let status = paged.q("status").unwrap_or("active");
     if !["all", "active", "deleted"].contains(&status) {
         return validation(&["status does not have a valid value".into()]);
     }
-    let name = req.q("name");
+    let name = paged.q("name");
     let keep = |l: &ContactList| {
         let st = match status {
             "all" => true,
@@ -56,21 +59,11 @@ pub fn list(sim: &Sim, req: &Req) -> Resp {
         .map(|l| list_json(l, counts.map(|a| sim.membership_count(l.id, a))))
         .collect();
     let mut body = json!({"lists": page});
-    if req.q("include_count") == Some("true") {
+    if paged.q("include_count") == Some("true") {
         body["lists_count"] = json!(matching.len());
     }
     if start + limit < matching.len() {
-        let mut q: Vec<(String, String)> = req
-            .query
-            .iter()
-            .filter(|(k, _)| k != "cursor")
-            .cloned()
-            .collect();
-        q.push(("cursor".into(), (start + limit).to_string()));
-        let qs = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(&q)
-            .finish();
-        body["_links"] = json!({"next": {"href": format!("/v3/contact_lists?{qs}")}});
+        body["_links"] = super::paging::next_link("/v3/contact_lists", &query, start + limit);
     }
     Resp::json(200, &body)
 }

@@ -9,9 +9,12 @@
 pub mod activities;
 pub mod contact_input;
 pub mod contacts;
+pub mod custom_fields;
 pub mod lists;
+pub mod paging;
 pub mod store;
 pub mod table;
+pub mod tags;
 
 use serde_json::{Value, json};
 
@@ -49,6 +52,37 @@ pub(crate) fn seeded(cfg: &MockConfig) -> Sim {
                 deleted_at: None,
             },
         );
+    }
+    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(String::from);
+    let id = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .and_then(|s| uuid::Uuid::parse_str(s).ok())
+            .unwrap_or_else(store::new_id)
+    };
+    for f in &cfg.seed_custom_fields {
+        let label = text(f, "label").unwrap_or_else(|| "Field".into());
+        let field = store::CustomField {
+            id: id(f, "custom_field_id"),
+            name: custom_fields::name_of(&label),
+            label,
+            kind: text(f, "type").unwrap_or_else(|| "string".into()),
+            choices: Vec::new(),
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        sim.custom_fields.insert(field.id, field);
+    }
+    for t in &cfg.seed_tags {
+        let tag = store::Tag {
+            id: id(t, "tag_id"),
+            name: text(t, "name").unwrap_or_else(|| "Tag".into()),
+            tag_source: text(t, "tag_source"),
+            created_at: now,
+            updated_at: now,
+        };
+        sim.tags.insert(tag.id, tag);
     }
     for c in &cfg.seed_contacts {
         let Some(row) = c.as_object() else { continue };
@@ -123,12 +157,14 @@ pub(crate) fn api(shared: &Shared, req: &Req, rest: &[&str], now: i64) -> Resp {
             contacts::sign_up_form(&mut sim, req, now, shared.cfg.file.account.confirmed_opt_in),
             "contacts.sign_up_form",
         ),
+        ("GET", ["contacts", "counts"]) => (contacts::counts(&sim, req, now), "contacts.counts"),
         // Named sub-resources are operations of their own (answered by the vendor's contract).
-        ("GET", ["contacts", "counts" | "contact_id_xrefs"])
-        | ("GET", ["contact_lists", "list_id_xrefs"]) => (
-            http::cc_error(404, "not_found", "Resource not found"),
-            "not_found",
-        ),
+        ("GET", ["contacts", "contact_id_xrefs"]) | ("GET", ["contact_lists", "list_id_xrefs"]) => {
+            (
+                http::cc_error(404, "not_found", "Resource not found"),
+                "not_found",
+            )
+        }
         ("GET", ["contacts", id]) => (contacts::get(&sim, req, id), "contacts.get"),
         ("PUT", ["contacts", id]) => (contacts::put(&mut sim, req, id, now), "contacts.put"),
         ("DELETE", ["contacts", id]) => (contacts::delete(&mut sim, id, now), "contacts.delete"),
@@ -139,6 +175,29 @@ pub(crate) fn api(shared: &Shared, req: &Req, rest: &[&str], now: i64) -> Resp {
         ("DELETE", ["contact_lists", id]) => {
             (lists::delete(&mut sim, id, now, speed), "lists.delete")
         }
+        ("GET", ["contact_custom_fields"]) => {
+            (custom_fields::list(&sim, req), "custom_fields.list")
+        }
+        ("POST", ["contact_custom_fields"]) => (
+            custom_fields::create(&mut sim, req, now),
+            "custom_fields.create",
+        ),
+        ("GET", ["contact_custom_fields", id]) => {
+            (custom_fields::get(&sim, id), "custom_fields.get")
+        }
+        ("PUT", ["contact_custom_fields", id]) => (
+            custom_fields::put(&mut sim, req, id, now),
+            "custom_fields.put",
+        ),
+        ("DELETE", ["contact_custom_fields", id]) => (
+            custom_fields::delete(&mut sim, id, now),
+            "custom_fields.delete",
+        ),
+        ("GET", ["contact_tags"]) => (tags::list(&sim, req), "tags.list"),
+        ("POST", ["contact_tags"]) => (tags::create(&mut sim, req, now), "tags.create"),
+        ("GET", ["contact_tags", id]) => (tags::get(&sim, req, id), "tags.get"),
+        ("PUT", ["contact_tags", id]) => (tags::put(&mut sim, req, id, now), "tags.put"),
+        ("DELETE", ["contact_tags", id]) => (tags::delete(&mut sim, id, now, speed), "tags.delete"),
         ("POST", ["activities", "contacts_json_import"]) => (
             activities::json_import(&mut sim, req, now, speed),
             "activities.json_import",
@@ -161,7 +220,17 @@ pub(crate) fn api(shared: &Shared, req: &Req, rest: &[&str], now: i64) -> Resp {
         ),
         ("GET", ["activities"]) => (activities::list(&sim, req, now, speed), "activities.list"),
         ("GET", ["activities", id]) => (activities::get(&sim, id, now, speed), "activities.get"),
-        (_, ["contacts" | "contact_lists" | "activities", ..]) => (
+        (
+            _,
+            [
+                "contacts"
+                | "contact_lists"
+                | "activities"
+                | "contact_custom_fields"
+                | "contact_tags",
+                ..,
+            ],
+        ) => (
             http::cc_error(
                 405,
                 "method_not_allowed",

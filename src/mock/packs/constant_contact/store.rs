@@ -404,6 +404,77 @@ pub struct ContactList {
     pub deleted_at: Option<i64>,
 }
 
+/// A contact custom field (`/contact_custom_fields`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CustomField {
+    /// Id.
+    pub id: Uuid,
+    /// Label (≤50, unique).
+    pub label: String,
+    /// Name derived from the label (`Vehicle_make_and_model_year`).
+    pub name: String,
+    /// `string`, `date`, ...
+    pub kind: String,
+    /// Choices of a select field, as given.
+    #[serde(default)]
+    pub choices: Vec<Value>,
+    /// Version (1, then +1 at each update).
+    pub version: u32,
+    /// Created (ms).
+    pub created_at: i64,
+    /// Updated (ms).
+    pub updated_at: i64,
+}
+
+/// The custom field as the API shows it.
+pub fn custom_field_json(f: &CustomField) -> Value {
+    let mut v = json!({
+        "custom_field_id": f.id.to_string(),
+        "label": f.label,
+        "name": f.name,
+        "type": f.kind,
+        "version": f.version,
+        "created_at": ts(f.created_at),
+        "updated_at": ts(f.updated_at),
+    });
+    if !f.choices.is_empty() {
+        v["choices"] = Value::Array(f.choices.clone());
+    }
+    v
+}
+
+/// A contact tag (`/contact_tags`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tag {
+    /// Id.
+    pub id: Uuid,
+    /// Name (≤255, unique).
+    pub name: String,
+    /// Where it came from, as given.
+    pub tag_source: Option<String>,
+    /// Created (ms).
+    pub created_at: i64,
+    /// Updated (ms).
+    pub updated_at: i64,
+}
+
+/// The tag as the API shows it (`contacts_count` when asked for).
+pub fn tag_json(t: &Tag, contacts_count: Option<usize>) -> Value {
+    let mut v = json!({
+        "tag_id": t.id.to_string(),
+        "name": t.name,
+        "created_at": ts(t.created_at),
+        "updated_at": ts(t.updated_at),
+    });
+    if let Some(src) = &t.tag_source {
+        v["tag_source"] = json!(src);
+    }
+    if let Some(n) = contacts_count {
+        v["contacts_count"] = json!(n);
+    }
+    v
+}
+
 /// The list as the API shows it.
 pub fn list_json(l: &ContactList, membership_count: Option<usize>) -> Value {
     let mut v = json!({
@@ -517,6 +588,12 @@ pub struct Sim {
     pub lists: Table<Uuid, ContactList>,
     /// Activities in creation order.
     pub activities: Table<Uuid, super::activities::Activity>,
+    /// Custom fields in creation order.
+    #[serde(default)]
+    pub custom_fields: Table<Uuid, CustomField>,
+    /// Tags in creation order.
+    #[serde(default)]
+    pub tags: Table<Uuid, Tag>,
     /// Authorization codes.
     pub codes: Table<String, AuthCode>,
     /// Refresh tokens.
@@ -538,6 +615,8 @@ macro_rules! for_each_table {
         $m!(contacts, "contacts");
         $m!(lists, "lists");
         $m!(activities, "activities");
+        $m!(custom_fields, "custom_fields");
+        $m!(tags, "tags");
         $m!(codes, "codes");
         $m!(refresh_tokens, "refresh_tokens");
         $m!(device_codes, "device_codes");
@@ -551,6 +630,8 @@ pub enum ParsedChange {
     contacts(Uuid, Option<Box<Contact>>),
     lists(Uuid, Option<ContactList>),
     activities(Uuid, Option<super::activities::Activity>),
+    custom_fields(Uuid, Option<CustomField>),
+    tags(Uuid, Option<Tag>),
     codes(String, Option<AuthCode>),
     refresh_tokens(String, Option<RefreshGrant>),
     device_codes(String, Option<DeviceGrant>),
@@ -697,6 +778,20 @@ impl Sim {
         if let Some(n) = new {
             self.by_email.insert(n.to_ascii_lowercase(), id);
         }
+    }
+
+    /// Contacts (not deleted) tagged with a tag.
+    pub fn tagged_count(&self, tag: Uuid) -> usize {
+        let t = tag.to_string();
+        self.contacts
+            .values()
+            .filter(|c| {
+                c.deleted_at.is_none()
+                    && c.extras
+                        .as_ref()
+                        .is_some_and(|x| x.taggings.iter().any(|g| g.eq_ignore_ascii_case(&t)))
+            })
+            .count()
     }
 
     /// Members of a list.

@@ -1667,6 +1667,10 @@ fn bundled_collection_runs_green_against_the_in_process_mock() {
         "sign_up_form",
         "lookup_then_write",
         "bulk_import",
+        // Custom fields, tags, an export downloaded as CSV, a scheduled campaign; twice, as a
+        // sync runs again.
+        "crm_sync",
+        "crm_sync",
     ] {
         let run = crate::common::run_postie(
             dir.path(),
@@ -2597,4 +2601,209 @@ async fn custom_fields_and_tags_live_on_contacts() {
     assert_eq!(got["taggings"], json!([]), "{got}");
     let (s, _) = m.get(&t, &format!("/v3/contact_tags/{vip_id}")).await;
     assert_eq!(s, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_custom_field_a_tagged_contact_an_export_and_its_csv() {
+    // The SDK-style sequence: create a custom field, a contact with a value for it and a tag,
+    // export, wait for the activity, download, read the CSV.
+    let m = start(true);
+    let t = access(&m).await;
+    let (_, field) = m
+        .post(
+            &t,
+            "/v3/contact_custom_fields",
+            json!({"label": "Favourite colour", "type": "string"}),
+        )
+        .await;
+    let field_id = field["custom_field_id"].as_str().unwrap().to_string();
+    let (_, tag) = m
+        .post(&t, "/v3/contact_tags", json!({"name": "Export me"}))
+        .await;
+    let tag_id = tag["tag_id"].as_str().unwrap().to_string();
+    let (s, c) = m
+        .post(
+            &t,
+            "/v3/contacts",
+            json!({"email_address": {"address": "csv@example.com", "permission_to_send": "explicit"},
+                   "first_name": "Ada, \"the first\"", "create_source": "Account",
+                   "list_memberships": [GENERAL],
+                   "custom_fields": [{"custom_field_id": field_id, "value": "teal"}],
+                   "taggings": [tag_id]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{c}");
+    // Field names are checked; the export filters by tag.
+    let (s, e) = m
+        .post(
+            &t,
+            "/v3/activities/contact_exports",
+            json!({"fields": ["email_address", "shoe_size"]}),
+        )
+        .await;
+    assert_eq!(s, 400, "{e}");
+    assert!(e.to_string().contains("shoe_size"), "{e}");
+    let (s, a) = m
+        .post(
+            &t,
+            "/v3/activities/contact_exports",
+            json!({"tag_ids": [tag_id], "fields": ["email_address", "first_name", "list_memberships", "tags", "cf:Favourite_colour"]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    assert_eq!(a["state"], "initialized");
+    let aid = a["activity_id"].as_str().unwrap().to_string();
+    // Not ready yet: the results are not there.
+    let (s, _) = m.get(&t, &format!("/v3/contact_exports/{aid}")).await;
+    assert_eq!(s, 404);
+    m.http
+        .post(m.url("/__postie/clock"))
+        .json(&json!({"advance": "1m"}))
+        .send()
+        .await
+        .unwrap();
+    let (_, done) = m.get(&t, &format!("/v3/activities/{aid}")).await;
+    assert_eq!(done["state"], "completed", "{done}");
+    let results = done["_links"]["results"]["href"].as_str().unwrap();
+    assert_eq!(results, format!("/v3/contact_exports/{aid}"));
+    let r = m
+        .http
+        .get(m.url(results))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/csv");
+    let csv = r.text().await.unwrap();
+    assert_eq!(
+        csv,
+        "email_address,first_name,list_memberships,tags,cf:Favourite_colour\r\n\
+         csv@example.com,\"Ada, \"\"the first\"\"\",General Interest,Export me,teal\r\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bulk_tagging_and_bulk_deletes_are_activities() {
+    let m = start(true);
+    let t = access(&m).await;
+    let advance = || async {
+        m.http
+            .post(m.url("/__postie/clock"))
+            .json(&json!({"advance": "1m"}))
+            .send()
+            .await
+            .unwrap();
+    };
+    let (_, list) = m
+        .post(&t, "/v3/contact_lists", json!({"name": "Bulk tagging"}))
+        .await;
+    let list_id = list["list_id"].as_str().unwrap().to_string();
+    let mut ids = Vec::new();
+    for e in ["b1@example.com", "b2@example.com"] {
+        let (s, c) = m
+            .post(
+                &t,
+                "/v3/contacts",
+                json!({"email_address": {"address": e}, "create_source": "Account", "list_memberships": [list_id]}),
+            )
+            .await;
+        assert_eq!(s, 201, "{c}");
+        ids.push(c["contact_id"].as_str().unwrap().to_string());
+    }
+    let (_, tag) = m
+        .post(&t, "/v3/contact_tags", json!({"name": "Bulk"}))
+        .await;
+    let tag_id = tag["tag_id"].as_str().unwrap().to_string();
+    let taggings = |id: &str| {
+        let id = id.to_string();
+        let m = &m;
+        let t = t.clone();
+        async move {
+            m.get(&t, &format!("/v3/contacts/{id}?include=taggings"))
+                .await
+                .1["taggings"]
+                .clone()
+        }
+    };
+    // Unknown tags are refused, naming the field.
+    let (s, e) = m
+        .post(
+            &t,
+            "/v3/activities/contacts_taggings_add",
+            json!({"source": {"list_ids": [list_id]}, "tag_ids": [uuid::Uuid::new_v4().to_string()]}),
+        )
+        .await;
+    assert_eq!(s, 400, "{e}");
+    assert!(e.to_string().contains("tag_ids"), "{e}");
+    // Tag everyone on the list; then untag one of them by id.
+    let (s, a) = m
+        .post(
+            &t,
+            "/v3/activities/contacts_taggings_add",
+            json!({"source": {"list_ids": [list_id]}, "tag_ids": [tag_id]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    advance().await;
+    assert_eq!(taggings(&ids[0]).await, json!([tag_id]));
+    assert_eq!(taggings(&ids[1]).await, json!([tag_id]));
+    let (s, _) = m
+        .post(
+            &t,
+            "/v3/activities/contacts_taggings_remove",
+            json!({"source": {"contact_ids": [ids[0]]}, "tag_ids": [tag_id]}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    advance().await;
+    assert_eq!(taggings(&ids[0]).await, json!([]));
+    assert_eq!(taggings(&ids[1]).await, json!([tag_id]));
+    // Bulk deletes: tags (untagging everyone), custom fields, lists.
+    let (s, _) = m
+        .post(
+            &t,
+            "/v3/activities/contacts_tags_delete",
+            json!({"tag_ids": [tag_id]}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (_, field) = m
+        .post(
+            &t,
+            "/v3/contact_custom_fields",
+            json!({"label": "Gone soon", "type": "string"}),
+        )
+        .await;
+    let field_id = field["custom_field_id"].as_str().unwrap().to_string();
+    let (s, a) = m
+        .post(
+            &t,
+            "/v3/activities/custom_fields_delete",
+            json!({"custom_field_ids": [field_id]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    let (s, a) = m
+        .post(
+            &t,
+            "/v3/activities/list_delete",
+            json!({"list_ids": [list_id]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    advance().await;
+    assert_eq!(taggings(&ids[1]).await, json!([]));
+    assert_eq!(
+        m.get(&t, &format!("/v3/contact_tags/{tag_id}")).await.0,
+        404
+    );
+    assert_eq!(
+        m.get(&t, &format!("/v3/contact_custom_fields/{field_id}"))
+            .await
+            .0,
+        404
+    );
+    let (_, l) = m.get(&t, &format!("/v3/contact_lists/{list_id}")).await;
+    assert!(l["deleted_at"].is_string(), "{l}");
 }

@@ -65,6 +65,30 @@ pub enum Work {
         /// Lists.
         list_ids: Vec<Uuid>,
     },
+    /// Export contacts as CSV.
+    Export(Box<super::exports::Selection>),
+    /// Add or remove tags.
+    Taggings {
+        /// Add (true) or remove.
+        add: bool,
+        /// Source contact ids.
+        contact_ids: Vec<Uuid>,
+        /// Source lists.
+        source_lists: Vec<Uuid>,
+        /// Source tags.
+        source_tags: Vec<Uuid>,
+        /// All active contacts.
+        all_active: bool,
+        /// The tags added or removed.
+        tag_ids: Vec<Uuid>,
+        /// Excluded contacts.
+        exclude: Vec<Uuid>,
+    },
+    /// Delete custom fields and their values.
+    CustomFieldsDelete {
+        /// Fields.
+        custom_field_ids: Vec<Uuid>,
+    },
     /// Untag every contact and delete the tags.
     TagsDelete {
         /// Tags.
@@ -95,6 +119,9 @@ pub struct Activity {
     pub applied: bool,
     /// Uploaded file name.
     pub source_file_name: Option<String>,
+    /// What it produced (an export's CSV).
+    #[serde(default)]
+    pub result: Option<String>,
 }
 
 impl Activity {
@@ -110,6 +137,7 @@ impl Activity {
             counts: Map::new(),
             applied: false,
             source_file_name: None,
+            result: None,
         }
     }
 
@@ -197,6 +225,9 @@ pub fn activity_json(a: &Activity, now: i64, s: &Speed) -> Value {
     }
     if state == "completed" {
         v["completed_at"] = json!(ts(a.completes_at(s)));
+        if a.kind == "contact_exports" {
+            v["_links"]["results"] = json!({"href": format!("/v3/contact_exports/{}", a.id)});
+        }
     }
     if let Some(f) = &a.source_file_name {
         v["source_file_name"] = json!(f);
@@ -218,8 +249,13 @@ pub fn tick(sim: &mut Sim, now: i64, s: &Speed) {
             &mut sim.activities.get_mut(&id).expect("due").work,
             Work::Done,
         );
+        let result = match &work {
+            Work::Export(sel) => Some(super::exports::csv(sim, sel, at)),
+            _ => None,
+        };
         let (errors, counts) = apply(sim, work, at);
         let act = sim.activities.get_mut(&id).expect("present");
+        act.result = result;
         act.errors.extend(errors);
         act.counts = counts;
         act.applied = true;
@@ -326,6 +362,69 @@ fn apply(sim: &mut Sim, work: Work, now: i64) -> (Vec<String>, Map<String, Value
                     c.list_memberships.retain(|l| !list_ids.contains(l));
                 }
             }
+        }
+        Work::Export(_) => {}
+        Work::Taggings {
+            add,
+            contact_ids,
+            source_lists,
+            source_tags,
+            all_active,
+            tag_ids,
+            exclude,
+        } => {
+            let tags: Vec<String> = tag_ids
+                .iter()
+                .filter(|t| sim.tags.contains_key(*t))
+                .map(Uuid::to_string)
+                .collect();
+            let sources: Vec<String> = source_tags.iter().map(Uuid::to_string).collect();
+            let mut touched = 0;
+            for mut c in sim.contacts.values_mut() {
+                if c.deleted_at.is_some() || exclude.contains(&c.id) {
+                    continue;
+                }
+                let has = |c: &super::store::Contact, t: &str| {
+                    c.extras
+                        .as_ref()
+                        .is_some_and(|x| x.taggings.iter().any(|g| g.eq_ignore_ascii_case(t)))
+                };
+                let selected = contact_ids.contains(&c.id)
+                    || c.list_memberships.iter().any(|l| source_lists.contains(l))
+                    || sources.iter().any(|t| has(&c, t))
+                    || (all_active && c.is_active());
+                if !selected {
+                    continue;
+                }
+                let changes = if add {
+                    tags.iter().any(|t| !has(&c, t))
+                } else {
+                    tags.iter().any(|t| has(&c, t))
+                };
+                touched += 1;
+                if !changes {
+                    continue;
+                }
+                let x = c.extras_mut();
+                if add {
+                    for t in &tags {
+                        if !x.taggings.iter().any(|g| g.eq_ignore_ascii_case(t)) {
+                            x.taggings.push(t.clone());
+                        }
+                    }
+                } else {
+                    x.taggings
+                        .retain(|g| !tags.iter().any(|t| t.eq_ignore_ascii_case(g)));
+                }
+                c.updated_at = now;
+            }
+            counts.insert("contact_count".into(), json!(touched));
+        }
+        Work::CustomFieldsDelete { custom_field_ids } => {
+            for id in &custom_field_ids {
+                sim.custom_fields.remove(id);
+            }
+            super::custom_fields::strip_values(sim, &custom_field_ids, now);
         }
         Work::TagsDelete { tag_ids } => {
             let n = super::tags::remove(sim, &tag_ids, now);
@@ -668,6 +767,182 @@ pub fn memberships(sim: &mut Sim, req: &Req, now: i64, s: &Speed, add: bool) -> 
         now,
         s,
     )
+}
+
+/// `POST /v3/activities/contacts_taggings_add` and `contacts_taggings_remove`: tags on the
+/// contacts a source picks (`contact_ids`, `list_ids`, `tag_ids` or `all_active_contacts`).
+pub fn taggings(sim: &mut Sim, req: &Req, now: i64, s: &Speed, add: bool) -> Resp {
+    if let Some(r) = queue_full(sim) {
+        return r;
+    }
+    let body = match json_object(req) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let mut errors = Vec::new();
+    let tag_ids = uuid_list(body.get("tag_ids"), "tag_ids", 50, true, &mut errors);
+    check_tags_exist(sim, &tag_ids, "tag_ids", &mut errors);
+    let (mut contact_ids, mut source_lists, mut source_tags, mut all_active) =
+        (vec![], vec![], vec![], false);
+    match body.get("source").and_then(Value::as_object) {
+        None => errors.push("source is missing".into()),
+        Some(src) => {
+            if src.contains_key("new_subscriber") || src.contains_key("segment_id") {
+                errors.push(
+                    "source: new_subscriber and segment_id are not simulated by the postie mock (docs/mock.md)"
+                        .into(),
+                );
+            }
+            let given = ["contact_ids", "list_ids", "tag_ids", "all_active_contacts"]
+                .iter()
+                .filter(|k| src.contains_key(**k))
+                .count();
+            if given != 1 {
+                errors.push(
+                    "source must have exactly one of contact_ids, list_ids, tag_ids or all_active_contacts"
+                        .into(),
+                );
+            }
+            contact_ids = uuid_list(
+                src.get("contact_ids"),
+                "source.contact_ids",
+                500,
+                false,
+                &mut errors,
+            );
+            source_lists = uuid_list(
+                src.get("list_ids"),
+                "source.list_ids",
+                50,
+                false,
+                &mut errors,
+            );
+            check_lists_exist(sim, &source_lists, "source.list_ids", &mut errors);
+            source_tags = uuid_list(src.get("tag_ids"), "source.tag_ids", 50, false, &mut errors);
+            check_tags_exist(sim, &source_tags, "source.tag_ids", &mut errors);
+            all_active = src
+                .get("all_active_contacts")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+        }
+    }
+    let exclude = uuid_list(
+        body.get("exclude").and_then(|e| e.get("contact_ids")),
+        "exclude.contact_ids",
+        500,
+        false,
+        &mut errors,
+    );
+    if !errors.is_empty() {
+        return validation(&errors);
+    }
+    let total = if all_active || !source_lists.is_empty() || !source_tags.is_empty() {
+        sim.contacts
+            .values()
+            .filter(|c| c.deleted_at.is_none())
+            .count()
+    } else {
+        contact_ids.len()
+    }
+    .max(1) as u64;
+    let kind = if add {
+        "contacts_taggings_add"
+    } else {
+        "contacts_taggings_remove"
+    };
+    created(
+        sim,
+        Activity::new(
+            kind,
+            now,
+            total,
+            Work::Taggings {
+                add,
+                contact_ids,
+                source_lists,
+                source_tags,
+                all_active,
+                tag_ids,
+                exclude,
+            },
+        ),
+        now,
+        s,
+    )
+}
+
+/// `POST /v3/activities/contacts_tags_delete`: up to 500 tags, untagged everywhere, then gone.
+pub fn tags_delete(sim: &mut Sim, req: &Req, now: i64, s: &Speed) -> Resp {
+    bulk_delete(sim, req, now, s, "tag_ids", 500, "contacts_tags_delete")
+}
+
+/// `POST /v3/activities/custom_fields_delete`: up to 100 custom fields and their values.
+pub fn custom_fields_delete(sim: &mut Sim, req: &Req, now: i64, s: &Speed) -> Resp {
+    bulk_delete(
+        sim,
+        req,
+        now,
+        s,
+        "custom_field_ids",
+        100,
+        "custom_fields_delete",
+    )
+}
+
+/// `POST /v3/activities/list_delete`: up to 100 lists.
+pub fn list_delete(sim: &mut Sim, req: &Req, now: i64, s: &Speed) -> Resp {
+    bulk_delete(sim, req, now, s, "list_ids", 100, "list_delete")
+}
+
+fn bulk_delete(
+    sim: &mut Sim,
+    req: &Req,
+    now: i64,
+    s: &Speed,
+    field: &str,
+    max: usize,
+    kind: &str,
+) -> Resp {
+    if let Some(r) = queue_full(sim) {
+        return r;
+    }
+    let body = match json_object(req) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let mut errors = Vec::new();
+    let ids = uuid_list(body.get(field), field, max, true, &mut errors);
+    match field {
+        "tag_ids" => check_tags_exist(sim, &ids, field, &mut errors),
+        "list_ids" => check_lists_exist(sim, &ids, field, &mut errors),
+        _ => {
+            if let Some(id) = ids.iter().find(|i| !sim.custom_fields.contains_key(*i)) {
+                errors.push(format!(
+                    "{field} contains an id that is not a custom field in this account: {id}"
+                ));
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return validation(&errors);
+    }
+    let total = ids.len() as u64;
+    let work = match field {
+        "tag_ids" => Work::TagsDelete { tag_ids: ids },
+        "list_ids" => Work::ListDelete { list_ids: ids },
+        _ => Work::CustomFieldsDelete {
+            custom_field_ids: ids,
+        },
+    };
+    created(sim, Activity::new(kind, now, total, work), now, s)
+}
+
+fn check_tags_exist(sim: &Sim, ids: &[Uuid], field: &str, errors: &mut Vec<String>) {
+    if let Some(id) = ids.iter().find(|i| !sim.tags.contains_key(*i)) {
+        errors.push(format!(
+            "{field} contains an id that is not a tag in this account: {id}"
+        ));
+    }
 }
 
 /// `POST /v3/activities/contact_delete`.

@@ -10,8 +10,10 @@ pub mod activities;
 pub mod contact_input;
 pub mod contacts;
 pub mod custom_fields;
+pub mod exports;
 pub mod lists;
 pub mod paging;
+pub mod schedules;
 pub mod store;
 pub mod table;
 pub mod tags;
@@ -198,6 +200,41 @@ pub(crate) fn api(shared: &Shared, req: &Req, rest: &[&str], now: i64) -> Resp {
         ("GET", ["contact_tags", id]) => (tags::get(&sim, req, id), "tags.get"),
         ("PUT", ["contact_tags", id]) => (tags::put(&mut sim, req, id, now), "tags.put"),
         ("DELETE", ["contact_tags", id]) => (tags::delete(&mut sim, id, now, speed), "tags.delete"),
+        ("POST", ["emails", "activities", id, "schedules"]) => (
+            schedules::create(&mut sim, req, id, now),
+            "emails.schedules.create",
+        ),
+        ("GET", ["emails", "activities", id, "schedules"]) => {
+            (schedules::get(&sim, id), "emails.schedules.get")
+        }
+        ("DELETE", ["emails", "activities", id, "schedules"]) => {
+            (schedules::delete(&mut sim, id), "emails.schedules.delete")
+        }
+        ("POST", ["activities", "contacts_taggings_add"]) => (
+            activities::taggings(&mut sim, req, now, speed, true),
+            "activities.contacts_taggings_add",
+        ),
+        ("POST", ["activities", "contacts_taggings_remove"]) => (
+            activities::taggings(&mut sim, req, now, speed, false),
+            "activities.contacts_taggings_remove",
+        ),
+        ("POST", ["activities", "contacts_tags_delete"]) => (
+            activities::tags_delete(&mut sim, req, now, speed),
+            "activities.contacts_tags_delete",
+        ),
+        ("POST", ["activities", "custom_fields_delete"]) => (
+            activities::custom_fields_delete(&mut sim, req, now, speed),
+            "activities.custom_fields_delete",
+        ),
+        ("POST", ["activities", "list_delete"]) => (
+            activities::list_delete(&mut sim, req, now, speed),
+            "activities.list_delete",
+        ),
+        ("POST", ["activities", "contact_exports"]) => (
+            exports::create(&mut sim, req, now, speed),
+            "activities.contact_exports",
+        ),
+        ("GET", ["contact_exports", id]) => (exports::download(&sim, id), "contact_exports.get"),
         ("POST", ["activities", "contacts_json_import"]) => (
             activities::json_import(&mut sim, req, now, speed),
             "activities.json_import",

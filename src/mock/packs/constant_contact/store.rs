@@ -594,6 +594,9 @@ pub struct Sim {
     /// Tags in creation order.
     #[serde(default)]
     pub tags: Table<Uuid, Tag>,
+    /// Campaign activity id → when it is scheduled to send (ms).
+    #[serde(default)]
+    pub schedules: Table<String, i64>,
     /// Authorization codes.
     pub codes: Table<String, AuthCode>,
     /// Refresh tokens.
@@ -617,6 +620,7 @@ macro_rules! for_each_table {
         $m!(activities, "activities");
         $m!(custom_fields, "custom_fields");
         $m!(tags, "tags");
+        $m!(schedules, "schedules");
         $m!(codes, "codes");
         $m!(refresh_tokens, "refresh_tokens");
         $m!(device_codes, "device_codes");
@@ -632,6 +636,7 @@ pub enum ParsedChange {
     activities(Uuid, Option<super::activities::Activity>),
     custom_fields(Uuid, Option<CustomField>),
     tags(Uuid, Option<Tag>),
+    schedules(String, Option<i64>),
     codes(String, Option<AuthCode>),
     refresh_tokens(String, Option<RefreshGrant>),
     device_codes(String, Option<DeviceGrant>),

@@ -2807,3 +2807,169 @@ async fn bulk_tagging_and_bulk_deletes_are_activities() {
     let (_, l) = m.get(&t, &format!("/v3/contact_lists/{list_id}")).await;
     assert!(l["deleted_at"].is_string(), "{l}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn imports_count_and_refuse_as_the_vendor_does() {
+    let m = start(true);
+    let t = access(&m).await;
+    let (_, field) = m
+        .post(
+            &t,
+            "/v3/contact_custom_fields",
+            json!({"label": "Member level", "type": "string"}),
+        )
+        .await;
+    let field_id = field["custom_field_id"].as_str().unwrap().to_string();
+    // A contact who unsubscribes themselves.
+    let (_, c) = m
+        .post(
+            &t,
+            "/v3/contacts",
+            json!({"email_address": {"address": "gone@example.com", "permission_to_send": "explicit"}, "create_source": "Contact"}),
+        )
+        .await;
+    let gone = c["contact_id"].as_str().unwrap().to_string();
+    let (s, c) = m
+        .api(
+            &t,
+            reqwest::Method::PUT,
+            &format!("/v3/contacts/{gone}"),
+            Some(json!({"email_address": {"address": "gone@example.com", "permission_to_send": "unsubscribed"}, "update_source": "Contact"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{c}");
+    let e = &c["email_address"];
+    assert_eq!(e["permission_to_send"], "unsubscribed");
+    assert_eq!(e["opt_out_source"], "Contact", "{c}");
+    assert!(e["opt_out_date"].is_string(), "{c}");
+    // The account cannot opt them back in.
+    let (_, c) = m
+        .api(
+            &t,
+            reqwest::Method::PUT,
+            &format!("/v3/contacts/{gone}"),
+            Some(json!({"email_address": {"address": "gone@example.com", "permission_to_send": "explicit"}, "update_source": "Account"})),
+        )
+        .await;
+    assert_eq!(
+        c["email_address"]["permission_to_send"], "unsubscribed",
+        "{c}"
+    );
+    // A partial address with a null part is an address.
+    let (s, c) = m
+        .post(
+            &t,
+            "/v3/contacts",
+            json!({"email_address": {"address": "partial@example.com"}, "create_source": "Account",
+                   "street_addresses": [{"kind": "home", "street": "1 Main St", "city": null}]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{c}");
+    // The import: a partial address, a cf: column, an unknown column, an invalid email, and the
+    // contact who unsubscribed themselves (updated, not added to the list).
+    let rows = json!([
+        {"email": "addr@example.com", "street": "2 High St", "city": "Bath"},
+        {"email": "cf@example.com", "cf:Member_level": "gold"},
+        {"email": "x@example.com", "custom_fields": [{"custom_field_id": field_id}]},
+        {"email": "not-an-email"},
+        {"email": "gone@example.com", "first_name": "Gone"},
+    ]);
+    let (s, a) = m
+        .post(
+            &t,
+            "/v3/activities/contacts_json_import",
+            json!({"import_data": rows, "list_ids": [VIP]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    m.advance("10s").await;
+    let (_, a) = m
+        .get(
+            &t,
+            &format!("/v3/activities/{}", a["activity_id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(a["state"], "completed", "{a}");
+    let st = &a["status"];
+    assert_eq!(st["person_count"], 3, "{a}");
+    assert_eq!(st["correctable_count"], 1, "{a}");
+    assert_eq!(st["cannot_add_to_list_count"], 1, "{a}");
+    let errors = a["activity_errors"].to_string();
+    assert!(
+        errors.contains("Row 3: `custom_fields` is not an import field"),
+        "{a}"
+    );
+    assert!(
+        errors.contains("Row 4: email `not-an-email` is not valid"),
+        "{a}"
+    );
+    let find = |email: &'static str| {
+        let m = &m;
+        let t = t.clone();
+        async move {
+            m.get(
+                &t,
+                &format!("/v3/contacts?email={email}&status=all&include=street_addresses,custom_fields,list_memberships"),
+            )
+            .await
+            .1["contacts"][0]
+                .clone()
+        }
+    };
+    let addr = find("addr@example.com").await;
+    assert_eq!(addr["street_addresses"][0]["city"], "Bath", "{addr}");
+    let cf = find("cf@example.com").await;
+    assert_eq!(
+        cf["custom_fields"],
+        json!([{"custom_field_id": field_id, "value": "gold"}])
+    );
+    let gone_now = find("gone@example.com").await;
+    assert_eq!(gone_now["first_name"], "Gone");
+    assert_eq!(gone_now["list_memberships"], json!([]), "{gone_now}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn activities_page_and_the_token_endpoint_has_its_own_limit() {
+    let mut cfg = config(true);
+    cfg.rate_limit = true;
+    cfg.file.rate_limit.per_second = 1000;
+    let m = start_with(cfg);
+    let t = access(&m).await;
+    // 60 activities: the default page is 50, and `_links.next` leads to the rest.
+    for i in 0..60 {
+        let (s, _) = m
+            .post(
+                &t,
+                "/v3/activities/contacts_json_import",
+                json!({"import_data": [{"email": format!("a{i}@example.com")}], "list_ids": [VIP]}),
+            )
+            .await;
+        assert_eq!(s, 201);
+    }
+    let (_, first) = m.get(&t, "/v3/activities").await;
+    assert_eq!(first["activities"].as_array().unwrap().len(), 50);
+    let next = first["_links"]["next"]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, rest) = m.get(&t, &next).await;
+    assert_eq!(rest["activities"].as_array().unwrap().len(), 10, "{rest}");
+    assert!(rest.get("_links").is_none(), "{rest}");
+    // Token requests for one application: three within a few milliseconds span at most two
+    // one-second windows, so with one allowed a second at least one is throttled.
+    m.advance("2s").await;
+    let form = [("grant_type", "client_credentials")];
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        answers.push(m.token(Some((CID, SECRET)), &form).await);
+    }
+    assert_ne!(answers[0].0, 429, "{answers:?}");
+    let throttled = answers
+        .iter()
+        .find(|(s, _)| *s == 429)
+        .unwrap_or_else(|| panic!("{answers:?}"));
+    assert_eq!(
+        throttled.1,
+        json!({"error_key": "throttled", "error_message": "Too Many Requests"})
+    );
+}

@@ -159,12 +159,15 @@ pub struct RateText {
     pub per_second: u32,
     /// Requests per UTC day per application.
     pub per_day: u32,
+    /// Token requests per second per application (the token endpoint's own limit).
+    pub token_per_second: u32,
 }
 
 impl Default for RateText {
     fn default() -> Self {
         RateText {
             per_second: 4,
+            token_per_second: 1,
             per_day: 10_000,
         }
     }

@@ -623,7 +623,13 @@ fn oauth_route(shared: &Shared, req: &Req, segs: &[&str], now: i64) -> Option<Re
             oauth::decision(cfg, &mut shared.lock(), req, now).route("authorize_decision")
         }
         ["oauth2", _server, "v1", "token"] if m == "POST" => {
-            oauth::token(cfg, &shared.keys(), &mut shared.lock(), req, now).route("token")
+            let mut sim = shared.lock();
+            if cfg.rate_limit
+                && let Some(r) = token_rate_limit(cfg, &mut sim, req, now)
+            {
+                return Some(r.route("token.rate_limited"));
+            }
+            oauth::token(cfg, &shared.keys(), &mut sim, req, now).route("token")
         }
         ["oauth2", _server, "v1", "device", "authorize"] if m == "POST" => {
             oauth::device_authorize(cfg, &mut shared.lock(), req, now).route("device_authorize")
@@ -639,6 +645,33 @@ fn oauth_route(shared: &Shared, req: &Req, segs: &[&str], now: i64) -> Option<Re
         }
         _ => return None,
     })
+}
+
+/// The token endpoint's own limit (about one request a second per application, under
+/// `--rate-limit`): 429 with the vendor's throttling body.
+fn token_rate_limit(cfg: &MockConfig, sim: &mut Sim, req: &Req, now: i64) -> Option<Resp> {
+    let client = oauth::basic_client(req)
+        .or_else(|| {
+            url::form_urlencoded::parse(&req.body)
+                .find(|(k, _)| k == "client_id")
+                .map(|(_, v)| v.into_owned())
+        })
+        .or_else(|| req.q("client_id").map(String::from))
+        .unwrap_or_default();
+    let w = sim.rates.entry(format!("token:{client}")).or_default();
+    let second = now.div_euclid(1000);
+    if w.second != second {
+        w.second = second;
+        w.in_second = 0;
+    }
+    if w.in_second >= cfg.file.rate_limit.token_per_second {
+        return Some(Resp::json(
+            429,
+            &json!({"error_key": "throttled", "error_message": "Too Many Requests"}),
+        ));
+    }
+    w.in_second += 1;
+    None
 }
 
 /// A served document's bearer check: with `--oauth`, the mock's own tokens (signature and the

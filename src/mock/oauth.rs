@@ -333,6 +333,19 @@ enum ClientAuth<'a> {
     Public(&'a Client),
 }
 
+/// The client id a Basic `Authorization` header names (not checked: for rate windows).
+pub fn basic_client(req: &Req) -> Option<String> {
+    let basic = req
+        .header("authorization")?
+        .strip_prefix("Basic ")
+        .or_else(|| req.header("authorization")?.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(basic.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    Some(text.split_once(':')?.0.to_string())
+}
+
 fn authenticate<'a>(
     cfg: &'a MockConfig,
     req: &Req,

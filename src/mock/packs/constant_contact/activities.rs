@@ -190,7 +190,13 @@ pub fn activity_json(a: &Activity, now: i64, s: &Speed) -> Value {
                 a.counts.get("person_count").cloned().unwrap_or(json!(0)),
             );
             status.insert("error_count".into(), json!(a.errors.len()));
-            status.insert("correctable_count".into(), json!(0));
+            status.insert(
+                "correctable_count".into(),
+                a.counts
+                    .get("correctable_count")
+                    .cloned()
+                    .unwrap_or(json!(0)),
+            );
             status.insert(
                 "cannot_add_to_list_count".into(),
                 a.counts
@@ -275,14 +281,22 @@ fn apply(sim: &mut Sim, work: Work, now: i64) -> (Vec<String>, Map<String, Value
                 .into_iter()
                 .filter(|l| sim.lists.get(l).is_some_and(|x| x.deleted_at.is_none()))
                 .collect();
-            let mut people = 0;
+            let (mut people, mut refused, mut correctable) = (0, 0, 0);
             for (i, row) in rows.iter().enumerate() {
                 match super::contacts::import_row(sim, row, &lists, now) {
-                    Ok(_) => people += 1,
-                    Err(e) => errors.push(format!("Row {}: {e}", i + first_row)),
+                    Ok(done) => {
+                        people += 1;
+                        refused += usize::from(done.list_refused);
+                    }
+                    Err(e) => {
+                        correctable += usize::from(e.correctable);
+                        errors.push(format!("Row {}: {}", i + first_row, e.message));
+                    }
                 }
             }
             counts.insert("person_count".into(), json!(people));
+            counts.insert("cannot_add_to_list_count".into(), json!(refused));
+            counts.insert("correctable_count".into(), json!(correctable));
         }
         Work::Membership {
             add,
@@ -658,7 +672,8 @@ pub fn file_import(sim: &mut Sim, req: &Req, now: i64, s: &Speed) -> Resp {
                 .collect()
         })
         .collect();
-    let total = rows.len() as u64;
+    // The vendor counts the header line as an item of a CSV import.
+    let total = rows.len() as u64 + 1;
     let mut a = Activity::new(
         "contacts_file_import",
         now,
@@ -997,12 +1012,16 @@ pub fn contact_delete(sim: &mut Sim, req: &Req, now: i64, s: &Speed) -> Resp {
 
 /// `GET /v3/activities` (the past 10 days, newest first).
 pub fn list(sim: &Sim, req: &Req, now: i64, s: &Speed) -> Resp {
-    let limit = match req.q("limit").map(str::parse::<usize>) {
-        None => 50,
-        Some(Ok(n)) if (1..=500).contains(&n) => n,
-        _ => return validation(&["limit does not have a valid value".into()]),
+    // Paged past `limit` (default 50) by the same opaque cursor as contacts and lists.
+    let (query, start) = match super::paging::query_of(req) {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    let state = req.q("state");
+    let limit = match super::paging::limit(&query, 50, 500) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let state = super::paging::get(&query, "state");
     if state.is_some_and(|st| {
         ![
             "initialized",
@@ -1017,15 +1036,22 @@ pub fn list(sim: &Sim, req: &Req, now: i64, s: &Speed) -> Resp {
         return validation(&["state does not have a valid value".into()]);
     }
     let since = now - 10 * 86_400_000;
-    let items: Vec<Value> = sim
+    let mut matching = sim
         .activities
         .values()
         .rev()
         .filter(|a| a.created_at >= since && state.is_none_or(|st| a.state(now, s) == st))
+        .skip(start);
+    let items: Vec<Value> = matching
+        .by_ref()
         .take(limit)
         .map(|a| activity_json(a, now, s))
         .collect();
-    Resp::json(200, &json!({"activities": items}))
+    let mut body = json!({"activities": items});
+    if matching.next().is_some() {
+        body["_links"] = super::paging::next_link("/v3/activities", &query, start + limit);
+    }
+    Resp::json(200, &body)
 }
 
 /// `GET /v3/activities/{id}`.

@@ -157,12 +157,15 @@ pub(super) fn check_subresources(
             ]
             .iter()
             .all(|(k, max)| {
-                a.get(*k)
-                    .is_none_or(|v| v.as_str().is_some_and(|x| x.chars().count() <= *max))
+                // A part may be left out or null: partial addresses are addresses.
+                a.get(*k).is_none_or(|v| {
+                    v.is_null() || v.as_str().is_some_and(|x| x.chars().count() <= *max)
+                })
             });
             match kind {
                 Some(k) if ["home", "work", "other"].contains(&k) && lens_ok => {
                     let mut m = a.as_object().cloned().unwrap_or_default();
+                    m.retain(|_, v| !v.is_null());
                     m.insert("street_address_id".into(), json!(new_id().to_string()));
                     m.insert("created_at".into(), json!(super::store::ts(now)));
                     m.insert("updated_at".into(), json!(super::store::ts(now)));
@@ -375,6 +378,38 @@ pub(super) fn check_core<'a>(
     core
 }
 
+/// Changes an email's permission as the vendor does: opting out records who (`by`), when, and
+/// stays; a contact who unsubscribed themselves is not opted back in by the account (only
+/// `PUT /contacts/resubscribe/{id}`, with the contact's consent, does that) — guessed to be kept
+/// quietly, as the reference says only that it "cannot" be done.
+fn set_permission(e: &mut super::store::Email, p: Permission, by: Source, now: i64) {
+    if e.permission == p {
+        return;
+    }
+    let opts_in = matches!(
+        p,
+        Permission::Explicit | Permission::Implicit | Permission::PendingConfirmation
+    );
+    if e.permission == Permission::Unsubscribed
+        && e.opt_out_source == Some(Source::Contact)
+        && by == Source::Account
+        && opts_in
+    {
+        return;
+    }
+    if p == Permission::Unsubscribed {
+        e.opt_out_source = Some(by);
+        e.opt_out_date = Some(now);
+    } else if opts_in {
+        e.opt_out_source = None;
+        e.opt_out_date = None;
+        e.opt_out_reason = None;
+        e.opt_in_source.get_or_insert(by);
+        e.opt_in_date = Some(now);
+    }
+    e.permission = p;
+}
+
 /// Writes core fields; `overwrite` nulls omitted ones (PUT semantics).
 pub(super) fn apply_core(
     sim: &mut Sim,
@@ -392,7 +427,7 @@ pub(super) fn apply_core(
             Some(e) if e.address.eq_ignore_ascii_case(&addr) => {
                 e.address = addr;
                 if let Some(p) = perm {
-                    e.permission = p;
+                    set_permission(e, p, opt_in, now);
                 }
                 e.updated_at = now;
             }

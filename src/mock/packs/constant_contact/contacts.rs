@@ -380,7 +380,7 @@ pub fn put(sim: &mut Sim, req: &Req, id: &str, now: i64) -> Resp {
         true,
         now,
         Permission::Implicit,
-        Source::Account,
+        source.unwrap_or(Source::Account),
     );
     let c = sim.contacts.get_mut(&id).expect("checked above");
     c.update_source = source.unwrap_or(Source::Account);
@@ -492,12 +492,89 @@ pub fn sign_up_form(sim: &mut Sim, req: &Req, now: i64, confirmed_opt_in: bool) 
 /// Creates or updates a contact from a bulk-import row (keys as in `JsonImportContact` or the CSV
 /// columns). New contacts are implicit, opted in by the Account; existing ones change only the
 /// supplied fields. Returns an error message for a bad row.
+/// What importing one row did.
+#[derive(Debug, Default)]
+pub struct Imported {
+    /// A new contact.
+    pub created: bool,
+    /// The contact unsubscribed themselves: it was updated but not added to the lists.
+    pub list_refused: bool,
+}
+
+/// Why a row did not import.
+#[derive(Debug)]
+pub struct RowError {
+    /// The vendor's message.
+    pub message: String,
+    /// One the account can correct (an invalid email), counted as `correctable_count`.
+    pub correctable: bool,
+}
+
+impl RowError {
+    fn new(message: impl Into<String>) -> RowError {
+        RowError {
+            message: message.into(),
+            correctable: false,
+        }
+    }
+}
+
+/// The columns an import row may have (besides `cf:<custom field name>`).
+const IMPORT_KEYS: [&str; 33] = [
+    "email",
+    "email_address",
+    "sms_number",
+    "sms_consent_date",
+    "first_name",
+    "last_name",
+    "job_title",
+    "company_name",
+    "birthday_month",
+    "birthday_day",
+    "anniversary",
+    "phone",
+    "home_phone",
+    "work_phone",
+    "mobile_phone",
+    "other_phone",
+    "street",
+    "street2",
+    "city",
+    "state",
+    "zip",
+    "country",
+    "home_street",
+    "home_street2",
+    "home_city",
+    "home_state",
+    "home_zip",
+    "home_country",
+    "work_street",
+    "work_city",
+    "other_street",
+    "other_city",
+    // The seed files' list names.
+    "list_names",
+];
+
+fn known_import_key(k: &str) -> bool {
+    if IMPORT_KEYS.contains(&k) {
+        return true;
+    }
+    ["home_", "work_", "other_"].iter().any(|p| {
+        k.strip_prefix(p).is_some_and(|rest| {
+            ["street", "street2", "city", "state", "zip", "country"].contains(&rest)
+        })
+    })
+}
+
+/// Imports one row (JSON import, CSV import, seeds).
 pub fn import_row(
     sim: &mut Sim,
     row: &Map<String, Value>,
     lists: &[Uuid],
     now: i64,
-) -> Result<bool, String> {
+) -> Result<Imported, RowError> {
     let get = |k: &str| {
         row.get(k)
             .map(|v| match v {
@@ -506,23 +583,37 @@ pub fn import_row(
             })
             .filter(|s| !s.is_empty())
     };
+    // A column the vendor does not know is an error of the row, never dropped silently.
+    if let Some(k) = row
+        .keys()
+        .find(|k| !k.starts_with("cf:") && !known_import_key(k))
+    {
+        return Err(RowError::new(format!("`{k}` is not an import field")));
+    }
     let email = get("email").or_else(|| get("email_address"));
     let sms = get("sms_number");
     let Some(email) = email else {
         return match sms {
-            Some(_) => Err("SMS-only contacts are not simulated; give an email".into()),
-            None => Err("email is missing".into()),
+            Some(_) => Err(RowError::new(
+                "SMS-only contacts are not simulated; give an email",
+            )),
+            None => Err(RowError::new("email is missing")),
         };
     };
     if email.chars().count() > 50 || !valid_email(&email) {
-        return Err(format!("email `{email}` is not valid"));
+        return Err(RowError {
+            message: format!("email `{email}` is not valid"),
+            correctable: true,
+        });
     }
     let mut body = Map::new();
     body.insert("email_address".into(), json!(email));
     for (k, max) in TEXT_FIELDS {
         if let Some(v) = get(k) {
             if v.chars().count() > max {
-                return Err(format!("{k} exceeds the maximum length of {max}"));
+                return Err(RowError::new(format!(
+                    "{k} exceeds the maximum length of {max}"
+                )));
             }
             body.insert(k.into(), json!(v));
         }
@@ -560,11 +651,56 @@ pub fn import_row(
                 (Some(a), Some(b)) => Some(format!("{a} {b}")),
                 (a, b) => a.or(b),
             };
-            addrs.push(json!({"kind": kind, "street": street, "city": f("city"), "state": f("state"), "postal_code": f("zip"), "country": f("country")}));
+            // Only the parts the row has: a partial address (street and city) is an address.
+            let mut a = Map::new();
+            a.insert("kind".into(), json!(kind));
+            for (k, v) in [
+                ("street", street),
+                ("city", f("city")),
+                ("state", f("state")),
+                ("postal_code", f("zip")),
+                ("country", f("country")),
+            ] {
+                if let Some(v) = v {
+                    a.insert(k.into(), json!(v));
+                }
+            }
+            addrs.push(Value::Object(a));
         }
     }
     if phones.len() > 3 || addrs.len() > 3 {
-        return Err("at most 3 phone numbers and 3 addresses".into());
+        return Err(RowError::new("at most 3 phone numbers and 3 addresses"));
+    }
+    // `cf:<name>` columns: values for custom fields that must already exist.
+    let mut custom = Vec::new();
+    for (k, v) in row {
+        let Some(name) = k.strip_prefix("cf:") else {
+            continue;
+        };
+        let Some(field) = sim
+            .custom_fields
+            .values()
+            .find(|f| f.name.eq_ignore_ascii_case(name) || f.label.eq_ignore_ascii_case(name))
+        else {
+            return Err(RowError::new(format!(
+                "custom field `{name}` does not exist; create it first"
+            )));
+        };
+        let text = match v {
+            Value::String(s) => s.trim().to_string(),
+            other => other.to_string(),
+        };
+        if text.chars().count() > 255 {
+            return Err(RowError::new(format!(
+                "{k} exceeds the maximum length of 255"
+            )));
+        }
+        if !text.is_empty() {
+            custom.push(json!({"custom_field_id": field.id.to_string(), "value": text}));
+        }
+    }
+    if !custom.is_empty() {
+        body.insert("custom_fields".into(), json!(custom));
     }
     if !phones.is_empty() {
         body.insert("phone_numbers".into(), json!(phones));
@@ -576,9 +712,17 @@ pub fn import_row(
     let core = check_core(&body, 50, true, &mut errors);
     let mut subs = check_subresources(sim, &body, 25, now, &mut errors);
     if !errors.is_empty() {
-        return Err(errors.join(", "));
+        return Err(RowError::new(errors.join(", ")));
     }
-    subs.list_memberships = Some(lists.to_vec());
+    // A contact who unsubscribed themselves is not put back on lists by the account.
+    let refused = sim
+        .find_email(&email)
+        .and_then(|id| sim.contacts.get(&id))
+        .and_then(|c| c.email.as_ref())
+        .is_some_and(|e| {
+            e.permission == Permission::Unsubscribed && e.opt_out_source == Some(Source::Contact)
+        });
+    subs.list_memberships = (!refused).then(|| lists.to_vec());
     let (id, created) = match sim.find_email(&email) {
         Some(id) => (id, false),
         None => {
@@ -600,7 +744,10 @@ pub fn import_row(
     let c = sim.contacts.get_mut(&id).expect("present");
     c.deleted_at = None;
     apply_subresources(c, subs, true);
-    Ok(created)
+    Ok(Imported {
+        created,
+        list_refused: refused && !lists.is_empty(),
+    })
 }
 
 #[cfg(test)]

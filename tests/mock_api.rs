@@ -2973,3 +2973,94 @@ async fn activities_page_and_the_token_endpoint_has_its_own_limit() {
         json!({"error_key": "throttled", "error_message": "Too Many Requests"})
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_never_reflect_request_data_unescaped() {
+    let m = start(false);
+    let evil = "<script>alert(1)</script>\"><img src=x onerror=alert(2)>";
+    let pages = vec![
+        // The device page echoes the code it is given.
+        m.http
+            .get(m.url("/activate"))
+            .query(&[("user_code", evil)])
+            .send()
+            .await
+            .unwrap(),
+        // The consent page lists the scopes asked for.
+        m.authorize(CID, &format!("contact_data {evil}"), &[]).await,
+        // Error pages: an unknown client, a bad redirect.
+        m.authorize(evil, "contact_data", &[]).await,
+        m.http
+            .get(m.url("/oauth2/default/v1/authorize"))
+            .query(&[
+                ("client_id", CID),
+                ("redirect_uri", evil),
+                ("response_type", "code"),
+                ("scope", "contact_data"),
+                ("state", evil),
+            ])
+            .send()
+            .await
+            .unwrap(),
+        m.http
+            .post(m.url("/activate"))
+            .form(&[("user_code", evil), ("decision", "allow")])
+            .send()
+            .await
+            .unwrap(),
+        m.http
+            .post(m.url("/oauth2/default/v1/authorize/decision"))
+            .form(&[("consent", evil), ("decision", "allow")])
+            .send()
+            .await
+            .unwrap(),
+    ];
+    let mut html_pages = 0;
+    for r in pages {
+        let status = r.status();
+        let is_html = r
+            .headers()
+            .get("content-type")
+            .is_some_and(|c| c.to_str().unwrap().starts_with("text/html"));
+        let body = r.text().await.unwrap();
+        if is_html {
+            html_pages += 1;
+            assert!(
+                !body.contains("<script>alert")
+                    && !body.contains("<img src=x")
+                    && !body.contains("onerror=alert(2)>"),
+                "{status}: {body}"
+            );
+        }
+    }
+    assert!(html_pages >= 4, "the vectors reached the HTML pages");
+}
+
+#[tokio::test]
+async fn the_admin_area_can_require_a_token() {
+    let mut cfg = config(true);
+    cfg.admin_token = Some("adm-9f8e7d6c5b4a".into());
+    let m = start_with(cfg);
+    let r = m.http.get(m.url("/__postie/clock")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().contains_key("www-authenticate"));
+    let r = m
+        .http
+        .post(m.url("/__postie/reset"))
+        .bearer_auth("wrong-token-0000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = m
+        .http
+        .get(m.url("/__postie/clock"))
+        .bearer_auth("adm-9f8e7d6c5b4a")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The API itself does not need it.
+    let t = access(&m).await;
+    assert_eq!(m.get(&t, "/v3/contact_lists").await.0, 200);
+}

@@ -6,6 +6,30 @@ use super::Shared;
 use super::http::{Req, Resp};
 use crate::mock::packs::constant_contact::store::ts;
 
+/// Whether a request carries the admin token (compared in constant time).
+pub fn authorized(req: &Req, token: &str) -> bool {
+    let given = req
+        .header("authorization")
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
+        .unwrap_or("")
+        .trim();
+    let (a, b) = (given.as_bytes(), token.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The answer without the admin token.
+pub fn unauthorized() -> Resp {
+    Resp::json(
+        401,
+        &json!({"error": "the admin area needs its token: send Authorization: Bearer <token> (the one postie mock --admin-token printed or was given)"}),
+    )
+    .with("www-authenticate", "Bearer realm=\"postie admin\"")
+    .route("admin.unauthorized")
+}
+
 fn bad(msg: &str) -> Resp {
     Resp::json(400, &json!({"error": msg}))
 }

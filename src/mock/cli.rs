@@ -63,6 +63,11 @@ pub struct MockArgs {
     /// document the rest.
     #[arg(long, value_parser = ["constant_contact", "none"])]
     pub pack: Option<String>,
+    /// Protect the admin area (`/__postie/*`): it then needs `Authorization: Bearer TOKEN`. Without
+    /// a value, a random token is generated and printed. Without the flag the admin area is open
+    /// (on loopback, the default bind, that is only this machine).
+    #[arg(long, value_name = "TOKEN", num_args = 0..=1, default_missing_value = "", env = "POSTIE_ADMIN_TOKEN")]
+    pub admin_token: Option<String>,
     /// A fault in force from the start, in the compact form: `ROUTE key=value ...`, e.g.
     /// `--fault "GET /v3/contacts status=503 times=2"` or `--fault "* delay=100ms..1s"`
     /// (repeatable; see docs/mock.md, Faults).
@@ -100,6 +105,25 @@ pub fn run(args: MockArgs) -> i32 {
         None => args.spec.is_none() && args.stubs.is_empty(),
     };
     cfg.oauth = args.oauth;
+    let generated = args.admin_token.as_deref() == Some("");
+    cfg.admin_token = args.admin_token.as_ref().map(|t| {
+        if t.is_empty() {
+            crate::template::random_token(32)
+        } else {
+            t.clone()
+        }
+    });
+    let loopback = args
+        .host
+        .parse::<std::net::IpAddr>()
+        .map(|ip| ip.is_loopback())
+        .unwrap_or(args.host == "localhost");
+    if !loopback && cfg.admin_token.is_none() {
+        eprintln!(
+            "warning: binding {} without --admin-token: anyone who can reach it can reset the data, move the clock and inject faults through /__postie/*",
+            args.host
+        );
+    }
     for f in &args.faults {
         let checked = super::engine::faults::parse_compact(f).and_then(|spec| {
             super::engine::faults::Faults::default()
@@ -149,6 +173,7 @@ pub fn run(args: MockArgs) -> i32 {
         }
     }
     let clients = cfg.clients.clone();
+    let server_admin_token = cfg.admin_token.clone();
     // Clients belong to the authorization server, which runs with the pack or --oauth.
     let serves_oauth = cfg.pack || cfg.oauth;
     let server = match MockServer::start(cfg) {
@@ -165,6 +190,9 @@ pub fn run(args: MockArgs) -> i32 {
     use std::io::Write as _;
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "listening on {}", server.url());
+    if generated && let Some(t) = &server_admin_token {
+        let _ = writeln!(stdout, "admin token {t}");
+    }
     for c in clients.iter().filter(|_| serves_oauth) {
         let secret = match (&c.client_secret, args.show_secrets) {
             (None, _) => "(public, PKCE)".to_string(),

@@ -253,6 +253,8 @@ pub struct MockConfig {
     pub oauth: bool,
     /// Faults in force from the start: the file's `faults:` and `--fault`.
     pub faults: Vec<crate::mock::engine::faults::FaultSpec>,
+    /// When set, `/__postie/*` needs `Authorization: Bearer <this>` (`--admin-token`).
+    pub admin_token: Option<String>,
     /// Served stub files (`--stubs`): they answer first where they match.
     pub stubs: Option<std::sync::Arc<crate::mock::engine::stubs::Stubs>>,
 }
@@ -374,6 +376,7 @@ impl MockConfig {
             vendor_contract: true,
             spec: None,
             oauth: false,
+            admin_token: None,
             stubs: None,
         })
     }

@@ -546,6 +546,11 @@ pub fn route(shared: &Shared, req: &Req) -> Resp {
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let cfg = &shared.cfg;
     if let ["__postie", rest @ ..] = segs.as_slice() {
+        if let Some(token) = &cfg.admin_token
+            && !admin::authorized(req, token)
+        {
+            return admin::unauthorized();
+        }
         return admin::handle(shared, req, rest);
     }
     // Stubs answer first where they match; what they miss goes on, and when nothing else

@@ -11,6 +11,7 @@ mod mock_api;
 mod mock_spec;
 mod mock_stubs;
 mod oauth;
+mod props;
 mod repl;
 mod scripts;
 mod tls;

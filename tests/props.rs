@@ -1,0 +1,365 @@
+//! Property-based tests: the YAML loader, the template engine, the JSONPath subset (against
+//! serde_json_path as an oracle) and the mock's request handling hold for generated input.
+//!
+//! Each runs a bounded number of cases in `cargo test` (64 by default, a few seconds in all);
+//! `POSTIE_PROPTEST_CASES=5000 cargo test --test integration props` runs more. proptest keeps
+//! failing cases it shrank in `tests/props.proptest-regressions`; commit that file.
+
+use std::path::Path;
+
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+fn cases() -> u32 {
+    std::env::var("POSTIE_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64)
+}
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: cases(),
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct(
+                "tests/props.proptest-regressions",
+            ),
+        )),
+        ..ProptestConfig::default()
+    }
+}
+
+fn bundled() -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("collections/constant_contact.yaml"),
+    )
+    .unwrap()
+}
+
+/// One edit of a text: delete a span, insert text, duplicate or drop a line.
+#[derive(Debug, Clone)]
+enum Edit {
+    Delete(usize, usize),
+    Insert(usize, String),
+    DuplicateLine(usize),
+    DropLine(usize),
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        (any::<usize>(), 1usize..40).prop_map(|(a, n)| Edit::Delete(a, n)),
+        (
+            any::<usize>(),
+            prop_oneof![
+                Just(":".to_string()),
+                Just("- ".to_string()),
+                Just("\n  ".to_string()),
+                Just("<<".to_string()),
+                Just(">>".to_string()),
+                Just("[".to_string()),
+                Just("{".to_string()),
+                Just("\"".to_string()),
+                Just("&a *a".to_string()),
+                Just("\t".to_string()),
+                "[ -~]{0,12}",
+            ]
+        )
+            .prop_map(|(a, s)| Edit::Insert(a, s)),
+        any::<usize>().prop_map(Edit::DuplicateLine),
+        any::<usize>().prop_map(Edit::DropLine),
+    ]
+}
+
+fn apply(text: &str, e: &Edit) -> String {
+    let boundary = |i: usize| {
+        let mut i = i % (text.len() + 1);
+        while !text.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    match e {
+        Edit::Delete(a, n) => {
+            let a = boundary(*a);
+            let b = boundary(a.saturating_add(*n).min(text.len()));
+            format!("{}{}", &text[..a], &text[b.max(a)..])
+        }
+        Edit::Insert(a, s) => {
+            let a = boundary(*a);
+            format!("{}{s}{}", &text[..a], &text[a..])
+        }
+        Edit::DuplicateLine(i) | Edit::DropLine(i) => {
+            let mut lines: Vec<&str> = text.lines().collect();
+            if lines.is_empty() {
+                return text.to_string();
+            }
+            let i = i % lines.len();
+            if matches!(e, Edit::DuplicateLine(_)) {
+                lines.insert(i, lines[i]);
+            } else {
+                lines.remove(i);
+            }
+            lines.join("\n")
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Mutations of a real collection never panic the loader: each gives a collection, or an
+    /// error that says what is wrong (and where, when the parser knows).
+    #[test]
+    fn mutated_collections_load_or_fail_with_a_located_error(edits in prop::collection::vec(edit(), 1..6)) {
+        let mut text = bundled();
+        for e in &edits {
+            text = apply(&text, e);
+        }
+        match postie::collection::Collection::parse(Path::new("c.yaml"), text.clone()) {
+            Ok(_) => {}
+            Err(e) => {
+                prop_assert!(!e.message.is_empty());
+                let shown = e.to_string();
+                prop_assert!(shown.starts_with("c.yaml"), "{}", shown);
+                // An error shows a bounded excerpt, whatever the line's length.
+                prop_assert!(shown.len() < 2_000 + e.message.len(), "{}", shown);
+            }
+        }
+    }
+
+    /// Any text through the template engine: rendered or refused, never a panic; analysis and
+    /// rendering agree on what is undefined.
+    #[test]
+    fn templates_render_or_refuse(src in "[ -~]{0,60}", a in "[a-z]{1,6}") {
+        let t = postie::template::Templates::new();
+        let ctx = json!({"a": a, "n": 3, "list": [1, 2], "obj": {"k": "v"}});
+        let rendered = t.render(&src, &ctx);
+        let analysed = t.analyse(&src, false);
+        if let (Err(e), Ok(_)) = (&analysed, &rendered) {
+            prop_assert!(false, "analysis refused what rendering accepted: {}", e.message);
+        }
+    }
+}
+
+/// A JSON document of bounded size and depth.
+fn document() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        (-50i64..50).prop_map(|n| json!(n)),
+        "[a-c]{0,3}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 40, 5, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map("[a-c]", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// A path in the subset both implementations read: names, indexes (negative too), `*`, `..name`
+/// and equality filters.
+fn path() -> impl Strategy<Value = String> {
+    let segment = prop_oneof![
+        "[a-c]".prop_map(|k| format!(".{k}")),
+        "[a-c]".prop_map(|k| format!("['{k}']")),
+        (-3i64..4).prop_map(|i| format!("[{i}]")),
+        Just("[*]".to_string()),
+        Just(".*".to_string()),
+        "[a-c]".prop_map(|k| format!("..{k}")),
+        ("[a-c]", -2i64..3).prop_map(|(k, n)| format!("[?(@.{k} == {n})]")),
+        ("[a-c]", "[a-c]{0,2}").prop_map(|(k, v)| format!("[?(@.{k} == '{v}')]")),
+    ];
+    prop::collection::vec(segment, 1..3).prop_map(|s| format!("${}", s.concat()))
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// postie's JSONPath selects what serde_json_path (RFC 9535) selects, as a multiset.
+    #[test]
+    fn jsonpath_agrees_with_the_reference(doc in document(), p in path()) {
+        let ours = postie::capture::JsonPath::parse(&p)
+            .unwrap_or_else(|e| panic!("postie refused {p}: {e}"));
+        let oracle_path = serde_json_path::JsonPath::parse(&p.replace("[?(", "[?").replace(")]", "]"))
+            .unwrap_or_else(|e| panic!("the oracle refused {p}: {e}"));
+        let mut mine: Vec<String> = ours.select(&doc).iter().map(|v| v.to_string()).collect();
+        let mut theirs: Vec<String> = oracle_path.query(&doc).all().iter().map(|v| v.to_string()).collect();
+        mine.sort();
+        theirs.sort();
+        prop_assert_eq!(mine, theirs, "path {} on {}", p, doc);
+    }
+}
+
+/// A request the mock may get: a method, a path near its routes or not, a query, a body.
+fn request() -> impl Strategy<Value = (String, String, Vec<(String, String)>, Vec<u8>, bool)> {
+    let method = prop_oneof![
+        Just("GET"),
+        Just("POST"),
+        Just("PUT"),
+        Just("PATCH"),
+        Just("DELETE"),
+        Just("OPTIONS"),
+        Just("HEAD")
+    ]
+    .prop_map(String::from);
+    let segment = prop_oneof![
+        Just("v3"),
+        Just("contacts"),
+        Just("contact_lists"),
+        Just("activities"),
+        Just("contact_tags"),
+        Just("contact_custom_fields"),
+        Just("contact_exports"),
+        Just("sign_up_form"),
+        Just("contacts_json_import"),
+        Just("counts"),
+        Just("emails"),
+        Just("schedules"),
+        Just("account"),
+        Just("summary"),
+        Just("oauth2"),
+        Just("default"),
+        Just("v1"),
+        Just("token"),
+        Just("authorize"),
+        Just("__postie"),
+        Just("journal"),
+        Just("07936f78-662a-11eb-af0a-fa163e56c9b0"),
+        Just("%00"),
+        Just(".."),
+    ]
+    .prop_map(String::from);
+    let path = prop::collection::vec(segment, 0..5).prop_map(|s| format!("/{}", s.join("/")));
+    let query = prop::collection::vec(
+        (
+            prop_oneof![
+                Just("limit"),
+                Just("cursor"),
+                Just("include"),
+                Just("status"),
+                Just("email"),
+                Just("tags"),
+                Just("include_count")
+            ],
+            "[ -~]{0,8}",
+        )
+            .prop_map(|(k, v)| (k.to_string(), v)),
+        0..3,
+    );
+    let body = prop_oneof![
+        Just(Vec::new()),
+        document().prop_map(|d| d.to_string().into_bytes()),
+        Just(br#"{"email_address": {"address": "p@example.com"}, "create_source": "Account", "list_memberships": [1]}"#.to_vec()),
+        Just(br#"{"import_data": [{"email": "x"}], "list_ids": []}"#.to_vec()),
+        prop::collection::vec(any::<u8>(), 0..40),
+    ];
+    (method, path, query, body, any::<bool>())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Whatever arrives, the mock answers with a status below 500 and never panics (a handler
+    /// panic answers 500 `internal_error`, which this would catch).
+    #[test]
+    fn the_mock_never_answers_5xx((method, path, query, body, json_type) in request()) {
+        let shared = mock().shared().clone();
+        let mut headers = hyper::HeaderMap::new();
+        headers.insert("authorization", format!("Bearer {}", token()).parse().unwrap());
+        if json_type {
+            headers.insert("content-type", "application/json".parse().unwrap());
+        }
+        let req = postie::mock::http::Req {
+            method,
+            path,
+            query,
+            headers,
+            body: body.into(),
+            base_url: "http://127.0.0.1".into(),
+        };
+        let resp = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| postie::mock::route(&shared, &req)));
+        let resp = resp.unwrap_or_else(|_| panic!("panicked on {} {}", req.method, req.path));
+        prop_assert!(resp.status < 500, "{} {} {:?} → {}: {}", req.method, req.path, req.query, resp.status, String::from_utf8_lossy(&resp.body));
+    }
+}
+
+static MOCK: std::sync::OnceLock<postie::mock::MockServer> = std::sync::OnceLock::new();
+static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn mock() -> &'static postie::mock::MockServer {
+    MOCK.get_or_init(|| {
+        let mut cfg = postie::mock::MockConfig::bundled().unwrap();
+        cfg.auto_approve = true;
+        postie::mock::MockServer::start(cfg).unwrap()
+    })
+}
+
+/// A real access token from the mock's authorization server, so requests reach the handlers.
+fn token() -> &'static str {
+    TOKEN.get_or_init(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let url = mock().url().to_string();
+        let r = http
+            .get(format!("{url}/oauth2/default/v1/authorize"))
+            .query(&[
+                ("client_id", "3f2b8f9e-5a1c-4c7e-9d2a-8b6e1f0c4d21"),
+                ("redirect_uri", "http://localhost:8910/callback"),
+                ("response_type", "code"),
+                ("scope", "contact_data account_read campaign_data"),
+                ("state", "s"),
+            ])
+            .send()
+            .unwrap();
+        let location = r.headers()["location"].to_str().unwrap().to_string();
+        let code = url::Url::parse(&location)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .unwrap()
+            .1
+            .into_owned();
+        let t: Value = http
+            .post(format!("{url}/oauth2/default/v1/token"))
+            .basic_auth(
+                "3f2b8f9e-5a1c-4c7e-9d2a-8b6e1f0c4d21",
+                Some("mock-secret-Zk8xQ2vN7pLr4tYw"),
+            )
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", "http://localhost:8910/callback"),
+            ])
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        t["access_token"].as_str().unwrap().to_string()
+    })
+}
+
+/// The agreement above is not vacuous: generated paths select something in a good share of
+/// generated documents.
+#[test]
+fn generated_paths_often_select_something() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let (mut hits, n) = (0, 500);
+    for _ in 0..n {
+        let doc = document().new_tree(&mut runner).unwrap().current();
+        let p = path().new_tree(&mut runner).unwrap().current();
+        let ours = postie::capture::JsonPath::parse(&p).unwrap();
+        if !ours.select(&doc).is_empty() {
+            hits += 1;
+        }
+    }
+    assert!(
+        hits * 10 >= n,
+        "only {hits} of {n} generated paths selected anything"
+    );
+}

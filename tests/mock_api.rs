@@ -2357,38 +2357,35 @@ async fn every_vendor_operation_answers_behind_the_pack() {
     let (status, counts) = m.get(token, "/v3/contacts/counts").await;
     assert_eq!(status, 200, "{counts}");
     assert!(counts["total"].is_u64(), "{counts}");
-    // A created segment (the contract, not simulated by hand): stamped with the mock clock,
-    // listed, read back, and no made-up link to a next page.
-    let criteria = r#"{"version":"1.0.0","criteria":{"type":"and","group":[]}}"#;
-    let (status, seg) = m
-        .api(
-            token,
-            reqwest::Method::POST,
-            "/v3/segments",
-            Some(json!({"name": "Loyal", "segment_criteria": criteria})),
-        )
+    // A created campaign (the contract, not simulated by hand): stamped with the mock clock,
+    // read back, listed, and no made-up link to a next page.
+    let campaign = json!({"name": "Spring", "email_campaign_activities": [{
+        "format_type": 5, "from_name": "A", "from_email": "a@example.com",
+        "reply_to_email": "a@example.com", "subject": "Hi", "html_content": "<p>[[trackingImage]]</p>"}]});
+    let (status, created) = m
+        .api(token, reqwest::Method::POST, "/v3/emails", Some(campaign))
         .await;
-    assert_eq!(status, 201, "{seg}");
-    assert_eq!(seg["name"], "Loyal");
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["name"], "Spring");
     assert!(
-        seg["created_at"]
+        created["created_at"]
             .as_str()
             .unwrap()
             .starts_with("2030-05-06T07:08"),
-        "{seg}"
+        "{created}"
     );
-    let id = seg["segment_id"].to_string();
-    let (_, segs) = m.get(token, "/v3/segments").await;
-    assert_eq!(segs["segments"], json!([seg.clone()]), "{segs}");
-    assert!(segs["_links"].get("next").is_none(), "{segs}");
-    let (status, got) = m.get(token, &format!("/v3/segments/{id}")).await;
-    assert_eq!((status, &got), (200, &seg));
+    let id = created["campaign_id"].as_str().unwrap().to_string();
+    let (status, got) = m.get(token, &format!("/v3/emails/{id}")).await;
+    assert_eq!((status, &got), (200, &created));
+    let (_, all) = m.get(token, "/v3/emails").await;
+    assert_eq!(all["campaigns"], json!([created.clone()]), "{all}");
+    assert!(all["_links"].get("next").is_none(), "{all}");
     // A request the contract refuses gets the vendor's error array.
     let (status, err) = m
         .api(
             token,
             reqwest::Method::POST,
-            "/v3/segments",
+            "/v3/emails",
             Some(json!({"nam": 5})),
         )
         .await;
@@ -3063,4 +3060,160 @@ async fn the_admin_area_can_require_a_token() {
     // The API itself does not need it.
     let t = access(&m).await;
     assert_eq!(m.get(&t, "/v3/contact_lists").await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn segments_select_contacts_by_list_tag_and_custom_field() {
+    let m = start(true);
+    let t = access(&m).await;
+    let (_, tag) = m.post(&t, "/v3/contact_tags", json!({"name": "Seg"})).await;
+    let tag_id = tag["tag_id"].as_str().unwrap().to_string();
+    let (_, field) = m
+        .post(
+            &t,
+            "/v3/contact_custom_fields",
+            json!({"label": "Tier", "type": "string"}),
+        )
+        .await;
+    let field_id = field["custom_field_id"].as_str().unwrap().to_string();
+    let mut ids = std::collections::HashMap::new();
+    for (email, tagged, tier, list) in [
+        ("s1@example.com", true, "gold", GENERAL),
+        ("s2@example.com", true, "silver", GENERAL),
+        ("s3@example.com", false, "gold", GENERAL),
+        ("s4@example.com", true, "gold", VIP),
+    ] {
+        let taggings: Vec<&str> = if tagged { vec![&tag_id] } else { vec![] };
+        let (s, c) = m
+            .post(
+                &t,
+                "/v3/contacts",
+                json!({"email_address": {"address": email}, "create_source": "Account",
+                       "list_memberships": [list], "taggings": taggings,
+                       "custom_fields": [{"custom_field_id": field_id, "value": tier}]}),
+            )
+            .await;
+        assert_eq!(s, 201, "{c}");
+        ids.insert(c["contact_id"].as_str().unwrap().to_string(), email);
+    }
+    // On GENERAL, tagged, and gold: s1 only.
+    let criteria = json!({"version": "1.0.0", "criteria": {"type": "and", "group": [
+        {"type": "or", "group": [{"source": "list_membership", "field": "list_membership", "op": "contains-any", "const_value": GENERAL}]},
+        {"type": "or", "group": [{"source": "tags", "field": "tags", "op": "contains-any", "const_value": tag_id}]},
+        {"type": "and", "group": [{"source": "contact", "field": "custom_field", "param": field_id, "op": "is", "const_value": "Gold"}]}
+    ]}})
+    .to_string();
+    let (s, seg) = m
+        .post(
+            &t,
+            "/v3/segments",
+            json!({"name": "Gold taggers", "segment_criteria": criteria}),
+        )
+        .await;
+    assert_eq!(s, 201, "{seg}");
+    let sid = seg["segment_id"].as_u64().unwrap();
+    let (s, dup) = m
+        .post(
+            &t,
+            "/v3/segments",
+            json!({"name": "gold taggers", "segment_criteria": criteria}),
+        )
+        .await;
+    assert_eq!(s, 409, "{dup}");
+    let (s, bad) = m
+        .post(
+            &t,
+            "/v3/segments",
+            json!({"name": "Broken", "segment_criteria": "{\"criteria\": {\"type\": \"or\", \"group\": []}}"}),
+        )
+        .await;
+    assert_eq!(s, 400, "{bad}");
+    let (s, found) = m.get(&t, &format!("/v3/contacts?segment_id={sid}")).await;
+    assert_eq!(s, 200, "{found}");
+    let emails: Vec<&str> = found["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| ids[c["contact_id"].as_str().unwrap()])
+        .collect();
+    assert_eq!(emails, ["s1@example.com"]);
+    // Combined with another filter: refused, as the vendor's.
+    let (s, _) = m
+        .get(&t, &format!("/v3/contacts?segment_id={sid}&status=all"))
+        .await;
+    assert_eq!(s, 400);
+    // Rename; the list shows it; a tracking criterion is stored but not evaluated.
+    let (s, renamed) = m
+        .api(
+            &t,
+            reqwest::Method::PATCH,
+            &format!("/v3/segments/{sid}/name"),
+            Some(json!({"name": "Gold tagged"})),
+        )
+        .await;
+    assert_eq!((s, &renamed["name"]), (200, &json!("Gold tagged")));
+    let (_, all) = m.get(&t, "/v3/segments?sort_by=name").await;
+    assert_eq!(all["segments"][0]["name"], "Gold tagged", "{all}");
+    let tracking = r#"{"version":"1.0.0","criteria":{"type":"and","group":[{"source":"tracking","field":"not_opened","op":"contains-any","const_value":"last-n-campaigns","param":"5"}]}}"#;
+    let (s, tr) = m
+        .post(
+            &t,
+            "/v3/segments",
+            json!({"name": "Not opened", "segment_criteria": tracking}),
+        )
+        .await;
+    assert_eq!(s, 201, "{tr}");
+    let (s, e) = m
+        .get(&t, &format!("/v3/contacts?segment_id={}", tr["segment_id"]))
+        .await;
+    assert_eq!(s, 400);
+    assert!(e.to_string().contains("tracking"), "{e}");
+    // Bulk tagging from the segment, and an export of it.
+    let (_, other) = m
+        .post(&t, "/v3/contact_tags", json!({"name": "From segment"}))
+        .await;
+    let other_id = other["tag_id"].as_str().unwrap().to_string();
+    let (s, a) = m
+        .post(
+            &t,
+            "/v3/activities/contacts_taggings_add",
+            json!({"source": {"segment_id": sid}, "tag_ids": [other_id]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    let (s, x) = m
+        .post(
+            &t,
+            "/v3/activities/contact_exports",
+            json!({"segment_id": sid, "fields": ["email_address"]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{x}");
+    m.advance("1m").await;
+    let (_, tagged) = m.get(&t, &format!("/v3/contacts?tags={other_id}")).await;
+    assert_eq!(tagged["contacts"].as_array().unwrap().len(), 1, "{tagged}");
+    let r = m
+        .http
+        .get(m.url(&format!(
+            "/v3/contact_exports/{}",
+            x["activity_id"].as_str().unwrap()
+        )))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.text().await.unwrap(),
+        "email_address\r\ns1@example.com\r\n"
+    );
+    // Delete.
+    let r = m
+        .http
+        .delete(m.url(&format!("/v3/segments/{sid}")))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(m.get(&t, &format!("/v3/segments/{sid}")).await.0, 404);
 }

@@ -83,6 +83,9 @@ pub enum Work {
         tag_ids: Vec<Uuid>,
         /// Excluded contacts.
         exclude: Vec<Uuid>,
+        /// A source segment's criteria.
+        #[serde(default)]
+        segment: Option<Value>,
     },
     /// Delete custom fields and their values.
     CustomFieldsDelete {
@@ -386,6 +389,7 @@ fn apply(sim: &mut Sim, work: Work, now: i64) -> (Vec<String>, Map<String, Value
             all_active,
             tag_ids,
             exclude,
+            segment,
         } => {
             let tags: Vec<String> = tag_ids
                 .iter()
@@ -406,7 +410,10 @@ fn apply(sim: &mut Sim, work: Work, now: i64) -> (Vec<String>, Map<String, Value
                 let selected = contact_ids.contains(&c.id)
                     || c.list_memberships.iter().any(|l| source_lists.contains(l))
                     || sources.iter().any(|t| has(&c, t))
-                    || (all_active && c.is_active());
+                    || (all_active && c.is_active())
+                    || segment
+                        .as_ref()
+                        .is_some_and(|s| super::segments::meets(&c, s));
                 if !selected {
                     continue;
                 }
@@ -799,22 +806,39 @@ pub fn taggings(sim: &mut Sim, req: &Req, now: i64, s: &Speed, add: bool) -> Res
     check_tags_exist(sim, &tag_ids, "tag_ids", &mut errors);
     let (mut contact_ids, mut source_lists, mut source_tags, mut all_active) =
         (vec![], vec![], vec![], false);
+    let mut segment = None;
     match body.get("source").and_then(Value::as_object) {
         None => errors.push("source is missing".into()),
         Some(src) => {
-            if src.contains_key("new_subscriber") || src.contains_key("segment_id") {
+            if src.contains_key("new_subscriber") {
                 errors.push(
-                    "source: new_subscriber and segment_id are not simulated by the postie mock (docs/mock.md)"
+                    "source: new_subscriber is not simulated by the postie mock (docs/mock.md)"
                         .into(),
                 );
             }
-            let given = ["contact_ids", "list_ids", "tag_ids", "all_active_contacts"]
-                .iter()
-                .filter(|k| src.contains_key(**k))
-                .count();
+            if let Some(v) = src.get("segment_id") {
+                match v
+                    .as_u64()
+                    .ok_or_else(|| "source.segment_id does not have a valid value".to_string())
+                    .and_then(|id| super::segments::matcher(sim, id))
+                {
+                    Ok(c) => segment = Some(c),
+                    Err(e) => errors.push(e),
+                }
+            }
+            let given = [
+                "contact_ids",
+                "list_ids",
+                "tag_ids",
+                "all_active_contacts",
+                "segment_id",
+            ]
+            .iter()
+            .filter(|k| src.contains_key(**k))
+            .count();
             if given != 1 {
                 errors.push(
-                    "source must have exactly one of contact_ids, list_ids, tag_ids or all_active_contacts"
+                    "source must have exactly one of contact_ids, list_ids, tag_ids, segment_id or all_active_contacts"
                         .into(),
                 );
             }
@@ -851,15 +875,16 @@ pub fn taggings(sim: &mut Sim, req: &Req, now: i64, s: &Speed, add: bool) -> Res
     if !errors.is_empty() {
         return validation(&errors);
     }
-    let total = if all_active || !source_lists.is_empty() || !source_tags.is_empty() {
-        sim.contacts
-            .values()
-            .filter(|c| c.deleted_at.is_none())
-            .count()
-    } else {
-        contact_ids.len()
-    }
-    .max(1) as u64;
+    let total =
+        if all_active || segment.is_some() || !source_lists.is_empty() || !source_tags.is_empty() {
+            sim.contacts
+                .values()
+                .filter(|c| c.deleted_at.is_none())
+                .count()
+        } else {
+            contact_ids.len()
+        }
+        .max(1) as u64;
     let kind = if add {
         "contacts_taggings_add"
     } else {
@@ -879,6 +904,7 @@ pub fn taggings(sim: &mut Sim, req: &Req, now: i64, s: &Speed, add: bool) -> Res
                 all_active,
                 tag_ids,
                 exclude,
+                segment,
             },
         ),
         now,

@@ -133,8 +133,34 @@ pub fn list(sim: &Sim, req: &Req) -> Resp {
         }
         None => vec![],
     };
+    // A segment: combinable only with limit (and cursor/include/include_count), as the vendor's.
+    let segment = match q("segment_id") {
+        None => None,
+        Some(v) => match v
+            .parse::<u64>()
+            .map_err(|_| "segment_id does not have a valid value".to_string())
+            .and_then(|id| super::segments::matcher(sim, id))
+        {
+            Ok(criteria) => {
+                let others = query.iter().any(|(k, _)| {
+                    !matches!(
+                        k.as_str(),
+                        "segment_id" | "limit" | "include" | "include_count" | "cursor"
+                    )
+                });
+                if others {
+                    errors.push("segment_id can only be combined with limit".into());
+                }
+                Some(criteria)
+            }
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        },
+    };
     // Filters the vendor has and the mock does not simulate are refused by name, never ignored.
-    for key in ["segment_id", "sms_status"] {
+    for key in ["sms_status"] {
         if q(key).is_some() {
             errors.push(format!(
                 "{key}: the postie mock does not simulate this filter (docs/mock.md)"
@@ -199,6 +225,11 @@ pub fn list(sim: &Sim, req: &Req) -> Resp {
             return false;
         }
         if !lists.is_empty() && !c.list_memberships.iter().any(|l| lists.contains(l)) {
+            return false;
+        }
+        if let Some(criteria) = &segment
+            && !super::segments::meets(c, criteria)
+        {
             return false;
         }
         if !tags.is_empty()

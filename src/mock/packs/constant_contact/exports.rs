@@ -52,6 +52,9 @@ pub struct Selection {
     pub exclude: Vec<Uuid>,
     /// Columns.
     pub fields: Vec<String>,
+    /// A segment's criteria (checked when the export was asked for).
+    #[serde(default)]
+    pub segment: Option<Value>,
 }
 
 fn uuids(v: Option<&Value>, field: &str, max: usize, errors: &mut Vec<String>) -> Vec<Uuid> {
@@ -89,9 +92,20 @@ pub fn create(sim: &mut Sim, req: &Req, now: i64, s: &Speed) -> Resp {
         }
     };
     let mut errors = Vec::new();
-    if body.contains_key("segment_id") {
-        errors.push("segment_id: the postie mock does not simulate segments (docs/mock.md)".into());
-    }
+    let segment = match body.get("segment_id") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v
+            .as_u64()
+            .ok_or_else(|| "segment_id does not have a valid value".to_string())
+            .and_then(|id| super::segments::matcher(sim, id))
+        {
+            Ok(c) => Some(c),
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        },
+    };
     let sel = Selection {
         contact_ids: uuids(body.get("contact_ids"), "contact_ids", 500, &mut errors),
         list_ids: uuids(body.get("list_ids"), "list_ids", 50, &mut errors),
@@ -118,17 +132,19 @@ pub fn create(sim: &mut Sim, req: &Req, now: i64, s: &Speed) -> Resp {
                 vec![]
             }
         },
+        segment,
     };
     let filters = [
         !sel.contact_ids.is_empty(),
         !sel.list_ids.is_empty(),
         !sel.tag_ids.is_empty(),
+        sel.segment.is_some(),
     ]
     .iter()
     .filter(|x| **x)
     .count();
     if filters > 1 {
-        errors.push("contact_ids, list_ids and tag_ids are mutually exclusive".into());
+        errors.push("contact_ids, list_ids, tag_ids and segment_id are mutually exclusive".into());
     }
     for l in &sel.list_ids {
         if sim.lists.get(l).is_none_or(|x| x.deleted_at.is_some()) {
@@ -201,6 +217,10 @@ fn selected<'a>(sim: &'a Sim, sel: &Selection, now: i64) -> Vec<&'a Contact> {
                             .iter()
                             .any(|g| tags.iter().any(|t| t.eq_ignore_ascii_case(g)))
                     }))
+                && sel
+                    .segment
+                    .as_ref()
+                    .is_none_or(|s| super::segments::meets(c, s))
                 && (!sel.new_subscriber
                     || c.email
                         .as_ref()

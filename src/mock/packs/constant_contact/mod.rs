@@ -14,6 +14,7 @@ pub mod exports;
 pub mod lists;
 pub mod paging;
 pub mod schedules;
+pub mod segments;
 pub mod store;
 pub mod table;
 pub mod tags;
@@ -209,6 +210,14 @@ pub(crate) fn api(shared: &Shared, req: &Req, rest: &[&str], now: i64) -> Resp {
         }
         ("DELETE", ["emails", "activities", id, "schedules"]) => {
             (schedules::delete(&mut sim, id), "emails.schedules.delete")
+        }
+        ("GET", ["segments"]) => (segments::list(&sim, req), "segments.list"),
+        ("POST", ["segments"]) => (segments::create(&mut sim, req, now), "segments.create"),
+        ("GET", ["segments", id]) => (segments::get(&sim, id), "segments.get"),
+        ("PUT", ["segments", id]) => (segments::put(&mut sim, req, id, now), "segments.put"),
+        ("DELETE", ["segments", id]) => (segments::delete(&mut sim, id), "segments.delete"),
+        ("PATCH", ["segments", id, "name"]) => {
+            (segments::rename(&mut sim, req, id, now), "segments.rename")
         }
         ("POST", ["activities", "contacts_taggings_add"]) => (
             activities::taggings(&mut sim, req, now, speed, true),

@@ -475,6 +475,21 @@ pub fn tag_json(t: &Tag, contacts_count: Option<usize>) -> Value {
     v
 }
 
+/// A segment (`/segments`): a name and the vendor's criteria (escaped JSON).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Segment {
+    /// Id (an integer, as the vendor's).
+    pub id: u64,
+    /// Name (unique).
+    pub name: String,
+    /// The criteria as given.
+    pub criteria: String,
+    /// Created (ms).
+    pub created_at: i64,
+    /// Edited (ms).
+    pub edited_at: i64,
+}
+
 /// The list as the API shows it.
 pub fn list_json(l: &ContactList, membership_count: Option<usize>) -> Value {
     let mut v = json!({
@@ -594,6 +609,9 @@ pub struct Sim {
     /// Tags in creation order.
     #[serde(default)]
     pub tags: Table<Uuid, Tag>,
+    /// Segments by id.
+    #[serde(default)]
+    pub segments: Table<u64, Segment>,
     /// Campaign activity id → when it is scheduled to send (ms).
     #[serde(default)]
     pub schedules: Table<String, i64>,
@@ -621,6 +639,7 @@ macro_rules! for_each_table {
         $m!(custom_fields, "custom_fields");
         $m!(tags, "tags");
         $m!(schedules, "schedules");
+        $m!(segments, "segments");
         $m!(codes, "codes");
         $m!(refresh_tokens, "refresh_tokens");
         $m!(device_codes, "device_codes");
@@ -628,8 +647,8 @@ macro_rules! for_each_table {
     };
 }
 
-/// A change read back, typed by its table.
-#[allow(non_camel_case_types, missing_docs)]
+/// A change read back, typed by its table (transient: applied as soon as it is parsed).
+#[allow(non_camel_case_types, missing_docs, clippy::large_enum_variant)]
 pub enum ParsedChange {
     contacts(Uuid, Option<Box<Contact>>),
     lists(Uuid, Option<ContactList>),
@@ -637,6 +656,7 @@ pub enum ParsedChange {
     custom_fields(Uuid, Option<CustomField>),
     tags(Uuid, Option<Tag>),
     schedules(String, Option<i64>),
+    segments(u64, Option<Segment>),
     codes(String, Option<AuthCode>),
     refresh_tokens(String, Option<RefreshGrant>),
     device_codes(String, Option<DeviceGrant>),

@@ -1964,7 +1964,11 @@ async fn a_served_document_fills_in_behind_the_same_authorization_server() {
         cfg.oauth = !pack;
         cfg.spec = Some(served());
         let m = start_with(cfg);
-        let token = access(&m).await;
+        // Campaign routes need `campaign_data`, as the vendor's.
+        let token = m.login("contact_data campaign_data").await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
         // Campaign emails are not in the pack; the document answers them.
         let (status, body) = m.get(&token, "/v3/emails").await;
         assert_eq!(status, 200, "pack={pack}: {body}");
@@ -3216,4 +3220,113 @@ async fn segments_select_contacts_by_list_tag_and_custom_field() {
         .unwrap();
     assert_eq!(r.status(), 204);
     assert_eq!(m.get(&t, &format!("/v3/segments/{sid}")).await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_account_summary_address_emails_and_privileges() {
+    let m = start(true);
+    let narrow = access(&m).await; // contact_data offline_access
+    let wide = m.login("contact_data account_read account_update").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Scopes as the vendor's: account routes need account_read / account_update.
+    assert_eq!(m.get(&narrow, "/v3/account/summary").await.0, 403);
+    let (s, summary) = m
+        .get(&wide, "/v3/account/summary?extra_fields=physical_address")
+        .await;
+    assert_eq!(s, 200, "{summary}");
+    assert_eq!(summary["physical_address"]["country_code"], "US");
+    let (s, put) = m
+        .api(
+            &wide,
+            reqwest::Method::PUT,
+            "/v3/account/summary",
+            Some(json!({"organization_name": "Lovelace Ltd", "contact_phone": "555-0100"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{put}");
+    let (_, again) = m.get(&wide, "/v3/account/summary").await;
+    assert_eq!(again["organization_name"], "Lovelace Ltd");
+    assert_eq!(again["contact_phone"], "555-0100");
+    let (s, e) = m
+        .api(
+            &wide,
+            reqwest::Method::PUT,
+            "/v3/account/summary",
+            Some(json!({"contact_phone": "5".repeat(26)})),
+        )
+        .await;
+    assert_eq!(s, 400, "{e}");
+    // The physical address: created once (409 after), replaced by PUT, state code required in US.
+    let address = json!({"address_line1": "2 Elm St", "city": "Boston", "state_code": "MA", "postal_code": "02110", "country_code": "US"});
+    let (s, a) = m
+        .post(
+            &wide,
+            "/v3/account/summary/physical_address",
+            address.clone(),
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    let (s, _) = m
+        .post(&wide, "/v3/account/summary/physical_address", address)
+        .await;
+    assert_eq!(s, 409);
+    let (s, e) = m
+        .api(
+            &wide,
+            reqwest::Method::PUT,
+            "/v3/account/summary/physical_address",
+            Some(json!({"address_line1": "3 Oak", "city": "Austin", "country_code": "US"})),
+        )
+        .await;
+    assert_eq!(s, 400, "{e}");
+    assert!(e.to_string().contains("state_code"), "{e}");
+    // Emails: the login is confirmed; a new one is unconfirmed until confirmed.
+    let (s, added) = m
+        .post(
+            &wide,
+            "/v3/account/emails",
+            json!({"email_address": "news@example.com"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{added}");
+    assert_eq!(added["confirm_status"], "UNCONFIRMED");
+    let (s, _) = m
+        .post(
+            &wide,
+            "/v3/account/emails",
+            json!({"email_address": "NEWS@example.com"}),
+        )
+        .await;
+    assert_eq!(s, 409);
+    let (_, pending) = m
+        .get(&wide, "/v3/account/emails?confirm_status=UNCONFIRMED")
+        .await;
+    assert_eq!(pending.as_array().unwrap().len(), 1, "{pending}");
+    let r = m
+        .http
+        .post(m.url(&format!(
+            "/__postie/account/emails/{}/confirm",
+            added["email_id"]
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, confirmed) = m.get(&wide, "/v3/account/emails?confirm_status=C").await;
+    assert_eq!(confirmed.as_array().unwrap().len(), 2, "{confirmed}");
+    // Privileges follow the token's scopes.
+    let (s, p) = m.get(&narrow, "/v3/account/user/privileges").await;
+    assert_eq!(s, 200);
+    let names: Vec<&str> = p
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["privilege_name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"contacts:write"), "{names:?}");
+    assert!(!names.contains(&"account:read"), "{names:?}");
+    let (_, p) = m.get(&wide, "/v3/account/user/privileges").await;
+    assert!(p.to_string().contains("account:update"), "{p}");
 }

@@ -120,7 +120,7 @@ quit
     // jwt decodes the access token.
     assert!(
         out.contains("\"kid\":\"postie-mock-rs256-1\"")
-            && out.contains("scopes: contact_data offline_access"),
+            && out.contains("scopes: contact_data campaign_data offline_access"),
         "{out}"
     );
     // After the clock moves past expiry, the next request refreshes first — visibly.

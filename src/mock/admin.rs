@@ -67,6 +67,24 @@ pub fn handle(shared: &Shared, req: &Req, rest: &[&str]) -> Resp {
             ),
         },
         ("POST", ["tokens"]) => return token_faults(shared, req),
+        ("POST", ["account", "emails", id, "confirm"]) => {
+            let now = shared.now_ms();
+            match id.parse::<u64>() {
+                Ok(n)
+                    if crate::mock::packs::constant_contact::account::confirm_email(
+                        &mut shared.lock(),
+                        n,
+                        now,
+                    ) =>
+                {
+                    Resp::json(200, &json!({"confirmed": n}))
+                }
+                _ => Resp::json(
+                    404,
+                    &json!({"error": format!("no unconfirmed account email {id}; GET /v3/account/emails lists them")}),
+                ),
+            }
+        }
         ("GET", ["stubs"]) => match &shared.cfg.stubs {
             Some(s) => Resp::json(200, &s.listing()),
             None => Resp::json(200, &json!({"stubs": [], "scenarios": {}})),

@@ -6,6 +6,7 @@
 //! The pack depends on the engine and the server's shared state, never the reverse: the front
 //! routes `/v3/...` here ([`api`]) when the pack is on.
 
+pub mod account;
 pub mod activities;
 pub mod contact_input;
 pub mod contacts;
@@ -142,7 +143,8 @@ pub(crate) fn api(shared: &Shared, req: &Req, rest: &[&str], now: i64) -> Resp {
             return cors(r).route(route);
         }
     };
-    if !claims.scp.iter().any(|s| s == "contact_data") {
+    let scope = required_scope(m, rest);
+    if !scope.is_empty() && !claims.scp.iter().any(|s| s == scope) {
         return cors(http::forbidden_scope()).route("forbidden_scope");
     }
     let mut sim = shared.lock();
@@ -210,6 +212,34 @@ pub(crate) fn api(shared: &Shared, req: &Req, rest: &[&str], now: i64) -> Resp {
         }
         ("DELETE", ["emails", "activities", id, "schedules"]) => {
             (schedules::delete(&mut sim, id), "emails.schedules.delete")
+        }
+        ("GET", ["account", "summary"]) => (
+            account::get_summary(&sim, req, &shared.cfg.file.account.login),
+            "account.summary.get",
+        ),
+        ("PUT", ["account", "summary"]) => (
+            account::put_summary(&mut sim, req, &shared.cfg.file.account.login),
+            "account.summary.put",
+        ),
+        ("GET", ["account", "summary", "physical_address"]) => {
+            (account::get_address(&sim), "account.address.get")
+        }
+        ("POST", ["account", "summary", "physical_address"]) => {
+            (account::post_address(&mut sim, req), "account.address.post")
+        }
+        ("PUT", ["account", "summary", "physical_address"]) => {
+            (account::put_address(&mut sim, req), "account.address.put")
+        }
+        ("GET", ["account", "emails"]) => (
+            account::list_emails(&sim, req, &shared.cfg.file.account.login),
+            "account.emails.list",
+        ),
+        ("POST", ["account", "emails"]) => (
+            account::add_email(&mut sim, req, &shared.cfg.file.account.login),
+            "account.emails.add",
+        ),
+        ("GET", ["account", "user", "privileges"]) => {
+            (account::privileges(&claims.scp), "account.privileges")
         }
         ("GET", ["segments"]) => (segments::list(&sim, req), "segments.list"),
         ("POST", ["segments"]) => (segments::create(&mut sim, req, now), "segments.create"),
@@ -290,6 +320,18 @@ pub(crate) fn api(shared: &Shared, req: &Req, rest: &[&str], now: i64) -> Resp {
         ),
     };
     cors(resp).route(route)
+}
+
+/// The scope a route needs (the vendor's `x-authorization-privileges`, by area).
+fn required_scope(method: &str, rest: &[&str]) -> &'static str {
+    match rest {
+        // Any valid token may ask what it grants.
+        ["account", "user", "privileges"] => "",
+        ["account", ..] if method == "GET" => "account_read",
+        ["account", ..] => "account_update",
+        ["emails", ..] | ["reports", ..] => "campaign_data",
+        _ => "contact_data",
+    }
 }
 
 /// `POST /v3/token_info`: the scopes of a valid (unexpired) access token.

@@ -612,6 +612,9 @@ pub struct Sim {
     /// Segments by id.
     #[serde(default)]
     pub segments: Table<u64, Segment>,
+    /// The account: `summary`, `physical_address`, `email:NNNNNN` (as the API shows them).
+    #[serde(default)]
+    pub account: Table<String, Value>,
     /// Campaign activity id → when it is scheduled to send (ms).
     #[serde(default)]
     pub schedules: Table<String, i64>,
@@ -640,6 +643,7 @@ macro_rules! for_each_table {
         $m!(tags, "tags");
         $m!(schedules, "schedules");
         $m!(segments, "segments");
+        $m!(account, "account");
         $m!(codes, "codes");
         $m!(refresh_tokens, "refresh_tokens");
         $m!(device_codes, "device_codes");
@@ -657,6 +661,7 @@ pub enum ParsedChange {
     tags(Uuid, Option<Tag>),
     schedules(String, Option<i64>),
     segments(u64, Option<Segment>),
+    account(String, Option<Value>),
     codes(String, Option<AuthCode>),
     refresh_tokens(String, Option<RefreshGrant>),
     device_codes(String, Option<DeviceGrant>),

@@ -3330,3 +3330,66 @@ async fn the_account_summary_address_emails_and_privileges() {
     let (_, p) = m.get(&wide, "/v3/account/user/privileges").await;
     assert!(p.to_string().contains("account:update"), "{p}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn notes_phones_and_sms_channel_keep_the_vendor_shape() {
+    let m = start(true);
+    let t = access(&m).await;
+    let (s, c) = m
+        .post(
+            &t,
+            "/v3/contacts",
+            json!({"email_address": {"address": "shape@example.com"}, "create_source": "Contact",
+                   "phone_numbers": [{"phone_number": "555-0101", "kind": "mobile"}],
+                   "notes": [{"content": "first"}],
+                   "sms_channel": {"sms_address": "5550102030", "dial_code": "1", "country_code": "US",
+                                   "sms_channel_consents": [{"sms_consent_permission": "explicit", "consent_type": "promotional_sms"}]}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{c}");
+    let id = c["contact_id"].as_str().unwrap().to_string();
+    let phone = &c["phone_numbers"][0];
+    assert_eq!(phone["create_source"], "Contact", "{c}");
+    assert_eq!(phone["update_source"], "Contact", "{c}");
+    let sms = &c["sms_channel"];
+    assert!(sms["sms_channel_id"].is_string(), "{c}");
+    assert_eq!(sms["create_source"], "Contact");
+    assert!(
+        sms["sms_channel_consents"][0]["created_at"].is_string(),
+        "{c}"
+    );
+    let first_note = c["notes"][0].clone();
+    // A later PUT sends everything back with a new note: ids, times and sources are kept, the
+    // new note comes first.
+    m.advance("1h").await;
+    let mut notes = c["notes"].as_array().unwrap().clone();
+    notes.push(json!({"content": "second"}));
+    let (s, put) = m
+        .api(
+            &t,
+            reqwest::Method::PUT,
+            &format!("/v3/contacts/{id}"),
+            Some(json!({"email_address": {"address": "shape@example.com"}, "update_source": "Account",
+                        "phone_numbers": c["phone_numbers"], "notes": notes})),
+        )
+        .await;
+    assert_eq!(s, 200, "{put}");
+    assert_eq!(put["notes"][0]["content"], "second", "{put}");
+    assert_eq!(put["notes"][1], first_note, "{put}");
+    let phone2 = &put["phone_numbers"][0];
+    assert_eq!(phone2["phone_number_id"], phone["phone_number_id"]);
+    assert_eq!(phone2["created_at"], phone["created_at"]);
+    assert_eq!(phone2["create_source"], "Contact");
+    assert_eq!(phone2["update_source"], "Account");
+    // An sms_channel field the vendor does not have is refused by name.
+    let (s, e) = m
+        .post(
+            &t,
+            "/v3/contacts",
+            json!({"email_address": {"address": "sms2@example.com"}, "create_source": "Account",
+                   "sms_channel": {"sms_address": "5550102031", "carrier": "x"}}),
+        )
+        .await;
+    assert_eq!(s, 400, "{e}");
+    assert!(e.to_string().contains("sms_channel.carrier"), "{e}");
+}

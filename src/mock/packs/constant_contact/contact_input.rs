@@ -105,6 +105,7 @@ pub(super) fn check_subresources(
     body: &Map<String, Value>,
     custom_max: usize,
     now: i64,
+    by: Source,
     errors: &mut Vec<String>,
 ) -> SubResources {
     let mut s = SubResources::default();
@@ -137,9 +138,19 @@ pub(super) fn check_subresources(
                 errors.push("phone_numbers does not have a valid value".into());
                 break;
             }
+            // A phone sent back keeps its id, creation time and create source.
+            let kept = |k: &str| p.get(k).and_then(Value::as_str).map(String::from);
+            let id = kept("phone_number_id")
+                .filter(|i| Uuid::parse_str(i).is_ok())
+                .unwrap_or_else(|| new_id().to_string());
+            let created = kept("created_at").unwrap_or_else(|| super::store::ts(now));
+            let create_source = kept("create_source")
+                .filter(|s| Source::parse(s).is_some())
+                .unwrap_or_else(|| by.as_str().to_string());
             out.push(
-                json!({"phone_number_id": new_id().to_string(), "phone_number": num, "kind": kind,
-                "created_at": super::store::ts(now), "updated_at": super::store::ts(now)}),
+                json!({"phone_number_id": id, "phone_number": num, "kind": kind,
+                "created_at": created, "updated_at": super::store::ts(now),
+                "create_source": create_source, "update_source": by.as_str()}),
             );
         }
         s.phone_numbers = Some(out);
@@ -219,16 +230,111 @@ pub(super) fn check_subresources(
                 errors.push("notes.content exceeds the maximum length of 2000".into());
                 break;
             }
-            out.push(json!({"note_id": new_id().to_string(), "content": content, "created_at": super::store::ts(now)}));
+            // A note sent back keeps its id and creation time.
+            let id = n
+                .get("note_id")
+                .and_then(Value::as_str)
+                .filter(|i| Uuid::parse_str(i).is_ok())
+                .map(String::from)
+                .unwrap_or_else(|| new_id().to_string());
+            let created = n
+                .get("created_at")
+                .and_then(Value::as_str)
+                .filter(|t| {
+                    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                        .is_ok()
+                })
+                .map(String::from)
+                .unwrap_or_else(|| super::store::ts(now));
+            out.push(json!({"note_id": id, "content": content, "created_at": created}));
         }
+        // Newest first, as the vendor lists them (RFC 3339 UTC text sorts by time).
+        out.sort_by(|a, b| {
+            b["created_at"]
+                .as_str()
+                .unwrap_or("")
+                .cmp(a["created_at"].as_str().unwrap_or(""))
+        });
         s.notes = Some(out);
     }
     match body.get("sms_channel") {
         None | Some(Value::Null) => {}
-        Some(v @ Value::Object(_)) => s.sms_channel = Some(v.clone()),
+        Some(Value::Object(m)) => match sms_channel(m, now, by) {
+            Ok(v) => s.sms_channel = Some(v),
+            Err(e) => errors.push(e),
+        },
         Some(_) => errors.push("sms_channel does not have a valid value".into()),
     }
     s
+}
+
+/// An `sms_channel` in the vendor's resource shape: `sms_channel_id`, `sms_address`,
+/// `dial_code`, `country_code`, sources, and `sms_channel_consents` with their dates. The contact
+/// still needs an email: SMS-only contacts are not simulated.
+fn sms_channel(m: &Map<String, Value>, now: i64, by: Source) -> Result<Value, String> {
+    const KNOWN: [&str; 8] = [
+        "full_sms_address",
+        "sms_channel_id",
+        "sms_address",
+        "dial_code",
+        "country_code",
+        "update_source",
+        "create_source",
+        "sms_channel_consents",
+    ];
+    if let Some(k) = m.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(format!("sms_channel.{k} is not a field of sms_channel"));
+    }
+    let text = |k: &str| m.get(k).and_then(Value::as_str).map(String::from);
+    // The input shape gives `full_sms_address` (dial code and number); the resource splits it.
+    let (dial, address) = match (text("full_sms_address"), text("sms_address")) {
+        (Some(full), _) => {
+            let digits: String = full.chars().filter(char::is_ascii_digit).collect();
+            if !(7..=15).contains(&digits.len()) {
+                return Err("sms_channel.full_sms_address does not have a valid value".into());
+            }
+            let split = digits.len().saturating_sub(10);
+            let dial = if split == 0 {
+                "1".to_string()
+            } else {
+                digits[..split].to_string()
+            };
+            (Some(dial), digits[split..].to_string())
+        }
+        (None, Some(a)) => (text("dial_code"), a),
+        (None, None) => {
+            return Err("sms_channel needs full_sms_address (or sms_address)".into());
+        }
+    };
+    if address.chars().filter(char::is_ascii_digit).count() < 7 || address.len() > 25 {
+        return Err("sms_channel.sms_address does not have a valid value".into());
+    }
+    let consents: Vec<Value> = match m.get("sms_channel_consents") {
+        None | Some(Value::Null) => vec![],
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|c| {
+                let mut c = c.as_object().cloned().unwrap_or_default();
+                c.entry("consent_type").or_insert(json!("promotional_sms"));
+                c.entry("created_at")
+                    .or_insert(json!(super::store::ts(now)));
+                c.insert("updated_at".into(), json!(super::store::ts(now)));
+                Value::Object(c)
+            })
+            .collect(),
+        Some(_) => {
+            return Err("sms_channel.sms_channel_consents does not have a valid value".into());
+        }
+    };
+    Ok(json!({
+        "sms_channel_id": text("sms_channel_id").unwrap_or_else(|| new_id().to_string()),
+        "sms_address": address,
+        "dial_code": dial.unwrap_or_else(|| "1".into()),
+        "country_code": text("country_code").unwrap_or_else(|| "US".into()),
+        "create_source": text("create_source").unwrap_or_else(|| by.as_str().to_string()),
+        "update_source": by.as_str(),
+        "sms_channel_consents": consents,
+    }))
 }
 
 pub(super) fn apply_subresources(c: &mut Contact, s: SubResources, append: bool) {

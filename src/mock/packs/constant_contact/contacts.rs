@@ -339,7 +339,8 @@ pub fn create(sim: &mut Sim, req: &Req, now: i64) -> Resp {
     let mut errors = Vec::new();
     let source = source_field(&body, "create_source", &mut errors);
     let core = check_core(&body, 80, false, &mut errors);
-    let subs = check_subresources(sim, &body, 25, now, &mut errors);
+    let by = source.unwrap_or(Source::Account);
+    let subs = check_subresources(sim, &body, 25, now, by, &mut errors);
     let has_identity = core.email.is_some()
         || core
             .text
@@ -395,7 +396,8 @@ pub fn put(sim: &mut Sim, req: &Req, id: &str, now: i64) -> Resp {
     let mut errors = Vec::new();
     let source = source_field(&body, "update_source", &mut errors);
     let core = check_core(&body, 80, false, &mut errors);
-    let subs = check_subresources(sim, &body, 25, now, &mut errors);
+    let by = source.unwrap_or(Source::Account);
+    let subs = check_subresources(sim, &body, 25, now, by, &mut errors);
     if !errors.is_empty() {
         return validation(&errors);
     }
@@ -454,7 +456,7 @@ pub fn sign_up_form(sim: &mut Sim, req: &Req, now: i64, confirmed_opt_in: bool) 
         Some(_) => errors.push("list_memberships does not have a valid value".into()),
     }
     let core = check_core(&body, 50, true, &mut errors);
-    let mut subs = check_subresources(sim, &body, 50, now, &mut errors);
+    let mut subs = check_subresources(sim, &body, 50, now, Source::Contact, &mut errors);
     // The form takes one phone number and one street address, as plain fields.
     if let Some(p) = body.get("phone_number").and_then(Value::as_str) {
         if p.chars().count() > 25 {
@@ -741,7 +743,7 @@ pub fn import_row(
     }
     let mut errors = Vec::new();
     let core = check_core(&body, 50, true, &mut errors);
-    let mut subs = check_subresources(sim, &body, 25, now, &mut errors);
+    let mut subs = check_subresources(sim, &body, 25, now, Source::Account, &mut errors);
     if !errors.is_empty() {
         return Err(RowError::new(errors.join(", ")));
     }

@@ -2927,6 +2927,46 @@ async fn imports_count_and_refuse_as_the_vendor_does() {
     let gone_now = find("gone@example.com").await;
     assert_eq!(gone_now["first_name"], "Gone");
     assert_eq!(gone_now["list_memberships"], json!([]), "{gone_now}");
+    // Resubscribe: a confirmation email once (409 after), lists added, still unsubscribed until
+    // the contact confirms.
+    let path = format!("/v3/contacts/resubscribe/{gone}");
+    let (s, b) = m
+        .api(
+            &t,
+            reqwest::Method::PUT,
+            &path,
+            Some(json!({"list_ids": [VIP]})),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, _) = m
+        .api(
+            &t,
+            reqwest::Method::PUT,
+            &path,
+            Some(json!({"list_ids": [VIP]})),
+        )
+        .await;
+    assert_eq!(s, 409);
+    let waiting = find("gone@example.com").await;
+    assert_eq!(
+        waiting["email_address"]["permission_to_send"],
+        "unsubscribed"
+    );
+    assert_eq!(waiting["list_memberships"], json!([VIP]), "{waiting}");
+    let r = m
+        .http
+        .post(m.url(&format!("/__postie/contacts/{gone}/confirm_resubscribe")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let back = find("gone@example.com").await;
+    assert_eq!(
+        back["email_address"]["permission_to_send"], "explicit",
+        "{back}"
+    );
+    assert_eq!(back["email_address"]["opt_in_source"], "Contact", "{back}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

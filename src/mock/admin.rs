@@ -67,6 +67,21 @@ pub fn handle(shared: &Shared, req: &Req, rest: &[&str]) -> Resp {
             ),
         },
         ("POST", ["tokens"]) => return token_faults(shared, req),
+        ("POST", ["contacts", id, "confirm_resubscribe"]) => {
+            let now = shared.now_ms();
+            if crate::mock::packs::constant_contact::contacts::confirm_resubscribe(
+                &mut shared.lock(),
+                id,
+                now,
+            ) {
+                Resp::json(200, &json!({"resubscribed": id}))
+            } else {
+                Resp::json(
+                    404,
+                    &json!({"error": format!("contact {id} has no resubscribe email waiting (PUT /v3/contacts/resubscribe/{id} sends one)")}),
+                )
+            }
+        }
         ("POST", ["account", "emails", id, "confirm"]) => {
             let now = shared.now_ms();
             match id.parse::<u64>() {

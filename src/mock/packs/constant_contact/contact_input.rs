@@ -506,6 +506,7 @@ fn set_permission(e: &mut super::store::Email, p: Permission, by: Source, now: i
     if p == Permission::Unsubscribed {
         e.opt_out_source = Some(by);
         e.opt_out_date = Some(now);
+        e.resubscribe_sent = None;
     } else if opts_in {
         e.opt_out_source = None;
         e.opt_out_date = None;
@@ -553,6 +554,7 @@ pub(super) fn apply_core(
                     opt_out_source: None,
                     opt_out_date: None,
                     opt_out_reason: None,
+                    resubscribe_sent: None,
                 });
             }
         },

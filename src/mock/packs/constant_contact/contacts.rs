@@ -57,6 +57,89 @@ pub fn counts(sim: &Sim, req: &Req, now: i64) -> Resp {
     Resp::json(200, &body)
 }
 
+/// `PUT /v3/contacts/resubscribe/{id}`: an unsubscribed contact is sent a confirmation email
+/// (once per opt-out: 409 after) and added to the lists given; it stays unsubscribed until it
+/// confirms (the mock's `POST /__postie/contacts/{id}/confirm_resubscribe` stands for that).
+pub fn resubscribe(sim: &mut Sim, req: &Req, id: &str, now: i64) -> Resp {
+    let id = match parse_id(id) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let body = match json_object(req) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let Some(c) = sim.contacts.get(&id).filter(|c| c.deleted_at.is_none()) else {
+        return not_found();
+    };
+    let mut errors = Vec::new();
+    let lists: Vec<Uuid> = match body.get("list_ids") {
+        Some(Value::Array(a)) if !a.is_empty() && a.len() <= 50 => a
+            .iter()
+            .filter_map(|v| v.as_str().and_then(|s| Uuid::parse_str(s).ok()))
+            .filter(|l| sim.lists.get(l).is_some_and(|x| x.deleted_at.is_none()))
+            .collect(),
+        _ => {
+            errors.push("list_ids does not have a valid value (1 to 50 list ids)".into());
+            vec![]
+        }
+    };
+    if errors.is_empty() && lists.len() != body["list_ids"].as_array().map_or(0, Vec::len) {
+        errors.push("list_ids contains an id that is not a list in this account".into());
+    }
+    if !errors.is_empty() {
+        return validation(&errors);
+    }
+    match &c.email {
+        Some(e) if e.permission != Permission::Unsubscribed => {
+            return validation(&["the contact is not unsubscribed".into()]);
+        }
+        Some(e) if e.resubscribe_sent.is_some() => {
+            return cc_error(
+                409,
+                "contacts.api.conflict",
+                "A resubscribe email was already sent to this contact",
+            );
+        }
+        None => return validation(&["the contact has no email address".into()]),
+        Some(_) => {}
+    }
+    let c = sim.contacts.get_mut(&id).expect("checked");
+    for l in lists {
+        if !c.list_memberships.contains(&l) && c.list_memberships.len() < 50 {
+            c.list_memberships.push(l);
+        }
+    }
+    if let Some(e) = c.email.as_mut() {
+        e.resubscribe_sent = Some(now);
+    }
+    c.updated_at = now;
+    Resp::empty(200)
+}
+
+/// The contact's confirmation of a resubscribe email: explicit again, opted in by the contact.
+pub fn confirm_resubscribe(sim: &mut Sim, id: &str, now: i64) -> bool {
+    let Ok(id) = Uuid::parse_str(id) else {
+        return false;
+    };
+    let Some(c) = sim.contacts.get_mut(&id) else {
+        return false;
+    };
+    let Some(e) = c.email.as_mut().filter(|e| e.resubscribe_sent.is_some()) else {
+        return false;
+    };
+    e.permission = Permission::Explicit;
+    e.opt_in_source = Some(Source::Contact);
+    e.opt_in_date = Some(now);
+    e.opt_out_source = None;
+    e.opt_out_date = None;
+    e.opt_out_reason = None;
+    e.resubscribe_sent = None;
+    e.updated_at = now;
+    c.updated_at = now;
+    true
+}
+
 /// `GET /v3/contacts`.
 pub fn list(sim: &Sim, req: &Req) -> Resp {
     // A cursor carries the original query, so following `_links.next.href` needs nothing else.

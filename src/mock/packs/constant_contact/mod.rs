@@ -170,6 +170,10 @@ pub(crate) fn api(shared: &Shared, req: &Req, rest: &[&str], now: i64) -> Resp {
                 "not_found",
             )
         }
+        ("PUT", ["contacts", "resubscribe", id]) => (
+            contacts::resubscribe(&mut sim, req, id, now),
+            "contacts.resubscribe",
+        ),
         ("GET", ["contacts", id]) => (contacts::get(&sim, req, id), "contacts.get"),
         ("PUT", ["contacts", id]) => (contacts::put(&mut sim, req, id, now), "contacts.put"),
         ("DELETE", ["contacts", id]) => (contacts::delete(&mut sim, id, now), "contacts.delete"),

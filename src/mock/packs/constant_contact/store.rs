@@ -97,6 +97,9 @@ pub struct Email {
     /// Why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opt_out_reason: Option<String>,
+    /// When a resubscribe email was sent (once per opt-out; the contact confirms it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resubscribe_sent: Option<i64>,
 }
 
 /// Sub-resources most contacts do not have, boxed to keep the common contact small.

@@ -3433,3 +3433,134 @@ async fn notes_phones_and_sms_channel_keep_the_vendor_shape() {
     assert_eq!(s, 400, "{e}");
     assert!(e.to_string().contains("sms_channel.carrier"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_test_really_calls_the_subscribed_uri() {
+    let m = start(true);
+    let t = access(&m).await;
+    let receiver = httpmock::MockServer::start_async().await;
+    let hook = receiver
+        .mock_async(|when, then| {
+            when.method(httpmock::Method::POST)
+                .path("/hooks/billing")
+                .json_body_includes(r#"{"topic_id": 1, "test": true}"#);
+            then.status(204);
+        })
+        .await;
+    let call = |method: reqwest::Method, path: &str, body: Option<Value>, key: bool| {
+        let mut b = m.http.request(method, m.url(path)).bearer_auth(&t);
+        if key {
+            b = b.header("x-api-key", CID);
+        }
+        if let Some(j) = body {
+            b = b.json(&j);
+        }
+        async move {
+            let r = b.send().await.unwrap();
+            let s = r.status().as_u16();
+            (s, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let base = "/v3/partner/webhooks/subscriptions";
+    // Without the partner's API key: 401.
+    assert_eq!(call(reqwest::Method::GET, base, None, false).await.0, 401);
+    let (s, sub) = call(
+        reqwest::Method::PUT,
+        &format!("{base}/1"),
+        Some(json!({"hook_uri": receiver.url("/hooks/billing")})),
+        true,
+    )
+    .await;
+    assert_eq!(s, 200, "{sub}");
+    let (s, list) = call(reqwest::Method::GET, base, None, true).await;
+    assert_eq!(s, 200);
+    assert_eq!(list[0]["topic_name"], "Billing Tier Upgrade", "{list}");
+    let (s, sent) = call(
+        reqwest::Method::POST,
+        &format!("{base}/1/tests"),
+        None,
+        true,
+    )
+    .await;
+    assert_eq!(s, 201, "{sent}");
+    // The notification arrives after the answer.
+    for _ in 0..100 {
+        if hook.calls_async().await == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(hook.calls_async().await, 1);
+    // A subscription to a receiver that is not there: the failure is journaled.
+    let dead = format!("http://127.0.0.1:{}/gone", crate::common::closed_port());
+    call(
+        reqwest::Method::PUT,
+        &format!("{base}/3"),
+        Some(json!({"hook_uri": dead})),
+        true,
+    )
+    .await;
+    assert_eq!(
+        call(
+            reqwest::Method::POST,
+            &format!("{base}/3/tests"),
+            None,
+            true
+        )
+        .await
+        .0,
+        201
+    );
+    let mut notes = Vec::new();
+    for _ in 0..100 {
+        let j: Value = m
+            .http
+            .get(m.url("/__postie/journal?limit=50"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        notes = j["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["route"] == "webhook.callback")
+            .map(|e| {
+                (
+                    e["status"].as_u64().unwrap(),
+                    e["note"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        if notes.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(
+        notes
+            .iter()
+            .any(|(s, n)| *s == 204 && n.contains("topic 1")),
+        "{notes:?}"
+    );
+    assert!(
+        notes.iter().any(|(s, n)| *s == 0 && n.contains("failed")),
+        "{notes:?}"
+    );
+    // Unsubscribe.
+    assert_eq!(
+        call(reqwest::Method::DELETE, &format!("{base}/1"), None, true)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        call(reqwest::Method::GET, &format!("{base}/1"), None, true)
+            .await
+            .0,
+        404
+    );
+}

@@ -337,6 +337,12 @@ async fn answer(shared: &Arc<Shared>, req: Req) -> Resp {
                 )
                 .route("panic")
             });
+    // Callbacks the request asked for go out after it is answered, each journaled.
+    let callbacks = std::mem::take(&mut *shared.outbox.lock().unwrap_or_else(|e| e.into_inner()));
+    for cb in callbacks {
+        let s = shared.clone();
+        tokio::spawn(async move { send_callback(&s, cb).await });
+    }
     // Acknowledge a change only once its journal record is durable.
     let record = LAST_RECORD.with(|l| l.replace(0));
     if record > 0 && !shared.written(record).await {
@@ -398,4 +404,46 @@ fn front_error(shared: &Shared, path: &str, status: u16, key: &str, message: &st
         .and_then(|s| s.canonical_reason())
         .unwrap_or("Error");
     engine::spec::problem(status, title, message, &[])
+}
+
+/// Sends one callback and journals what came of it (route `webhook.callback`; status 0 when the
+/// receiver could not be reached).
+async fn send_callback(shared: &Arc<Shared>, cb: crate::mock::Callback) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let start = Instant::now();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build();
+    let outcome = match client {
+        Ok(c) => c.post(&cb.url).json(&cb.body).send().await,
+        Err(e) => Err(e),
+    };
+    let (status, note) = match outcome {
+        Ok(r) => (
+            r.status().as_u16(),
+            format!("{} → {} answered {}", cb.what, cb.url, r.status().as_u16()),
+        ),
+        Err(e) => (0, format!("{} → {} failed: {e}", cb.what, cb.url)),
+    };
+    let path = url::Url::parse(&cb.url)
+        .map(|u| {
+            format!(
+                "{}://{}{}",
+                u.scheme(),
+                u.host_str().unwrap_or(""),
+                u.path()
+            )
+        })
+        .unwrap_or_else(|_| cb.url.clone());
+    shared.record(JournalEntry {
+        at: shared.now_ms(),
+        method: "POST".into(),
+        path,
+        status,
+        route: "webhook.callback",
+        micros: start.elapsed().as_micros() as u64,
+        fault: None,
+        note: Some(note),
+    });
 }

@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 pub use config::MockConfig;
 use front::run;
@@ -69,6 +69,17 @@ pub struct JournalEntry {
     /// Which stub answered, or why none did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+}
+
+/// An HTTP POST the mock makes to someone else (a webhook), after the request that caused it.
+#[derive(Debug, Clone)]
+pub struct Callback {
+    /// Where.
+    pub url: String,
+    /// The JSON sent.
+    pub body: Value,
+    /// What it is, for the journal (`webhook test topic 1`).
+    pub what: String,
 }
 
 fn ser_ts<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
@@ -116,6 +127,8 @@ pub struct Shared {
     clock_offset: AtomicI64,
     /// Faults in force (configuration, `/__postie/faults`, the REPL).
     pub faults: engine::faults::Faults,
+    /// Callbacks a request asked for (a webhook test): the front sends them after answering.
+    pub outbox: Mutex<Vec<Callback>>,
     /// The vendor's Swagger behind the pack, read on first use (`MockConfig::vendor_contract`).
     vendor: std::sync::OnceLock<Option<Arc<engine::spec::SpecServer>>>,
     /// The exclusive lock on the state file, held while the mock runs: two mocks writing one
@@ -290,6 +303,7 @@ impl Shared {
             journal_total: AtomicU64::new(0),
             wal,
             vendor: std::sync::OnceLock::new(),
+            outbox: Mutex::new(Vec::new()),
             _state_lock: state_lock,
         })
     }

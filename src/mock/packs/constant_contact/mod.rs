@@ -19,6 +19,7 @@ pub mod segments;
 pub mod store;
 pub mod table;
 pub mod tags;
+pub mod webhooks;
 
 use serde_json::{Value, json};
 
@@ -153,6 +154,11 @@ pub(crate) fn api(shared: &Shared, req: &Req, rest: &[&str], now: i64) -> Resp {
     {
         return cors(r).route("rate_limited");
     }
+    if let ["partner", "webhooks", ..] = rest
+        && let Some(r) = webhooks::check_api_key(&shared.cfg, req)
+    {
+        return cors(r).route("webhooks.unauthorized");
+    }
     let speed = &shared.cfg.speed;
     activities::tick(&mut sim, now, speed);
     let (resp, route): (Resp, &'static str) = match (m, rest) {
@@ -245,6 +251,22 @@ pub(crate) fn api(shared: &Shared, req: &Req, rest: &[&str], now: i64) -> Resp {
         ("GET", ["account", "user", "privileges"]) => {
             (account::privileges(&claims.scp), "account.privileges")
         }
+        ("GET", ["partner", "webhooks", "subscriptions"]) => {
+            (webhooks::list(&sim), "webhooks.list")
+        }
+        ("GET", ["partner", "webhooks", "subscriptions", id]) => {
+            (webhooks::get(&sim, id), "webhooks.get")
+        }
+        ("PUT", ["partner", "webhooks", "subscriptions", id]) => {
+            (webhooks::put(&mut sim, req, id), "webhooks.put")
+        }
+        ("DELETE", ["partner", "webhooks", "subscriptions", id]) => {
+            (webhooks::delete(&mut sim, id), "webhooks.delete")
+        }
+        ("POST", ["partner", "webhooks", "subscriptions", id, "tests"]) => {
+            let mut outbox = shared.outbox.lock().unwrap_or_else(|e| e.into_inner());
+            (webhooks::test(&sim, id, now, &mut outbox), "webhooks.test")
+        }
         ("GET", ["segments"]) => (segments::list(&sim, req), "segments.list"),
         ("POST", ["segments"]) => (segments::create(&mut sim, req, now), "segments.create"),
         ("GET", ["segments", id]) => (segments::get(&sim, id), "segments.get"),
@@ -329,8 +351,8 @@ pub(crate) fn api(shared: &Shared, req: &Req, rest: &[&str], now: i64) -> Resp {
 /// The scope a route needs (the vendor's `x-authorization-privileges`, by area).
 fn required_scope(method: &str, rest: &[&str]) -> &'static str {
     match rest {
-        // Any valid token may ask what it grants.
-        ["account", "user", "privileges"] => "",
+        // Any valid token may ask what it grants; partner routes check the partner's API key.
+        ["account", "user", "privileges"] | ["partner", ..] => "",
         ["account", ..] if method == "GET" => "account_read",
         ["account", ..] => "account_update",
         ["emails", ..] | ["reports", ..] => "campaign_data",

@@ -618,6 +618,9 @@ pub struct Sim {
     /// The account: `summary`, `physical_address`, `email:NNNNNN` (as the API shows them).
     #[serde(default)]
     pub account: Table<String, Value>,
+    /// Partner webhook subscriptions: topic id → hook URI.
+    #[serde(default)]
+    pub webhooks: Table<u64, Value>,
     /// Campaign activity id → when it is scheduled to send (ms).
     #[serde(default)]
     pub schedules: Table<String, i64>,
@@ -647,6 +650,7 @@ macro_rules! for_each_table {
         $m!(schedules, "schedules");
         $m!(segments, "segments");
         $m!(account, "account");
+        $m!(webhooks, "webhooks");
         $m!(codes, "codes");
         $m!(refresh_tokens, "refresh_tokens");
         $m!(device_codes, "device_codes");
@@ -665,6 +669,7 @@ pub enum ParsedChange {
     schedules(String, Option<i64>),
     segments(u64, Option<Segment>),
     account(String, Option<Value>),
+    webhooks(u64, Option<Value>),
     codes(String, Option<AuthCode>),
     refresh_tokens(String, Option<RefreshGrant>),
     device_codes(String, Option<DeviceGrant>),

@@ -433,7 +433,7 @@ fn bundled_collection_validates() {
         None,
     );
     assert_eq!(run.code, 0, "{}", run.all());
-    assert!(run.stdout.contains("ok — 30 requests"), "{}", run.stdout);
+    assert!(run.stdout.contains("ok — 32 requests"), "{}", run.stdout);
 }
 
 #[test]

@@ -2361,44 +2361,16 @@ async fn every_vendor_operation_answers_behind_the_pack() {
     let (status, counts) = m.get(token, "/v3/contacts/counts").await;
     assert_eq!(status, 200, "{counts}");
     assert!(counts["total"].is_u64(), "{counts}");
-    // A created campaign (the contract, not simulated by hand): stamped with the mock clock,
-    // read back, listed, and no made-up link to a next page.
-    let campaign = json!({"name": "Spring", "email_campaign_activities": [{
-        "format_type": 5, "from_name": "A", "from_email": "a@example.com",
-        "reply_to_email": "a@example.com", "subject": "Hi", "html_content": "<p>[[trackingImage]]</p>"}]});
-    let (status, created) = m
-        .api(token, reqwest::Method::POST, "/v3/emails", Some(campaign))
+    // Operations the pack does not simulate answer by the contract: a cross-reference lookup...
+    let (status, xrefs) = m
+        .get(token, "/v3/contact_lists/list_id_xrefs?sequence_ids=1,2")
         .await;
-    assert_eq!(status, 200, "{created}");
-    assert_eq!(created["name"], "Spring");
-    assert!(
-        created["created_at"]
-            .as_str()
-            .unwrap()
-            .starts_with("2030-05-06T07:08"),
-        "{created}"
-    );
-    let id = created["campaign_id"].as_str().unwrap().to_string();
-    let (status, got) = m.get(token, &format!("/v3/emails/{id}")).await;
-    assert_eq!((status, &got), (200, &created));
-    let (_, all) = m.get(token, "/v3/emails").await;
-    assert_eq!(all["campaigns"], json!([created.clone()]), "{all}");
-    assert!(all["_links"].get("next").is_none(), "{all}");
-    // A request the contract refuses gets the vendor's error array.
-    let (status, err) = m
-        .api(
-            token,
-            reqwest::Method::POST,
-            "/v3/emails",
-            Some(json!({"nam": 5})),
-        )
-        .await;
+    assert_eq!(status, 200, "{xrefs}");
+    assert!(xrefs["xrefs"].is_array(), "{xrefs}");
+    // ...and a request the contract refuses gets the vendor's error array.
+    let (status, err) = m.get(token, "/v3/contact_lists/list_id_xrefs").await;
     assert_eq!(status, 400, "{err}");
     assert!(err[0]["error_key"].is_string(), "{err}");
-    assert!(
-        err[0]["error_message"].as_str().unwrap().contains("name"),
-        "{err}"
-    );
     // Paths the contract does not have: the pack's 404.
     let (status, err) = m.get(token, "/v3/no_such_thing").await;
     assert_eq!(status, 404);
@@ -3563,4 +3535,168 @@ async fn a_webhook_test_really_calls_the_subscribed_uri() {
             .0,
         404
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_campaign_is_drafted_scheduled_sent_on_the_clock_and_counted() {
+    let m = start(true);
+    let t = m.login("contact_data campaign_data").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, list) = m
+        .post(&t, "/v3/contact_lists", json!({"name": "Campaign list"}))
+        .await;
+    let list_id = list["list_id"].as_str().unwrap().to_string();
+    for (e, p) in [
+        ("c1@example.com", "explicit"),
+        ("c2@example.com", "implicit"),
+        ("c3@example.com", "unsubscribed"),
+    ] {
+        let (s, b) = m
+            .post(
+                &t,
+                "/v3/contacts",
+                json!({"email_address": {"address": e, "permission_to_send": p}, "create_source": "Account", "list_memberships": [list_id]}),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+    }
+    let content = json!({"format_type": 5, "from_name": "A", "from_email": "a@example.com",
+        "reply_to_email": "a@example.com", "subject": "Hi", "html_content": "<p>[[trackingImage]]</p>"});
+    let (s, c) = m
+        .post(
+            &t,
+            "/v3/emails",
+            json!({"name": "Spring", "email_campaign_activities": [content.clone()]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{c}");
+    assert_eq!(c["current_status"], "Draft");
+    let cid = c["campaign_id"].as_str().unwrap().to_string();
+    let aid = c["campaign_activities"][0]["campaign_activity_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, _) = m
+        .post(
+            &t,
+            "/v3/emails",
+            json!({"name": "spring", "email_campaign_activities": [content.clone()]}),
+        )
+        .await;
+    assert_eq!(s, 409, "names are unique");
+    let schedules = format!("/v3/emails/activities/{aid}/schedules");
+    // No recipients yet: refused.
+    let (s, e) = m.post(&t, &schedules, json!({"scheduled_date": "0"})).await;
+    assert_eq!(s, 400, "{e}");
+    let mut with_list = content.clone();
+    with_list["contact_list_ids"] = json!([list_id]);
+    let (s, a) = m
+        .api(
+            &t,
+            reqwest::Method::PUT,
+            &format!("/v3/emails/activities/{aid}"),
+            Some(with_list.clone()),
+        )
+        .await;
+    assert_eq!(s, 200, "{a}");
+    // Scheduled an hour ahead; unscheduled; scheduled again.
+    let clock: Value = m
+        .http
+        .get(m.url("/__postie/clock"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let now = time::OffsetDateTime::parse(
+        clock["now"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let in_an_hour = (now + time::Duration::hours(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let (s, sch) = m
+        .post(&t, &schedules, json!({"scheduled_date": in_an_hour}))
+        .await;
+    assert_eq!(s, 201, "{sch}");
+    assert_eq!(
+        m.get(&t, &format!("/v3/emails/{cid}")).await.1["current_status"],
+        "Scheduled"
+    );
+    let r = m
+        .http
+        .delete(m.url(&schedules))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        m.get(&t, &format!("/v3/emails/{cid}")).await.1["current_status"],
+        "Draft"
+    );
+    let (s, _) = m
+        .post(&t, &schedules, json!({"scheduled_date": in_an_hour}))
+        .await;
+    assert_eq!(s, 201);
+    m.advance("2h").await;
+    // Sent when its time came: to the two sendable contacts of the list.
+    assert_eq!(
+        m.get(&t, &format!("/v3/emails/{cid}")).await.1["current_status"],
+        "Done"
+    );
+    let (_, history) = m
+        .get(&t, &format!("/v3/emails/activities/{aid}/send_history"))
+        .await;
+    assert_eq!(history[0]["count"], 2, "{history}");
+    let (_, stats) = m
+        .get(
+            &t,
+            &format!("/v3/reports/stats/email_campaign_activities/{aid}"),
+        )
+        .await;
+    let st = &stats["results"][0]["stats"];
+    assert_eq!(
+        (st["em_sends"].as_u64(), st["em_not_opened"].as_u64()),
+        (Some(2), Some(2)),
+        "{stats}"
+    );
+    // A sent campaign cannot be changed; test sends take 1 to 5 addresses.
+    let (s, _) = m
+        .api(
+            &t,
+            reqwest::Method::PUT,
+            &format!("/v3/emails/activities/{aid}"),
+            Some(with_list),
+        )
+        .await;
+    assert_eq!(s, 400);
+    let tests = format!("/v3/emails/activities/{aid}/tests");
+    let r = m
+        .http
+        .post(m.url(&tests))
+        .bearer_auth(&t)
+        .json(&json!({"email_addresses": ["me@example.com"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let six: Vec<String> = (0..6).map(|i| format!("t{i}@example.com")).collect();
+    let (s, _) = m.post(&t, &tests, json!({"email_addresses": six})).await;
+    assert_eq!(s, 400);
+    // Deleted: removed from the list of campaigns.
+    let r = m
+        .http
+        .delete(m.url(&format!("/v3/emails/{cid}")))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (_, all) = m.get(&t, "/v3/emails").await;
+    assert_eq!(all["campaigns"], json!([]), "{all}");
 }

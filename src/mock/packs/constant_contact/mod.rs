@@ -8,6 +8,7 @@
 
 pub mod account;
 pub mod activities;
+pub mod campaigns;
 pub mod contact_input;
 pub mod contacts;
 pub mod custom_fields;
@@ -161,6 +162,7 @@ pub(crate) fn api(shared: &Shared, req: &Req, rest: &[&str], now: i64) -> Resp {
     }
     let speed = &shared.cfg.speed;
     activities::tick(&mut sim, now, speed);
+    campaigns::tick(&mut sim, now);
     let (resp, route): (Resp, &'static str) = match (m, rest) {
         ("GET", ["contacts"]) => (contacts::list(&sim, req), "contacts.list"),
         ("POST", ["contacts"]) => (contacts::create(&mut sim, req, now), "contacts.create"),
@@ -213,6 +215,31 @@ pub(crate) fn api(shared: &Shared, req: &Req, rest: &[&str], now: i64) -> Resp {
         ("GET", ["contact_tags", id]) => (tags::get(&sim, req, id), "tags.get"),
         ("PUT", ["contact_tags", id]) => (tags::put(&mut sim, req, id, now), "tags.put"),
         ("DELETE", ["contact_tags", id]) => (tags::delete(&mut sim, id, now, speed), "tags.delete"),
+        ("POST", ["emails"]) => (campaigns::create(&mut sim, req, now), "emails.create"),
+        ("GET", ["emails"]) => (campaigns::list(&sim, req), "emails.list"),
+        ("GET", ["emails", id]) if *id != "campaign_id_xrefs" => {
+            (campaigns::get(&sim, id), "emails.get")
+        }
+        ("PATCH", ["emails", id]) => (campaigns::rename(&mut sim, req, id, now), "emails.rename"),
+        ("DELETE", ["emails", id]) => (campaigns::delete(&mut sim, id, now), "emails.delete"),
+        ("GET", ["emails", "activities", id]) => {
+            (campaigns::get_activity(&sim, id), "emails.activities.get")
+        }
+        ("PUT", ["emails", "activities", id]) => (
+            campaigns::put_activity(&mut sim, req, id, now),
+            "emails.activities.put",
+        ),
+        ("POST", ["emails", "activities", id, "tests"]) => (
+            campaigns::test_send(&sim, req, id),
+            "emails.activities.tests",
+        ),
+        ("GET", ["emails", "activities", id, "send_history"]) => (
+            campaigns::send_history(&sim, id),
+            "emails.activities.send_history",
+        ),
+        ("GET", ["reports", "stats", "email_campaign_activities", ids]) => {
+            (campaigns::stats(&sim, ids, now), "reports.activity_stats")
+        }
         ("POST", ["emails", "activities", id, "schedules"]) => (
             schedules::create(&mut sim, req, id, now),
             "emails.schedules.create",
@@ -220,9 +247,10 @@ pub(crate) fn api(shared: &Shared, req: &Req, rest: &[&str], now: i64) -> Resp {
         ("GET", ["emails", "activities", id, "schedules"]) => {
             (schedules::get(&sim, id), "emails.schedules.get")
         }
-        ("DELETE", ["emails", "activities", id, "schedules"]) => {
-            (schedules::delete(&mut sim, id), "emails.schedules.delete")
-        }
+        ("DELETE", ["emails", "activities", id, "schedules"]) => (
+            schedules::delete(&mut sim, id, now),
+            "emails.schedules.delete",
+        ),
         ("GET", ["account", "summary"]) => (
             account::get_summary(&sim, req, &shared.cfg.file.account.login),
             "account.summary.get",

@@ -2,8 +2,8 @@
 //! (`"0"` for now, a date, or a date-time, as the vendor documents), read the schedule, and
 //! unschedule.
 //!
-//! Campaigns themselves are answered by the vendor's contract, not simulated: the schedule is
-//! kept and read back, but nothing is sent when it comes (docs/mock.md).
+//! Scheduling moves the campaign to `Scheduled`; the send happens on the mock clock
+//! ([`super::campaigns::tick`]).
 
 use serde_json::{Value, json};
 
@@ -29,6 +29,9 @@ fn when(v: Option<&Value>, now: i64) -> Option<i64> {
 
 /// `POST`: 201 and the schedule.
 pub fn create(sim: &mut Sim, req: &Req, id: &str, now: i64) -> Resp {
+    if !super::campaigns::known_activity(sim, id) {
+        return crate::mock::http::cc_error(404, "not_found", "Campaign activity not found");
+    }
     let body = match json_object(req) {
         Ok(b) => b,
         Err(r) => return r,
@@ -38,6 +41,9 @@ pub fn create(sim: &mut Sim, req: &Req, id: &str, now: i64) -> Resp {
             "scheduled_date does not have a valid value (\"0\" for now, 2022-05-17, or 2022-05-17T16:37:59.091Z)".into(),
         ]);
     };
+    if let Err(r) = super::campaigns::on_schedule(sim, id, now) {
+        return r;
+    }
     sim.schedules.insert(id.to_string(), at);
     Resp::json(201, &json!([{"scheduled_date": ts(at)}]))
 }
@@ -54,7 +60,8 @@ pub fn get(sim: &Sim, id: &str) -> Resp {
 }
 
 /// `DELETE`: unscheduled (204).
-pub fn delete(sim: &mut Sim, id: &str) -> Resp {
+pub fn delete(sim: &mut Sim, id: &str, now: i64) -> Resp {
     sim.schedules.remove(id);
+    super::campaigns::on_unschedule(sim, id, now);
     Resp::empty(204)
 }

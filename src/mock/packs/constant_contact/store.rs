@@ -493,6 +493,71 @@ pub struct Segment {
     pub edited_at: i64,
 }
 
+/// An email campaign.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Campaign {
+    /// Id.
+    pub id: Uuid,
+    /// Name (unique among campaigns not removed).
+    pub name: String,
+    /// `Draft`, `Scheduled`, `Done`, `Removed`.
+    pub status: String,
+    /// Created (ms).
+    pub created_at: i64,
+    /// Updated (ms).
+    pub updated_at: i64,
+    /// Its `primary_email` activity.
+    pub primary: Uuid,
+    /// Its `permalink` activity.
+    pub permalink: Uuid,
+}
+
+/// One send of a campaign activity.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SendRecord {
+    /// 1, 2, ...
+    pub send_id: u32,
+    /// Lists sent to.
+    pub contact_list_ids: Vec<Uuid>,
+    /// Segments sent to.
+    pub segment_ids: Vec<u64>,
+    /// Contacts it went to.
+    pub count: u64,
+    /// When (ms).
+    pub send_time: i64,
+}
+
+/// A campaign activity (`primary_email` or `permalink`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CampaignActivity {
+    /// Id.
+    pub id: Uuid,
+    /// Its campaign.
+    pub campaign_id: Uuid,
+    /// `primary_email` or `permalink`.
+    pub role: String,
+    /// Recipients: lists...
+    pub contact_list_ids: Vec<Uuid>,
+    /// ...or a segment.
+    pub segment_ids: Vec<u64>,
+    /// 1–5 (5: custom code).
+    pub format_type: u8,
+    /// From.
+    pub from_email: String,
+    /// From name.
+    pub from_name: String,
+    /// Reply-to.
+    pub reply_to_email: String,
+    /// Subject.
+    pub subject: String,
+    /// HTML.
+    pub html_content: String,
+    /// Preheader.
+    pub preheader: Option<String>,
+    /// Sends so far.
+    pub sends: Vec<SendRecord>,
+}
+
 /// The list as the API shows it.
 pub fn list_json(l: &ContactList, membership_count: Option<usize>) -> Value {
     let mut v = json!({
@@ -618,6 +683,12 @@ pub struct Sim {
     /// The account: `summary`, `physical_address`, `email:NNNNNN` (as the API shows them).
     #[serde(default)]
     pub account: Table<String, Value>,
+    /// Email campaigns.
+    #[serde(default)]
+    pub campaigns: Table<Uuid, Campaign>,
+    /// Their activities.
+    #[serde(default)]
+    pub campaign_activities: Table<Uuid, CampaignActivity>,
     /// Partner webhook subscriptions: topic id → hook URI.
     #[serde(default)]
     pub webhooks: Table<u64, Value>,
@@ -651,6 +722,8 @@ macro_rules! for_each_table {
         $m!(segments, "segments");
         $m!(account, "account");
         $m!(webhooks, "webhooks");
+        $m!(campaigns, "campaigns");
+        $m!(campaign_activities, "campaign_activities");
         $m!(codes, "codes");
         $m!(refresh_tokens, "refresh_tokens");
         $m!(device_codes, "device_codes");
@@ -670,6 +743,8 @@ pub enum ParsedChange {
     segments(u64, Option<Segment>),
     account(String, Option<Value>),
     webhooks(u64, Option<Value>),
+    campaigns(Uuid, Option<Campaign>),
+    campaign_activities(Uuid, Option<CampaignActivity>),
     codes(String, Option<AuthCode>),
     refresh_tokens(String, Option<RefreshGrant>),
     device_codes(String, Option<DeviceGrant>),

@@ -3404,6 +3404,35 @@ async fn notes_phones_and_sms_channel_keep_the_vendor_shape() {
         .await;
     assert_eq!(s, 400, "{e}");
     assert!(e.to_string().contains("sms_channel.carrier"), "{e}");
+    // An SMS-only contact (no email), found by channel and SMS consent.
+    let (s, only) = m
+        .post(
+            &t,
+            "/v3/contacts",
+            json!({"first_name": "Texter", "create_source": "Account",
+                   "sms_channel": {"full_sms_address": "15550109999",
+                                   "sms_channel_consents": [{"sms_consent_permission": "explicit", "consent_type": "promotional_sms"}]}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{only}");
+    let texter = only["contact_id"].as_str().unwrap().to_string();
+    let ids = |v: &Value| -> Vec<String> {
+        v["contacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["contact_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, sms) = m.get(&t, "/v3/contacts?channel_type=sms").await;
+    assert!(ids(&sms).contains(&texter), "{sms}");
+    let (_, email) = m.get(&t, "/v3/contacts?channel_type=email").await;
+    assert!(!ids(&email).contains(&texter), "{email}");
+    let (_, explicit) = m.get(&t, "/v3/contacts?sms_status=explicit").await;
+    assert!(ids(&explicit).contains(&texter), "{explicit}");
+    let (_, unsub) = m.get(&t, "/v3/contacts?sms_status=unsubscribed").await;
+    assert!(!ids(&unsub).contains(&texter), "{unsub}");
+    assert_eq!(m.get(&t, "/v3/contacts?channel_type=fax").await.0, 400);
 }
 
 #[tokio::test(flavor = "multi_thread")]

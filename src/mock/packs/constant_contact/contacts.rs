@@ -242,18 +242,34 @@ pub fn list(sim: &Sim, req: &Req) -> Resp {
             }
         },
     };
-    // Filters the vendor has and the mock does not simulate are refused by name, never ignored.
-    for key in ["sms_status"] {
-        if q(key).is_some() {
-            errors.push(format!(
-                "{key}: the postie mock does not simulate this filter (docs/mock.md)"
-            ));
-        }
+    // The channel a contact has: `email` (an email address) or `sms` (an sms_channel).
+    let channel = q("channel_type").map(str::to_ascii_lowercase);
+    if channel
+        .as_deref()
+        .is_some_and(|c| c != "email" && c != "sms")
+    {
+        errors.push("channel_type does not have a valid value (email or sms)".into());
     }
-    if q("channel_type").is_some_and(|v| v != "email") {
-        errors.push(
-            "channel_type: the postie mock simulates email contacts only (docs/mock.md)".into(),
-        );
+    // `sms_status`: the SMS consent permission (CSV: explicit, unsubscribed, not_set, pending_confirmation, all).
+    let sms_statuses: Vec<String> = q("sms_status")
+        .map(|s| {
+            s.split(',')
+                .map(|x| x.trim().to_ascii_lowercase())
+                .filter(|x| !x.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    if sms_statuses.iter().any(|s| {
+        ![
+            "all",
+            "explicit",
+            "unsubscribed",
+            "not_set",
+            "pending_confirmation",
+        ]
+        .contains(&s.as_str())
+    }) {
+        errors.push("sms_status does not have a valid value".into());
     }
     let mut bounds = Vec::new();
     for key in [
@@ -314,6 +330,21 @@ pub fn list(sim: &Sim, req: &Req) -> Resp {
             && !super::segments::meets(c, criteria)
         {
             return false;
+        }
+        let sms = c.extras.as_ref().and_then(|x| x.sms_channel.as_ref());
+        match channel.as_deref() {
+            Some("email") if c.email.is_none() => return false,
+            Some("sms") if sms.is_none() => return false,
+            _ => {}
+        }
+        if !sms_statuses.is_empty() && !sms_statuses.iter().any(|s| s == "all") {
+            let permission = sms
+                .and_then(|v| v["sms_channel_consents"][0]["sms_consent_permission"].as_str())
+                .unwrap_or("not_set")
+                .to_ascii_lowercase();
+            if sms.is_none() || !sms_statuses.contains(&permission) {
+                return false;
+            }
         }
         if !tags.is_empty()
             && !c.extras.as_ref().is_some_and(|x| {

@@ -93,6 +93,8 @@ pub struct Operation {
     pub responses: Vec<Response>,
     /// Security requirements: alternatives, each a list of scheme names (empty: anonymous).
     pub security: Vec<Vec<String>>,
+    /// The scopes each alternative requires (OAuth2 / OpenID Connect schemes list them).
+    pub scopes: Vec<Vec<String>>,
 }
 
 impl Doc {
@@ -391,20 +393,27 @@ impl Doc {
                         headers,
                     });
                 }
-                let security = op
+                let alternatives: Vec<&Map<String, Value>> = op
                     .get("security")
                     .or(global_security)
                     .and_then(Value::as_array)
-                    .map(|alts| {
-                        alts.iter()
-                            .map(|a| {
-                                a.as_object()
-                                    .map(|m| m.keys().cloned().collect())
-                                    .unwrap_or_default()
-                            })
+                    .map(|alts| alts.iter().filter_map(Value::as_object).collect())
+                    .unwrap_or_default();
+                let security = alternatives
+                    .iter()
+                    .map(|m| m.keys().cloned().collect())
+                    .collect();
+                let scopes = alternatives
+                    .iter()
+                    .map(|m| {
+                        m.values()
+                            .filter_map(Value::as_array)
+                            .flatten()
+                            .filter_map(Value::as_str)
+                            .map(String::from)
                             .collect()
                     })
-                    .unwrap_or_default();
+                    .collect();
                 out.push(Operation {
                     method: m.to_uppercase(),
                     path: path.clone(),
@@ -416,6 +425,7 @@ impl Doc {
                     body,
                     responses,
                     security,
+                    scopes,
                 });
             }
         }

@@ -3729,3 +3729,32 @@ async fn a_campaign_is_drafted_scheduled_sent_on_the_clock_and_counted() {
     let (_, all) = m.get(&t, "/v3/emails").await;
     assert_eq!(all["campaigns"], json!([]), "{all}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_contract_checks_the_scopes_it_documents() {
+    // Behind the pack and with `--spec --oauth`: a good token without the operation's scopes
+    // gets 403, one with them gets the answer.
+    let spec = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/interop/openapi/constant-contact-v3-swagger.yaml");
+    for pack in [true, false] {
+        let mut cfg = config(true);
+        cfg.pack = pack;
+        cfg.oauth = !pack;
+        if !pack {
+            cfg.spec = Some(std::sync::Arc::new(
+                postie::mock::engine::spec::SpecServer::load(&spec, 1, true).unwrap(),
+            ));
+        }
+        let m = start_with(cfg);
+        let narrow = access(&m).await; // contact_data offline_access
+        let wide = m.login("contact_data campaign_data").await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // Events are guarded by campaign_data in the contract.
+        let (s, b) = m.get(&narrow, "/v3/events").await;
+        assert_eq!(s, 403, "pack={pack}: {b}");
+        let (s, b) = m.get(&wide, "/v3/events").await;
+        assert_eq!(s, 200, "pack={pack}: {b}");
+    }
+}

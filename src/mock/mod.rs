@@ -701,6 +701,15 @@ struct SharedBearer<'a> {
 }
 
 impl engine::spec::Bearer for SharedBearer<'_> {
+    fn scopes(&self, req: &Req, _token: &str) -> Option<Vec<String>> {
+        if !(self.shared.cfg.oauth || self.shared.cfg.pack) {
+            return None;
+        }
+        self.shared
+            .bearer(req, self.now)
+            .ok()
+            .map(|c| c.scp.clone())
+    }
     fn now_ms(&self) -> i64 {
         self.now
     }

@@ -16,6 +16,10 @@ use crate::openapi::{Doc, Fill, In, Operation, Rng};
 pub trait Bearer {
     /// Whether the bearer token is acceptable.
     fn accepts(&self, req: &Req, token: &str) -> bool;
+    /// The scopes an accepted token grants, when the caller knows them (`None`: every scope).
+    fn scopes(&self, _req: &Req, _token: &str) -> Option<Vec<String>> {
+        None
+    }
     /// The time (Unix ms) resources are stamped with: the caller's clock.
     fn now_ms(&self) -> i64 {
         std::time::SystemTime::now()
@@ -865,13 +869,26 @@ impl SpecServer {
         json!(uuid::Uuid::from_bytes(bytes).to_string())
     }
 
-    /// 401 when the operation wants credentials the request does not carry.
+    /// 401 when the operation wants credentials the request does not carry; 403 when a token is
+    /// good but lacks the scopes every alternative requires.
     fn security(&self, i: usize, req: &Req, bearer: &dyn Bearer) -> Option<Resp> {
         let op = &self.ops[i].op;
         if op.security.is_empty() || op.security.iter().any(|alt| alt.is_empty()) {
             return None;
         }
-        let satisfied = op.security.iter().any(|alt| {
+        let short_of_scopes = std::cell::Cell::new(false);
+        let satisfied = op.security.iter().enumerate().any(|(a, alt)| {
+            let needed = op.scopes.get(a).map(Vec::as_slice).unwrap_or(&[]);
+            let has_scopes = |t: &str| match bearer.scopes(req, t) {
+                None => true,
+                Some(granted) => {
+                    let ok = needed.iter().all(|s| granted.contains(s));
+                    if !ok {
+                        short_of_scopes.set(true);
+                    }
+                    ok
+                }
+            };
             alt.iter().all(|name| {
                 let Some(s) = self.schemes.get(name) else {
                     return true;
@@ -882,7 +899,7 @@ impl SpecServer {
                     s.get("scheme").and_then(Value::as_str),
                 ) {
                     (Some("oauth2") | Some("openIdConnect"), _) => {
-                        bearer_token(auth).is_some_and(|t| bearer.accepts(req, t))
+                        bearer_token(auth).is_some_and(|t| bearer.accepts(req, t) && has_scopes(t))
                     }
                     (Some("http"), Some(sch)) if sch.eq_ignore_ascii_case("bearer") => {
                         bearer_token(auth).is_some_and(|t| bearer.accepts(req, t))
@@ -907,6 +924,22 @@ impl SpecServer {
         });
         if satisfied {
             return None;
+        }
+        if short_of_scopes.get() {
+            return Some(self.error(
+                i,
+                403,
+                "Forbidden",
+                &format!(
+                    "the token lacks the scopes the operation requires ({})",
+                    op.scopes
+                        .iter()
+                        .map(|s| s.join(" "))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                ),
+                &[],
+            ));
         }
         Some(self.error(i, 401, "Unauthorized", "the operation needs credentials the request does not carry (see the document's security schemes)", &[]).with("www-authenticate", "Bearer"))
     }

@@ -384,7 +384,18 @@ fn required_scope(method: &str, rest: &[&str]) -> &'static str {
         ["account", ..] if method == "GET" => "account_read",
         ["account", ..] => "account_update",
         ["emails", ..] | ["reports", ..] => "campaign_data",
-        _ => "contact_data",
+        [
+            "contacts"
+            | "contact_lists"
+            | "activities"
+            | "contact_custom_fields"
+            | "contact_tags"
+            | "contact_exports"
+            | "segments",
+            ..,
+        ] => "contact_data",
+        // What the pack does not simulate, the vendor's contract guards with its own scopes.
+        _ => "",
     }
 }
 

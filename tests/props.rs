@@ -373,3 +373,90 @@ fn generated_paths_often_select_something() {
         "only {hits} of {n} generated paths selected anything"
     );
 }
+
+fn fixture_text(rel: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/interop")
+            .join(rel),
+    )
+    .unwrap()
+}
+
+/// Imports a mutated file of one kind; never a panic: a collection (loaded back by postie's own
+/// loader) or an error that names the file.
+fn import_mutated(
+    kind: &str,
+    original: &str,
+    edits: &[Edit],
+) -> Result<(), proptest::test_runner::TestCaseError> {
+    let mut text = original.to_string();
+    for e in edits {
+        text = apply(&text, e);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(format!("in.{kind}"));
+    std::fs::write(&file, &text).unwrap();
+    let result = match kind {
+        "sh" => postie::interop::curl::import_text(&text, "in", &file),
+        "har" => postie::interop::har::import(&file, true),
+        "json" => postie::interop::postman::import(&file, &[]),
+        _ => postie::interop::openapi::import(&file),
+    };
+    match result {
+        Ok(imported) => {
+            // What an import writes (after `checked`, as `postie import` does) loads back.
+            let yaml = imported.checked().yaml("in");
+            let back = postie::collection::Collection::parse(&dir.path().join("out.yaml"), yaml);
+            prop_assert!(
+                back.is_ok(),
+                "{kind}: the import wrote YAML postie cannot load: {:?}",
+                back.err().map(|e| e.to_string())
+            );
+        }
+        Err(e) => {
+            let shown = e.to_string();
+            prop_assert!(shown.contains("in."), "{kind}: {shown}");
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Mutated curl lines, HAR files, Postman collections and OpenAPI documents import or fail
+    /// naming the file; what they import loads back.
+    #[test]
+    fn mutated_imports_import_or_fail_named(edits in prop::collection::vec(edit(), 1..4), which in 0usize..4) {
+        let (kind, original) = match which {
+            0 => ("sh", fixture_text("curl/constant-contact.sh")),
+            1 => ("har", fixture_text("har/devtools-api-session.har")),
+            2 => ("json", fixture_text("postman/newman-echo-v2.postman_collection.json")),
+            _ => ("yaml", fixture_text("openapi/realworld-conduit.openapi-3.1.yaml")),
+        };
+        import_mutated(kind, &original, &edits)?;
+    }
+
+    /// A capture takes what the path's first match is, as the reference selects it.
+    #[test]
+    fn captures_take_the_first_match(doc in document(), p in path()) {
+        let ours = postie::capture::JsonPath::parse(&p).unwrap();
+        let oracle = serde_json_path::JsonPath::parse(&p.replace("[?(", "[?").replace(")]", "]")).unwrap();
+        let selected = oracle.query(&doc).all();
+        let mine = ours.value(&doc);
+        match selected.as_slice() {
+            [] => prop_assert_eq!(mine, None),
+            // One match: that value; several: postie's documented choice is the list of them,
+            // or the first — either way the value comes from the selection.
+            [one] => prop_assert_eq!(mine.as_ref(), Some(*one)),
+            many => {
+                let m = mine.expect("several matches give a value");
+                prop_assert!(
+                    many.contains(&&m) || m == Value::Array(many.iter().map(|v| (*v).clone()).collect()),
+                    "{} on {}: {}", p, doc, m
+                );
+            }
+        }
+    }
+}

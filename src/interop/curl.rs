@@ -447,16 +447,24 @@ fn parse(words: &[String], n: usize, report: &mut Report) -> Option<Curl> {
             "-X" | "--request" => c.method = value(&mut i).map(|m| m.to_ascii_uppercase()),
             "-H" | "--header" => {
                 if let Some(h) = value(&mut i) {
-                    match h.split_once(':') {
-                        Some((k, v)) => {
-                            c.headers.push((k.trim().to_string(), v.trim().to_string()))
+                    let pair = match h.split_once(':') {
+                        Some((k, v)) => Some((k.trim().to_string(), v.trim().to_string())),
+                        None => h
+                            .strip_suffix(';')
+                            .map(|k| (k.trim().to_string(), String::new())),
+                    };
+                    match pair {
+                        Some((k, v))
+                            if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_ok() =>
+                        {
+                            c.headers.push((k, v))
                         }
-                        None => match h.strip_suffix(';') {
-                            Some(k) => c.headers.push((k.trim().to_string(), String::new())),
-                            None => report
-                                .left_out
-                                .push(at(&format!("header `{h}` is not `Name: value`"))),
-                        },
+                        Some((k, _)) => report.left_out.push(at(&format!(
+                            "header `{h}`: `{k}` is not a header name; the header is left out"
+                        ))),
+                        None => report
+                            .left_out
+                            .push(at(&format!("header `{h}` is not `Name: value`"))),
                     }
                 }
             }
@@ -560,6 +568,14 @@ fn parse(words: &[String], n: usize, report: &mut Report) -> Option<Curl> {
     }
     if c.url.is_none() {
         report.left_out.push(at("no URL"));
+        return None;
+    }
+    if let Some(m) = &c.method
+        && (m.is_empty() || m.parse::<reqwest::Method>().is_err())
+    {
+        report.left_out.push(at(&format!(
+            "`-X {m}` is not an HTTP method; the command is left out"
+        )));
         return None;
     }
     Some(c)

@@ -126,6 +126,60 @@ pub struct Import {
 }
 
 impl Import {
+    /// The import with what postie cannot send taken out and reported: a request whose method is
+    /// not an HTTP method, a header whose name is not a header name. (What a source file holds
+    /// is anyone's; the collection written must load.)
+    pub fn checked(mut self) -> Import {
+        let Some(requests) = self.doc.get_mut("requests").and_then(Value::as_object_mut) else {
+            return self;
+        };
+        let mut dropped = Vec::new();
+        requests.retain(|name, r| {
+            let method = r.get("method").and_then(Value::as_str).unwrap_or("GET");
+            if method.is_empty() || method.parse::<reqwest::Method>().is_err() {
+                dropped.push(format!(
+                    "request `{name}`: `{method}` is not an HTTP method; the request is left out"
+                ));
+                return false;
+            }
+            if let Some(h) = r.get_mut("headers").and_then(Value::as_object_mut) {
+                h.retain(|k, _| {
+                    let ok = reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_ok();
+                    if !ok {
+                        dropped.push(format!(
+                            "request `{name}`: `{k}` is not a header name; the header is left out"
+                        ));
+                    }
+                    ok
+                });
+            }
+            true
+        });
+        // Flows may name a request that is gone.
+        let gone: Vec<String> = dropped
+            .iter()
+            .filter(|d| d.ends_with("the request is left out"))
+            .filter_map(|d| d.split('`').nth(1).map(String::from))
+            .collect();
+        if !gone.is_empty()
+            && let Some(flows) = self.doc.get_mut("flows").and_then(Value::as_object_mut)
+        {
+            for f in flows.values_mut() {
+                if let Some(steps) = f.get_mut("steps").and_then(Value::as_array_mut) {
+                    steps.retain(|s| {
+                        let name = s
+                            .as_str()
+                            .or_else(|| s.get("request").and_then(Value::as_str))
+                            .unwrap_or("");
+                        !gone.iter().any(|g| g == name)
+                    });
+                }
+            }
+        }
+        self.report.left_out.extend(dropped);
+        self
+    }
+
     /// The collection as YAML, with a header comment saying where it came from.
     pub fn yaml(&self, source: &str) -> String {
         let body = serde_yaml::to_string(&self.doc).unwrap_or_default();
@@ -145,6 +199,7 @@ impl Import {
 /// on stderr. Returns the exit code: 0 when everything came in, 1 when something was left out,
 /// 2 when the result would not load (a bug worth reporting).
 pub fn write_import(import: &Import, source: &str, out: Option<&Path>) -> i32 {
+    let import = &import.clone().checked();
     let yaml = import.yaml(source);
     let check_path = out
         .map(Path::to_path_buf)

@@ -67,7 +67,8 @@ impl Session {
 
     fn import_curl(&mut self, text: &str) -> Result<String, String> {
         let imp = crate::interop::curl::import_text(text, "paste", Path::new("the pasted text"))
-            .map_err(|e| e.message)?;
+            .map_err(|e| e.message)?
+            .checked();
         let c = &self.runner.collection;
         // Variables: an existing variable with the same value is used instead; a clash of names
         // gets a new one.

@@ -3433,6 +3433,22 @@ async fn notes_phones_and_sms_channel_keep_the_vendor_shape() {
     let (_, unsub) = m.get(&t, "/v3/contacts?sms_status=unsubscribed").await;
     assert!(!ids(&unsub).contains(&texter), "{unsub}");
     assert_eq!(m.get(&t, "/v3/contacts?channel_type=fax").await.0, 400);
+    // Its SMS engagement history: one record per consent, stable across reads.
+    let path = format!("/v3/contacts/sms_engagement_history/{texter}");
+    let (s, h) = m.get(&t, &path).await;
+    assert_eq!(s, 200, "{h}");
+    assert_eq!(h[0]["history_details"]["state"], "E", "{h}");
+    assert_eq!(h[0]["history_details"]["consent_action_type"], "opt_in");
+    assert_eq!(m.get(&t, &path).await.1, h);
+    let (_, none) = m.get(&t, "/v3/contacts?email=shape@example.com").await;
+    let shape = none["contacts"][0]["contact_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, _) = m
+        .get(&t, &format!("/v3/contacts/sms_engagement_history/{shape}"))
+        .await;
+    assert_eq!(s, 200);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -140,6 +140,66 @@ pub fn confirm_resubscribe(sim: &mut Sim, id: &str, now: i64) -> bool {
     true
 }
 
+/// `GET /v3/contacts/sms_engagement_history/{id}`: one record per SMS consent of the contact's
+/// `sms_channel` (state `E` opted in, `O` opted out; source `A`ccount or `C`ontact); `[]` for a
+/// contact without an SMS channel.
+pub fn sms_engagement_history(sim: &Sim, id: &str) -> Resp {
+    let id = match parse_id(id) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let Some(c) = sim.contacts.get(&id) else {
+        return not_found();
+    };
+    let Some(sms) = c.extras.as_ref().and_then(|x| x.sms_channel.as_ref()) else {
+        return Resp::json(200, &json!([]));
+    };
+    let channel = sms["sms_channel_id"].as_str().unwrap_or("");
+    let source = match sms["create_source"].as_str() {
+        Some("Contact") => "C",
+        _ => "A",
+    };
+    let records: Vec<Value> = sms["sms_channel_consents"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, consent)| {
+            let out = consent["sms_consent_permission"].as_str() == Some("unsubscribed");
+            let at = consent["updated_at"]
+                .as_str()
+                .or(consent["created_at"].as_str())
+                .unwrap_or("");
+            // A stable id per channel and consent, so reading twice gives the same records.
+            let history = {
+                use sha2::Digest as _;
+                let d = sha2::Sha256::digest(format!("{channel}/{i}").as_bytes());
+                let mut b = [0u8; 16];
+                b.copy_from_slice(&d[..16]);
+                b[6] = (b[6] & 0x0f) | 0x50;
+                b[8] = (b[8] & 0x3f) | 0x80;
+                Uuid::from_bytes(b)
+            };
+            json!({
+                "contact_id": id.to_string(),
+                "sms_channel_id": channel,
+                "sms_channel_history_id": history.to_string(),
+                "insert_time": consent["created_at"].as_str().unwrap_or(at),
+                "history_details": {
+                    "state": if out { "O" } else { "E" },
+                    "source": source,
+                    "consent_type": consent["consent_type"].as_str().unwrap_or("promotional_sms"),
+                    "consent_action_time": at,
+                    "consent_action_type": if out { "opt_out" } else { "opt_in" },
+                    "consent_medium_type": "SY",
+                    "source_sms_number": sms["sms_address"],
+                },
+            })
+        })
+        .collect();
+    Resp::json(200, &Value::Array(records))
+}
+
 /// `GET /v3/contacts`.
 pub fn list(sim: &Sim, req: &Req) -> Resp {
     // A cursor carries the original query, so following `_links.next.href` needs nothing else.

@@ -178,6 +178,10 @@ pub(crate) fn api(shared: &Shared, req: &Req, rest: &[&str], now: i64) -> Resp {
                 "not_found",
             )
         }
+        ("GET", ["contacts", "sms_engagement_history", id]) => (
+            contacts::sms_engagement_history(&sim, id),
+            "contacts.sms_engagement_history",
+        ),
         ("PUT", ["contacts", "resubscribe", id]) => (
             contacts::resubscribe(&mut sim, req, id, now),
             "contacts.resubscribe",

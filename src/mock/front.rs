@@ -338,8 +338,7 @@ async fn answer(shared: &Arc<Shared>, req: Req) -> Resp {
                 .route("panic")
             });
     // Callbacks the request asked for go out after it is answered, each journaled.
-    let callbacks = std::mem::take(&mut *shared.outbox.lock().unwrap_or_else(|e| e.into_inner()));
-    for cb in callbacks {
+    for cb in shared.take_callbacks() {
         let s = shared.clone();
         tokio::spawn(async move { send_callback(&s, cb).await });
     }

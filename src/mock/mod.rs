@@ -128,7 +128,9 @@ pub struct Shared {
     /// Faults in force (configuration, `/__postie/faults`, the REPL).
     pub faults: engine::faults::Faults,
     /// Callbacks a request asked for (a webhook test): the front sends them after answering.
-    pub outbox: Mutex<Vec<Callback>>,
+    outbox: Mutex<Vec<Callback>>,
+    /// Whether `outbox` holds any: read on every request without the lock.
+    has_callbacks: std::sync::atomic::AtomicBool,
     /// The vendor's Swagger behind the pack, read on first use (`MockConfig::vendor_contract`).
     vendor: std::sync::OnceLock<Option<Arc<engine::spec::SpecServer>>>,
     /// The exclusive lock on the state file, held while the mock runs: two mocks writing one
@@ -304,8 +306,26 @@ impl Shared {
             wal,
             vendor: std::sync::OnceLock::new(),
             outbox: Mutex::new(Vec::new()),
+            has_callbacks: std::sync::atomic::AtomicBool::new(false),
             _state_lock: state_lock,
         })
+    }
+
+    /// Sends a callback after the current request is answered (the front takes it).
+    pub fn send_later(&self, cb: Callback) {
+        self.outbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(cb);
+        self.has_callbacks.store(true, Ordering::Release);
+    }
+
+    /// The callbacks waiting; cheap when there are none (the usual case, on every request).
+    fn take_callbacks(&self) -> Vec<Callback> {
+        if !self.has_callbacks.swap(false, Ordering::AcqRel) {
+            return Vec::new();
+        }
+        std::mem::take(&mut *self.outbox.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// The document served beside the pack: `--spec`, else (with the pack) the vendor's Swagger,

@@ -466,7 +466,8 @@ fn queue_full(sim: &Sim) -> Option<Resp> {
     })
 }
 
-fn uuid_list(
+/// A list of ids in a body field (at most `max`; `required` refuses it missing or empty).
+pub(super) fn uuid_list(
     v: Option<&Value>,
     field: &str,
     max: usize,
@@ -504,7 +505,7 @@ fn uuid_list(
     }
 }
 
-fn check_lists_exist(sim: &Sim, ids: &[Uuid], field: &str, errors: &mut Vec<String>) {
+pub(super) fn check_lists_exist(sim: &Sim, ids: &[Uuid], field: &str, errors: &mut Vec<String>) {
     for id in ids {
         if sim.lists.get(id).is_none_or(|l| l.deleted_at.is_some()) {
             errors.push(format!(
@@ -695,6 +696,84 @@ pub fn file_import(sim: &mut Sim, req: &Req, now: i64, s: &Speed) -> Resp {
     created(sim, a, now, s)
 }
 
+/// The contacts a bulk activity's `source` picks: exactly one of `contact_ids` (≤500),
+/// `list_ids` (≤50), `all_active_contacts`, and — where the activity takes them — `tag_ids` (≤50)
+/// and `segment_id`.
+#[derive(Debug, Default)]
+struct ContactSource {
+    contact_ids: Vec<Uuid>,
+    list_ids: Vec<Uuid>,
+    tag_ids: Vec<Uuid>,
+    all_active: bool,
+    /// A segment's criteria.
+    segment: Option<Value>,
+}
+
+impl ContactSource {
+    fn parse(
+        sim: &Sim,
+        source: Option<&Value>,
+        tags_and_segments: bool,
+        errors: &mut Vec<String>,
+    ) -> ContactSource {
+        let mut out = ContactSource::default();
+        let Some(src) = source.and_then(Value::as_object) else {
+            errors.push("source is missing".into());
+            return out;
+        };
+        let kinds: &[&str] = if tags_and_segments {
+            &[
+                "contact_ids",
+                "list_ids",
+                "tag_ids",
+                "segment_id",
+                "all_active_contacts",
+            ]
+        } else {
+            &["contact_ids", "list_ids", "all_active_contacts"]
+        };
+        if kinds.iter().filter(|k| src.contains_key(**k)).count() != 1 {
+            errors.push(format!(
+                "source must have exactly one of {}",
+                kinds.join(", ")
+            ));
+        }
+        if tags_and_segments && src.contains_key("new_subscriber") {
+            errors.push(
+                "source: new_subscriber is not simulated by the postie mock (docs/mock.md)".into(),
+            );
+        }
+        out.contact_ids = uuid_list(
+            src.get("contact_ids"),
+            "source.contact_ids",
+            500,
+            false,
+            errors,
+        );
+        out.list_ids = uuid_list(src.get("list_ids"), "source.list_ids", 50, false, errors);
+        check_lists_exist(sim, &out.list_ids, "source.list_ids", errors);
+        if tags_and_segments {
+            out.tag_ids = uuid_list(src.get("tag_ids"), "source.tag_ids", 50, false, errors);
+            check_tags_exist(sim, &out.tag_ids, "source.tag_ids", errors);
+            if let Some(v) = src.get("segment_id") {
+                match v
+                    .as_u64()
+                    .ok_or_else(|| "source.segment_id does not have a valid value".to_string())
+                    .and_then(|id| super::segments::matcher(sim, id))
+                {
+                    Ok(c) => out.segment = Some(c),
+                    Err(e) => errors.push(e),
+                }
+            }
+        }
+        out.all_active = src
+            .get("all_active_contacts")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        out
+    }
+}
+
 /// `POST /v3/activities/add_list_memberships` and `remove_list_memberships`.
 pub fn memberships(sim: &mut Sim, req: &Req, now: i64, s: &Speed, add: bool) -> Resp {
     if let Some(r) = queue_full(sim) {
@@ -707,42 +786,12 @@ pub fn memberships(sim: &mut Sim, req: &Req, now: i64, s: &Speed, add: bool) -> 
     let mut errors = Vec::new();
     let targets = uuid_list(body.get("list_ids"), "list_ids", 50, true, &mut errors);
     check_lists_exist(sim, &targets, "list_ids", &mut errors);
-    let source = body.get("source").and_then(Value::as_object);
-    let (mut contact_ids, mut source_lists, mut all_active) = (vec![], vec![], false);
-    match source {
-        None => errors.push("source is missing".into()),
-        Some(src) => {
-            let given = ["contact_ids", "list_ids", "all_active_contacts"]
-                .iter()
-                .filter(|k| src.contains_key(**k))
-                .count();
-            if given != 1 {
-                errors.push(
-                    "source must have exactly one of contact_ids, list_ids or all_active_contacts"
-                        .into(),
-                );
-            }
-            contact_ids = uuid_list(
-                src.get("contact_ids"),
-                "source.contact_ids",
-                500,
-                false,
-                &mut errors,
-            );
-            source_lists = uuid_list(
-                src.get("list_ids"),
-                "source.list_ids",
-                50,
-                false,
-                &mut errors,
-            );
-            check_lists_exist(sim, &source_lists, "source.list_ids", &mut errors);
-            all_active = src
-                .get("all_active_contacts")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-        }
-    }
+    let ContactSource {
+        contact_ids,
+        list_ids: source_lists,
+        all_active,
+        ..
+    } = ContactSource::parse(sim, body.get("source"), false, &mut errors);
     let exclude = uuid_list(
         body.get("exclude").and_then(|e| e.get("contact_ids")),
         "exclude.contact_ids",
@@ -804,67 +853,13 @@ pub fn taggings(sim: &mut Sim, req: &Req, now: i64, s: &Speed, add: bool) -> Res
     let mut errors = Vec::new();
     let tag_ids = uuid_list(body.get("tag_ids"), "tag_ids", 50, true, &mut errors);
     check_tags_exist(sim, &tag_ids, "tag_ids", &mut errors);
-    let (mut contact_ids, mut source_lists, mut source_tags, mut all_active) =
-        (vec![], vec![], vec![], false);
-    let mut segment = None;
-    match body.get("source").and_then(Value::as_object) {
-        None => errors.push("source is missing".into()),
-        Some(src) => {
-            if src.contains_key("new_subscriber") {
-                errors.push(
-                    "source: new_subscriber is not simulated by the postie mock (docs/mock.md)"
-                        .into(),
-                );
-            }
-            if let Some(v) = src.get("segment_id") {
-                match v
-                    .as_u64()
-                    .ok_or_else(|| "source.segment_id does not have a valid value".to_string())
-                    .and_then(|id| super::segments::matcher(sim, id))
-                {
-                    Ok(c) => segment = Some(c),
-                    Err(e) => errors.push(e),
-                }
-            }
-            let given = [
-                "contact_ids",
-                "list_ids",
-                "tag_ids",
-                "all_active_contacts",
-                "segment_id",
-            ]
-            .iter()
-            .filter(|k| src.contains_key(**k))
-            .count();
-            if given != 1 {
-                errors.push(
-                    "source must have exactly one of contact_ids, list_ids, tag_ids, segment_id or all_active_contacts"
-                        .into(),
-                );
-            }
-            contact_ids = uuid_list(
-                src.get("contact_ids"),
-                "source.contact_ids",
-                500,
-                false,
-                &mut errors,
-            );
-            source_lists = uuid_list(
-                src.get("list_ids"),
-                "source.list_ids",
-                50,
-                false,
-                &mut errors,
-            );
-            check_lists_exist(sim, &source_lists, "source.list_ids", &mut errors);
-            source_tags = uuid_list(src.get("tag_ids"), "source.tag_ids", 50, false, &mut errors);
-            check_tags_exist(sim, &source_tags, "source.tag_ids", &mut errors);
-            all_active = src
-                .get("all_active_contacts")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-        }
-    }
+    let ContactSource {
+        contact_ids,
+        list_ids: source_lists,
+        tag_ids: source_tags,
+        all_active,
+        segment,
+    } = ContactSource::parse(sim, body.get("source"), true, &mut errors);
     let exclude = uuid_list(
         body.get("exclude").and_then(|e| e.get("contact_ids")),
         "exclude.contact_ids",

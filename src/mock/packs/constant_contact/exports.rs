@@ -9,7 +9,7 @@
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::activities::{self, Activity, Speed, Work};
+use super::activities::{self, Activity, Speed, Work, check_lists_exist, uuid_list};
 use super::store::{Contact, Permission, Sim, ts};
 use crate::mock::http::{Req, Resp, cc_error, json_object, validation};
 
@@ -57,30 +57,6 @@ pub struct Selection {
     pub segment: Option<Value>,
 }
 
-fn uuids(v: Option<&Value>, field: &str, max: usize, errors: &mut Vec<String>) -> Vec<Uuid> {
-    match v {
-        None | Some(Value::Null) => vec![],
-        Some(Value::Array(a)) if a.len() <= max => {
-            let parsed: Option<Vec<Uuid>> = a
-                .iter()
-                .map(|x| x.as_str().and_then(|s| Uuid::parse_str(s).ok()))
-                .collect();
-            parsed.unwrap_or_else(|| {
-                errors.push(format!("{field} does not have a valid value"));
-                vec![]
-            })
-        }
-        Some(Value::Array(_)) => {
-            errors.push(format!("{field} exceeds the maximum of {max} items"));
-            vec![]
-        }
-        Some(_) => {
-            errors.push(format!("{field} does not have a valid value"));
-            vec![]
-        }
-    }
-}
-
 /// `POST /v3/activities/contact_exports`.
 pub fn create(sim: &mut Sim, req: &Req, now: i64, s: &Speed) -> Resp {
     let body: Map<String, Value> = if req.body.iter().all(u8::is_ascii_whitespace) {
@@ -107,18 +83,25 @@ pub fn create(sim: &mut Sim, req: &Req, now: i64, s: &Speed) -> Resp {
         },
     };
     let sel = Selection {
-        contact_ids: uuids(body.get("contact_ids"), "contact_ids", 500, &mut errors),
-        list_ids: uuids(body.get("list_ids"), "list_ids", 50, &mut errors),
-        tag_ids: uuids(body.get("tag_ids"), "tag_ids", 50, &mut errors),
+        contact_ids: uuid_list(
+            body.get("contact_ids"),
+            "contact_ids",
+            500,
+            false,
+            &mut errors,
+        ),
+        list_ids: uuid_list(body.get("list_ids"), "list_ids", 50, false, &mut errors),
+        tag_ids: uuid_list(body.get("tag_ids"), "tag_ids", 50, false, &mut errors),
         new_subscriber: body
             .get("new_subscriber")
             .and_then(Value::as_bool)
             .unwrap_or(false),
         status: body.get("status").and_then(Value::as_str).map(String::from),
-        exclude: uuids(
+        exclude: uuid_list(
             body.get("exclude").and_then(|e| e.get("contact_ids")),
             "exclude.contact_ids",
             500,
+            false,
             &mut errors,
         ),
         fields: match body.get("fields") {
@@ -146,14 +129,7 @@ pub fn create(sim: &mut Sim, req: &Req, now: i64, s: &Speed) -> Resp {
     if filters > 1 {
         errors.push("contact_ids, list_ids, tag_ids and segment_id are mutually exclusive".into());
     }
-    for l in &sel.list_ids {
-        if sim.lists.get(l).is_none_or(|x| x.deleted_at.is_some()) {
-            errors.push(format!(
-                "list_ids contains an id that is not a list in this account: {l}"
-            ));
-            break;
-        }
-    }
+    check_lists_exist(sim, &sel.list_ids, "list_ids", &mut errors);
     for f in &sel.fields {
         let known = FIELDS.contains(&f.as_str())
             || f.strip_prefix("cf:")

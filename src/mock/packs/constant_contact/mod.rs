@@ -296,8 +296,11 @@ pub(crate) fn api(shared: &Shared, req: &Req, rest: &[&str], now: i64) -> Resp {
             (webhooks::delete(&mut sim, id), "webhooks.delete")
         }
         ("POST", ["partner", "webhooks", "subscriptions", id, "tests"]) => {
-            let mut outbox = shared.outbox.lock().unwrap_or_else(|e| e.into_inner());
-            (webhooks::test(&sim, id, now, &mut outbox), "webhooks.test")
+            let (r, callback) = webhooks::test(&sim, id, now);
+            if let Some(cb) = callback {
+                shared.send_later(cb);
+            }
+            (r, "webhooks.test")
         }
         ("GET", ["segments"]) => (segments::list(&sim, req), "segments.list"),
         ("POST", ["segments"]) => (segments::create(&mut sim, req, now), "segments.create"),

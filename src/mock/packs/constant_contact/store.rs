@@ -893,6 +893,17 @@ impl Sim {
         }
     }
 
+    /// Contacts (not deleted) per tag id (lower-case text), in one pass over the contacts.
+    pub fn tagged_counts(&self) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for c in self.contacts.values().filter(|c| c.deleted_at.is_none()) {
+            for t in c.extras.iter().flat_map(|x| &x.taggings) {
+                *counts.entry(t.to_ascii_lowercase()).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+
     /// Contacts (not deleted) tagged with a tag.
     pub fn tagged_count(&self, tag: Uuid) -> usize {
         let t = tag.to_string();

@@ -124,20 +124,23 @@ pub fn delete(sim: &mut Sim, id: &str) -> Resp {
     }
 }
 
-/// `POST …/subscriptions/{topic_id}/tests`: 201 now; the sample notification follows.
-pub fn test(sim: &Sim, id: &str, now: i64, outbox: &mut Vec<Callback>) -> Resp {
+/// `POST …/subscriptions/{topic_id}/tests`: 201 now, and the sample notification to send after.
+pub fn test(sim: &Sim, id: &str, now: i64) -> (Resp, Option<Callback>) {
     let t = match topic(id) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return (r, None),
     };
     let Some(hook) = sim.webhooks.get(&t.0).and_then(Value::as_str) else {
-        return cc_error(
-            404,
-            "not_found",
-            "No subscription to this topic: PUT one first",
+        return (
+            cc_error(
+                404,
+                "not_found",
+                "No subscription to this topic: PUT one first",
+            ),
+            None,
         );
     };
-    outbox.push(Callback {
+    let callback = Callback {
         url: hook.to_string(),
         body: json!({
             "topic_id": t.0,
@@ -147,6 +150,6 @@ pub fn test(sim: &Sim, id: &str, now: i64, outbox: &mut Vec<Callback>) -> Resp {
             "test": true,
         }),
         what: format!("webhook test, topic {}", t.0),
-    });
-    Resp::json(201, &view(t, hook))
+    };
+    (Resp::json(201, &view(t, hook)), Some(callback))
 }

@@ -128,10 +128,9 @@ fn check_unnamed(spec: &AssertSpec, ex: &Exchange) -> AssertResult {
         .unwrap_or_else(|| "nothing".into());
     if let Some(expected) = &spec.equals {
         let passed = match (&found, expected) {
-            (Some(Value::Number(a)), Value::Number(b)) => a.as_f64() == b.as_f64(),
             // Headers are text: compare a header against `equals: 5` as "5".
             (Some(Value::String(a)), b) if spec.header.is_some() => *a == value_text(b),
-            (Some(a), b) => a == b,
+            (Some(a), b) => same(a, b),
             (None, _) => false,
         };
         return result(format!("{subject} equals {expected}"), passed, shown);
@@ -154,6 +153,20 @@ fn check_unnamed(spec: &AssertSpec, ex: &Exchange) -> AssertResult {
     result(format!("{subject}: no predicate"), false, shown)
 }
 
+/// JSON equality where numbers compare by value at any depth (`1` equals `1.0`, in a list too).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(a), Value::Number(b)) => a == b || a.as_f64() == b.as_f64(),
+        (Value::Array(a), Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y))
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            a.len() == b.len() && a.iter().all(|(k, x)| b.get(k).is_some_and(|y| same(x, y)))
+        }
+        _ => a == b,
+    }
+}
+
 fn result(description: String, passed: bool, actual: String) -> AssertResult {
     AssertResult {
         description,
@@ -161,5 +174,43 @@ fn result(description: String, passed: bool, actual: String) -> AssertResult {
         actual: (!passed).then_some(actual),
         skipped: false,
         script: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exchange(doc: Value) -> Exchange {
+        Exchange {
+            request: crate::exchange::Rendered {
+                name: "r".into(),
+                method: "GET".into(),
+                url: "http://127.0.0.1:9/".into(),
+                headers: vec![],
+                body: crate::exchange::Body::None,
+                follow_redirects: false,
+                timeout: std::time::Duration::from_secs(1),
+            },
+            status: 200,
+            headers: vec![],
+            body: doc.to_string(),
+            raw: bytes::Bytes::new(),
+            binary: false,
+            json: Some(doc),
+            elapsed: std::time::Duration::ZERO,
+        }
+    }
+
+    // Both found by the property test over generated documents (tests/props.rs).
+    #[test]
+    fn equals_null_asserts_a_null_and_numbers_compare_by_value_at_any_depth() {
+        let ex = exchange(serde_json::json!({"a": null, "b": [[0]], "c": {"n": 2.5}}));
+        let spec = |y: &str| serde_yaml::from_str::<AssertSpec>(y).unwrap();
+        assert!(check(&spec("{jsonpath: $.a, equals: null}"), &ex).passed);
+        assert!(!check(&spec("{jsonpath: $.b, equals: null}"), &ex).passed);
+        assert!(check(&spec("{jsonpath: $.b, equals: [[0.0]]}"), &ex).passed);
+        assert!(check(&spec("{jsonpath: $.c, equals: {n: 2.5}}"), &ex).passed);
+        assert!(!check(&spec("{jsonpath: $.c, equals: {n: 2.5, m: 1}}"), &ex).passed);
     }
 }

@@ -24,6 +24,10 @@ pub struct Cli {
     /// The command.
     #[command(subcommand)]
     pub command: Command,
+    /// Raise or lower a bound on what postie reads: collection-size, requests, template-output,
+    /// template-steps (e.g. `--limit collection-size=128MiB`); repeatable.
+    #[arg(long = "limit", global = true, value_name = "NAME=VALUE")]
+    pub limits: Vec<crate::limits::LimitSpec>,
 }
 
 /// Subcommands.
@@ -179,6 +183,7 @@ pub fn main() -> i32 {
             return if e.use_stderr() { EXIT_COLLECTION } else { 0 };
         }
     };
+    crate::limits::set(crate::limits::from_specs(&cli.limits));
     match cli.command {
         Command::Validate { collection } => validate_cmd(&collection),
         Command::Jwt { token } => jwt_cmd(&token),

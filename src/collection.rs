@@ -523,8 +523,8 @@ pub struct AssertSpec {
     /// Response time must be below this many milliseconds.
     #[serde(default)]
     pub max_ms: Option<u64>,
-    /// The selected value equals this.
-    #[serde(default)]
+    /// The selected value equals this (`equals: null` asserts a null, not "no predicate").
+    #[serde(default, deserialize_with = "present")]
     pub equals: Option<serde_json::Value>,
     /// The selected value exists (true) or does not (false).
     #[serde(default)]
@@ -532,6 +532,11 @@ pub struct AssertSpec {
     /// The selected value (as text) matches this regex.
     #[serde(default)]
     pub matches: Option<String>,
+}
+
+/// A key that is present is `Some`, even when its value is `null`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
 }
 
 /// `status: 200` or `status: [200, 201]`.
@@ -850,12 +855,51 @@ impl LoadError {
 impl Collection {
     /// Reads and parses a collection file.
     pub fn load(path: &Path) -> Result<Collection, LoadError> {
-        let source = std::fs::read_to_string(path).map_err(|e| LoadError {
+        use std::io::Read as _;
+        let whole = |message: String| LoadError {
             file: path.to_path_buf(),
             line: 0,
             column: 0,
-            message: format!("cannot read the collection: {e}"),
+            message,
             snippet: None,
+        };
+        let limit = crate::limits::get().collection_size;
+        let too_big = |n: u64| {
+            whole(format!(
+                "the collection is {}, over the {} limit on a collection file; split it, or raise \
+                 the limit with `--limit collection-size={}MiB`",
+                crate::limits::bytes(n),
+                crate::limits::bytes(limit),
+                (n >> 20) + 1
+            ))
+        };
+        let file = std::fs::File::open(path)
+            .map_err(|e| whole(format!("cannot read the collection: {e}")))?;
+        if let Ok(meta) = file.metadata()
+            && meta.len() > limit
+        {
+            return Err(too_big(meta.len()));
+        }
+        // Read at most one byte past the limit: a file that grows, or a device, stops there.
+        let mut bytes = Vec::new();
+        file.take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| whole(format!("cannot read the collection: {e}")))?;
+        if bytes.len() as u64 > limit {
+            return Err(too_big(bytes.len() as u64));
+        }
+        let source = String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            let good = String::from_utf8_lossy(&e.as_bytes()[..at]).into_owned();
+            let line = good.matches('\n').count() + 1;
+            let col = good.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            LoadError::at(
+                path,
+                &good,
+                line,
+                col,
+                format!("not UTF-8 text (byte {at}); save the file as UTF-8"),
+            )
         })?;
         Self::parse(path, source)
     }
@@ -969,6 +1013,18 @@ impl Collection {
 
     /// Structural checks that serde cannot express.
     fn check(&self) -> Result<(), LoadError> {
+        let most = crate::limits::get().requests;
+        if let Some((name, _)) = self.requests.get_index(most) {
+            return Err(self.error_at(
+                &["requests", name],
+                format!(
+                    "the collection has {} requests, over the limit of {most}; split it, or raise \
+                     the limit with `--limit requests={}`",
+                    self.requests.len(),
+                    self.requests.len()
+                ),
+            ));
+        }
         // `<<name>>` of a request means its last exchange; a variable of the same name would hide
         // it (or be hidden by it), so the two may not share a name.
         let envs = self

@@ -22,6 +22,7 @@ pub mod fake;
 pub mod guard;
 pub mod interop;
 pub mod jwt;
+pub mod limits;
 pub mod mock;
 pub mod openapi;
 pub mod output;

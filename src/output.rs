@@ -93,13 +93,24 @@ pub fn short_url(url: &str, verbose: bool) -> String {
     if verbose || url.len() <= 100 {
         return url.to_string();
     }
-    match url.split_once('?') {
+    let (base, rest) = match url.split_once('?') {
         Some((base, q)) => {
             let n = q.split('&').filter(|p| !p.is_empty()).count();
-            format!("{base}?…({n} parameters; -v shows them)")
+            (base, format!("?…({n} parameters; -v shows them)"))
         }
-        None => url.to_string(),
+        None => (url, String::new()),
+    };
+    // A very long path (a template that wrote kilobytes into it) keeps its two ends.
+    let chars = base.chars().count();
+    if chars <= 160 {
+        return format!("{base}{rest}");
     }
+    let head: String = base.chars().take(100).collect();
+    let tail: String = base.chars().skip(chars - 40).collect();
+    format!(
+        "{head}…({} characters; -v shows them)…{tail}{rest}",
+        chars - 140
+    )
 }
 
 /// Wraps prose to `width` columns, indenting every line by `indent` spaces.
@@ -416,6 +427,23 @@ fn starts_with(chars: &[char], word: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn step_urls_keep_their_ends_when_long() {
+        let short = "http://h/a?b=1";
+        assert_eq!(short_url(short, false), short);
+        let long_path = format!("http://h/{}end", "x".repeat(10_000));
+        let s = short_url(&long_path, false);
+        assert!(s.len() < 250, "{s}");
+        assert!(s.starts_with("http://h/xxx") && s.ends_with("xend"), "{s}");
+        assert!(s.contains("(9872 characters; -v shows them)"), "{s}");
+        assert_eq!(short_url(&long_path, true), long_path);
+        let long_query = format!("http://h/p?{}", "a=1&".repeat(50));
+        assert_eq!(
+            short_url(&long_query, false),
+            "http://h/p?…(50 parameters; -v shows them)"
+        );
+    }
 
     #[test]
     fn colours_json_only_when_asked() {

@@ -338,6 +338,7 @@ impl Templates {
                 .expect("static syntax config is valid"),
         );
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_fuel(Some(crate::limits::get().template_steps));
         // Text fields (URL, headers, form values, text bodies) take text: a mapping or a list
         // written into one would appear as a Python-style rendering — a secret in clear, or a
         // value the server cannot read. `tojson`, `join` or a field of it says what is meant.
@@ -627,9 +628,24 @@ impl Templates {
         if let Some(out) = render_simple(src, ctx.json) {
             return Ok(out);
         }
-        self.env
-            .render_str(src, ctx.mj())
-            .map_err(|e| self.explain(&e, src, ctx.json, false))
+        let tmpl = self
+            .env
+            .template_from_str(src)
+            .map_err(|e| self.explain(&e, src, ctx.json, false))?;
+        let mut out = Bounded::new(crate::limits::get().template_output);
+        match tmpl.render_captured_to(ctx.mj(), &mut out) {
+            Ok(_) => Ok(String::from_utf8(out.buf)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())),
+            Err(_) if out.over => Err(TemplateError {
+                undefined: None,
+                message: format!(
+                    "the template's output passed the {} limit on one rendered value; raise it \
+                     with `--limit template-output=…` if that is meant",
+                    crate::limits::bytes(out.limit as u64)
+                ),
+            }),
+            Err(e) => Err(self.explain(&e, src, ctx.json, false)),
+        }
     }
 
     /// Renders every string in a JSON value; a string that is exactly one `<<expr>>` becomes the
@@ -738,7 +754,49 @@ pub fn first_missing(path: &str, ctx: &Value) -> Option<String> {
     None
 }
 
+/// A sink that refuses to grow past `limit` bytes: a template's output is bounded while it is
+/// written, so a loop that would write gigabytes stops at the limit.
+struct Bounded {
+    buf: Vec<u8>,
+    limit: usize,
+    over: bool,
+}
+
+impl Bounded {
+    fn new(limit: usize) -> Self {
+        Bounded {
+            buf: Vec::new(),
+            limit,
+            over: false,
+        }
+    }
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len().saturating_add(data.len()) > self.limit {
+            self.over = true;
+            return Err(std::io::Error::other("template output limit"));
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn plain(e: &MjError) -> TemplateError {
+    if e.kind() == ErrorKind::OutOfFuel {
+        return TemplateError {
+            undefined: None,
+            message: format!(
+                "the template ran more than {} engine steps (a loop too long?); raise the limit \
+                 with `--limit template-steps=…` if that is meant",
+                crate::limits::get().template_steps
+            ),
+        };
+    }
     let mut msg = e
         .detail()
         .map(|d| format!("{}: {d}", e.kind()))

@@ -957,3 +957,100 @@ fn mock_admin_token_is_generated_printed_and_warned_about() {
     );
     assert!(r.stderr.contains("without --admin-token"), "{}", r.stderr);
 }
+
+#[test]
+fn limits_on_size_requests_and_template_work_stop_at_once_and_say_how_to_raise_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = httpmock::MockServer::start();
+    let hit = srv.mock(|when, then| {
+        when.any_request();
+        then.status(200);
+    });
+    std::fs::write(
+        dir.path().join("c.yaml"),
+        format!(
+            "name: lim\nvariables:\n  base: {}\nrequests:\n  spin:\n    method: GET\n    url: \"<<base>>/<% for i in range(10000) %><% for j in range(10000) %><% endfor %><% endfor %>\"\n  big:\n    method: POST\n    url: \"<<base>>/big\"\n    text: \"<% for i in range(1000) %><< 'x' * 10000 >><% endfor %>\"\nflows:\n  spin: {{steps: [spin]}}\n  big: {{steps: [big]}}\n",
+            srv.base_url()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| crate::common::run_postie(dir.path(), args, &[], None);
+    // A loop that writes nothing still stops: the engine's step budget.
+    let r = run(&[
+        "run",
+        "c.yaml",
+        "-f",
+        "spin",
+        "--limit",
+        "template-steps=100000",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.all().contains("more than 100000 engine steps"),
+        "{}",
+        r.all()
+    );
+    assert!(r.all().contains("--limit template-steps="), "{}", r.all());
+    // 10 MB of output against a 1 MiB bound: refused while it is written.
+    let r = run(&[
+        "run",
+        "c.yaml",
+        "-f",
+        "big",
+        "--limit",
+        "template-output=1MiB",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.all().contains("passed the 1 MiB limit"), "{}", r.all());
+    hit.assert_calls(0);
+    // The same request within a raised bound is sent.
+    let r = run(&[
+        "run",
+        "c.yaml",
+        "-f",
+        "big",
+        "--limit",
+        "template-output=16MiB",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    hit.assert_calls(1);
+    // Requests over the count: located at the first one past it.
+    let r = run(&["validate", "c.yaml", "--limit", "requests=1"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("c.yaml:8:3: the collection has 2 requests, over the limit of 1"),
+        "{}",
+        r.stderr
+    );
+    // A file over the size bound is not read.
+    let r = run(&["validate", "c.yaml", "--limit", "collection-size=100"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr.contains("over the 100 bytes limit"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("--limit collection-size=1MiB"),
+        "{}",
+        r.stderr
+    );
+    // A misspelt limit is an argument error with a suggestion.
+    let r = run(&["validate", "c.yaml", "--limit", "request=1"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("did you mean `requests`"), "{}", r.stderr);
+    // Invalid UTF-8 is located.
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        b"name: x\nvariables:\n  a: \"\xff\"\n",
+    )
+    .unwrap();
+    let r = run(&["validate", "bad.yaml"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr.contains("bad.yaml:3:7: not UTF-8 text"),
+        "{}",
+        r.stderr
+    );
+}

@@ -542,3 +542,96 @@ proptest! {
         }
     }
 }
+
+/// An exchange built by hand: a status, one header, a JSON body.
+fn exchange(status: u16, header: (String, String), doc: &Value) -> postie::exchange::Exchange {
+    let body = doc.to_string();
+    postie::exchange::Exchange {
+        request: postie::exchange::Rendered {
+            name: "r".into(),
+            method: "GET".into(),
+            url: "http://127.0.0.1:9/r".into(),
+            headers: vec![],
+            body: postie::exchange::Body::None,
+            follow_redirects: false,
+            timeout: std::time::Duration::from_secs(1),
+        },
+        status,
+        headers: vec![header],
+        raw: body.clone().into(),
+        body,
+        binary: false,
+        json: Some(doc.clone()),
+        elapsed: std::time::Duration::from_millis(3),
+    }
+}
+
+/// Every integer written as a float (`3` → `3.0`), as a user may write an expected number.
+fn floats(v: &Value) -> Value {
+    match v {
+        Value::Number(n) if n.is_i64() => json!(n.as_i64().unwrap() as f64),
+        Value::Array(a) => Value::Array(a.iter().map(floats).collect()),
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), floats(v))).collect()),
+        other => other.clone(),
+    }
+}
+
+/// An assertion as a collection writes it (through YAML, as `postie run` reads it).
+fn assertion(yaml: Value) -> postie::collection::AssertSpec {
+    let text = serde_yaml::to_string(&yaml).unwrap();
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Assertions agree with what the reference selects: `exists` holds exactly when something
+    /// is selected; `equals` the selected value holds (however its numbers are written) and
+    /// `equals` anything else fails showing what was found; `matches` its escaped text holds;
+    /// `status` and `header` (any case) hold for what was received and fail otherwise.
+    #[test]
+    fn assertions_hold_on_what_is_selected(
+        doc in document(),
+        p in path(),
+        status in 100u16..600,
+        other in 100u16..600,
+        hname in "[a-z][a-z-]{0,8}",
+        hval in "[!-~]([ -~]{0,10}[!-~])?",
+        as_float in any::<bool>(),
+    ) {
+        let ex = exchange(status, (hname.clone(), hval.clone()), &doc);
+        let oracle = serde_json_path::JsonPath::parse(&p.replace("[?(", "[?").replace(")]", "]")).unwrap();
+        let selected = oracle.query(&doc).all();
+        let check = |spec: Value| postie::assert::check(&assertion(spec), &ex);
+
+        let r = check(json!({"jsonpath": p, "exists": true}));
+        prop_assert_eq!(r.passed, !selected.is_empty(), "{} on {}: {:?}", p, doc, r);
+        let r = check(json!({"jsonpath": p, "exists": false}));
+        prop_assert_eq!(r.passed, selected.is_empty(), "{} on {}: {:?}", p, doc, r);
+        if let [one] = selected.as_slice() {
+            let expected = if as_float { floats(one) } else { (*one).clone() };
+            let r = check(json!({"jsonpath": p, "equals": expected}));
+            prop_assert!(r.passed, "{} on {} equals {}: {:?}", p, doc, expected, r);
+            let r = check(json!({"jsonpath": p, "equals": {"not": one}}));
+            prop_assert!(!r.passed, "{} on {}: {:?}", p, doc, r);
+            prop_assert_eq!(r.actual.clone(), Some(one.to_string()));
+            let text = postie::capture::value_text(one);
+            let r = check(json!({"jsonpath": p, "matches": format!("^{}$", regex::escape(&text))}));
+            prop_assert!(r.passed, "{} on {} matches {}: {:?}", p, doc, text, r);
+        }
+        if selected.is_empty() {
+            let r = check(json!({"jsonpath": p, "equals": null}));
+            prop_assert!(!r.passed, "nothing selected is not null: {} on {}", p, doc);
+            prop_assert_eq!(r.actual.as_deref(), Some("nothing"));
+        }
+        let holds = |spec: Value| check(spec).passed;
+        prop_assert!(holds(json!({"status": status})), "status {}", status);
+        prop_assert_eq!(holds(json!({"status": [other]})), other == status);
+        prop_assert!(holds(json!({"status": [other, status]})), "status {}", status);
+        let upper = hname.to_uppercase();
+        prop_assert!(holds(json!({"header": upper, "equals": hval})), "{}: {}", hname, hval);
+        prop_assert!(holds(json!({"header": hname, "matches": regex::escape(&hval)})), "{}", hval);
+        prop_assert!(!holds(json!({"header": format!("{hname}-x"), "exists": true})), "{}", hname);
+        prop_assert!(!holds(json!({"header": hname, "equals": format!("{hval}!")})), "{}", hval);
+    }
+}

@@ -302,8 +302,7 @@ async fn send_plain(r: &mut Runner, name: &str) -> StepResult {
         Ok(p) => p,
         Err(fail) => return fail,
     };
-    let sender = r.sender.clone();
-    let outcome = sender.send(&prepared.rendered).await;
+    let outcome = r.send_prepared(&prepared).await;
     r.complete(prepared, outcome, notes)
 }
 

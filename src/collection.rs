@@ -130,10 +130,13 @@ pub struct DetailedVar {
     /// Prose shown by `vars`.
     #[serde(default)]
     pub description: Option<String>,
+    /// The hosts a secret may be sent to (`api.example.com`, `*.example.com`, `host:port`).
+    #[serde(default)]
+    pub hosts: Option<Vec<String>>,
 }
 
 /// The keys of a variable's long form.
-const DETAILED_VAR_KEYS: [&str; 3] = ["value", "secret", "description"];
+const DETAILED_VAR_KEYS: [&str; 4] = ["value", "secret", "description", "hosts"];
 
 impl VarDef {
     /// The (unrendered) value.
@@ -146,6 +149,13 @@ impl VarDef {
     /// Whether declared `secret: true`.
     pub fn declared_secret(&self) -> bool {
         matches!(self, VarDef::Detailed(d) if d.secret)
+    }
+    /// The hosts a secret is bound to, when it names them.
+    pub fn hosts(&self) -> Option<&[String]> {
+        match self {
+            VarDef::Detailed(d) => d.hosts.as_deref(),
+            VarDef::Plain(_) => None,
+        }
     }
 }
 
@@ -1064,10 +1074,42 @@ impl Collection {
                 return Err(self.error_at(
                     &path,
                     format!(
-                        "variable `{var}` is written in the long form (with `value:`), which takes only `value`, `secret` and `description`; unknown `{first}`{} — to give a literal mapping that has a `value` key, write `{var}: {{value: {{...}}}}`",
+                        "variable `{var}` is written in the long form (with `value:`), which takes only `value`, `secret`, `description` and `hosts`; unknown `{first}`{} — to give a literal mapping that has a `value` key, write `{var}: {{value: {{...}}}}`",
                         suggest(first, known.iter())
                     ),
                 ));
+            }
+        }
+        // `hosts:` binds a secret; on anything else it would promise a protection it cannot give.
+        let envs = self
+            .environments
+            .iter()
+            .flat_map(|(e, m)| m.iter().map(move |(k, v)| (Some(e.as_str()), k, v)));
+        for (env, var, def) in self.variables.iter().map(|(k, v)| (None, k, v)).chain(envs) {
+            let VarDef::Detailed(d) = def else { continue };
+            let Some(hosts) = &d.hosts else { continue };
+            let path: Vec<&str> = match env {
+                Some(e) => vec!["environments", e, var, "hosts"],
+                None => vec!["variables", var, "hosts"],
+            };
+            if !d.secret {
+                return Err(self.error_at(
+                    &path,
+                    format!("variable `{var}` lists `hosts:` but is not `secret: true`; hosts bind a secret to where it may be sent — add `secret: true`"),
+                ));
+            }
+            if hosts.is_empty() {
+                return Err(self.error_at(
+                    &path,
+                    format!(
+                        "variable `{var}` has an empty `hosts:`; list the hosts it may be sent to"
+                    ),
+                ));
+            }
+            for h in hosts {
+                if let Err(e) = crate::secret_hosts::check_pattern(h) {
+                    return Err(self.error_at(&path, format!("variable `{var}`, hosts: {e}")));
+                }
             }
         }
         for (name, req) in &self.requests {

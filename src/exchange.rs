@@ -735,6 +735,17 @@ impl Sender {
     /// asks to: 303 (and 301/302 after a POST) become a GET without body, as browsers do, and
     /// `Authorization`/`Cookie` are not forwarded to another host.
     pub async fn send(&self, r: &Rendered) -> Result<Exchange, SendError> {
+        self.send_guarded(r, &|_| false).await
+    }
+
+    /// [`Sender::send`], where `secret` tells whether a text carries a secret: when a redirect
+    /// leads to another host, headers carrying one are dropped with the credential headers, and
+    /// a secret left in the URL or the body it would resend stops the request there.
+    pub async fn send_guarded(
+        &self,
+        r: &Rendered,
+        secret: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Exchange, SendError> {
         let mut url = reqwest::Url::parse(&r.url)
             .map_err(|e| SendError::Url(r.url.clone(), e.to_string()))?;
         let mut method = reqwest::Method::from_bytes(r.method.as_bytes())
@@ -782,18 +793,34 @@ impl Sender {
                         "more than {MAX_REDIRECTS} redirects (last to {to})"
                     )));
                 }
-                if to.host_str() != url.host_str()
-                    || to.port_or_known_default() != url.port_or_known_default()
-                {
-                    headers.retain(|(k, _)| {
-                        !CREDENTIAL_HEADERS.contains(&k.to_ascii_lowercase().as_str())
-                    });
-                }
                 if status == 303 || (matches!(status, 301 | 302) && method == reqwest::Method::POST)
                 {
                     method = reqwest::Method::GET;
                     body = None;
                     headers.retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
+                }
+                if to.host_str() != url.host_str()
+                    || to.port_or_known_default() != url.port_or_known_default()
+                {
+                    headers.retain(|(k, v)| {
+                        !CREDENTIAL_HEADERS.contains(&k.to_ascii_lowercase().as_str()) && !secret(v)
+                    });
+                    let host = to.host_str().unwrap_or("?");
+                    let carried = if secret(to.as_str()) {
+                        Some("its URL")
+                    } else if body
+                        .as_deref()
+                        .is_some_and(|b| secret(&String::from_utf8_lossy(b)))
+                    {
+                        Some("the body it would resend")
+                    } else {
+                        None
+                    };
+                    if let Some(what) = carried {
+                        return Err(SendError::Http(format!(
+                            "not following the {status} redirect to {host}: {what} carries a secret, and secrets do not go to another host on a redirect"
+                        )));
+                    }
                 }
                 url = to;
                 continue;

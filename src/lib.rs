@@ -32,6 +32,7 @@ pub mod report;
 pub mod runner;
 pub mod scope;
 pub mod script;
+pub mod secret_hosts;
 pub mod session;
 pub mod state;
 pub mod template;

@@ -107,6 +107,11 @@ impl Redactor {
         self.values.is_empty()
     }
 
+    /// Whether `text` contains a secret value.
+    pub fn finds(&self, text: &str) -> bool {
+        self.automaton.as_ref().is_some_and(|ac| ac.is_match(text))
+    }
+
     /// Returns `text` with every secret value replaced by [`MASK`].
     pub fn mask(&self, text: &str) -> String {
         match &self.automaton {

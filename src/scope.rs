@@ -205,6 +205,16 @@ impl<'a> Scope<'a> {
         }
     }
 
+    /// The collection the scope reads.
+    pub fn collection(&self) -> &'a Collection {
+        self.collection
+    }
+
+    /// The active environment's name.
+    pub fn env_name(&self) -> Option<&'a str> {
+        self.inputs.env.as_deref()
+    }
+
     /// The definition of a variable: the environment's override, else the collection's.
     pub fn def(&self, name: &str) -> Option<&'a VarDef> {
         self.inputs

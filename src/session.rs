@@ -45,6 +45,10 @@ pub struct SendOpts {
     /// Do not verify TLS certificates (warned about on every run).
     #[arg(long, short = 'k')]
     pub insecure: bool,
+    /// Let secret NAME go to HOST this once, though it is bound to other hosts (said on the step
+    /// line); repeatable. `*=HOST` allows every secret.
+    #[arg(long = "allow-secret-host", value_name = "NAME=HOST", value_parser = crate::secret_hosts::parse_allow)]
+    pub allow_secret_hosts: Vec<(String, String)>,
 }
 
 impl SendOpts {
@@ -152,6 +156,7 @@ pub fn open_runner(
             fresh: opts.fresh,
             state_dir: None,
             tls: opts.tls(),
+            allow_secret_hosts: opts.allow_secret_hosts.clone(),
         },
     )
     .map_err(|e| {

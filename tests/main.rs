@@ -14,4 +14,5 @@ mod oauth;
 mod props;
 mod repl;
 mod scripts;
+mod secret_hosts;
 mod tls;

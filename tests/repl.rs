@@ -457,7 +457,7 @@ async fn browser_clicks_allow_and_login_finishes() {
             mock_url: None,
             fresh: true,
             state_dir: None,
-            tls: Default::default(),
+            ..Default::default()
         },
     )
     .unwrap();

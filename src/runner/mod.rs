@@ -44,6 +44,9 @@ pub enum FailureKind {
     Template,
     /// The request could not complete (exit 3).
     Http,
+    /// The request would carry a secret to a host it is not bound to; nothing was sent (exit 2,
+    /// even after earlier steps: the collection, not the run, must change).
+    Secret,
 }
 
 impl FailureKind {
@@ -51,7 +54,7 @@ impl FailureKind {
     pub fn exit_code(self) -> i32 {
         match self {
             FailureKind::Assertion => 1,
-            FailureKind::Template => 2,
+            FailureKind::Template | FailureKind::Secret => 2,
             FailureKind::Http => 3,
         }
     }
@@ -162,6 +165,8 @@ pub struct RunOptions {
     pub state_dir: Option<PathBuf>,
     /// TLS options from the command line (over the collection's `tls:`).
     pub tls: crate::exchange::TlsOptions,
+    /// `--allow-secret-host NAME=HOST`: secrets let through to another host for this run.
+    pub allow_secret_hosts: Vec<(String, String)>,
 }
 
 /// Runs requests and flows of one collection in one environment.
@@ -202,6 +207,10 @@ pub struct Runner {
     pub keep_going: bool,
     /// Limits for scripts.
     pub script_limits: crate::script::Limits,
+    /// `--allow-secret-host NAME=HOST` pairs.
+    pub allow_secret_hosts: Vec<(String, String)>,
+    /// Secret-named process environment variables (bound to the collection's hosts).
+    env_secrets: Vec<(String, String)>,
 }
 
 /// How many lines [`Runner::sent_log`] keeps.
@@ -339,7 +348,16 @@ impl Runner {
             script_limits,
             folder: None,
             keep_going: false,
+            allow_secret_hosts: opts.allow_secret_hosts.clone(),
+            env_secrets: Vec::new(),
         };
+        runner.env_secrets = runner
+            .inputs
+            .process_env
+            .iter()
+            .filter(|(k, _)| crate::redact::is_secret_name(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         runner.keep_going = runner.collection.newman();
         runner.rebuild_redactor();
         Ok(runner)
@@ -498,8 +516,28 @@ impl Runner {
     }
 
     /// Renders a request in the current scope without sending it.
+    /// A request that would carry a secret to a host it is not bound to is refused.
     pub fn render(&self, name: &str) -> Result<Rendered, StepResult> {
-        self.render_in(name, &self.scope(), None)
+        let scope = self.scope();
+        let r = self.render_in(name, &scope, None)?;
+        self.check_secret_hosts(&scope, &r)?;
+        Ok(r)
+    }
+
+    /// Checks that every secret the request carries is bound to its host (see
+    /// [`crate::secret_hosts`]); the notes say which ones `--allow-secret-host` let through.
+    pub fn check_secret_hosts(
+        &self,
+        scope: &Scope<'_>,
+        r: &Rendered,
+    ) -> Result<Vec<String>, StepResult> {
+        crate::secret_hosts::check(scope, &self.env_secrets, &self.allow_secret_hosts, r)
+            .map(|v| v.allowed_once)
+            .map_err(|msg| {
+                let mut fail = StepResult::failed(&r.name, FailureKind::Secret, msg);
+                fail.notes.clear();
+                fail
+            })
     }
 
     fn render_in(
@@ -577,10 +615,17 @@ impl Runner {
                 return fail;
             }
         };
-        let sender = self.sender.clone();
-        let outcome = sender.send(&prepared.rendered).await;
+        let outcome = self.send_prepared(&prepared).await;
         let result = self.complete(prepared, outcome, notes);
         self.replay_after_401(name, flow, result).await
+    }
+
+    /// Phase two of a send: the request on the wire (redirects keep secrets on their host).
+    pub async fn send_prepared(&self, prepared: &Prepared) -> Result<Exchange, SendError> {
+        let redactor = &self.redactor;
+        self.sender
+            .send_guarded(&prepared.rendered, &|t| redactor.finds(t))
+            .await
     }
 
     /// When the API rejected the access token with 401: one refresh (unless another task already
@@ -607,8 +652,7 @@ impl Runner {
                     Ok(p) => p,
                     Err(fail) => return fail,
                 };
-                let sender = self.sender.clone();
-                let outcome = sender.send(&prepared.rendered).await;
+                let outcome = self.send_prepared(&prepared).await;
                 self.complete(prepared, outcome, notes)
             }
             Err(e) => {
@@ -689,6 +733,11 @@ impl Runner {
         drop(scope);
         if let Some(ran) = &pre {
             Self::apply_request_ops(&mut rendered, &ran.output.request_ops);
+        }
+        // After the scripts: a header a script added is checked too.
+        match self.check_secret_hosts(&self.scope(), &rendered) {
+            Ok(allowed) => notes.extend(allowed),
+            Err(fail) => return Err(fail),
         }
         if let Some(warning) = crate::guard::put_guard(&rendered, self.env_state()) {
             if self.put_guard_confirmed && self.put_guard_shown {
@@ -965,17 +1014,19 @@ impl Runner {
 /// one refresh unless another task already replaced the token, then one replay.
 pub async fn send_shared(shared: &tokio::sync::Mutex<Runner>, name: &str) -> StepResult {
     let mut notes = Vec::new();
-    let (prepared, sender) = {
+    let (prepared, sender, redactor) = {
         let mut r = shared.lock().await;
         match r.prepare(name, None, &mut notes).await {
-            Ok(p) => (p, r.sender.clone()),
+            Ok(p) => (p, r.sender.clone(), r.redactor.clone()),
             Err(mut fail) => {
                 fail.notes.splice(0..0, notes);
                 return fail;
             }
         }
     };
-    let outcome = sender.send(&prepared.rendered).await;
+    let outcome = sender
+        .send_guarded(&prepared.rendered, &|t| redactor.finds(t))
+        .await;
     let mut r = shared.lock().await;
     let result = r.complete(prepared, outcome, notes);
     r.replay_after_401(name, None, result).await

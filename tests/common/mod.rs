@@ -116,7 +116,7 @@ pub fn runner_for(
         mock_url: Some(mock.url().to_string()),
         fresh,
         state_dir: None,
-        tls: Default::default(),
+        ..Default::default()
     };
     postie::runner::Runner::new(collection, opts).unwrap()
 }

@@ -99,6 +99,19 @@ pub enum Command {
         /// The collection file.
         collection: PathBuf,
     },
+    /// Check collections before they are shared: credentials in the file (errors, exit 1) and
+    /// likely mistakes (warnings). `file:line:col: level: message [rule]`; silence a rule on a
+    /// line with a `# postie-lint: allow RULE` comment on it or above it.
+    Lint {
+        /// Collection files (with --staged and none given: every staged collection).
+        collections: Vec<PathBuf>,
+        /// Lint the versions staged for commit (`git show :FILE`), for a pre-commit hook.
+        #[arg(long)]
+        staged: bool,
+        /// Output format: text, or GitHub Actions annotations.
+        #[arg(long, value_enum, default_value_t = crate::lint::Format::Text)]
+        format: crate::lint::Format,
+    },
     /// Print the variables in scope (secrets masked) and where each comes from.
     Vars {
         /// The collection file.
@@ -186,6 +199,11 @@ pub fn main() -> i32 {
     crate::limits::set(crate::limits::from_specs(&cli.limits));
     match cli.command {
         Command::Validate { collection } => validate_cmd(&collection),
+        Command::Lint {
+            collections,
+            staged,
+            format,
+        } => lint_cmd(collections, staged, format),
         Command::Jwt { token } => jwt_cmd(&token),
         Command::Import { what } => crate::interop::cli::import(what),
         Command::Mock(args) => crate::mock::cli::run(args),
@@ -270,6 +288,7 @@ async fn dispatch(cmd: Command) -> i32 {
         } => auth_cmd(&action, &collection, device, no_browser, &opts).await,
         Command::Export { what } => crate::interop::cli::export(what).await,
         Command::Validate { .. }
+        | Command::Lint { .. }
         | Command::Import { .. }
         | Command::Jwt { .. }
         | Command::Mock(_)
@@ -277,6 +296,86 @@ async fn dispatch(cmd: Command) -> i32 {
         | Command::State { .. } => {
             unreachable!("handled before the runtime starts")
         }
+    }
+}
+
+/// `postie lint`: exit 0 clean or warnings only, 1 on an error finding, 2 when a file cannot be
+/// read or parsed.
+fn lint_cmd(paths: Vec<PathBuf>, staged: bool, format: crate::lint::Format) -> i32 {
+    use crate::lint::{Level, from_load_error, lint, render, staged_collections, staged_text};
+    let paths = if paths.is_empty() {
+        if !staged {
+            eprintln!("error: name the collection files to lint (or pass --staged)");
+            return EXIT_COLLECTION;
+        }
+        match staged_collections() {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_COLLECTION;
+            }
+        }
+    } else {
+        paths
+    };
+    let mut findings = Vec::new();
+    let mut unreadable = false;
+    let mut skipped = 0usize;
+    for path in &paths {
+        let loaded = if staged {
+            match staged_text(path) {
+                // A hook framework passes every staged YAML file: lint only collections.
+                Ok(text) if !text.lines().any(|l| l.starts_with("requests:")) => {
+                    skipped += 1;
+                    continue;
+                }
+                Ok(text) => crate::collection::Collection::parse(path, text),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    unreadable = true;
+                    continue;
+                }
+            }
+        } else {
+            crate::collection::Collection::load(path)
+        };
+        match loaded {
+            Ok(c) => {
+                let t = crate::template::Templates::new();
+                for e in crate::validate::validate(&c, &t) {
+                    let mut f = from_load_error(&e);
+                    f.rule = "validate";
+                    findings.push(f);
+                }
+                findings.extend(lint(&c, &t));
+            }
+            Err(e) => {
+                unreadable = true;
+                findings.push(from_load_error(&e));
+            }
+        }
+    }
+    print!("{}", render(&findings, format));
+    let _ = std::io::stdout().flush();
+    let errors = findings.iter().filter(|f| f.level == Level::Error).count();
+    let warnings = findings.len() - errors;
+    if format == crate::lint::Format::Text || errors + warnings > 0 {
+        eprintln!(
+            "{} {}, {} {} in {} collection{}",
+            errors,
+            if errors == 1 { "error" } else { "errors" },
+            warnings,
+            if warnings == 1 { "warning" } else { "warnings" },
+            paths.len() - skipped,
+            if paths.len() - skipped == 1 { "" } else { "s" }
+        );
+    }
+    if unreadable {
+        EXIT_COLLECTION
+    } else if errors > 0 {
+        EXIT_ASSERT
+    } else {
+        EXIT_OK
     }
 }
 

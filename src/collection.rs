@@ -719,6 +719,22 @@ pub struct OAuth2Config {
 }
 
 impl OAuth2Config {
+    /// The variables the OAuth2 engine reads or sets by name.
+    pub fn named_variables(&self) -> std::collections::BTreeSet<&str> {
+        let mut out: std::collections::BTreeSet<&str> = [
+            self.access_token.as_str(),
+            self.refresh_token.as_str(),
+            self.redirect_uri.as_str(),
+            self.state.as_str(),
+            self.code.as_str(),
+        ]
+        .into();
+        if self.client_auth.is_some() {
+            out.extend([self.client_id.as_str(), self.client_secret.as_str()]);
+        }
+        out
+    }
+
     /// The role a request plays at the token endpoint, if any.
     pub fn token_role(&self, request: &str) -> Option<TokenRole> {
         if request == self.token {
@@ -998,6 +1014,29 @@ impl Collection {
                 label: format!("request `{name}` script.{phase}"),
                 code,
             });
+        }
+        out
+    }
+
+    /// The text of every script in the collection (collection, folders, requests).
+    pub fn script_texts(&self) -> Vec<&str> {
+        fn both(s: &Option<Scripts>) -> Vec<&str> {
+            s.as_ref()
+                .map(|s| {
+                    s.pre
+                        .iter()
+                        .chain(s.post.iter())
+                        .map(String::as_str)
+                        .collect()
+                })
+                .unwrap_or_default()
+        }
+        let mut out = both(&self.script);
+        for f in self.folders.values() {
+            out.extend(both(&f.script));
+        }
+        for r in self.requests.values() {
+            out.extend(both(&r.script));
         }
         out
     }

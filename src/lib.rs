@@ -23,6 +23,7 @@ pub mod guard;
 pub mod interop;
 pub mod jwt;
 pub mod limits;
+pub mod lint;
 pub mod mock;
 pub mod openapi;
 pub mod output;

@@ -43,6 +43,8 @@ pub struct Report {
     /// Variables no definition provides, which responses are expected to set, with the first
     /// request that uses each.
     pub from_responses: BTreeMap<String, String>,
+    /// Every variable use: where (a key path) and the root name.
+    pub uses: Vec<(Vec<String>, String)>,
 }
 
 /// Checks all templates and conditions; returns every problem found, each located.
@@ -278,6 +280,7 @@ pub fn analyse(c: &Collection, t: &Templates) -> Report {
             None => {}
         }
     }
+    report.uses = uses;
     report
 }
 

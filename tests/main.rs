@@ -7,6 +7,7 @@ mod durability;
 mod engine;
 mod external;
 mod interop;
+mod lint;
 mod mock_api;
 mod mock_spec;
 mod mock_stubs;

@@ -112,6 +112,18 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = crate::lint::Format::Text)]
         format: crate::lint::Format,
     },
+    /// What a change to a collection means: requests added, removed, renamed and changed
+    /// (method, URL parts, query, headers, body fields, auth, captures, asserts, notes), flows'
+    /// steps, variables and environments; secrets masked. Exit 1 when they differ. Also a git
+    /// diff driver (`git config diff.postie.command "postie diff"`).
+    Diff {
+        /// OLD.yaml NEW.yaml; with --git, the files to compare (default: every collection changed
+        /// since REV); as git's diff driver, the seven arguments git passes.
+        files: Vec<PathBuf>,
+        /// Compare the working copy with this git revision.
+        #[arg(long, value_name = "REV")]
+        git: Option<String>,
+    },
     /// Print the variables in scope (secrets masked) and where each comes from.
     Vars {
         /// The collection file.
@@ -204,6 +216,7 @@ pub fn main() -> i32 {
             staged,
             format,
         } => lint_cmd(collections, staged, format),
+        Command::Diff { files, git } => diff_cmd(&files, git.as_deref()),
         Command::Jwt { token } => jwt_cmd(&token),
         Command::Import { what } => crate::interop::cli::import(what),
         Command::Mock(args) => crate::mock::cli::run(args),
@@ -289,6 +302,7 @@ async fn dispatch(cmd: Command) -> i32 {
         Command::Export { what } => crate::interop::cli::export(what).await,
         Command::Validate { .. }
         | Command::Lint { .. }
+        | Command::Diff { .. }
         | Command::Import { .. }
         | Command::Jwt { .. }
         | Command::Mock(_)
@@ -373,6 +387,137 @@ fn lint_cmd(paths: Vec<PathBuf>, staged: bool, format: crate::lint::Format) -> i
     if unreadable {
         EXIT_COLLECTION
     } else if errors > 0 {
+        EXIT_ASSERT
+    } else {
+        EXIT_OK
+    }
+}
+
+/// `postie diff`: two files, a git revision, or git's seven driver arguments.
+fn diff_cmd(files: &[PathBuf], rev: Option<&str>) -> i32 {
+    use crate::diff::{Doc, diff, plain, render};
+    let read = |p: &Path| -> Result<String, String> {
+        if p == Path::new("/dev/null") || !p.exists() {
+            return Ok(String::new());
+        }
+        std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    let compare = |old_name: &str, new_name: &str, old: &str, new: &str| -> Result<bool, String> {
+        let parse = |name: &str, text: &str| {
+            Doc::parse(text).map_err(|e| format!("{name}: not a collection: {e}"))
+        };
+        let (a, b) = (parse(old_name, old)?, parse(new_name, new)?);
+        if !a.is_collection() && !b.is_collection() {
+            return Err(format!("{new_name}: not a collection (no `requests:`)"));
+        }
+        let sections = diff(&a, &b);
+        if sections.is_empty() {
+            if old != new {
+                println!(
+                    "--- {old_name}\n+++ {new_name}\n  no change in meaning (formatting, comments or order only)"
+                );
+            }
+            return Ok(false);
+        }
+        print!("{}", render(old_name, new_name, &sections));
+        Ok(true)
+    };
+    // git's external diff: path old-file old-hex old-mode new-file new-hex new-mode.
+    if rev.is_none() && files.len() == 7 {
+        let name = files[0].display().to_string();
+        let (old, new) = match (read(&files[1]), read(&files[4])) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("error: {e}");
+                return EXIT_COLLECTION;
+            }
+        };
+        let (a, b) = (format!("a/{name}"), format!("b/{name}"));
+        if compare(&a, &b, &old, &new).is_err() {
+            // Not a collection (or not one yet): git still gets a diff.
+            print!("{}", plain(&a, &b, &old, &new));
+        }
+        // git stops at an external diff that exits non-zero.
+        return EXIT_OK;
+    }
+    let mut differ = false;
+    let mut failed = false;
+    let mut one = |old_name: &str, new_name: &str, old: String, new: String| match compare(
+        old_name, new_name, &old, &new,
+    ) {
+        Ok(d) => differ |= d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            failed = true;
+        }
+    };
+    match (rev, files.len()) {
+        (Some(rev), _) => {
+            let paths: Vec<PathBuf> = if files.is_empty() {
+                match crate::diff::changed_collections(rev) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return EXIT_COLLECTION;
+                    }
+                }
+            } else {
+                files.to_vec()
+            };
+            for p in &paths {
+                let old = match crate::diff::at_revision(rev, p) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return EXIT_COLLECTION;
+                    }
+                };
+                let new = match read(p) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return EXIT_COLLECTION;
+                    }
+                };
+                one(
+                    &format!("{rev}:{}", p.display()),
+                    &p.display().to_string(),
+                    old,
+                    new,
+                );
+            }
+        }
+        (None, 2) => {
+            let (old, new) = match (read(&files[0]), read(&files[1])) {
+                (Ok(a), Ok(b)) => (a, b),
+                (Err(e), _) | (_, Err(e)) => {
+                    eprintln!("error: {e}");
+                    return EXIT_COLLECTION;
+                }
+            };
+            for f in files {
+                if !f.exists() {
+                    eprintln!("error: {}: no such file", f.display());
+                    return EXIT_COLLECTION;
+                }
+            }
+            one(
+                &files[0].display().to_string(),
+                &files[1].display().to_string(),
+                old,
+                new,
+            );
+        }
+        _ => {
+            eprintln!(
+                "error: postie diff takes OLD.yaml NEW.yaml, or --git REV [FILE...], or the seven arguments of git's diff driver"
+            );
+            return EXIT_COLLECTION;
+        }
+    }
+    if failed {
+        EXIT_COLLECTION
+    } else if differ {
         EXIT_ASSERT
     } else {
         EXIT_OK

@@ -16,6 +16,7 @@ pub mod capture;
 pub mod chain;
 pub mod cli;
 pub mod collection;
+pub mod diff;
 pub mod exchange;
 pub mod exit;
 pub mod fake;

@@ -3,6 +3,7 @@
 mod chaining;
 mod cli;
 mod common;
+mod diff;
 mod durability;
 mod engine;
 mod external;

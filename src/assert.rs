@@ -83,6 +83,38 @@ pub fn check_in(
     check(&spec, ex)
 }
 
+/// What an assertion checks, as written (for documents and listings; nothing is evaluated).
+pub fn describe(spec: &AssertSpec) -> String {
+    if let Some(n) = &spec.name {
+        return n.clone();
+    }
+    if let Some(s) = &spec.status {
+        return format!("status is {s}");
+    }
+    if let Some(ms) = spec.max_ms {
+        return format!("response time < {ms}ms");
+    }
+    let subject = match (&spec.jsonpath, &spec.header) {
+        (Some(p), _) => p.clone(),
+        (None, Some(h)) => format!("header {h}"),
+        (None, None) => return "empty assertion".into(),
+    };
+    if let Some(e) = &spec.equals {
+        return format!("{subject} equals {e}");
+    }
+    if let Some(want) = spec.exists {
+        return if want {
+            format!("{subject} exists")
+        } else {
+            format!("{subject} does not exist")
+        };
+    }
+    if let Some(m) = &spec.matches {
+        return format!("{subject} matches /{m}/");
+    }
+    format!("{subject}: no predicate")
+}
+
 /// Checks one assertion (expected values taken literally); a named one reports its name.
 pub fn check(spec: &AssertSpec, ex: &Exchange) -> AssertResult {
     let mut r = check_unnamed(spec, ex);

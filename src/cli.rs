@@ -124,6 +124,15 @@ pub enum Command {
         #[arg(long, value_name = "REV")]
         git: Option<String>,
     },
+    /// Living documentation: the collection as Markdown (description, OAuth2 setup, flows as
+    /// numbered steps, each request with its curl line, variables and where each comes from).
+    Doc {
+        /// The collection file.
+        collection: PathBuf,
+        /// Write here instead of stdout.
+        #[arg(long, short = 'o', value_name = "FILE.md")]
+        output: Option<PathBuf>,
+    },
     /// Print the variables in scope (secrets masked) and where each comes from.
     Vars {
         /// The collection file.
@@ -217,6 +226,7 @@ pub fn main() -> i32 {
             format,
         } => lint_cmd(collections, staged, format),
         Command::Diff { files, git } => diff_cmd(&files, git.as_deref()),
+        Command::Doc { collection, output } => doc_cmd(&collection, output.as_deref()),
         Command::Jwt { token } => jwt_cmd(&token),
         Command::Import { what } => crate::interop::cli::import(what),
         Command::Mock(args) => crate::mock::cli::run(args),
@@ -303,6 +313,7 @@ async fn dispatch(cmd: Command) -> i32 {
         Command::Validate { .. }
         | Command::Lint { .. }
         | Command::Diff { .. }
+        | Command::Doc { .. }
         | Command::Import { .. }
         | Command::Jwt { .. }
         | Command::Mock(_)
@@ -390,6 +401,32 @@ fn lint_cmd(paths: Vec<PathBuf>, staged: bool, format: crate::lint::Format) -> i
         EXIT_ASSERT
     } else {
         EXIT_OK
+    }
+}
+
+/// `postie doc`: the collection as Markdown, on stdout or into a file.
+fn doc_cmd(path: &Path, output: Option<&Path>) -> i32 {
+    let templates = crate::template::Templates::new();
+    let c = match session::load_with(path, &templates) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let text = crate::doc::markdown(&c, &templates);
+    match output {
+        None => {
+            print!("{text}");
+            EXIT_OK
+        }
+        Some(p) => {
+            if let Err(e) = report::prepare_path(p)
+                .and_then(|_| std::fs::write(p, text.as_bytes()).map_err(|e| e.to_string()))
+            {
+                eprintln!("error: cannot write {}: {e}", p.display());
+                return EXIT_COLLECTION;
+            }
+            eprintln!("wrote {}", p.display());
+            EXIT_OK
+        }
     }
 }
 

@@ -17,6 +17,7 @@ pub mod chain;
 pub mod cli;
 pub mod collection;
 pub mod diff;
+pub mod doc;
 pub mod exchange;
 pub mod exit;
 pub mod fake;

@@ -295,3 +295,54 @@ fn staged_versions_and_unignored_state_in_a_git_repository() {
         r.stdout
     );
 }
+
+#[test]
+fn the_bundled_collections_doc_is_current() {
+    // docs/constant_contact.md is `postie doc`'s output, checked in: when the collection changes,
+    // regenerate it with the command below.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let r = run_postie(
+        root,
+        &["doc", "collections/constant_contact.yaml"],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    let checked_in = std::fs::read_to_string(root.join("docs/constant_contact.md")).unwrap();
+    assert!(
+        r.stdout == checked_in,
+        "docs/constant_contact.md is stale: run `postie doc collections/constant_contact.yaml -o docs/constant_contact.md`"
+    );
+    // It carries no secret, names every request and flow, and its links resolve.
+    assert!(!checked_in.contains("mock-secret-Zk8xQ2vN7pLr4tYw"));
+    let heads: std::collections::BTreeSet<String> = checked_in
+        .lines()
+        .filter_map(|l| l.strip_prefix("### "))
+        .map(|h| {
+            h.to_lowercase()
+                .chars()
+                .filter_map(|c| match c {
+                    'a'..='z' | '0'..='9' | '-' | '_' => Some(c),
+                    ' ' => Some('-'),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect();
+    let c = postie::collection::Collection::load(&root.join("collections/constant_contact.yaml"))
+        .unwrap();
+    for name in c.requests.keys() {
+        assert!(heads.contains(&format!("request-{name}")), "{name}");
+    }
+    for name in c.flows.keys() {
+        assert!(heads.contains(&format!("flow-{name}")), "{name}");
+    }
+    for link in checked_in.split("](#").skip(1) {
+        let target = link.split(')').next().unwrap();
+        let top = ["signing-in-oauth2", "flows", "requests", "variables"];
+        assert!(
+            heads.contains(target) || top.contains(&target),
+            "dangling #{target}"
+        );
+    }
+}

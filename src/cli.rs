@@ -46,7 +46,8 @@ pub enum Command {
         /// Stop after this step.
         #[arg(long)]
         to: Option<String>,
-        /// Write a report: junit=PATH or json=PATH; repeatable (parent directories are created).
+        /// Write a report: junit=PATH, json=PATH or html=PATH (one self-contained page with each
+        /// request and response, secrets masked); repeatable (parent directories are created).
         #[arg(long = "report", value_name = "KIND=PATH")]
         reports: Vec<ReportSpec>,
         /// Send a PUT even when the PUT guard says it would null fields the resource has.
@@ -634,6 +635,9 @@ async fn run_cmd(
         let _ = tokio::signal::ctrl_c().await;
     });
     let iterations = rows.as_ref().map(Vec::len).unwrap_or(1);
+    // The HTML report shows bodies, which the runner drops after each step: keep a masked copy.
+    let keep_details = reports.iter().any(|r| matches!(r, ReportSpec::Html(_)));
+    let mut details: Vec<Vec<report::html::Detail>> = Vec::new();
     let mut rows = rows.map(|r| r.into_iter());
     let mut results = Vec::with_capacity(iterations);
     for i in 0..iterations {
@@ -654,7 +658,11 @@ async fn run_cmd(
             runner.env_key()
         );
         let recording = how.record.is_some();
+        let mut these: Vec<report::html::Detail> = Vec::new();
         let mut printed = |r: &crate::runner::StepResult, red: &crate::redact::Redactor| {
+            if keep_details {
+                these.push(report::html::Detail::of(r, red));
+            }
             if recording && let Some(ex) = &r.exchange {
                 recorded.push(crate::mock::engine::record::Exchange::of(ex));
                 if red.len() > secrets.len() {
@@ -686,6 +694,7 @@ async fn run_cmd(
         if iterations > 1 {
             result.iteration = Some((i + 1, iterations));
         }
+        details.push(these);
         let interrupted = result.interrupted;
         let failed = result.exit_code() != 0;
         results.push(result);
@@ -717,12 +726,13 @@ async fn run_cmd(
             }
         }
     }
-    finish(&mut runner, &results, reports, style)
+    finish(&mut runner, &results, &details, reports, style)
 }
 
 fn finish(
     runner: &mut Runner,
     results: &[FlowResult],
+    details: &[Vec<report::html::Detail>],
     reports: &[ReportSpec],
     style: Style,
 ) -> i32 {
@@ -740,6 +750,7 @@ fn finish(
         &runner.collection.name,
         &runner.env_key(),
         results,
+        details,
         red,
     ) {
         eprintln!("error: {e}");

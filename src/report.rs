@@ -1,4 +1,6 @@
-//! CI reports: JUnit XML and JSON, rendered from flow results with secrets masked.
+//! CI reports: JUnit XML, JSON and HTML, rendered from flow results with secrets masked.
+
+pub mod html;
 
 use serde_json::{Value, json};
 
@@ -13,13 +15,15 @@ pub enum ReportSpec {
     Junit(std::path::PathBuf),
     /// JSON.
     Json(std::path::PathBuf),
+    /// One self-contained HTML page.
+    Html(std::path::PathBuf),
 }
 
 impl ReportSpec {
     /// Where the report goes.
     pub fn path(&self) -> &std::path::Path {
         match self {
-            ReportSpec::Junit(p) | ReportSpec::Json(p) => p,
+            ReportSpec::Junit(p) | ReportSpec::Json(p) | ReportSpec::Html(p) => p,
         }
     }
 }
@@ -77,7 +81,10 @@ impl std::str::FromStr for ReportSpec {
         match s.split_once('=') {
             Some(("junit", p)) if !p.is_empty() => Ok(ReportSpec::Junit(p.into())),
             Some(("json", p)) if !p.is_empty() => Ok(ReportSpec::Json(p.into())),
-            _ => Err(format!("`{s}`: expected junit=PATH or json=PATH")),
+            Some(("html", p)) if !p.is_empty() => Ok(ReportSpec::Html(p.into())),
+            _ => Err(format!(
+                "`{s}`: expected junit=PATH, json=PATH or html=PATH"
+            )),
         }
     }
 }
@@ -282,10 +289,12 @@ pub fn write_reports(
     collection: &str,
     env: &str,
     results: &[FlowResult],
+    details: &[Vec<html::Detail>],
     red: &Redactor,
 ) -> Result<(), String> {
     for spec in specs {
         let text = match spec {
+            ReportSpec::Html(_) => html::report(collection, env, results, details, red),
             ReportSpec::Junit(_) => junit_report(collection, results, red),
             ReportSpec::Json(_) => {
                 serde_json::to_string_pretty(&json_report(collection, env, results, red))

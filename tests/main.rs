@@ -15,6 +15,7 @@ mod mock_stubs;
 mod oauth;
 mod props;
 mod repl;
+mod reports;
 mod scripts;
 mod secret_hosts;
 mod tls;

@@ -425,14 +425,6 @@ fn pty_prompt_completion_and_ctrl_c_cancels_a_slow_request() {
 /// `.ci/run` installs) opens the URL `login` prints and clicks Allow on the mock's consent page.
 #[tokio::test(flavor = "multi_thread")]
 async fn browser_clicks_allow_and_login_finishes() {
-    let Some(driver) = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
-        .iter()
-        .find(|p| std::path::Path::new(p).exists())
-    else {
-        panic!(
-            "chromedriver is not installed: run scripts/test, which installs it (by hand: apt-get install chromium chromium-driver)"
-        );
-    };
     let dir = project();
     // A client registered for this test, redirecting to a free loopback port.
     let port = crate::common::closed_port();
@@ -478,16 +470,9 @@ async fn browser_clicks_allow_and_login_finishes() {
             break format!("http{u}");
         }
     };
-    let wd_port = crate::common::closed_port();
-    let mut chromedriver = std::process::Command::new(driver)
-        .arg(format!("--port={wd_port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let result = drive_browser(wd_port, &url).await;
-    let _ = chromedriver.kill();
-    let _ = chromedriver.wait();
+    let browser = crate::common::browser::Browser::start().await;
+    let result = click_allow(&browser, &url).await;
+    browser.close().await;
     result.unwrap();
     let (out, runner) = tokio::time::timeout(Duration::from_secs(20), login)
         .await
@@ -507,83 +492,18 @@ async fn browser_clicks_allow_and_login_finishes() {
     assert_eq!(claims["cid"], "browser-app");
 }
 
-/// Minimal W3C WebDriver client: new session, navigate, click `#allow`, wait for the callback page.
-async fn drive_browser(port: u16, url: &str) -> Result<(), String> {
-    let http = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut session = None;
+/// Opens the authorize URL, clicks `#allow`, waits for the callback page.
+async fn click_allow(b: &crate::common::browser::Browser, url: &str) -> Result<(), String> {
+    b.goto(url).await;
+    let allow = b.find("#allow").await.ok_or("no Allow button")?;
+    b.click(&allow).await;
     for _ in 0..200 {
-        let caps = serde_json::json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": [
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            format!("--user-data-dir={}", std::env::temp_dir().join(format!("postie-chrome-{port}")).display())]}}}});
-        match http
-            .post(format!("{base}/session"))
-            .json(&caps)
-            .send()
-            .await
-        {
-            Ok(r) => {
-                let v: Value = r.json().await.map_err(|e| e.to_string())?;
-                session = v["value"]["sessionId"].as_str().map(String::from);
-                if session.is_none() {
-                    return Err(format!("no session: {v}"));
-                }
-                break;
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        if b.source().await.contains("<h1>Logged in</h1>") {
+            return Ok(());
         }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let sid = session.ok_or("chromedriver did not start")?;
-    let s = format!("{base}/session/{sid}");
-    let outcome = async {
-        http.post(format!("{s}/url"))
-            .json(&serde_json::json!({"url": url}))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let el: Value = http
-            .post(format!("{s}/element"))
-            .json(&serde_json::json!({"using": "css selector", "value": "#allow"}))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
-        let id = el["value"]
-            .as_object()
-            .and_then(|m| m.values().next())
-            .and_then(Value::as_str)
-            .ok_or(format!("no Allow button: {el}"))?
-            .to_string();
-        http.post(format!("{s}/element/{id}/click"))
-            .json(&serde_json::json!({}))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        for _ in 0..200 {
-            let src: Value = http
-                .get(format!("{s}/source"))
-                .send()
-                .await
-                .map_err(|e| e.to_string())?
-                .json()
-                .await
-                .map_err(|e| e.to_string())?;
-            if src["value"]
-                .as_str()
-                .is_some_and(|p| p.contains("<h1>Logged in</h1>"))
-            {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Err("the browser never reached the callback page".to_string())
-    }
-    .await;
-    let _ = http.delete(&s).send().await;
-    outcome
+    Err("the browser never reached the callback page".to_string())
 }
 
 #[test]

@@ -74,6 +74,8 @@ pub fn run_postie(dir: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option
     }
 }
 
+pub mod browser;
+
 /// A port nothing listens on.
 pub fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -28,6 +28,10 @@ pub struct Cli {
     /// template-steps (e.g. `--limit collection-size=128MiB`); repeatable.
     #[arg(long = "limit", global = true, value_name = "NAME=VALUE")]
     pub limits: Vec<crate::limits::LimitSpec>,
+    /// Colour: auto (a terminal, unless NO_COLOR is set), always, never — everywhere, the REPL
+    /// included.
+    #[arg(long, global = true, value_enum, default_value_t = crate::output::ColorChoice::Auto)]
+    pub color: crate::output::ColorChoice,
 }
 
 /// Subcommands.
@@ -72,6 +76,10 @@ pub enum Command {
         /// FILE` replays it; see `postie record`).
         #[arg(long, value_name = "FILE")]
         record: Option<PathBuf>,
+        /// A live progress line on stderr (steps done/total, the request in flight, elapsed):
+        /// auto (a terminal, not CI), always, never.
+        #[arg(long, value_enum, default_value_t = crate::progress::When::Auto)]
+        progress: crate::progress::When,
         /// Environment, variables, state and mock options.
         #[command(flatten)]
         opts: SendOpts,
@@ -195,6 +203,11 @@ pub enum Command {
         #[command(subcommand)]
         what: crate::interop::cli::ExportWhat,
     },
+    /// Print a shell completion script: `postie completions bash > ~/.local/share/bash-completion/completions/postie`.
+    Completions {
+        /// bash, zsh, fish, powershell or elvish.
+        shell: clap_complete::Shell,
+    },
     /// Decode a JWT (header, claims, expiry, scopes) without verifying it.
     Jwt {
         /// The token (or `-` to read it from stdin).
@@ -219,6 +232,7 @@ pub fn main() -> i32 {
         }
     };
     crate::limits::set(crate::limits::from_specs(&cli.limits));
+    crate::output::set_color(cli.color);
     match cli.command {
         Command::Validate { collection } => validate_cmd(&collection),
         Command::Lint {
@@ -229,6 +243,15 @@ pub fn main() -> i32 {
         Command::Diff { files, git } => diff_cmd(&files, git.as_deref()),
         Command::Doc { collection, output } => doc_cmd(&collection, output.as_deref()),
         Command::Jwt { token } => jwt_cmd(&token),
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            let mut cmd = Cli::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "postie", &mut script);
+            // A closed pipe (`| head`) is not an error worth a panic.
+            let _ = std::io::stdout().write_all(&script);
+            EXIT_OK
+        }
         Command::Import { what } => crate::interop::cli::import(what),
         Command::Mock(args) => crate::mock::cli::run(args),
         Command::Record(args) => crate::mock::engine::record::run(args),
@@ -273,9 +296,11 @@ async fn dispatch(cmd: Command) -> i32 {
             folder,
             bail,
             record,
+            progress,
             opts,
         } => {
             let how = RunHow {
+                progress,
                 yes,
                 strict,
                 fail_on_status,
@@ -317,6 +342,7 @@ async fn dispatch(cmd: Command) -> i32 {
         | Command::Doc { .. }
         | Command::Import { .. }
         | Command::Jwt { .. }
+        | Command::Completions { .. }
         | Command::Mock(_)
         | Command::Record(_)
         | Command::State { .. } => {
@@ -564,6 +590,7 @@ fn diff_cmd(files: &[PathBuf], rev: Option<&str>) -> i32 {
 
 /// How `run` treats the PUT guard, rebinding and error statuses, and what it iterates over.
 struct RunHow {
+    progress: crate::progress::When,
     yes: bool,
     strict: bool,
     fail_on_status: bool,
@@ -638,6 +665,14 @@ async fn run_cmd(
     // The HTML report shows bodies, which the runner drops after each step: keep a masked copy.
     let keep_details = reports.iter().any(|r| matches!(r, ReportSpec::Html(_)));
     let mut details: Vec<Vec<report::html::Detail>> = Vec::new();
+    // The live progress line: the planned steps give the total and the next request's name.
+    let planned: Vec<String> = runner
+        .flow_steps(&flow, from.as_deref(), to.as_deref())
+        .map(|s| s.iter().map(|(_, s)| s.request().to_string()).collect())
+        .unwrap_or_default();
+    let progress = crate::progress::Progress::start(how.progress, planned.len() * iterations);
+    let flush_each = tty || how.progress == crate::progress::When::Always;
+    let mut done = 0usize;
     let mut rows = rows.map(|r| r.into_iter());
     let mut results = Vec::with_capacity(iterations);
     for i in 0..iterations {
@@ -659,7 +694,17 @@ async fn run_cmd(
         );
         let recording = how.record.is_some();
         let mut these: Vec<report::html::Detail> = Vec::new();
+        progress.around(planned.first().map(String::as_str), done, || {
+            let _ = out.flush();
+        });
         let mut printed = |r: &crate::runner::StepResult, red: &crate::redact::Redactor| {
+            done += 1;
+            let next = planned.get(done % planned.len().max(1)).map(String::as_str);
+            let next = if done >= planned.len() * iterations {
+                None
+            } else {
+                next
+            };
             if keep_details {
                 these.push(report::html::Detail::of(r, red));
             }
@@ -669,10 +714,12 @@ async fn run_cmd(
                     secrets = red.values().to_vec();
                 }
             }
-            let _ = write!(out, "{}", output::step_line(r, red, style, verbose));
-            if tty {
-                let _ = out.flush();
-            }
+            progress.around(next, done, || {
+                let _ = write!(out, "{}", output::step_line(r, red, style, verbose));
+                if flush_each {
+                    let _ = out.flush();
+                }
+            });
         };
         let result = runner
             .run_flow(
@@ -702,6 +749,7 @@ async fn run_cmd(
             break;
         }
     }
+    progress.finish();
     let _ = out.flush();
     drop(out);
     if results.iter().any(|r| r.interrupted) {

@@ -29,6 +29,7 @@ pub mod lint;
 pub mod mock;
 pub mod openapi;
 pub mod output;
+pub mod progress;
 pub mod redact;
 pub mod repl;
 pub mod report;

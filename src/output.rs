@@ -17,12 +17,40 @@ pub struct Style {
     pub color: bool,
 }
 
+/// `--color`: when output is coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// When stdout is a terminal and `NO_COLOR` is unset or empty.
+    #[default]
+    Auto,
+    /// Always (also into pipes and files, and whatever `NO_COLOR` says).
+    Always,
+    /// Never.
+    Never,
+}
+
+static COLOR: std::sync::OnceLock<ColorChoice> = std::sync::OnceLock::new();
+
+/// Sets the process's colour choice (the CLI does, once, from `--color`).
+pub fn set_color(choice: ColorChoice) {
+    let _ = COLOR.set(choice);
+}
+
+/// Whether output to a stream that is (or is not) a terminal is coloured.
+pub fn color_for(terminal: bool) -> bool {
+    match COLOR.get().copied().unwrap_or_default() {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    }
+}
+
 impl Style {
-    /// Colour when stdout is a terminal and `NO_COLOR` is unset (or empty).
+    /// Colour per `--color` (default: when stdout is a terminal and `NO_COLOR` is unset or
+    /// empty).
     pub fn detect() -> Style {
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         Style {
-            color: !no_color && std::io::stdout().is_terminal(),
+            color: color_for(std::io::stdout().is_terminal()),
         }
     }
     /// No colour.

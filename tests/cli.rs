@@ -1054,3 +1054,95 @@ fn limits_on_size_requests_and_template_work_stop_at_once_and_say_how_to_raise_t
         r.stderr
     );
 }
+
+#[test]
+fn completions_for_each_shell_know_the_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let r = crate::common::run_postie(dir.path(), &["completions", shell], &[], None);
+        assert_eq!(r.code, 0, "{shell}: {}", r.all());
+        for cmd in ["run", "lint", "diff", "doc", "mock"] {
+            assert!(r.stdout.contains(cmd), "{shell} lacks {cmd}");
+        }
+    }
+    // bash loads it, and completes `postie li` to `lint`.
+    let r = crate::common::run_postie(dir.path(), &["completions", "bash"], &[], None);
+    std::fs::write(dir.path().join("postie.bash"), &r.stdout).unwrap();
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg("source ./postie.bash && COMP_WORDS=(postie li) COMP_CWORD=1 && _postie postie li postie && echo \"${COMPREPLY[@]}\"")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("lint"),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = crate::common::run_postie(dir.path(), &["completions", "tcsh"], &[], None);
+    assert_eq!(r.code, 2, "{}", r.all());
+}
+
+#[test]
+fn color_and_progress_follow_the_flags_and_no_color() {
+    let srv = httpmock::MockServer::start();
+    srv.mock(|when, then| {
+        when.any_request();
+        then.status(200)
+            .delay(std::time::Duration::from_millis(300));
+    });
+    let p = crate::common::Project::new(&format!(
+        "name: c\nvariables:\n  api: {}\nrequests:\n  a: {{url: \"<<api>>/a\", assert: [{{status: 200}}]}}\n  b: {{url: \"<<api>>/b\"}}\nflows:\n  main: {{steps: [a, b]}}\n",
+        srv.base_url()
+    ));
+    let esc = "\x1b[";
+    // Pipes get neither colour nor a progress line by default (run_postie sets NO_COLOR=1).
+    let r = p.postie(&["run", "c.yaml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(!r.all().contains(esc), "{:?}", r.all());
+    // --color always wins over NO_COLOR; --color never wins over a terminal.
+    let r = p.postie(&["run", "c.yaml", "--color", "always"]);
+    assert!(r.stdout.contains("\x1b[32m"), "{:?}", r.stdout);
+    let r = p.postie(&["validate", "c.yaml", "--color", "never"]);
+    assert!(!r.all().contains(esc), "{:?}", r.all());
+    // --progress always draws on stderr (steps done/total, the request in flight) and clears
+    // it before each step line; stdout stays clean.
+    let r = p.postie(&["run", "c.yaml", "--progress", "always"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stderr.contains("[0/2] a"), "{:?}", r.stderr);
+    assert!(r.stderr.contains("[1/2] b"), "{:?}", r.stderr);
+    assert!(r.stderr.ends_with("\r\x1b[2K"), "{:?}", r.stderr);
+    assert!(!r.stdout.contains(esc), "{:?}", r.stdout);
+    let r = p.postie_env(&["run", "c.yaml", "--progress", "auto"], &[("CI", "1")]);
+    assert!(!r.stderr.contains(esc), "{:?}", r.stderr);
+}
+
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    // A document far larger than a pipe's buffer, so the writer meets the closed pipe.
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = String::from("name: big\nrequests:\n");
+    for i in 0..3000 {
+        c.push_str(&format!(
+            "  r{i}: {{url: \"http://127.0.0.1:9/{i}\", note: \"request number {i}\"}}\n"
+        ));
+    }
+    std::fs::write(dir.path().join("c.yaml"), c).unwrap();
+    // `| head -c 1`: the reader goes away after one byte.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_postie"))
+        .args(["doc", "c.yaml"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 1];
+    use std::io::Read as _;
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // stdout is dropped (closed) here.
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(141), "{err}");
+}

@@ -95,7 +95,12 @@ impl Hinter for ReplHelper {
 
 impl Highlighter for ReplHelper {
     fn highlight_hint<'h>(&self, hint: &'h str) -> std::borrow::Cow<'h, str> {
-        std::borrow::Cow::Owned(format!("\x1b[2m{hint}\x1b[0m"))
+        // The line editor runs only on a terminal; `--color never` and NO_COLOR still hold.
+        if crate::output::color_for(true) {
+            std::borrow::Cow::Owned(format!("\x1b[2m{hint}\x1b[0m"))
+        } else {
+            std::borrow::Cow::Borrowed(hint)
+        }
     }
 }
 impl Validator for ReplHelper {}

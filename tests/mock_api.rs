@@ -3774,3 +3774,150 @@ async fn the_contract_checks_the_scopes_it_documents() {
         assert_eq!(s, 200, "pack={pack}: {b}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn v2_ids_cross_reference_contacts_lists_and_campaigns() {
+    let m = start(true);
+    let t = m.login("contact_data campaign_data").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut contacts = Vec::new();
+    for i in 0..3 {
+        let (s, c) = m
+            .post(
+                &t,
+                "/v3/contacts",
+                json!({"email_address": {"address": format!("x{i}@example.com")}, "create_source": "Account"}),
+            )
+            .await;
+        assert_eq!(s, 201, "{c}");
+        contacts.push(c["contact_id"].as_str().unwrap().to_string());
+    }
+    // Every contact's V2 id is its place in creation order: find ours among the first ones.
+    let all: Vec<String> = (1..=60).map(|n| n.to_string()).collect();
+    let (s, x) = m
+        .get(
+            &t,
+            &format!(
+                "/v3/contacts/contact_id_xrefs?sequence_ids={}",
+                all.join(",")
+            ),
+        )
+        .await;
+    assert_eq!(s, 200, "{x}");
+    let xrefs = x["xrefs"].as_array().unwrap();
+    let mine: Vec<&Value> = xrefs
+        .iter()
+        .filter(|p| contacts.contains(&p["contact_id"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(mine.len(), 3, "{x}");
+    let seqs: Vec<u64> = mine
+        .iter()
+        .map(|p| p["sequence_id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    assert_eq!(mine[0]["sequence_id"].as_str().unwrap().len(), 10);
+    // Asked in any order, answered ascending, unknown ids left out, repeats once.
+    let (a, b) = (seqs[0], seqs[2]);
+    let (s, x) = m
+        .get(
+            &t,
+            &format!("/v3/contacts/contact_id_xrefs?sequence_ids={b},{a},99999999,{a}"),
+        )
+        .await;
+    assert_eq!(s, 200, "{x}");
+    assert_eq!(
+        x["xrefs"],
+        json!([
+            {"sequence_id": format!("{a:010}"), "contact_id": contacts[0]},
+            {"sequence_id": format!("{b:010}"), "contact_id": contacts[2]},
+        ])
+    );
+    // The vendor's error shape for a missing, malformed or oversized list.
+    for (q, says) in [
+        ("", "sequence_ids is required"),
+        ("?sequence_ids=12,abc", "`abc` is not a V2 id"),
+        (
+            &*format!(
+                "?sequence_ids={}",
+                (1..=501)
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            "at most 500",
+        ),
+    ] {
+        let (s, e) = m
+            .get(&t, &format!("/v3/contacts/contact_id_xrefs{q}"))
+            .await;
+        assert_eq!(s, 400, "{q}: {e}");
+        assert_cc_error(&e, "contacts.api.validation.error");
+        assert!(e.to_string().contains(says), "{q}: {e}");
+    }
+    // Lists and campaigns the same way; a campaign also names its primary email activity.
+    let (s, l) = m
+        .post(&t, "/v3/contact_lists", json!({"name": "xref list"}))
+        .await;
+    assert_eq!(s, 201, "{l}");
+    let (s, x) = m
+        .get(
+            &t,
+            &format!(
+                "/v3/contact_lists/list_id_xrefs?sequence_ids={}",
+                all.join(",")
+            ),
+        )
+        .await;
+    assert_eq!(s, 200, "{x}");
+    assert!(
+        x["xrefs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["list_id"] == l["list_id"]),
+        "{x}"
+    );
+    let (s, c) = m
+        .post(
+            &t,
+            "/v3/emails",
+            json!({"name": "xref campaign", "email_campaign_activities": [{"format_type": 5, "from_name": "a", "from_email": "a@example.com", "reply_to_email": "a@example.com", "subject": "s", "html_content": "<html><body>[[trackingImage]]x</body></html>"}]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{c}");
+    let (s, x) = m
+        .get(
+            &t,
+            "/v3/emails/campaign_id_xrefs?v2_email_campaign_ids=1,2,3",
+        )
+        .await;
+    assert_eq!(s, 200, "{x}");
+    let first = &x["xrefs"][0];
+    assert_eq!(first["v2_email_campaign_id"], "0000000001", "{x}");
+    assert_eq!(first["campaign_id"], c["campaign_id"], "{x}");
+    let primary = c["campaign_activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["role"] == "primary_email")
+        .unwrap();
+    assert_eq!(
+        first["campaign_activity_id"], primary["campaign_activity_id"],
+        "{x}"
+    );
+    let (s, e) = m
+        .get(
+            &t,
+            &format!(
+                "/v3/emails/campaign_id_xrefs?v2_email_campaign_ids={}",
+                (1..=51)
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        )
+        .await;
+    assert_eq!(s, 400, "{e}");
+}

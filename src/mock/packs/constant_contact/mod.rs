@@ -21,6 +21,7 @@ pub mod store;
 pub mod table;
 pub mod tags;
 pub mod webhooks;
+pub mod xrefs;
 
 use serde_json::{Value, json};
 
@@ -171,13 +172,9 @@ pub(crate) fn api(shared: &Shared, req: &Req, rest: &[&str], now: i64) -> Resp {
             "contacts.sign_up_form",
         ),
         ("GET", ["contacts", "counts"]) => (contacts::counts(&sim, req, now), "contacts.counts"),
-        // Named sub-resources are operations of their own (answered by the vendor's contract).
-        ("GET", ["contacts", "contact_id_xrefs"]) | ("GET", ["contact_lists", "list_id_xrefs"]) => {
-            (
-                http::cc_error(404, "not_found", "Resource not found"),
-                "not_found",
-            )
-        }
+        ("GET", ["contacts", "contact_id_xrefs"]) => (xrefs::contacts(&sim, req), "contacts.xrefs"),
+        ("GET", ["contact_lists", "list_id_xrefs"]) => (xrefs::lists(&sim, req), "lists.xrefs"),
+        ("GET", ["emails", "campaign_id_xrefs"]) => (xrefs::campaigns(&sim, req), "emails.xrefs"),
         ("GET", ["contacts", "sms_engagement_history", id]) => (
             contacts::sms_engagement_history(&sim, id),
             "contacts.sms_engagement_history",

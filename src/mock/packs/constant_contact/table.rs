@@ -71,6 +71,11 @@ impl<K: Hash + Eq + Clone, V> Table<K, V> {
         Some(v)
     }
 
+    /// The entry at a position in creation order.
+    pub fn get_index(&self, i: usize) -> Option<(&K, &V)> {
+        self.map.get_index(i)
+    }
+
     /// Whether the key is present.
     pub fn contains_key<Q: ?Sized + Hash + Equivalent<K>>(&self, k: &Q) -> bool {
         self.map.contains_key(k)

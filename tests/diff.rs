@@ -1,7 +1,7 @@
 //! `postie diff`: real revisions of the bundled collection give the expected change lists;
 //! each kind of change is named; secrets never shown; git's driver and `--git REV`.
 
-use crate::common::run_postie;
+use crate::common::{git, run_postie};
 
 fn fixtures() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/diff")
@@ -216,21 +216,6 @@ fn every_kind_of_change_is_named_and_secrets_are_not_shown() {
     let r = run_postie(dir.path(), &["diff", "old.yaml", "nope.yaml"], &[], None);
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains("nope.yaml: no such file"), "{}", r.stderr);
-}
-
-fn git(dir: &std::path::Path, args: &[&str]) -> String {
-    let o = std::process::Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git");
-    assert!(
-        o.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! `postie lint`: every rule with a case it must flag and one it must not; output formats;
 //! `--staged` in a real git repository; the bundled collection lints clean.
 
-use crate::common::run_postie;
+use crate::common::{git, run_postie};
 
 fn lint_text(collection: &str, args: &[&str]) -> crate::common::Run {
     let dir = tempfile::tempdir().unwrap();
@@ -171,20 +171,6 @@ fn the_bundled_collection_lints_clean() {
     assert!(r.stderr.contains("0 errors, 0 warnings"), "{}", r.stderr);
 }
 
-fn git(dir: &std::path::Path, args: &[&str]) {
-    let o = std::process::Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git");
-    assert!(
-        o.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
 #[test]
 fn staged_versions_and_unignored_state_in_a_git_repository() {
     let dir = tempfile::tempdir().unwrap();
@@ -220,59 +206,26 @@ fn staged_versions_and_unignored_state_in_a_git_repository() {
     let hook = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pre-commit");
     std::fs::create_dir_all(d.join(".git/hooks")).unwrap();
     std::fs::copy(&hook, d.join(".git/hooks/pre-commit")).unwrap();
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_postie"))
-        .parent()
-        .unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let commit = std::process::Command::new("git")
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.com",
-            "commit",
-            "-qm",
-            "x",
-        ])
-        .current_dir(d)
-        .env("PATH", &path)
-        .output()
-        .unwrap();
+    let commit = || commit_through_the_hook(d);
+    let refused = commit();
     assert!(
-        !commit.status.success(),
+        !refused.status.success(),
         "the hook let a credential through"
     );
     // git shows a hook's output on its stderr.
     let said = format!(
         "{}{}",
-        String::from_utf8_lossy(&commit.stdout),
-        String::from_utf8_lossy(&commit.stderr)
+        String::from_utf8_lossy(&refused.stdout),
+        String::from_utf8_lossy(&refused.stderr)
     );
     assert!(said.contains("[credential]"), "{said}");
     std::fs::write(d.join("c.yaml"), BASE).unwrap();
     git(d, &["add", "c.yaml"]);
-    let commit = std::process::Command::new("git")
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.com",
-            "commit",
-            "-qm",
-            "x",
-        ])
-        .current_dir(d)
-        .env("PATH", &path)
-        .output()
-        .unwrap();
+    let taken = commit();
     assert!(
-        commit.status.success(),
+        taken.status.success(),
         "{}",
-        String::from_utf8_lossy(&commit.stderr)
+        String::from_utf8_lossy(&taken.stderr)
     );
 
     // `.env` beside the collection, not ignored: an error until .gitignore names it.
@@ -345,4 +298,30 @@ fn the_bundled_collections_doc_is_current() {
             "dangling #{target}"
         );
     }
+}
+
+/// `git commit` with this build's postie first on PATH, so the installed hook runs it.
+fn commit_through_the_hook(dir: &std::path::Path) -> std::process::Output {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_postie"))
+        .parent()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-qm",
+            "x",
+        ])
+        .current_dir(dir)
+        .env("PATH", &path)
+        .output()
+        .unwrap()
 }

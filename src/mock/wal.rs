@@ -478,6 +478,28 @@ fn entry_key(line: &str) -> Option<(String, String)> {
     Some((table.to_string(), format!("\"{key}\"")))
 }
 
+/// Puts the calling thread at the lowest priority the platform offers without privileges:
+/// `SCHED_IDLE` on Linux, else the lowest niceness. Refused: it runs at normal priority.
+fn low_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::unix::{
+            NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
+            thread_native_id,
+        };
+        if set_thread_priority_and_policy(
+            thread_native_id(),
+            thread_priority::ThreadPriority::Min,
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+        )
+        .is_ok()
+        {
+            return;
+        }
+    }
+    let _ = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min);
+}
+
 /// Merges a sealed journal into the snapshot without the simulation: the snapshot is streamed
 /// line by line, each entry replaced by the journal's newer value (or dropped), new entries
 /// appended in the order they were created.
@@ -692,6 +714,11 @@ impl Wal {
         let compactor = std::thread::Builder::new()
             .name("postie-mock-compact".into())
             .spawn(move || {
+                // Compaction is background work: it takes the CPU only when the server does not
+                // want it (SCHED_IDLE on Linux: a request arriving preempts it at once), so
+                // requests sharing its core are not delayed by a snapshot being rewritten. Under
+                // sustained full load it waits, and the journal grows until the load stops.
+                low_priority();
                 while rx.recv().is_ok() {
                     if let Err(e) = compact(&c.files) {
                         eprintln!("postie mock: compaction failed: {e}");

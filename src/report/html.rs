@@ -81,23 +81,8 @@ impl Detail {
     }
 }
 
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() && !matches!(c, '\n' | '\t') => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
+// HTML text and attribute values escape as XML's do (control characters dropped).
+use super::xml_escape as esc;
 
 const STYLE: &str = r#"
 :root{--ok:#1a7f37;--bad:#cf222e;--skip:#9a6700;--mute:#57606a;--line:#d0d7de;--bg:#f6f8fa}

@@ -18,8 +18,8 @@ fn v2_id(index: usize) -> String {
     format!("{:010}", index + 1)
 }
 
-/// The ids asked for, parsed: digits, comma-separated, at most `max`; each as a 0-based index.
-fn asked(req: &Req, param: &str, max: usize) -> Result<Vec<(String, usize)>, Resp> {
+/// The ids asked for, parsed: digits, comma-separated, at most `max`; each as a 0-based place.
+fn asked(req: &Req, param: &str, max: usize) -> Result<Vec<usize>, Resp> {
     let Some(raw) = req.q(param).filter(|v| !v.trim().is_empty()) else {
         return Err(validation(&[format!("{param} is required")]));
     };
@@ -41,70 +41,67 @@ fn asked(req: &Req, param: &str, max: usize) -> Result<Vec<(String, usize)>, Res
             }
         };
         if n >= 1 {
-            out.push((id.to_string(), (n - 1) as usize));
+            out.push((n - 1) as usize);
         }
     }
     Ok(out)
 }
 
-/// Sorted by V2 id, ascending, without repeats, as the vendor's responses are.
-fn answer(mut pairs: Vec<(usize, Value)>) -> Resp {
-    pairs.sort_by_key(|(i, _)| *i);
-    pairs.dedup_by_key(|(i, _)| *i);
-    Resp::json(
-        200,
-        &json!({"xrefs": pairs.into_iter().map(|(_, v)| v).collect::<Vec<_>>()}),
-    )
+/// One cross-reference answer: the ids asked for in `param` (at most `max`), each that names a
+/// row of `table` by its place turned into an entry by `entry`, sorted by V2 id without repeats.
+fn xrefs<K, V>(
+    req: &Req,
+    param: &str,
+    max: usize,
+    table: &super::table::Table<K, V>,
+    entry: impl Fn(String, &K, &V) -> Value,
+) -> Resp
+where
+    K: std::hash::Hash + Eq + Clone,
+{
+    let mut places = match asked(req, param, max) {
+        Ok(ids) => ids,
+        Err(r) => return r,
+    };
+    places.sort_unstable();
+    places.dedup();
+    let found: Vec<Value> = places
+        .into_iter()
+        .filter_map(|i| table.get_index(i).map(|(k, v)| entry(v2_id(i), k, v)))
+        .collect();
+    Resp::json(200, &json!({ "xrefs": found }))
 }
 
 /// `GET /contacts/contact_id_xrefs?sequence_ids=…` (at most 500).
 pub fn contacts(sim: &Sim, req: &Req) -> Resp {
-    let ids = match asked(req, "sequence_ids", 500) {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    answer(
-        ids.into_iter()
-            .filter_map(|(_, i)| {
-                let (id, _) = sim.contacts.get_index(i)?;
-                Some((i, json!({"sequence_id": v2_id(i), "contact_id": id})))
-            })
-            .collect(),
+    xrefs(
+        req,
+        "sequence_ids",
+        500,
+        &sim.contacts,
+        |seq, id, _| json!({"sequence_id": seq, "contact_id": id}),
     )
 }
 
 /// `GET /contact_lists/list_id_xrefs?sequence_ids=…` (at most 500).
 pub fn lists(sim: &Sim, req: &Req) -> Resp {
-    let ids = match asked(req, "sequence_ids", 500) {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    answer(
-        ids.into_iter()
-            .filter_map(|(_, i)| {
-                let (id, _) = sim.lists.get_index(i)?;
-                Some((i, json!({"sequence_id": v2_id(i), "list_id": id})))
-            })
-            .collect(),
+    xrefs(
+        req,
+        "sequence_ids",
+        500,
+        &sim.lists,
+        |seq, id, _| json!({"sequence_id": seq, "list_id": id}),
     )
 }
 
 /// `GET /emails/campaign_id_xrefs?v2_email_campaign_ids=…` (at most 50): the campaign and its
 /// primary email activity.
 pub fn campaigns(sim: &Sim, req: &Req) -> Resp {
-    let ids = match asked(req, "v2_email_campaign_ids", 50) {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    answer(
-        ids.into_iter()
-            .filter_map(|(_, i)| {
-                let (id, c) = sim.campaigns.get_index(i)?;
-                Some((
-                    i,
-                    json!({"v2_email_campaign_id": v2_id(i), "campaign_id": id, "campaign_activity_id": c.primary}),
-                ))
-            })
-            .collect(),
+    xrefs(
+        req,
+        "v2_email_campaign_ids",
+        50,
+        &sim.campaigns,
+        |seq, id, c| json!({"v2_email_campaign_id": seq, "campaign_id": id, "campaign_activity_id": c.primary}),
     )
 }

@@ -99,13 +99,21 @@ fn a_secret_goes_only_to_the_hosts_of_the_collections_url_variables() {
         p.dir.path(),
         &["repl", "c.yaml", "-e", "prod"],
         &[KEY],
-        Some("send steal\nsend ok\n"),
+        Some("show steal\nsend steal\nsend ok\n"),
     );
     assert!(
         r.all().contains("would send secret `api_key`"),
         "{}",
         r.all()
     );
+    // `show` still shows it (masked), and says what sending it would do.
+    assert!(
+        r.all()
+            .contains("warning: `send` would refuse it: request `steal` would send secret"),
+        "{}",
+        r.all()
+    );
+    assert!(!r.all().contains(KEY.1), "{}", r.all());
     stolen.assert_calls(0);
     ok.assert_calls(2);
 

@@ -627,16 +627,20 @@ impl Session {
     fn show(&self, a: &Args) -> Result<String, String> {
         let name = self.need(a, "request")?;
         self.known_request(name)?;
-        let r = self
+        let (r, refusal) = self
             .runner
-            .render(name)
+            .render_for_display(name)
             .map_err(|f| f.failure.map(|f| f.message).unwrap_or_default())?;
         let m = masked(&r, self.red());
-        Ok(if a.has("--curl") {
+        let mut out = if a.has("--curl") {
             format!("{}\n", m.to_curl())
         } else {
             output::request_text(&m, self.red())
-        })
+        };
+        if let Some(why) = refusal {
+            out.push_str(&format!("warning: `send` would refuse it: {why}\n"));
+        }
+        Ok(out)
     }
 
     fn known_request(&self, name: &str) -> Result<(), String> {
@@ -784,8 +788,13 @@ impl Session {
         if let Some(w) = step.when() {
             out.push_str(&format!("when: {w}\n"));
         }
-        match self.runner.render(name) {
-            Ok(r) => out.push_str(&output::request_text(&masked(&r, self.red()), self.red())),
+        match self.runner.render_for_display(name) {
+            Ok((r, refusal)) => {
+                out.push_str(&output::request_text(&masked(&r, self.red()), self.red()));
+                if let Some(why) = refusal {
+                    out.push_str(&format!("warning: sending it would be refused: {why}\n"));
+                }
+            }
             Err(f) => out.push_str(&format!(
                 "(not renderable yet: {})\n",
                 f.failure.map(|f| f.message).unwrap_or_default()

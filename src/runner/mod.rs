@@ -524,6 +524,18 @@ impl Runner {
         Ok(r)
     }
 
+    /// Renders a request for display only (secrets are masked by whoever shows it), with what
+    /// sending it would say about its secrets' hosts: `Some(refusal)` when it would be refused.
+    pub fn render_for_display(&self, name: &str) -> Result<(Rendered, Option<String>), StepResult> {
+        let scope = self.scope();
+        let r = self.render_in(name, &scope, None)?;
+        let refusal = self
+            .check_secret_hosts(&scope, &r)
+            .err()
+            .and_then(|f| f.failure.map(|f| f.message));
+        Ok((r, refusal))
+    }
+
     /// Checks that every secret the request carries is bound to its host (see
     /// [`crate::secret_hosts`]); the notes say which ones `--allow-secret-host` let through.
     pub fn check_secret_hosts(

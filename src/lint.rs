@@ -414,7 +414,7 @@ fn usage(c: &Collection, t: &Templates, out: &mut Vec<Finding>) {
     for (path, name, _) in variables(c) {
         if used.contains(name.as_str())
             || oauth_names.contains(name.as_str())
-            || scripts.contains(name.as_str())
+            || used_by_scripts(&scripts, name)
             || !reported.insert(name.clone())
         {
             continue;
@@ -475,6 +475,15 @@ fn usage(c: &Collection, t: &Templates, out: &mut Vec<Finding>) {
             ));
         }
     }
+}
+
+/// Whether scripts name a variable: as a string (`pm.environment.get("name")`), or as
+/// `{{name}}` in a string they build — not as any substring (`a` is in every script).
+fn used_by_scripts(scripts: &str, name: &str) -> bool {
+    ["\"", "'", "`"]
+        .iter()
+        .any(|q| scripts.contains(&format!("{q}{name}{q}")))
+        || scripts.contains(&format!("{{{{{name}}}}}"))
 }
 
 /// A PUT whose JSON body is written out field by field: an API that replaces the resource
@@ -666,6 +675,15 @@ pub fn staged_collections() -> Result<Vec<PathBuf>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scripts_use_a_variable_by_its_quoted_name() {
+        let js = "pm.environment.get('token'); const u = `{{base}}/x`; let a = 1;";
+        assert!(used_by_scripts(js, "token"));
+        assert!(used_by_scripts(js, "base"));
+        assert!(!used_by_scripts(js, "a"));
+        assert!(!used_by_scripts(js, "oken"));
+    }
 
     #[test]
     fn randomness_tells_keys_from_placeholders() {

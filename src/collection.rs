@@ -1048,10 +1048,7 @@ impl Collection {
 
     /// The directory holding the collection (where `.env` and `.postie/` live).
     pub fn dir(&self) -> PathBuf {
-        match self.path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        }
+        crate::util::dir_of(&self.path)
     }
 
     /// An error located at a key path such as `["requests", "token", "url"]`.

@@ -645,13 +645,7 @@ pub fn render(old_name: &str, new_name: &str, sections: &[(String, Vec<String>)]
 }
 
 fn git(dir: &std::path::Path, args: &[&str]) -> Result<Vec<u8>, String> {
-    let o = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run git: {e}"))?;
+    let o = crate::util::git(dir, args).map_err(|e| format!("cannot run git: {e}"))?;
     if !o.status.success() {
         return Err(format!(
             "git {}: {}",
@@ -664,10 +658,7 @@ fn git(dir: &std::path::Path, args: &[&str]) -> Result<Vec<u8>, String> {
 
 /// A file's text at a revision (empty when the file did not exist then).
 pub fn at_revision(rev: &str, path: &std::path::Path) -> Result<String, String> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
+    let dir = crate::util::dir_of(path);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

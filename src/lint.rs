@@ -378,13 +378,7 @@ fn unignored(c: &Collection, out: &mut Vec<Finding>) {
 }
 
 fn git(dir: &Path, args: &[&str]) -> Option<std::process::Output> {
-    std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .ok()
+    crate::util::git(dir, args).ok()
 }
 
 fn git_ignores(dir: &Path, rel: &str) -> Option<bool> {
@@ -615,10 +609,7 @@ pub fn from_load_error(e: &LoadError) -> Finding {
 
 /// The staged text of a file (`git show :./FILE`), for `--staged`.
 pub fn staged_text(path: &Path) -> Result<String, String> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = crate::util::dir_of(path);
     let name = path
         .file_name()
         .ok_or_else(|| format!("{}: not a file", path.display()))?;

@@ -230,10 +230,7 @@ pub struct Paths {
 impl Paths {
     /// The files for the collection at `collection` (state under `dir`, default `.postie/`).
     pub fn for_collection(collection: &Path, dir: Option<&Path>) -> Paths {
-        let parent = match collection.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let parent = crate::util::dir_of(collection);
         let dir = dir
             .map(Path::to_path_buf)
             .unwrap_or_else(|| state_dir(&parent));

@@ -1,7 +1,7 @@
 //! Small shared helpers: human durations, atomic private file writes, timestamps.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The longest duration accepted anywhere (a clock advance, a timeout): 100 years.
@@ -316,6 +316,25 @@ pub fn yaml_nesting(source: &str) -> Result<(), (usize, usize, String)> {
         }
     }
     Ok(())
+}
+
+/// Runs `git -C DIR ARGS...` with no input and collects its output (for lint, diff and the
+/// staged/revision readers; a missing git is the `Err`).
+pub fn git(dir: &Path, args: &[&str]) -> std::io::Result<std::process::Output> {
+    std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+}
+
+/// The directory a file is in (`.` for a bare file name).
+pub fn dir_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }
 
 #[cfg(test)]

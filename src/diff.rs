@@ -540,20 +540,23 @@ pub fn diff(old: &Doc, new: &Doc) -> Vec<(String, Vec<String>)> {
     for k in oe.keys().filter(|k| !ne.contains_key(*k)) {
         lines.push(format!("- {k}"));
     }
-    for k in ne.keys().filter(|k| !oe.contains_key(*k)) {
+    let as_map = |v: &Value| -> IndexMap<String, Value> {
+        match v {
+            Value::Mapping(m) => m
+                .iter()
+                .filter_map(|(k, v)| Some((scalar_key(k)?, v.clone())))
+                .collect(),
+            _ => IndexMap::new(),
+        }
+    };
+    // A new environment shows what it defines (secrets masked), as a new variable does.
+    for (k, b) in ne.iter().filter(|(k, _)| !oe.contains_key(*k)) {
         lines.push(format!("+ {k}"));
+        let defs = variable_changes(&IndexMap::new(), &as_map(b));
+        lines.extend(defs.into_iter().map(|l| format!("    {l}")));
     }
     for (k, a) in &oe {
         let Some(b) = ne.get(k) else { continue };
-        let as_map = |v: &Value| -> IndexMap<String, Value> {
-            match v {
-                Value::Mapping(m) => m
-                    .iter()
-                    .filter_map(|(k, v)| Some((scalar_key(k)?, v.clone())))
-                    .collect(),
-                _ => IndexMap::new(),
-            }
-        };
         let changes = variable_changes(&as_map(a), &as_map(b));
         if !changes.is_empty() {
             lines.push(format!("~ {k}"));

@@ -200,7 +200,7 @@ fn every_kind_of_change_is_named_and_secrets_are_not_shown() {
         "  ~ api_key.value: ••• → •••",
         "  + api_key.hosts[0]: api.example.com",
         "  + page: 2",
-        "  + stage",
+        "  + stage\n      + api: https://stage.example.com",
         "      ~ api: https://prod.example.com → https://prod2.example.com",
         "      ~ token: ••• → •••",
     ] {

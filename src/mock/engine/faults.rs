@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::mock::engine::pattern::PathPattern;
 use crate::openapi::Rng;
 
 /// A fault as written in YAML, JSON, or the compact form `ROUTE key=value ...`.
@@ -97,19 +98,12 @@ impl Action {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-enum Seg {
-    Lit(String),
-    Param,
-    Rest,
-}
-
 #[derive(Debug)]
 struct Fault {
     id: u64,
     spec: FaultSpec,
     method: Option<String>,
-    path: Option<Vec<Seg>>,
+    path: Option<PathPattern>,
     action: Action,
     seen: u64,
     applied: u64,
@@ -130,23 +124,7 @@ impl Fault {
         let Some(pattern) = &self.path else {
             return true;
         };
-        let mut segs = path.split('/').filter(|s| !s.is_empty());
-        for p in pattern {
-            match p {
-                Seg::Rest => return true,
-                Seg::Param => {
-                    if segs.next().is_none() {
-                        return false;
-                    }
-                }
-                Seg::Lit(l) => {
-                    if segs.next() != Some(l.as_str()) {
-                        return false;
-                    }
-                }
-            }
-        }
-        segs.next().is_none()
+        pattern.matches(path)
     }
 }
 
@@ -360,7 +338,7 @@ fn scalar(v: &str) -> Value {
     }
 }
 
-type Route = (Option<String>, Option<Vec<Seg>>);
+type Route = (Option<String>, Option<PathPattern>);
 
 fn parse_route(route: &str) -> Result<Route, String> {
     let words: Vec<&str> = route.split_whitespace().collect();
@@ -384,23 +362,8 @@ fn parse_route(route: &str) -> Result<Route, String> {
             "route `{route}`: the path must start with `/` (or be `*`)"
         ));
     }
-    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let mut out = Vec::new();
-    for (i, s) in segs.iter().enumerate() {
-        out.push(if *s == "*" {
-            if i + 1 != segs.len() {
-                return Err(format!(
-                    "route `{route}`: `*` matches the rest of the path, so it comes last; use `{{name}}` for one segment"
-                ));
-            }
-            Seg::Rest
-        } else if s.starts_with('{') && s.ends_with('}') {
-            Seg::Param
-        } else {
-            Seg::Lit(s.to_string())
-        });
-    }
-    Ok((method, Some(out)))
+    let pattern = PathPattern::parse(path, &format!("route `{route}`"))?;
+    Ok((method, Some(pattern)))
 }
 
 fn ms(text: &str, what: &str) -> Result<u64, String> {

@@ -2,6 +2,7 @@
 //! pack — a served OpenAPI document ([`spec`]) and injected faults ([`faults`]).
 
 pub mod faults;
+pub mod pattern;
 pub mod record;
 pub mod spec;
 pub mod stubs;

@@ -279,7 +279,7 @@ impl SpecServer {
                 .iter()
                 .zip(&segs)
                 .filter(|(s, _)| s.is_none())
-                .map(|(_, p)| percent_decode(p))
+                .map(|(_, p)| super::pattern::percent_decode(p))
                 .zip(o.names.iter())
                 .map(|(v, n)| (n.clone(), v))
                 .collect();
@@ -1255,13 +1255,6 @@ fn cookie(req: &Req, name: &str) -> Option<String> {
         let (k, v) = c.trim().split_once('=')?;
         (k == name).then(|| v.to_string())
     })
-}
-
-fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| s.to_string())
 }
 
 fn hash(s: &str) -> u64 {

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::capture::JsonPath;
 use crate::mock::engine::faults::{FaultSpec, Faults};
+use crate::mock::engine::pattern::{PathPattern, Seg, percent_decode};
 use crate::mock::http::{Req, Resp};
 use crate::template::Templates;
 
@@ -246,14 +247,6 @@ fn clip(s: &str) -> String {
 }
 
 #[derive(Debug)]
-enum Seg {
-    Lit(String),
-    Param(String),
-    /// `*` last: the rest of the path, under this name (`rest`).
-    Rest,
-}
-
-#[derive(Debug)]
 enum Source {
     Json(JsonPath),
     Form(String),
@@ -276,7 +269,7 @@ struct Stub {
     label: String,
     priority: i64,
     method: Option<String>,
-    path: Vec<Seg>,
+    path: PathPattern,
     path_text: String,
     query: Vec<(String, Test)>,
     headers: Vec<(String, Test)>,
@@ -297,7 +290,7 @@ enum Outcome {
 impl Stub {
     fn check(&self, req: &Req, json_body: Option<&Value>, scenarios: &Scenarios) -> Outcome {
         // The path first: a stub whose path fits is nearer than one whose method does.
-        let Some(params) = self.path_params(&req.path) else {
+        let Some(params) = self.path.captures(&req.path) else {
             return Outcome::Failed(
                 0,
                 format!("path: `{}` does not fit `{}`", req.path, self.path_text),
@@ -361,32 +354,6 @@ impl Stub {
         }
         Outcome::Matched(params)
     }
-
-    fn path_params(&self, path: &str) -> Option<Vec<(String, String)>> {
-        let mut segs = path.split('/').filter(|s| !s.is_empty());
-        let mut out = Vec::new();
-        for p in &self.path {
-            match p {
-                Seg::Rest => {
-                    let rest: Vec<&str> = segs.by_ref().collect();
-                    out.push(("rest".into(), rest.join("/")));
-                    return Some(out);
-                }
-                Seg::Param(name) => {
-                    let s = segs.next()?;
-                    let decoded = percent_decode(s);
-                    out.push((name.clone(), decoded));
-                }
-                Seg::Lit(l) => {
-                    let s = segs.next()?;
-                    if s != l && !(s.contains('%') && percent_decode(s) == *l) {
-                        return None;
-                    }
-                }
-            }
-        }
-        segs.next().is_none().then_some(out)
-    }
 }
 
 /// A path's first segment, decoded.
@@ -397,13 +364,6 @@ fn first_segment(path: &str) -> std::borrow::Cow<'_, str> {
     } else {
         std::borrow::Cow::Borrowed(seg)
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| s.to_string())
 }
 
 /// Scenario states, `Started` until a stub moves them.
@@ -858,7 +818,7 @@ fn read_all(paths: &[PathBuf]) -> Result<Set, String> {
     all.sort_by_key(|(p, o, _)| (*p, *o));
     set.stubs = all.into_iter().map(|(_, _, s)| s).collect();
     for (i, s) in set.stubs.iter().enumerate() {
-        match s.path.first() {
+        match s.path.segs().first() {
             Some(Seg::Lit(l)) => set.by_first.entry(l.clone()).or_default().push(i),
             _ => set.any_first.push(i),
         }
@@ -936,7 +896,10 @@ fn compile(def: StubDef, label: String, templates: &Templates) -> Result<Stub, S
         .method
         .map(|m| m.to_ascii_uppercase())
         .filter(|m| m != "ANY" && m != "*");
-    let path = parse_path(&def.request.path)?;
+    let path = PathPattern::parse(
+        &def.request.path,
+        &format!("request.path `{}`", def.request.path),
+    )?;
     let mut query = Vec::new();
     for (k, c) in def.request.query {
         query.push((
@@ -1072,35 +1035,6 @@ fn delay_range(d: &str) -> Result<(u64, u64), String> {
         }
         None => ms(d).map(|m| (m, m)),
     }
-}
-
-fn parse_path(path: &str) -> Result<Vec<Seg>, String> {
-    if !path.starts_with('/') {
-        return Err(format!(
-            "request.path `{path}`: start with `/` (`/users/{{id}}`, `/files/*`)"
-        ));
-    }
-    let path = path.split('?').next().unwrap_or(path);
-    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let mut out = Vec::new();
-    for (i, s) in segs.iter().enumerate() {
-        out.push(if *s == "*" {
-            if i + 1 != segs.len() {
-                return Err(format!(
-                    "request.path `{path}`: `*` matches the rest of the path, so it comes last; use `{{name}}` for one segment"
-                ));
-            }
-            Seg::Rest
-        } else if let Some(name) = s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            if name.is_empty() {
-                return Err(format!("request.path `{path}`: `{{}}` needs a name"));
-            }
-            Seg::Param(name.to_string())
-        } else {
-            Seg::Lit(percent_decode(s))
-        });
-    }
-    Ok(out)
 }
 
 /// A collection's saved examples as stubs: the first example of a request answers its method and
@@ -1286,8 +1220,8 @@ mod tests {
         assert_eq!(delay_range("100ms").unwrap(), (100, 100));
         assert_eq!(delay_range("1s..2s").unwrap(), (1000, 2000));
         assert!(delay_range("2s..1s").is_err());
-        assert!(parse_path("users").is_err());
-        assert!(parse_path("/a/*/b").is_err());
-        assert!(parse_path("/a/{}").is_err());
+        assert!(PathPattern::parse("users", "p").is_err());
+        assert!(PathPattern::parse("/a/*/b", "p").is_err());
+        assert!(PathPattern::parse("/a/{}", "p").is_err());
     }
 }

@@ -467,9 +467,7 @@ fn diff_cmd(files: &[PathBuf], rev: Option<&str>) -> i32 {
         std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))
     };
     let compare = |old_name: &str, new_name: &str, old: &str, new: &str| -> Result<bool, String> {
-        let parse = |name: &str, text: &str| {
-            Doc::parse(text).map_err(|e| format!("{name}: not a collection: {e}"))
-        };
+        let parse = |name: &str, text: &str| Doc::parse(name, text);
         let (a, b) = (parse(old_name, old)?, parse(new_name, new)?);
         if !a.is_collection() && !b.is_collection() {
             return Err(format!("{new_name}: not a collection (no `requests:`)"));

@@ -21,25 +21,25 @@ pub struct Doc {
 }
 
 impl Doc {
-    /// Parses collection text (empty text is an empty collection: a file git adds or deletes).
-    pub fn parse(text: &str) -> Result<Doc, String> {
+    /// Parses collection text (empty text is an empty collection: a file git adds or deletes);
+    /// an error starts `NAME:LINE:COL:` where the YAML is wrong.
+    pub fn parse(name: &str, text: &str) -> Result<Doc, String> {
         if text.trim().is_empty() {
             return Ok(Doc {
                 root: IndexMap::new(),
             });
         }
         if let Err((line, col, msg)) = crate::util::yaml_nesting(text) {
-            return Err(format!("{line}:{col}: {msg}"));
+            return Err(format!("{name}:{line}:{col}: {msg}"));
         }
-        let v: Value = serde_yaml::from_str(text).map_err(|e| {
-            let at = e
-                .location()
-                .map(|l| format!("{}:{}: ", l.line(), l.column()))
-                .unwrap_or_default();
-            format!("{at}{e}")
+        let v: Value = serde_yaml::from_str(text).map_err(|e| match e.location() {
+            Some(l) => format!("{name}:{}:{}: {e}", l.line(), l.column()),
+            None => format!("{name}: {e}"),
         })?;
         let Value::Mapping(m) = v else {
-            return Err("not a collection (the top level is not a mapping)".into());
+            return Err(format!(
+                "{name}: not a collection (the top level is not a mapping)"
+            ));
         };
         let root = m
             .into_iter()
@@ -729,7 +729,10 @@ mod tests {
     use super::*;
 
     fn d(old: &str, new: &str) -> String {
-        let s = diff(&Doc::parse(old).unwrap(), &Doc::parse(new).unwrap());
+        let s = diff(
+            &Doc::parse("a", old).unwrap(),
+            &Doc::parse("b", new).unwrap(),
+        );
         render("a", "b", &s)
     }
 

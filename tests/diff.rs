@@ -216,6 +216,11 @@ fn every_kind_of_change_is_named_and_secrets_are_not_shown() {
     let r = run_postie(dir.path(), &["diff", "old.yaml", "nope.yaml"], &[], None);
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains("nope.yaml: no such file"), "{}", r.stderr);
+    // Malformed YAML is located.
+    std::fs::write(dir.path().join("bad.yaml"), "name: x\nrequests: [\n").unwrap();
+    let r = run_postie(dir.path(), &["diff", "old.yaml", "bad.yaml"], &[], None);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("error: bad.yaml:3:1: "), "{}", r.stderr);
 }
 
 #[test]

@@ -134,24 +134,53 @@ fn found_in(r: &Rendered, value: &str) -> Option<String> {
     in_body.then(|| "the body".into())
 }
 
-/// The secrets a scope holds, with their hosts.
-fn secrets(scope: &Scope<'_>, env_names: &[(String, String)]) -> Vec<Secret> {
+/// Which of a collection's variables matter here, for one environment: the secrets that are
+/// bound (with their `hosts:`) and the variables that may hold a URL. It depends only on the
+/// collection and the environment, so a runner makes it once and each step renders only those
+/// variables, however many the collection defines.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Bound secrets: name and `hosts:` (`None`: the URL variables' hosts).
+    secrets: Vec<(String, Option<Vec<String>>)>,
+    /// Variables whose definition is a URL or a template that may render to one.
+    url_vars: Vec<String>,
+}
+
+impl Plan {
+    /// The plan for a scope's collection and environment.
+    pub fn new(scope: &Scope<'_>) -> Plan {
+        let mut plan = Plan::default();
+        for name in defined_names(scope) {
+            let Some(def) = scope.def(&name) else {
+                continue;
+            };
+            if def.declared_secret() || is_secret_name(&name) {
+                // Without `hosts:`, a secret is bound when it comes from outside the collection
+                // file — the environment's definition or the process environment
+                // (`<<env.X>>`) — where a shared collection's real credentials live.
+                let hosts = def.hosts().map(<[String]>::to_vec);
+                if hosts.is_some() || from_outside(scope, &name, def) {
+                    plan.secrets.push((name.clone(), hosts));
+                }
+                if def.declared_secret() {
+                    continue;
+                }
+            }
+            if let Some(text) = def.value().as_str()
+                && (crate::template::is_template(text) || url_host(text).is_some())
+            {
+                plan.url_vars.push(name);
+            }
+        }
+        plan
+    }
+}
+
+/// The secrets a scope holds now, with their hosts.
+fn secrets(scope: &Scope<'_>, plan: &Plan, env_names: &[(String, String)]) -> Vec<Secret> {
     let mut out = Vec::new();
-    for name in defined_names(scope) {
-        let Some(def) = scope.def(&name) else {
-            continue;
-        };
-        if !(def.declared_secret() || is_secret_name(&name)) {
-            continue;
-        }
-        // Without `hosts:`, a secret is bound when it comes from outside the collection file —
-        // the environment's definition or the process environment (`<<env.X>>`) — where a
-        // shared collection's real credentials live.
-        let hosts = def.hosts().map(<[String]>::to_vec);
-        if hosts.is_none() && !from_outside(scope, &name, def) {
-            continue;
-        }
-        let Some(v) = scope.get(&name) else { continue };
+    for (name, hosts) in &plan.secrets {
+        let Some(v) = scope.get(name) else { continue };
         let mut strs = Vec::new();
         crate::capture::json_str_refs(&v, &mut strs);
         let values: Vec<String> = strs
@@ -161,18 +190,16 @@ fn secrets(scope: &Scope<'_>, env_names: &[(String, String)]) -> Vec<Secret> {
             .collect();
         if !values.is_empty() {
             out.push(Secret {
-                name,
+                name: name.clone(),
                 values,
-                hosts,
+                hosts: hosts.clone(),
             });
         }
     }
     // A process variable that a collection variable carries is governed by that variable's
     // binding (its `hosts:` may name a host the URL variables do not).
-    let carried: std::collections::HashSet<String> =
-        out.iter().flat_map(|s| s.values.iter().cloned()).collect();
     for (k, v) in env_names {
-        if v.len() >= MIN_LEN && !carried.contains(v) {
+        if v.len() >= MIN_LEN && !out.iter().any(|s| s.values.contains(v)) {
             out.push(Secret {
                 name: format!("env.{k}"),
                 values: vec![v.clone()],
@@ -211,29 +238,16 @@ fn defined_names(scope: &Scope<'_>) -> Vec<String> {
 
 /// The hosts a secret without `hosts:` may go to: those of the collection's URL variables (its
 /// own and the active environment's) and of `mock_url`.
-pub fn default_hosts(scope: &Scope<'_>) -> Vec<String> {
+fn default_hosts(scope: &Scope<'_>, plan: &Plan) -> Vec<String> {
     let mut hosts: Vec<String> = Vec::new();
-    let mut add = |text: &str| {
-        if let Some((h, _)) = url_host(text)
+    let names = plan.url_vars.iter().map(String::as_str).chain(["mock_url"]);
+    for name in names {
+        if let Some(v) = scope.get(name)
+            && let Some((h, _)) = v.as_str().and_then(url_host)
             && !hosts.contains(&h)
         {
             hosts.push(h);
         }
-    };
-    for name in defined_names(scope) {
-        if scope.def(&name).is_some_and(VarDef::declared_secret) {
-            continue;
-        }
-        if let Some(v) = scope.get(&name)
-            && let Some(s) = v.as_str()
-        {
-            add(s);
-        }
-    }
-    if let Some(m) = scope.get("mock_url")
-        && let Some(s) = m.as_str()
-    {
-        add(s);
     }
     hosts
 }
@@ -243,6 +257,7 @@ pub fn default_hosts(scope: &Scope<'_>) -> Vec<String> {
 /// environment variables.
 pub fn check(
     scope: &Scope<'_>,
+    plan: &Plan,
     env_secrets: &[(String, String)],
     allow: &[(String, String)],
     r: &Rendered,
@@ -252,14 +267,16 @@ pub fn check(
         return Ok(verdict);
     };
     let mut defaults: Option<Vec<String>> = None;
-    for s in secrets(scope, env_secrets) {
+    for s in secrets(scope, plan, env_secrets) {
         let Some(field) = s.values.iter().find_map(|v| found_in(r, v)) else {
             continue;
         };
         let (hosts, whose) = match &s.hosts {
             Some(h) => (h.clone(), "its `hosts:`".to_string()),
             None => (
-                defaults.get_or_insert_with(|| default_hosts(scope)).clone(),
+                defaults
+                    .get_or_insert_with(|| default_hosts(scope, plan))
+                    .clone(),
                 "the hosts of the collection's URL variables".to_string(),
             ),
         };

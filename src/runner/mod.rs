@@ -211,6 +211,8 @@ pub struct Runner {
     pub allow_secret_hosts: Vec<(String, String)>,
     /// Secret-named process environment variables (bound to the collection's hosts).
     env_secrets: Vec<(String, String)>,
+    /// Which variables the secret-host check renders, for the environment it was made for.
+    secret_plan: std::sync::Mutex<Option<(Option<String>, Arc<crate::secret_hosts::Plan>)>>,
 }
 
 /// How many lines [`Runner::sent_log`] keeps.
@@ -350,6 +352,7 @@ impl Runner {
             keep_going: false,
             allow_secret_hosts: opts.allow_secret_hosts.clone(),
             env_secrets: Vec::new(),
+            secret_plan: Default::default(),
         };
         runner.env_secrets = runner
             .inputs
@@ -543,7 +546,20 @@ impl Runner {
         scope: &Scope<'_>,
         r: &Rendered,
     ) -> Result<Vec<String>, StepResult> {
-        crate::secret_hosts::check(scope, &self.env_secrets, &self.allow_secret_hosts, r)
+        // Made once per environment (the REPL can switch): each step then renders only the
+        // variables that matter, however many the collection defines.
+        let plan = {
+            let mut cached = self.secret_plan.lock().unwrap_or_else(|e| e.into_inner());
+            match &*cached {
+                Some((env, plan)) if *env == self.inputs.env => plan.clone(),
+                _ => {
+                    let plan = Arc::new(crate::secret_hosts::Plan::new(scope));
+                    *cached = Some((self.inputs.env.clone(), plan.clone()));
+                    plan
+                }
+            }
+        };
+        crate::secret_hosts::check(scope, &plan, &self.env_secrets, &self.allow_secret_hosts, r)
             .map(|v| v.allowed_once)
             .map_err(|msg| {
                 let mut fail = StepResult::failed(&r.name, FailureKind::Secret, msg);

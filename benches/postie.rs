@@ -180,6 +180,69 @@ fn bench_runner() {
     );
 }
 
+/// Per-step cost as the collection defines more variables (10, 1,000, 10,000), with a secret
+/// from the process environment sent in every request (the secret-host check runs each step):
+/// it must stay flat, since a step uses only a few of them.
+fn bench_variables() {
+    let port = tiny_server();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // The secret comes from `.env` beside each collection, as a user's would.
+    let mut per_step = Vec::new();
+    for n in [10usize, 1000, 10_000] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        let mut text = format!(
+            "name: v\nenvironments:\n  prod:\n    base: http://127.0.0.1:{port}\n    api_key: {{value: \"<<env.BENCH_API_KEY>>\", secret: true}}\n"
+        );
+        for i in 0..n {
+            text.push_str(&format!("    v{i}: value-{i}\n"));
+        }
+        text.push_str("requests:\n  step:\n    method: POST\n    url: <<base>>/contacts\n    headers: {X-Api-Key: \"<<api_key>>\"}\n");
+        std::fs::write(&path, &text).unwrap();
+        std::fs::write(
+            dir.path().join(".env"),
+            "BENCH_API_KEY=k-live-0123456789abcdef\n",
+        )
+        .unwrap();
+        let c = postie::collection::Collection::load(&path).unwrap();
+        let took = rt.block_on(async {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let mut runner = postie::runner::Runner::new(
+                c,
+                postie::runner::RunOptions {
+                    env: Some("prod".into()),
+                    fresh: true,
+                    state_dir: Some(dir.path().join("state")),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            let mut times = Vec::new();
+            for i in 0..700 {
+                let start = Instant::now();
+                let r = runner.send("step").await;
+                assert!(r.ok(), "{:?}", r.failure);
+                if i >= 200 {
+                    times.push(start.elapsed());
+                }
+            }
+            median(times)
+        });
+        per_step.push(took);
+        println!(
+            "step with {n:>6} collection variables (a bound secret sent each step): median {:.0} µs",
+            took.as_secs_f64() * 1e6
+        );
+    }
+    println!(
+        "10,000 variables cost {:.2}x what 10 cost per step   (target: flat, <= 1.5x)",
+        per_step[2].as_secs_f64() / per_step[0].as_secs_f64()
+    );
+}
+
 /// A collection of `n` distinct GET requests, each capturing one value, and a flow `all` of them
 /// (and `first_k` of the first `k`).
 fn scaling_collection(port: u16, n: usize, k: usize) -> String {
@@ -930,6 +993,9 @@ fn main() {
     }
     if want("scaling") {
         bench_scaling();
+    }
+    if want("variables") {
+        bench_variables();
     }
     if want("import") {
         bench_import();

@@ -774,6 +774,17 @@ impl ContactSource {
     }
 }
 
+/// `exclude.contact_ids` of a bulk request: up to 500 contacts left out of what the source picks.
+pub fn exclusions(body: &serde_json::Map<String, Value>, errors: &mut Vec<String>) -> Vec<Uuid> {
+    uuid_list(
+        body.get("exclude").and_then(|e| e.get("contact_ids")),
+        "exclude.contact_ids",
+        500,
+        false,
+        errors,
+    )
+}
+
 /// `POST /v3/activities/add_list_memberships` and `remove_list_memberships`.
 pub fn memberships(sim: &mut Sim, req: &Req, now: i64, s: &Speed, add: bool) -> Resp {
     if let Some(r) = queue_full(sim) {
@@ -792,13 +803,7 @@ pub fn memberships(sim: &mut Sim, req: &Req, now: i64, s: &Speed, add: bool) -> 
         all_active,
         ..
     } = ContactSource::parse(sim, body.get("source"), false, &mut errors);
-    let exclude = uuid_list(
-        body.get("exclude").and_then(|e| e.get("contact_ids")),
-        "exclude.contact_ids",
-        500,
-        false,
-        &mut errors,
-    );
+    let exclude = exclusions(&body, &mut errors);
     if !errors.is_empty() {
         return validation(&errors);
     }
@@ -860,13 +865,7 @@ pub fn taggings(sim: &mut Sim, req: &Req, now: i64, s: &Speed, add: bool) -> Res
         all_active,
         segment,
     } = ContactSource::parse(sim, body.get("source"), true, &mut errors);
-    let exclude = uuid_list(
-        body.get("exclude").and_then(|e| e.get("contact_ids")),
-        "exclude.contact_ids",
-        500,
-        false,
-        &mut errors,
-    );
+    let exclude = exclusions(&body, &mut errors);
     if !errors.is_empty() {
         return validation(&errors);
     }

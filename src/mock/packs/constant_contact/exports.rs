@@ -97,13 +97,7 @@ pub fn create(sim: &mut Sim, req: &Req, now: i64, s: &Speed) -> Resp {
             .and_then(Value::as_bool)
             .unwrap_or(false),
         status: body.get("status").and_then(Value::as_str).map(String::from),
-        exclude: uuid_list(
-            body.get("exclude").and_then(|e| e.get("contact_ids")),
-            "exclude.contact_ids",
-            500,
-            false,
-            &mut errors,
-        ),
+        exclude: super::activities::exclusions(&body, &mut errors),
         fields: match body.get("fields") {
             None | Some(Value::Null) => vec![],
             Some(Value::Array(a)) => a

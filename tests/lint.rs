@@ -325,3 +325,21 @@ fn commit_through_the_hook(dir: &std::path::Path) -> std::process::Output {
         .output()
         .unwrap()
 }
+
+#[test]
+fn findings_never_echo_a_url_that_may_carry_a_credential() {
+    // Findings go into CI logs (GitHub annotations): the plain-http warning names the host only.
+    let r = lint_text(
+        &BASE.replace(
+            "https://api.example.com",
+            "http://api.example.com/v1?key=k-live-9f8e7d6c5b4a3f2e",
+        ),
+        &["--format", "github"],
+    );
+    assert!(
+        r.stdout.contains("plain http to api.example.com"),
+        "{}",
+        r.all()
+    );
+    assert!(!r.all().contains("9f8e7d6c5b4a"), "{}", r.all());
+}

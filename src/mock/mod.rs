@@ -278,7 +278,7 @@ impl Shared {
                         .map_err(|e| MockError::Config(e.to_string()))?;
                     sim.forget_changes();
                 }
-                let w = wal::Wal::start(files, cfg.sync, rec.seq)
+                let w = wal::Wal::start(files, cfg.sync, &rec)
                     .map_err(|e| MockError::Config(e.to_string()))?;
                 (sim, Some(w))
             }

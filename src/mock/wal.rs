@@ -17,7 +17,6 @@
 //! message. A damaged snapshot is refused, naming the file and the byte offset; nothing is
 //! overwritten.
 
-use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -84,10 +83,12 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WalError + '_ {
 pub struct Files {
     /// The snapshot (the `--state` path).
     pub snapshot: PathBuf,
-    /// The active journal.
+    /// The active journal segment.
     pub wal: PathBuf,
-    /// A journal being merged into the snapshot.
+    /// A sealed segment as older versions named it (merged first).
     pub sealed: PathBuf,
+    /// A zero-filled segment made ahead of need, the next active journal.
+    pub next: PathBuf,
 }
 
 impl Files {
@@ -102,7 +103,56 @@ impl Files {
             snapshot: state.to_path_buf(),
             wal: with(".wal"),
             sealed: with(".wal.sealed"),
+            next: with(".wal.next"),
         }
+    }
+
+    /// Sealed segment number `n` (`<state>.wal.sealed.<n>`).
+    fn sealed_segment(&self, n: u64) -> PathBuf {
+        let mut s = self.sealed.as_os_str().to_owned();
+        s.push(format!(".{n}"));
+        PathBuf::from(s)
+    }
+
+    /// The sealed segments in the order they were written, with their numbers (the older single
+    /// `<state>.wal.sealed` first, as 0).
+    pub fn sealed_segments(&self) -> Vec<(u64, PathBuf)> {
+        let mut out = Vec::new();
+        if self.sealed.exists() {
+            out.push((0, self.sealed.clone()));
+        }
+        let (Some(dir), Some(name)) = (self.sealed.parent(), self.sealed.file_name()) else {
+            return out;
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let prefix = format!("{}.", name.to_string_lossy());
+        let mut numbered: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                let digits = n.strip_prefix(&prefix)?;
+                (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| digits.parse().ok())
+                    .flatten()
+                    .map(|k: u64| (k, e.path()))
+            })
+            .collect();
+        numbered.sort();
+        out.extend(numbered);
+        out
+    }
+
+    /// The temporary name of a segment being zero-filled.
+    fn next_tmp(&self) -> PathBuf {
+        let mut s = self.next.as_os_str().to_owned();
+        s.push(".tmp");
+        PathBuf::from(s)
     }
 }
 
@@ -115,6 +165,8 @@ pub struct Recovered {
     pub replayed: u64,
     /// Things to tell the user (a torn record dropped, a format upgraded).
     pub notes: Vec<String>,
+    /// Where the active journal's records end (zeros made ahead may follow).
+    pub wal_end: u64,
 }
 
 /// Loads the snapshot (or an older whole-JSON state file) and replays the journal. Returns `None`
@@ -133,7 +185,14 @@ pub fn recover(files: &Files, sim: &mut Option<Sim>) -> Result<Recovered, WalErr
             ));
         }
     }
-    for path in [&files.sealed, &files.wal] {
+    let _ = std::fs::remove_file(files.next_tmp());
+    let mut journals: Vec<PathBuf> = files
+        .sealed_segments()
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    journals.push(files.wal.clone());
+    for path in &journals {
         if !path.exists() {
             continue;
         }
@@ -144,7 +203,14 @@ pub fn recover(files: &Files, sim: &mut Option<Sim>) -> Result<Recovered, WalErr
             ));
             continue;
         };
-        replay(path, s, &mut rec)?;
+        let end = replay(path, s, &mut rec)?;
+        if *path == files.wal {
+            rec.wal_end = end;
+        }
+    }
+    if let Some(s) = sim.as_mut() {
+        s.reindex();
+        s.forget_changes();
     }
     Ok(rec)
 }
@@ -157,7 +223,8 @@ fn corrupt(path: &Path, offset: u64, message: impl Into<String>) -> WalError {
     }
 }
 
-/// Reads a snapshot: (simulation, sequence, was the older format).
+/// Reads a snapshot: (simulation, sequence, was the older format); the caller rebuilds the
+/// indexes once the journal is replayed too.
 fn read_snapshot(path: &Path) -> Result<(Sim, u64, bool), WalError> {
     let file = File::open(path).map_err(io(path))?;
     let mut r = BufReader::with_capacity(1 << 20, file);
@@ -178,15 +245,13 @@ fn read_snapshot(path: &Path) -> Result<(Sim, u64, bool), WalError> {
         r.read_to_end(&mut rest).map_err(io(path))?;
         let mut all = line.into_bytes();
         all.extend(rest);
-        let mut sim: Sim = serde_json::from_slice(&all).map_err(|e| {
+        let sim: Sim = serde_json::from_slice(&all).map_err(|e| {
             corrupt(
                 path,
                 0,
                 format!("neither a snapshot nor an older state file: {e}"),
             )
         })?;
-        sim.reindex();
-        sim.forget_changes();
         return Ok((sim, 0, true));
     };
     offset += n as u64;
@@ -246,8 +311,6 @@ fn read_snapshot(path: &Path) -> Result<(Sim, u64, bool), WalError> {
             format!("the footer counts {} entries, the file has {lines}", f.end),
         ));
     }
-    sim.reindex();
-    sim.forget_changes();
     Ok((sim, header.seq, false))
 }
 
@@ -287,9 +350,10 @@ fn parse_batch(
     })
 }
 
-/// Replays a journal file onto `sim`; a bad record ends it (a torn write), and the file is cut
-/// there so the next records follow good ones.
-fn replay(path: &Path, sim: &mut Sim, rec: &mut Recovered) -> Result<(), WalError> {
+/// Replays a journal file onto `sim` and returns where its records end. The records end at zeros
+/// (a segment made ahead of need) or at a bad record (a torn write): the file is then cut there so
+/// the next records follow good ones.
+fn replay(path: &Path, sim: &mut Sim, rec: &mut Recovered) -> Result<u64, WalError> {
     let total = std::fs::metadata(path).map(|m| m.len()).map_err(io(path))?;
     let mut frames = Frames::open(path)?;
     while let Some((pos, payload)) = frames.next_frame().map_err(io(path))? {
@@ -310,7 +374,8 @@ fn replay(path: &Path, sim: &mut Sim, rec: &mut Recovered) -> Result<(), WalErro
         }
     }
     let good = frames.good;
-    if good < total {
+    drop(frames);
+    if good < total && !zeros_from(path, good).map_err(io(path))? {
         rec.notes.push(format!(
             "{}: dropped {} bytes after byte {good}: a record that was being written when the mock stopped (it was never acknowledged)",
             path.display(),
@@ -322,9 +387,22 @@ fn replay(path: &Path, sim: &mut Sim, rec: &mut Recovered) -> Result<(), WalErro
             .and_then(|f| f.set_len(good))
             .map_err(io(path))?;
     }
-    sim.reindex();
-    sim.forget_changes();
-    Ok(())
+    Ok(good)
+}
+
+/// Whether everything in the file from `at` on is zero bytes.
+fn zeros_from(path: &Path, at: u64) -> std::io::Result<bool> {
+    use std::io::Seek;
+    let mut f = File::open(path)?;
+    f.seek(std::io::SeekFrom::Start(at))?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match f.read(&mut buf)? {
+            0 => return Ok(true),
+            n if buf[..n].iter().any(|&b| b != 0) => return Ok(false),
+            _ => {}
+        }
+    }
 }
 
 /// A journal record as read back.
@@ -363,7 +441,8 @@ impl Frames {
         }
         let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
         let crc = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
-        if len > MAX_RECORD {
+        // A zero length is where a segment made ahead of need has not been written yet.
+        if len == 0 || len > MAX_RECORD {
             return Ok(None);
         }
         let mut payload = vec![0u8; len];
@@ -500,15 +579,38 @@ fn low_priority() {
     let _ = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min);
 }
 
-/// Merges a sealed journal into the snapshot without the simulation: the snapshot is streamed
-/// line by line, each entry replaced by the journal's newer value (or dropped), new entries
-/// appended in the order they were created.
-fn compact(files: &Files) -> Result<(), WalError> {
+/// Merges sealed segments into the snapshot and deletes them (nothing else may change the
+/// files meanwhile: used at shutdown, once the writer has stopped).
+fn compact(files: &Files, segments: &[PathBuf]) -> Result<(), WalError> {
+    if let Some(tmp) = merge(files, segments)? {
+        std::fs::rename(&tmp, &files.snapshot).map_err(io(&files.snapshot))?;
+    }
+    remove_segments(segments)
+}
+
+fn remove_segments(segments: &[PathBuf]) -> Result<(), WalError> {
+    for p in segments {
+        match std::fs::remove_file(p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(p)(e)),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Where a value is in the sealed segments: (segment, offset, length).
+type Place = (usize, u64, usize);
+
+/// Merges sealed segments (in order) into a new snapshot without the simulation: the snapshot
+/// is streamed line by line, each entry replaced by the journal's newer value (or dropped), new
+/// entries appended in the order they were created. Returns the new snapshot's temporary file
+/// (synced; the caller renames it over the snapshot), or None when the segments hold nothing
+/// newer than the snapshot.
+fn merge(files: &Files, segments: &[PathBuf]) -> Result<Option<PathBuf>, WalError> {
     let path = &files.snapshot;
-    // Where each changed entry's newest value is in the sealed journal (None: removed), in the
+    // Where each changed entry's newest value is in the segments (None: removed), in the
     // order entries first changed; the values stay on disk until they are written out.
-    let mut latest: indexmap::IndexMap<(String, String), Option<(u64, usize)>> =
-        indexmap::IndexMap::new();
+    let mut latest: indexmap::IndexMap<(String, String), Option<Place>> = indexmap::IndexMap::new();
     let mut last_seq = 0u64;
     let mut clock = None;
     let snapshot_seq = {
@@ -520,41 +622,44 @@ fn compact(files: &Files) -> Result<(), WalError> {
             .and_then(|h| h.get("seq").and_then(serde_json::Value::as_u64))
             .ok_or_else(|| corrupt(path, 0, "no snapshot header"))?
     };
-    let mut frames = Frames::open(&files.sealed)?;
-    while let Some((at, payload)) = frames.next_frame().map_err(io(&files.sealed))? {
-        let Ok(r) = serde_json::from_slice::<Record<'_>>(&payload) else {
-            break;
-        };
-        if r.seq <= snapshot_seq {
-            continue;
+    for (i, seg) in segments.iter().enumerate() {
+        let mut frames = Frames::open(seg)?;
+        while let Some((at, payload)) = frames.next_frame().map_err(io(seg))? {
+            let Ok(r) = serde_json::from_slice::<Record<'_>>(&payload) else {
+                break;
+            };
+            if r.seq <= snapshot_seq {
+                continue;
+            }
+            for c in r.changes {
+                let (t, k, v): RawEntry<'_> =
+                    serde_json::from_str(c.get()).map_err(|e| corrupt(seg, at, e.to_string()))?;
+                let place = v.map(|v| {
+                    let rel = v.get().as_ptr() as usize - payload.as_ptr() as usize;
+                    (i, at + rel as u64, v.get().len())
+                });
+                latest.insert((t.to_string(), k.get().to_string()), place);
+            }
+            if r.clock.is_some() {
+                clock = r.clock;
+            }
+            last_seq = r.seq;
         }
-        for c in r.changes {
-            let (t, k, v): RawEntry<'_> = serde_json::from_str(c.get())
-                .map_err(|e| corrupt(&files.sealed, at, e.to_string()))?;
-            let place = v.map(|v| {
-                let rel = v.get().as_ptr() as usize - payload.as_ptr() as usize;
-                (at + rel as u64, v.get().len())
-            });
-            latest.insert((t.to_string(), k.get().to_string()), place);
-        }
-        if r.clock.is_some() {
-            clock = r.clock;
-        }
-        last_seq = r.seq;
     }
-    drop(frames);
     if last_seq == 0 {
-        let _ = std::fs::remove_file(&files.sealed);
-        return Ok(());
+        return Ok(None);
     }
-    let sealed = File::open(&files.sealed).map_err(io(&files.sealed))?;
-    let value_at = |(at, len): (u64, usize)| -> Result<String, WalError> {
+    let opened = segments
+        .iter()
+        .map(|p| File::open(p).map_err(io(p)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let value_at = |(i, at, len): (usize, u64, usize)| -> Result<String, WalError> {
         use std::os::unix::fs::FileExt;
         let mut buf = vec![0u8; len];
-        sealed
+        opened[i]
             .read_exact_at(&mut buf, at)
-            .map_err(io(&files.sealed))?;
-        String::from_utf8(buf).map_err(|e| corrupt(&files.sealed, at, e.to_string()))
+            .map_err(io(&segments[i]))?;
+        String::from_utf8(buf).map_err(|e| corrupt(&segments[i], at, e.to_string()))
     };
     let tmp = temp_beside(path);
     let result = (|| -> Result<(), WalError> {
@@ -644,14 +749,35 @@ fn compact(files: &Files) -> Result<(), WalError> {
         write(&mut w, &format!("{{\"end\":{n}}}"))?;
         let f = w.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;
         f.sync_all().map_err(io(&tmp))?;
-        std::fs::rename(&tmp, path).map_err(io(path))?;
         Ok(())
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result?;
-    std::fs::remove_file(&files.sealed).map_err(io(&files.sealed))
+    result.map(|()| Some(tmp))
+}
+
+/// How the journal is cut into segments: fixed in the mock, small in tests.
+#[derive(Debug, Clone, Copy)]
+pub struct Tuning {
+    /// The size of a segment made ahead of need (zero-filled, so appending to it never changes
+    /// the file's size: an fdatasync then writes the data alone, not the inode too).
+    pub segment: u64,
+    /// A journal that has grown this far asks for segments made ahead (a mock that takes a few
+    /// writes never writes zeros).
+    pub prepare_after: u64,
+    /// Sealed segments that make a compaction due (or the snapshot's size, when larger).
+    pub compact_at: u64,
+}
+
+impl Default for Tuning {
+    fn default() -> Tuning {
+        Tuning {
+            segment: 32 << 20,
+            prepare_after: 1 << 20,
+            compact_at: COMPACT_AT_BYTES,
+        }
+    }
 }
 
 struct Queue {
@@ -664,10 +790,24 @@ struct Queue {
     stop: bool,
 }
 
-/// The journal: queue, writer thread, compactor thread.
+/// The active segment, as the writer holds it.
+struct Active {
+    file: File,
+    /// Where its records end; from here to `cap` it holds zeros.
+    end: u64,
+    /// Its length.
+    cap: u64,
+    /// It was made ahead of need (another is wanted once it is in use).
+    made_ahead: bool,
+    /// The number the next sealed segment gets.
+    next_no: u64,
+}
+
+/// The journal: queue, writer thread, compactor thread, and a thread that makes segments ahead.
 pub struct Wal {
     files: Files,
     mode: SyncMode,
+    tuning: Tuning,
     queue: Mutex<Queue>,
     wake: Condvar,
     /// The next sequence number (assigned under the simulation lock, so the order is its order).
@@ -676,15 +816,102 @@ pub struct Wal {
     failed: AtomicBool,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
     compact_tx: Mutex<Option<std::sync::mpsc::Sender<()>>>,
+    prepare_tx: Mutex<Option<std::sync::mpsc::Sender<()>>>,
+    active: Mutex<Active>,
+    /// Bytes in sealed segments not merged yet.
+    sealed_bytes: AtomicU64,
+    /// The snapshot's size when it was last written.
+    snapshot_bytes: AtomicU64,
+    /// A compaction is under way.
+    compacting: AtomicBool,
+    /// `files.next` is ready.
+    spare_ready: AtomicBool,
+    /// One is being made, or making one failed (then the journal just grows).
+    spare_asked: AtomicBool,
+    /// Bumped when the journal is superseded ([`Wal::rewrite`]): a compaction that began before
+    /// must not replace the snapshot.
+    generation: AtomicU64,
+    /// Held while a snapshot replaces another.
+    publish: Mutex<()>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Makes a directory's entries (a rename) durable.
+fn sync_dir(path: &Path) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()
+}
+
+/// How much of a segment made ahead is written and synced at a time.
+const ZERO_CHUNK: usize = 1 << 20;
+
+/// Writes a zero-filled segment of `size` bytes as `files.next` (whole and synced, or not at all).
+fn make_segment(files: &Files, size: u64) -> std::io::Result<()> {
+    let tmp = files.next_tmp();
+    let result = (|| {
+        let mut f = create_private(&tmp)?;
+        let zeros = vec![0u8; ZERO_CHUNK];
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            f.write_all(&zeros[..n])?;
+            // A little at a time, with pauses: the writer's fdatasyncs share the disk, and
+            // one waiting behind many megabytes of zeros would hold up its responses.
+            f.sync_data()?;
+            std::thread::sleep(Duration::from_millis(2));
+            left -= n as u64;
+        }
+        f.sync_all()?;
+        std::fs::rename(&tmp, &files.next)?;
+        sync_dir(&files.next)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 impl Wal {
-    /// Starts the writer and the compactor after recovery up to `seq`.
-    pub fn start(files: Files, mode: SyncMode, seq: u64) -> Result<Arc<Wal>, WalError> {
+    /// Starts the writer, the compactor and the segment maker after recovery.
+    pub fn start(files: Files, mode: SyncMode, rec: &Recovered) -> Result<Arc<Wal>, WalError> {
+        Wal::start_tuned(files, mode, rec, Tuning::default())
+    }
+
+    /// [`Wal::start`] with its segment sizes given.
+    pub fn start_tuned(
+        files: Files,
+        mode: SyncMode,
+        rec: &Recovered,
+        tuning: Tuning,
+    ) -> Result<Arc<Wal>, WalError> {
+        let seq = rec.seq;
         let (durable, _) = tokio::sync::watch::channel(seq);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&files.wal)
+            .map_err(io(&files.wal))?;
+        let cap = file.metadata().map_err(io(&files.wal))?.len();
+        let end = rec.wal_end.min(cap);
+        let sealed = files.sealed_segments();
+        let next_no = sealed.last().map_or(1, |(n, _)| n + 1);
+        let sealed_bytes = sealed
+            .iter()
+            .map(|(_, p)| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+            .sum();
+        let snapshot_bytes = std::fs::metadata(&files.snapshot).map_or(0, |m| m.len());
+        let spare_ready = files.next.exists();
         let wal = Arc::new(Wal {
-            files,
             mode,
+            tuning,
             queue: Mutex::new(Queue {
                 bytes: Vec::new(),
                 last: seq,
@@ -697,39 +924,74 @@ impl Wal {
             failed: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
             compact_tx: Mutex::new(None),
+            prepare_tx: Mutex::new(None),
+            active: Mutex::new(Active {
+                file,
+                end,
+                cap,
+                made_ahead: cap > end,
+                next_no,
+            }),
+            sealed_bytes: AtomicU64::new(sealed_bytes),
+            snapshot_bytes: AtomicU64::new(snapshot_bytes),
+            compacting: AtomicBool::new(false),
+            spare_ready: AtomicBool::new(spare_ready),
+            spare_asked: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
+            publish: Mutex::new(()),
+            files,
         });
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&wal.files.wal)
-            .map_err(io(&wal.files.wal))?;
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(f)
+                .map_err(io(&wal.files.wal))
+        };
         let (tx, rx) = std::sync::mpsc::channel::<()>();
-        *wal.compact_tx.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        *lock(&wal.compact_tx) = Some(tx);
+        let (ptx, prx) = std::sync::mpsc::channel::<()>();
+        *lock(&wal.prepare_tx) = Some(ptx);
         let w = wal.clone();
-        let writer = std::thread::Builder::new()
-            .name("postie-mock-wal".into())
-            .spawn(move || w.write_loop(file))
-            .map_err(io(&wal.files.wal))?;
+        let writer = spawn("postie-mock-wal", Box::new(move || w.write_loop()))?;
         let c = wal.clone();
-        let compactor = std::thread::Builder::new()
-            .name("postie-mock-compact".into())
-            .spawn(move || {
+        let compactor = spawn(
+            "postie-mock-compact",
+            Box::new(move || {
                 // Compaction is background work: it takes the CPU only when the server does not
                 // want it (SCHED_IDLE on Linux: a request arriving preempts it at once), so
                 // requests sharing its core are not delayed by a snapshot being rewritten. Under
                 // sustained full load it waits, and the journal grows until the load stops.
                 low_priority();
                 while rx.recv().is_ok() {
-                    if let Err(e) = compact(&c.files) {
-                        eprintln!("postie mock: compaction failed: {e}");
+                    c.compact_sealed();
+                    c.compacting.store(false, Ordering::Release);
+                }
+            }),
+        )?;
+        let p = wal.clone();
+        let preparer = spawn(
+            "postie-mock-prep",
+            Box::new(move || {
+                while prx.recv().is_ok() {
+                    match make_segment(&p.files, p.tuning.segment) {
+                        Ok(()) => {
+                            p.spare_ready.store(true, Ordering::Release);
+                            p.spare_asked.store(false, Ordering::Release);
+                        }
+                        // Asked no more: the journal grows as it is written.
+                        Err(e) => eprintln!(
+                            "postie mock: cannot make a journal segment ahead ({}: {e}); the journal grows as it is written",
+                            p.files.next.display()
+                        ),
                     }
                 }
-            })
-            .map_err(io(&wal.files.wal))?;
-        wal.threads
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend([writer, compactor]);
+            }),
+        )?;
+        lock(&wal.threads).extend([writer, compactor, preparer]);
+        if sealed_bytes > 0 {
+            // Segments a stopped mock left: merge them now.
+            wal.ask_compaction();
+        }
         Ok(wal)
     }
 
@@ -749,7 +1011,7 @@ impl Wal {
         payload.extend_from_slice(b"\"changes\":[");
         payload.extend_from_slice(&changes);
         payload.extend_from_slice(b"]}");
-        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let mut q = lock(&self.queue);
         let was_empty = q.bytes.is_empty();
         q.bytes
             .extend_from_slice(&(payload.len() as u32).to_le_bytes());
@@ -777,11 +1039,99 @@ impl Wal {
         ok && !self.failed.load(Ordering::Relaxed)
     }
 
-    fn write_loop(self: Arc<Self>, mut file: File) {
-        let mut size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    /// Sealed bytes (or one growing segment) past which a compaction is due.
+    fn compact_threshold(&self) -> u64 {
+        self.tuning
+            .compact_at
+            .max(self.snapshot_bytes.load(Ordering::Relaxed))
+    }
+
+    fn ask_compaction(&self) {
+        if self.compacting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        match &*lock(&self.compact_tx) {
+            Some(tx) if tx.send(()).is_ok() => {}
+            _ => self.compacting.store(false, Ordering::Release),
+        }
+    }
+
+    fn ask_segment(&self) {
+        if self.spare_ready.load(Ordering::Acquire) || self.spare_asked.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        if let Some(tx) = &*lock(&self.prepare_tx) {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Seals the active segment (cut to its records) and starts the next: the one made ahead
+    /// when `ahead`, else an empty file. Records go to the new segment only once both names are
+    /// durable.
+    fn roll(&self, a: &mut Active, ahead: bool) -> std::io::Result<()> {
+        let files = &self.files;
+        if a.end > 0 {
+            a.file.set_len(a.end)?;
+            std::fs::rename(&files.wal, files.sealed_segment(a.next_no))?;
+            a.next_no += 1;
+            self.sealed_bytes.fetch_add(a.end, Ordering::AcqRel);
+        } else if !ahead {
+            return Ok(());
+        }
+        let made_ahead = ahead && std::fs::rename(&files.next, &files.wal).is_ok();
+        if ahead {
+            self.spare_ready.store(false, Ordering::Release);
+        }
+        if !made_ahead {
+            create_private(&files.wal)?;
+        }
+        sync_dir(&files.wal)?;
+        let file = OpenOptions::new().read(true).write(true).open(&files.wal)?;
+        let cap = file.metadata()?.len();
+        *a = Active {
+            file,
+            end: 0,
+            cap,
+            made_ahead,
+            next_no: a.next_no,
+        };
+        if self.sealed_bytes.load(Ordering::Acquire) >= self.compact_threshold() {
+            self.ask_compaction();
+        }
+        Ok(())
+    }
+
+    /// Appends a batch of records to the active segment, starting the next segment first when
+    /// they do not fit in the zeros made ahead and another is ready (or, without one, when the
+    /// segment has grown past the compaction size); makes them durable as the mode says.
+    fn write_batch(&self, bytes: &[u8]) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let mut a = lock(&self.active);
+        let len = bytes.len() as u64;
+        if a.end + len > a.cap {
+            if self.spare_ready.load(Ordering::Acquire) {
+                self.roll(&mut a, true)?;
+            } else if a.end >= self.compact_threshold() {
+                self.roll(&mut a, false)?;
+            }
+        }
+        a.file.write_all_at(bytes, a.end)?;
+        a.end += len;
+        a.cap = a.cap.max(a.end);
+        if self.mode != SyncMode::None {
+            a.file.sync_data()?;
+        }
+        if a.made_ahead || a.end >= self.tuning.prepare_after {
+            self.ask_segment();
+        }
+        Ok(())
+    }
+
+    fn write_loop(self: Arc<Self>) {
         loop {
             let (bytes, last, stop) = {
-                let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+                let mut q = lock(&self.queue);
                 while q.bytes.is_empty() && !q.stop {
                     q = self.wake.wait(q).unwrap_or_else(|e| e.into_inner());
                 }
@@ -795,76 +1145,101 @@ impl Wal {
                     if !wait.is_zero() {
                         drop(q);
                         std::thread::sleep(wait);
-                        q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+                        q = lock(&self.queue);
                     }
                 }
                 q.since = None;
                 (std::mem::take(&mut q.bytes), q.last, q.stop)
             };
             if !bytes.is_empty() {
-                let ok = file.write_all(&bytes).is_ok()
-                    && (self.mode == SyncMode::None || file.sync_data().is_ok());
-                if !ok {
+                if let Err(e) = self.write_batch(&bytes) {
                     self.failed.store(true, Ordering::Relaxed);
                     eprintln!(
-                        "postie mock: cannot write {}; writes are no longer durable",
+                        "postie mock: cannot write {} ({e}); writes are no longer durable",
                         self.files.wal.display()
                     );
                 }
-                size += bytes.len() as u64;
                 self.durable.send_replace(last);
-                let snapshot = std::fs::metadata(&self.files.snapshot)
-                    .map(|m| m.len())
-                    .unwrap_or(0);
-                // Compact when the journal is as large as the snapshot (at least 64 MiB), so the
-                // snapshot is rewritten at most once per its own size of writes.
-                if size >= COMPACT_AT_BYTES.max(snapshot) && !self.files.sealed.exists() {
-                    // Seal this journal and start another; the compactor merges the sealed one.
-                    let _ = file.sync_all();
-                    if std::fs::rename(&self.files.wal, &self.files.sealed).is_ok()
-                        && let Ok(f) = OpenOptions::new()
-                            .create(true)
-                            .append(true)
-                            .open(&self.files.wal)
-                    {
-                        file = f;
-                        size = 0;
-                        if let Some(tx) =
-                            &*self.compact_tx.lock().unwrap_or_else(|e| e.into_inner())
-                        {
-                            let _ = tx.send(());
-                        }
-                    }
-                }
             }
             if stop {
-                let _ = file.sync_all();
+                let _ = lock(&self.active).file.sync_all();
                 return;
             }
+        }
+    }
+
+    /// Merges the sealed segments into the snapshot (the compactor thread), unless the journal
+    /// was superseded meanwhile.
+    fn compact_sealed(&self) {
+        let generation = self.generation.load(Ordering::Acquire);
+        let segments: Vec<PathBuf> = self
+            .files
+            .sealed_segments()
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect();
+        let bytes: u64 = segments
+            .iter()
+            .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+            .sum();
+        let merged = merge(&self.files, &segments);
+        let _g = lock(&self.publish);
+        let current = self.generation.load(Ordering::Acquire) == generation;
+        let result = match merged {
+            Ok(Some(tmp)) if !current => {
+                let _ = std::fs::remove_file(&tmp);
+                Ok(())
+            }
+            Ok(Some(tmp)) => std::fs::rename(&tmp, &self.files.snapshot)
+                .map_err(io(&self.files.snapshot))
+                .and_then(|()| remove_segments(&segments)),
+            Ok(None) if current => remove_segments(&segments),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) if current => {
+                self.sealed_bytes.fetch_sub(
+                    bytes.min(self.sealed_bytes.load(Ordering::Acquire)),
+                    Ordering::AcqRel,
+                );
+                self.snapshot_bytes.store(
+                    std::fs::metadata(&self.files.snapshot).map_or(0, |m| m.len()),
+                    Ordering::Relaxed,
+                );
+            }
+            Ok(()) => {}
+            Err(e) => eprintln!("postie mock: compaction failed: {e}"),
         }
     }
 
     /// Replaces everything with a snapshot of `sim` (a reset or a state import): the journal so
     /// far is superseded. Call with the simulation locked.
     pub fn rewrite(&self, sim: &mut Sim) -> Result<(), WalError> {
-        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let mut q = lock(&self.queue);
         q.bytes.clear();
         q.since = None;
+        // Waits for a batch being written; a compaction under way will not publish.
+        let mut a = lock(&self.active);
+        let _g = lock(&self.publish);
+        self.generation.fetch_add(1, Ordering::AcqRel);
         let seq = self.next.fetch_add(1, Ordering::SeqCst);
         write_snapshot(&self.files.snapshot, sim, seq)?;
         sim.forget_changes();
-        // The writer appends to the journal file it holds open; empty it in place.
-        for p in [&self.files.wal, &self.files.sealed] {
-            if p.exists() {
-                OpenOptions::new()
-                    .write(true)
-                    .open(p)
-                    .and_then(|f| f.set_len(0))
-                    .map_err(io(p))?;
-            }
+        self.snapshot_bytes.store(
+            std::fs::metadata(&self.files.snapshot).map_or(0, |m| m.len()),
+            Ordering::Relaxed,
+        );
+        a.file.set_len(0).map_err(io(&self.files.wal))?;
+        a.end = 0;
+        a.cap = 0;
+        a.made_ahead = false;
+        for (_, p) in self.files.sealed_segments() {
+            std::fs::remove_file(&p).map_err(io(&p))?;
         }
-        let _ = std::fs::remove_file(&self.files.sealed);
+        self.sealed_bytes.store(0, Ordering::Release);
         q.last = seq;
+        drop(a);
         drop(q);
         self.durable.send_replace(seq);
         Ok(())
@@ -873,50 +1248,39 @@ impl Wal {
     /// Stops the threads after writing what is queued, then merges the journal into the
     /// snapshot, so the next start reads one file.
     pub fn shutdown(&self) {
-        {
-            let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-            q.stop = true;
-        }
+        lock(&self.queue).stop = true;
         self.wake.notify_all();
-        self.compact_tx
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        lock(&self.compact_tx).take();
+        lock(&self.prepare_tx).take();
+        let threads = std::mem::take(&mut *lock(&self.threads));
         for t in threads {
             let _ = t.join();
         }
+        let files = &self.files;
+        let _ = std::fs::remove_file(&files.next);
+        let _ = std::fs::remove_file(files.next_tmp());
         // Whatever is journaled goes into the snapshot.
-        let have = |p: &Path| std::fs::metadata(p).map(|m| m.len() > 0).unwrap_or(false);
-        if have(&self.files.sealed)
-            && let Err(e) = compact(&self.files)
-        {
-            eprintln!(
-                "postie mock: could not compact {}: {e}",
-                self.files.sealed.display()
-            );
-            return;
-        }
-        if have(&self.files.wal) && std::fs::rename(&self.files.wal, &self.files.sealed).is_ok() {
-            if let Err(e) = compact(&self.files) {
-                eprintln!(
-                    "postie mock: could not compact {}: {e}",
-                    self.files.sealed.display()
-                );
+        let mut segments: Vec<PathBuf> = files
+            .sealed_segments()
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect();
+        let a = lock(&self.active);
+        if a.end > 0 {
+            let last = files.sealed_segment(a.next_no);
+            if a.file.set_len(a.end).is_ok() && std::fs::rename(&files.wal, &last).is_ok() {
+                segments.push(last);
             }
-        } else if self.files.wal.exists() {
-            let _ = std::fs::remove_file(&self.files.wal);
+        } else {
+            let _ = std::fs::remove_file(&files.wal);
+        }
+        drop(a);
+        if !segments.is_empty()
+            && let Err(e) = compact(files, &segments)
+        {
+            eprintln!("postie mock: could not merge the journal into the snapshot: {e}");
         }
     }
-}
-
-/// Sizes for `mock status`: snapshot and journal bytes.
-pub fn sizes(files: &Files) -> BTreeMap<&'static str, u64> {
-    let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    BTreeMap::from([
-        ("snapshot", len(&files.snapshot)),
-        ("journal", len(&files.wal) + len(&files.sealed)),
-    ])
 }
 
 #[cfg(test)]
@@ -950,7 +1314,7 @@ mod tests {
         sim.lists.insert(a.id, a);
         write_snapshot(&files.snapshot, &sim, 0).unwrap();
         sim.forget_changes();
-        let wal = Wal::start(files.clone(), SyncMode::Always, 0).unwrap();
+        let wal = Wal::start(files.clone(), SyncMode::Always, &Recovered::default()).unwrap();
         let b = list("b");
         sim.lists.insert(b.id, b);
         let s1 = wal.append(&mut sim);
@@ -988,6 +1352,141 @@ mod tests {
         assert_eq!(rec.replayed, 0);
         assert_eq!(rec.seq, 2);
         assert_eq!(names(&again.unwrap()), ["a2", "b", "c"]);
+    }
+
+    fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+        let t = Instant::now();
+        while !f() {
+            assert!(t.elapsed() < Duration::from_secs(20), "timed out: {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Appends a list per call and waits until its record is durable.
+    fn add_lists(wal: &Wal, sim: &mut Sim, names: impl Iterator<Item = String>) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for n in names {
+            let l = list(&n);
+            sim.lists.insert(l.id, l);
+            let seq = wal.append(sim);
+            assert!(rt.block_on(wal.durable(seq)));
+        }
+    }
+
+    #[test]
+    fn segments_made_ahead_roll_replay_in_order_and_merge() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::new(&dir.path().join("s.json"));
+        let mut sim = Sim::default();
+        write_snapshot(&files.snapshot, &sim, 0).unwrap();
+        let tuning = Tuning {
+            segment: 4096,
+            prepare_after: 1024,
+            compact_at: u64::MAX,
+        };
+        let wal = Wal::start_tuned(
+            files.clone(),
+            SyncMode::Batch,
+            &Recovered::default(),
+            tuning,
+        )
+        .unwrap();
+        // The first kilobyte grows the journal; past it a zero-filled segment is made ahead.
+        add_lists(&wal, &mut sim, (0..8).map(|i| format!("l{i}")));
+        wait_until("a segment made ahead", || files.next.exists());
+        assert_eq!(std::fs::read(&files.next).unwrap(), vec![0u8; 4096]);
+        add_lists(&wal, &mut sim, (8..80).map(|i| format!("l{i}")));
+        let sealed = files.sealed_segments();
+        assert!(sealed.len() >= 3, "{sealed:?}");
+        // The active segment ends in zeros that were never written.
+        let active = std::fs::read(&files.wal).unwrap();
+        assert_eq!(active.len(), 4096, "the active segment keeps its size");
+        assert_eq!(*active.last().unwrap(), 0);
+        // A crash now: recovery reads every segment in order, quietly past the zeros.
+        wait_until("the next segment", || {
+            !wal.spare_asked.load(Ordering::Acquire)
+        });
+        let mut loaded = None;
+        let rec = recover(&files, &mut loaded).unwrap();
+        assert!(rec.notes.is_empty(), "{:?}", rec.notes);
+        assert_eq!((rec.seq, rec.replayed), (80, 80));
+        assert_eq!(names(&loaded.unwrap()), names(&sim));
+        assert!(rec.wal_end > 0 && rec.wal_end < 4096);
+        // A torn record in the zeros is still reported and cut off.
+        {
+            use std::os::unix::fs::FileExt;
+            let f = OpenOptions::new().write(true).open(&files.wal).unwrap();
+            f.write_all_at(&[40, 0, 0, 0, 9, 9, 9, 9, b'{'], rec.wal_end)
+                .unwrap();
+        }
+        let rec2 = recover(&files, &mut None).unwrap();
+        assert!(
+            rec2.notes.iter().any(|n| n.contains("dropped")),
+            "{:?}",
+            rec2.notes
+        );
+        assert_eq!(std::fs::metadata(&files.wal).unwrap().len(), rec.wal_end);
+        // A clean stop merges them all and leaves one file.
+        wal.shutdown();
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, ["s.json"]);
+        let mut again = None;
+        let rec = recover(&files, &mut again).unwrap();
+        assert_eq!((rec.seq, rec.replayed), (80, 0));
+        assert_eq!(names(&again.unwrap()), names(&sim));
+    }
+
+    #[test]
+    fn sealed_segments_are_merged_in_the_background_and_a_rewrite_supersedes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::new(&dir.path().join("s.json"));
+        let mut sim = Sim::default();
+        write_snapshot(&files.snapshot, &sim, 0).unwrap();
+        let tuning = Tuning {
+            segment: 2048,
+            prepare_after: 512,
+            compact_at: 4096,
+        };
+        let wal = Wal::start_tuned(
+            files.clone(),
+            SyncMode::Always,
+            &Recovered::default(),
+            tuning,
+        )
+        .unwrap();
+        add_lists(&wal, &mut sim, (0..120).map(|i| format!("m{i}")));
+        // Enough was sealed for a merge: the snapshot takes the sealed records.
+        wait_until("a background merge", || {
+            std::fs::read_to_string(&files.snapshot)
+                .unwrap()
+                .contains("\"m40\"")
+                && !wal.compacting.load(Ordering::Acquire)
+                && !wal.spare_asked.load(Ordering::Acquire)
+        });
+        let mut loaded = None;
+        let rec = recover(&files, &mut loaded).unwrap();
+        assert_eq!(rec.seq, 120);
+        assert!(rec.replayed < 120, "replayed {}", rec.replayed);
+        assert_eq!(names(&loaded.unwrap()), names(&sim));
+        // A reset replaces everything, segments included.
+        let mut fresh = Sim::default();
+        let only = list("only");
+        fresh.lists.insert(only.id, only);
+        wal.rewrite(&mut fresh).unwrap();
+        assert!(files.sealed_segments().is_empty());
+        add_lists(&wal, &mut fresh, ["after".to_string()].into_iter());
+        let mut loaded = None;
+        recover(&files, &mut loaded).unwrap();
+        assert_eq!(names(&loaded.unwrap()), ["only", "after"]);
+        wal.shutdown();
+        let mut loaded = None;
+        recover(&files, &mut loaded).unwrap();
+        assert_eq!(names(&loaded.unwrap()), ["only", "after"]);
     }
 
     #[test]

@@ -237,6 +237,9 @@ fn read_snapshot(path: &Path) -> Result<(Sim, u64, bool), WalError> {
         seq: u64,
         #[serde(default)]
         clock_offset_ms: i64,
+        /// How many entries follow (newer snapshots say; a hint for sizing tables).
+        #[serde(default)]
+        entries: Option<u64>,
     }
     let header: Option<Header> = serde_json::from_str(line.trim_end()).ok();
     let Some(header) = header.filter(|h| h.postie_mock_snapshot == 1) else {
@@ -259,51 +262,189 @@ fn read_snapshot(path: &Path) -> Result<(Sim, u64, bool), WalError> {
         clock_offset_ms: header.clock_offset_ms,
         ..Default::default()
     };
-    // Lines are parsed in batches on every core, then applied in order.
+    if let Some(n) = header.entries {
+        // Most entries are contacts: their table is sized once instead of doubling.
+        sim.contacts.reserve(n as usize);
+    }
+    load_entries(path, r, offset, &mut sim)?;
+    Ok((sim, header.seq, false))
+}
+
+/// What a parser made of one block of snapshot lines.
+enum Parsed {
+    /// Entries in order.
+    Entries(Vec<crate::mock::packs::constant_contact::store::ParsedChange>),
+    /// Entries, then the footer line (its offset and text).
+    Footer(
+        Vec<crate::mock::packs::constant_contact::store::ParsedChange>,
+        u64,
+        String,
+    ),
+    /// A line that is not an entry: its offset and why.
+    Bad(u64, String),
+    /// The file ended without a footer, at this offset.
+    Truncated(u64),
+}
+
+/// The snapshot's entries after the header, read in blocks of whole lines by one thread,
+/// parsed on every core, and applied here in order; checks the footer's count. Returns it.
+fn load_entries(
+    path: &Path,
+    mut r: BufReader<File>,
+    offset: u64,
+    sim: &mut Sim,
+) -> Result<u64, WalError> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .clamp(1, 8);
-    let mut lines = 0u64;
-    let mut batch: Vec<(u64, String)> = Vec::with_capacity(PARSE_BATCH);
-    let footer: (u64, String);
-    loop {
-        let mut text = String::new();
-        let n = r.read_line(&mut text).map_err(io(path))?;
-        if n == 0 {
-            return Err(corrupt(
-                path,
-                offset,
-                "it ends before its footer (truncated)",
-            ));
+    std::thread::scope(|scope| {
+        // Block k goes to parser k % threads, and its result comes back on that parser's
+        // channel: reading them in turn keeps the file's order. Channels are bounded, so only a
+        // few blocks are in memory at once.
+        let mut to_parsers = Vec::new();
+        let mut from_parsers = Vec::new();
+        for _ in 0..threads {
+            let (btx, brx) = std::sync::mpsc::sync_channel::<(u64, Vec<u8>)>(2);
+            let (ptx, prx) = std::sync::mpsc::sync_channel::<Parsed>(2);
+            scope.spawn(move || {
+                while let Ok((at, block)) = brx.recv() {
+                    if ptx.send(parse_block(at, &block)).is_err() {
+                        return;
+                    }
+                }
+            });
+            to_parsers.push(btx);
+            from_parsers.push(prx);
         }
-        let at = offset;
-        offset += n as u64;
-        let done = text.starts_with('{');
-        if !done {
-            batch.push((at, text.clone()));
-        }
-        if batch.len() >= PARSE_BATCH || (done && !batch.is_empty()) {
-            let parsed = parse_batch(&batch, threads);
-            for ((at, _), p) in batch.iter().zip(parsed) {
-                let change = p.map_err(|e| corrupt(path, *at, e))?;
-                sim.apply_parsed(change);
-                lines += 1;
+        let reader = scope.spawn(move || -> std::io::Result<()> {
+            let mut at = offset;
+            let mut k = 0usize;
+            let mut carry: Vec<u8> = Vec::new();
+            loop {
+                let mut block = std::mem::take(&mut carry);
+                let filled = block.len();
+                block.resize(filled + LOAD_BLOCK, 0);
+                let n = read_full_or_eof(&mut r, &mut block[filled..])?;
+                block.truncate(filled + n);
+                let eof = n == 0 || block.len() < filled + LOAD_BLOCK;
+                // Whole lines only; the rest starts the next block.
+                let cut = match block.iter().rposition(|&b| b == b'\n') {
+                    Some(i) => i + 1,
+                    None if eof => 0,
+                    None => {
+                        carry = block;
+                        continue;
+                    }
+                };
+                carry = block.split_off(cut);
+                let len = block.len() as u64;
+                if !block.is_empty() {
+                    if to_parsers[k % threads].send((at, block)).is_err() {
+                        return Ok(());
+                    }
+                    k += 1;
+                }
+                at += len;
+                if eof {
+                    // A last line without its newline: the file was cut short.
+                    let _ = to_parsers[k % threads].send((at, Vec::new()));
+                    return Ok(());
+                }
             }
-            batch.clear();
+        });
+        let mut lines = 0u64;
+        let mut k = 0usize;
+        let result = loop {
+            let Ok(parsed) = from_parsers[k % threads].recv() else {
+                break Err(match reader.is_finished() {
+                    true => corrupt(path, offset, "the snapshot could not be read"),
+                    false => corrupt(path, offset, "a parser thread failed"),
+                });
+            };
+            k += 1;
+            match parsed {
+                Parsed::Entries(entries) => {
+                    for e in entries {
+                        sim.apply_parsed(e);
+                        lines += 1;
+                    }
+                }
+                Parsed::Footer(entries, at, text) => {
+                    for e in entries {
+                        sim.apply_parsed(e);
+                        lines += 1;
+                    }
+                    break check_footer(path, at, &text, lines);
+                }
+                Parsed::Bad(at, message) => break Err(corrupt(path, at, message)),
+                Parsed::Truncated(at) => {
+                    break Err(corrupt(path, at, "it ends before its footer (truncated)"));
+                }
+            }
+        };
+        // The parsers stop when their results have nowhere to go, and the reader when its
+        // blocks have nowhere to go.
+        drop(from_parsers);
+        let read = reader.join();
+        match (result, read) {
+            (Ok(n), _) => Ok(n),
+            (Err(e), Ok(Err(io_err))) if !matches!(e, WalError::Io { .. }) => Err(io(path)(io_err)),
+            (Err(e), _) => Err(e),
         }
-        if done {
-            footer = (at, text);
-            break;
+    })
+}
+
+/// Snapshot bytes read and parsed as one block.
+const LOAD_BLOCK: usize = 1 << 20;
+
+/// Fills `buf` as far as the input goes; how much was read.
+fn read_full_or_eof(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match r.read(&mut buf[done..])? {
+            0 => break,
+            n => done += n,
         }
     }
+    Ok(done)
+}
+
+/// Parses a block of whole lines starting at file offset `at` (an empty block: the file ended
+/// there without a footer).
+fn parse_block(mut at: u64, block: &[u8]) -> Parsed {
+    if block.is_empty() {
+        return Parsed::Truncated(at);
+    }
+    let mut entries = Vec::with_capacity(block.len() / 256);
+    for line in block.split_inclusive(|&b| b == b'\n') {
+        let this = at;
+        at += line.len() as u64;
+        let Ok(text) = std::str::from_utf8(line) else {
+            return Parsed::Bad(this, "not UTF-8 text".into());
+        };
+        if !text.ends_with('\n') {
+            return Parsed::Truncated(this);
+        }
+        let text = text.trim_end();
+        if text.starts_with('{') {
+            return Parsed::Footer(entries, this, text.to_string());
+        }
+        match Sim::parse_change(text) {
+            Ok(c) => entries.push(c),
+            Err(e) => return Parsed::Bad(this, e),
+        }
+    }
+    Parsed::Entries(entries)
+}
+
+fn check_footer(path: &Path, at: u64, text: &str, lines: u64) -> Result<u64, WalError> {
     #[derive(serde::Deserialize)]
     struct Footer {
         end: u64,
     }
-    let (at, text) = footer;
-    let f: Footer = serde_json::from_str(text.trim_end())
-        .map_err(|e| corrupt(path, at, format!("a bad footer: {e}")))?;
+    let f: Footer =
+        serde_json::from_str(text).map_err(|e| corrupt(path, at, format!("a bad footer: {e}")))?;
     if f.end != lines {
         return Err(corrupt(
             path,
@@ -311,43 +452,7 @@ fn read_snapshot(path: &Path) -> Result<(Sim, u64, bool), WalError> {
             format!("the footer counts {} entries, the file has {lines}", f.end),
         ));
     }
-    Ok((sim, header.seq, false))
-}
-
-/// Snapshot lines parsed together.
-const PARSE_BATCH: usize = 16_384;
-
-/// Parses lines on `threads` threads, keeping their order.
-fn parse_batch(
-    lines: &[(u64, String)],
-    threads: usize,
-) -> Vec<Result<crate::mock::packs::constant_contact::store::ParsedChange, String>> {
-    if threads <= 1 || lines.len() < 1024 {
-        return lines
-            .iter()
-            .map(|(_, l)| Sim::parse_change(l.trim_end()))
-            .collect();
-    }
-    let chunk = lines.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = lines
-            .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .map(|(_, l)| Sim::parse_change(l.trim_end()))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| vec![Err("a parser thread failed".to_string())])
-            })
-            .collect()
-    })
+    Ok(lines)
 }
 
 /// Replays a journal file onto `sim` and returns where its records end. The records end at zeros
@@ -479,7 +584,7 @@ pub fn write_snapshot(path: &Path, sim: &Sim, seq: u64) -> Result<(), WalError> 
         let mut w = BufWriter::with_capacity(1 << 20, f);
         serde_json::to_writer(
             &mut w,
-            &serde_json::json!({"postie_mock_snapshot": 1, "seq": seq, "clock_offset_ms": sim.clock_offset_ms}),
+            &serde_json::json!({"postie_mock_snapshot": 1, "seq": seq, "clock_offset_ms": sim.clock_offset_ms, "entries": sim.entry_count()}),
         )?;
         w.write_all(b"\n")?;
         let n = sim.write_entries(&mut w)?;
@@ -672,6 +777,10 @@ fn merge(files: &Files, segments: &[PathBuf]) -> Result<Option<PathBuf>, WalErro
         let mut header: serde_json::Value =
             serde_json::from_str(&line).map_err(|e| corrupt(path, 0, e.to_string()))?;
         header["seq"] = last_seq.into();
+        // At most this many (a hint for sizing tables when it is read).
+        if let Some(n) = header.get("entries").and_then(serde_json::Value::as_u64) {
+            header["entries"] = (n + latest.len() as u64).into();
+        }
         if let Some(c) = clock {
             header["clock_offset_ms"] = c.into();
         }
@@ -1487,6 +1596,48 @@ mod tests {
         let mut loaded = None;
         recover(&files, &mut loaded).unwrap();
         assert_eq!(names(&loaded.unwrap()), ["only", "after"]);
+    }
+
+    #[test]
+    fn a_snapshot_of_many_blocks_loads_in_order_and_a_fault_in_a_late_block_is_located() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::new(&dir.path().join("s.json"));
+        let mut sim = Sim::default();
+        for i in 0..6000 {
+            let mut l = list(&format!("list {i}"));
+            l.description = Some("d".repeat(600));
+            sim.lists.insert(l.id, l);
+        }
+        write_snapshot(&files.snapshot, &sim, 7).unwrap();
+        let text = std::fs::read_to_string(&files.snapshot).unwrap();
+        assert!(text.len() > 3 * LOAD_BLOCK, "{} bytes", text.len());
+        assert!(text.lines().next().unwrap().contains("\"entries\":6000"));
+        let mut loaded = None;
+        let rec = recover(&files, &mut loaded).unwrap();
+        assert_eq!(rec.seq, 7);
+        assert_eq!(names(&loaded.unwrap()), names(&sim));
+        // A damaged line in the fourth megabyte: refused at its offset.
+        let at = text.find("\"list 5000\"").unwrap();
+        let line_start = text[..at].rfind('\n').unwrap() + 1;
+        let damaged = format!("{}{}", &text[..at], &text[at + 1..]);
+        std::fs::write(&files.snapshot, &damaged).unwrap();
+        let err = recover(&files, &mut None).unwrap_err().to_string();
+        assert!(err.contains(&format!("byte {line_start} ")), "{err}");
+        // Cut in the middle of a line: truncated, at that line.
+        std::fs::write(&files.snapshot, &text[..at]).unwrap();
+        let err = recover(&files, &mut None).unwrap_err().to_string();
+        assert!(
+            err.contains("truncated") && err.contains(&format!("byte {line_start} ")),
+            "{err}"
+        );
+        // A footer that counts otherwise.
+        let miscounted = text.replace("{\"end\":6000}", "{\"end\":5999}");
+        std::fs::write(&files.snapshot, miscounted).unwrap();
+        let err = recover(&files, &mut None).unwrap_err().to_string();
+        assert!(
+            err.contains("the footer counts 5999 entries, the file has 6000"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -76,6 +76,11 @@ impl<K: Hash + Eq + Clone, V> Table<K, V> {
         self.map.get_index(i)
     }
 
+    /// Room for `n` more entries.
+    pub fn reserve(&mut self, n: usize) {
+        self.map.reserve(n);
+    }
+
     /// Whether the key is present.
     pub fn contains_key<Q: ?Sized + Hash + Equivalent<K>>(&self, k: &Q) -> bool {
         self.map.contains_key(k)

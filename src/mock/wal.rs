@@ -11,8 +11,9 @@
 //!
 //! A record is `[u32 length][u32 CRC-32][payload]`, the payload
 //! `{"seq":N,"clock":ms?,"changes":[[table,key,value|null],...]}`. A snapshot is JSON lines: a
-//! header `{"postie_mock_snapshot":1,"seq":N,"clock_offset_ms":ms}`, one `[table,key,value]` a line,
-//! and a footer `{"end":lines}`. Recovery loads the snapshot and replays the journal records after
+//! header `{"postie_mock_snapshot":1,"seq":N,"clock_offset_ms":ms,"entries":N}`, one
+//! `[table,key,value]` a line (a contact's value is its fields by position), and a footer
+//! `{"end":lines}`. Recovery loads the snapshot and replays the journal records after
 //! its `seq`; a torn last record (a crash mid-write) fails its checksum and is dropped, with a
 //! message. A damaged snapshot is refused, naming the file and the byte offset; nothing is
 //! overwritten.
@@ -209,7 +210,6 @@ pub fn recover(files: &Files, sim: &mut Option<Sim>) -> Result<Recovered, WalErr
         }
     }
     if let Some(s) = sim.as_mut() {
-        s.reindex();
         s.forget_changes();
     }
     Ok(rec)
@@ -223,8 +223,7 @@ fn corrupt(path: &Path, offset: u64, message: impl Into<String>) -> WalError {
     }
 }
 
-/// Reads a snapshot: (simulation, sequence, was the older format); the caller rebuilds the
-/// indexes once the journal is replayed too.
+/// Reads a snapshot: (simulation, sequence, was the older format).
 fn read_snapshot(path: &Path) -> Result<(Sim, u64, bool), WalError> {
     let file = File::open(path).map_err(io(path))?;
     let mut r = BufReader::with_capacity(1 << 20, file);
@@ -248,13 +247,14 @@ fn read_snapshot(path: &Path) -> Result<(Sim, u64, bool), WalError> {
         r.read_to_end(&mut rest).map_err(io(path))?;
         let mut all = line.into_bytes();
         all.extend(rest);
-        let sim: Sim = serde_json::from_slice(&all).map_err(|e| {
+        let mut sim: Sim = serde_json::from_slice(&all).map_err(|e| {
             corrupt(
                 path,
                 0,
                 format!("neither a snapshot nor an older state file: {e}"),
             )
         })?;
+        sim.reindex();
         return Ok((sim, 0, true));
     };
     offset += n as u64;
@@ -304,12 +304,17 @@ fn load_entries(
         // few blocks are in memory at once.
         let mut to_parsers = Vec::new();
         let mut from_parsers = Vec::new();
+        // Parsed blocks' buffers go back to the reader, to be filled again.
+        let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<Vec<u8>>();
         for _ in 0..threads {
             let (btx, brx) = std::sync::mpsc::sync_channel::<(u64, Vec<u8>)>(2);
             let (ptx, prx) = std::sync::mpsc::sync_channel::<Parsed>(2);
+            let recycle = recycle_tx.clone();
             scope.spawn(move || {
                 while let Ok((at, block)) = brx.recv() {
-                    if ptx.send(parse_block(at, &block)).is_err() {
+                    let parsed = parse_block(at, &block);
+                    let _ = recycle.send(block);
+                    if ptx.send(parsed).is_err() {
                         return;
                     }
                 }
@@ -322,12 +327,13 @@ fn load_entries(
             let mut k = 0usize;
             let mut carry: Vec<u8> = Vec::new();
             loop {
-                let mut block = std::mem::take(&mut carry);
-                let filled = block.len();
-                block.resize(filled + LOAD_BLOCK, 0);
-                let n = read_full_or_eof(&mut r, &mut block[filled..])?;
-                block.truncate(filled + n);
-                let eof = n == 0 || block.len() < filled + LOAD_BLOCK;
+                let mut block = recycle_rx.try_recv().unwrap_or_default();
+                block.clear();
+                block.reserve(carry.len() + LOAD_BLOCK);
+                block.extend_from_slice(&carry);
+                // Into the buffer's spare room, which a file read does not need zeroed first.
+                let n = (&mut r).take(LOAD_BLOCK as u64).read_to_end(&mut block)?;
+                let eof = n < LOAD_BLOCK;
                 // Whole lines only; the rest starts the next block.
                 let cut = match block.iter().rposition(|&b| b == b'\n') {
                     Some(i) => i + 1,
@@ -337,7 +343,9 @@ fn load_entries(
                         continue;
                     }
                 };
-                carry = block.split_off(cut);
+                carry.clear();
+                carry.extend_from_slice(&block[cut..]);
+                block.truncate(cut);
                 let len = block.len() as u64;
                 if !block.is_empty() {
                     if to_parsers[k % threads].send((at, block)).is_err() {
@@ -397,18 +405,6 @@ fn load_entries(
 
 /// Snapshot bytes read and parsed as one block.
 const LOAD_BLOCK: usize = 1 << 20;
-
-/// Fills `buf` as far as the input goes; how much was read.
-fn read_full_or_eof(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        match r.read(&mut buf[done..])? {
-            0 => break,
-            n => done += n,
-        }
-    }
-    Ok(done)
-}
 
 /// Parses a block of whole lines starting at file offset `at` (an empty block: the file ended
 /// there without a footer).

@@ -211,6 +211,87 @@ impl Contact {
     }
 }
 
+/// A contact as the journal and snapshots store it: its fields in declaration order, as a JSON
+/// array (no names to write or to match when it is read: a third fewer bytes, and faster to
+/// parse). The derived `Deserialize` reads it, and the older object form too.
+struct Stored<'a>(&'a Contact);
+
+impl Serialize for Stored<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // No `..`: a new field is a compile error here until it is stored.
+        let Contact {
+            id,
+            email,
+            first_name,
+            last_name,
+            job_title,
+            company_name,
+            birthday_month,
+            birthday_day,
+            anniversary,
+            create_source,
+            update_source,
+            created_at,
+            updated_at,
+            deleted_at,
+            list_memberships,
+            extras,
+        } = self.0;
+        (
+            id,
+            email.as_ref().map(StoredEmail),
+            first_name,
+            last_name,
+            job_title,
+            company_name,
+            birthday_month,
+            birthday_day,
+            anniversary,
+            create_source,
+            update_source,
+            created_at,
+            updated_at,
+            deleted_at,
+            list_memberships,
+            extras,
+        )
+            .serialize(s)
+    }
+}
+
+/// A contact's email channel as stored: positional, like [`Stored`].
+struct StoredEmail<'a>(&'a Email);
+
+impl Serialize for StoredEmail<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Email {
+            address,
+            permission,
+            created_at,
+            updated_at,
+            opt_in_source,
+            opt_in_date,
+            opt_out_source,
+            opt_out_date,
+            opt_out_reason,
+            resubscribe_sent,
+        } = self.0;
+        (
+            address,
+            permission,
+            created_at,
+            updated_at,
+            opt_in_source,
+            opt_in_date,
+            opt_out_source,
+            opt_out_date,
+            opt_out_reason,
+            resubscribe_sent,
+        )
+            .serialize(s)
+    }
+}
+
 /// Which sub-resources a response includes.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Include {
@@ -713,6 +794,13 @@ pub struct Sim {
 macro_rules! for_each_table {
     ($m:ident) => {
         $m!(contacts, "contacts");
+        for_each_other_table!($m);
+    };
+}
+
+/// Calls `$m!(field, "name")` for every journaled table but `contacts`.
+macro_rules! for_each_other_table {
+    ($m:ident) => {
         $m!(lists, "lists");
         $m!(activities, "activities");
         $m!(custom_fields, "custom_fields");
@@ -730,24 +818,26 @@ macro_rules! for_each_table {
     };
 }
 
-/// A change read back, typed by its table (transient: applied as soon as it is parsed).
-#[allow(non_camel_case_types, missing_docs, clippy::large_enum_variant)]
+/// A change read back, typed by its table (transient: applied as soon as it is parsed). Values
+/// of the rarer tables are boxed, so a contact's change stays small to move.
+#[allow(non_camel_case_types, missing_docs)]
 pub enum ParsedChange {
-    contacts(Uuid, Option<Box<Contact>>),
-    lists(Uuid, Option<ContactList>),
-    activities(Uuid, Option<super::activities::Activity>),
-    custom_fields(Uuid, Option<CustomField>),
-    tags(Uuid, Option<Tag>),
-    schedules(String, Option<i64>),
-    segments(u64, Option<Segment>),
-    account(String, Option<Value>),
-    webhooks(u64, Option<Value>),
-    campaigns(Uuid, Option<Campaign>),
-    campaign_activities(Uuid, Option<CampaignActivity>),
-    codes(String, Option<AuthCode>),
-    refresh_tokens(String, Option<RefreshGrant>),
-    device_codes(String, Option<DeviceGrant>),
-    consents(String, Option<PendingConsent>),
+    /// With the hash of the contact's email address ([`email_hash`]), taken while it is at hand.
+    contacts(Uuid, Option<Box<Contact>>, Option<u64>),
+    lists(Uuid, Option<Box<ContactList>>),
+    activities(Uuid, Option<Box<super::activities::Activity>>),
+    custom_fields(Uuid, Option<Box<CustomField>>),
+    tags(Uuid, Option<Box<Tag>>),
+    schedules(String, Option<Box<i64>>),
+    segments(u64, Option<Box<Segment>>),
+    account(String, Option<Box<Value>>),
+    webhooks(u64, Option<Box<Value>>),
+    campaigns(Uuid, Option<Box<Campaign>>),
+    campaign_activities(Uuid, Option<Box<CampaignActivity>>),
+    codes(String, Option<Box<AuthCode>>),
+    refresh_tokens(String, Option<Box<RefreshGrant>>),
+    device_codes(String, Option<Box<DeviceGrant>>),
+    consents(String, Option<Box<PendingConsent>>),
 }
 
 /// Reads `[table, key, value or null]` into the table's types.
@@ -781,7 +871,23 @@ impl<'de> serde::de::Visitor<'de> for ChangeVisitor {
                 }
             };
         }
-        for_each_table!(parse);
+        if table == "contacts" {
+            let k = seq
+                .next_element()?
+                .ok_or_else(|| A::Error::invalid_length(1, &self))?;
+            let v: Option<Box<Contact>> = seq
+                .next_element()?
+                .ok_or_else(|| A::Error::invalid_length(2, &self))?;
+            if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                return Err(A::Error::invalid_length(4, &self));
+            }
+            let hash = v
+                .as_ref()
+                .and_then(|c| c.email.as_ref())
+                .map(|e| email_hash(&e.address));
+            return Ok(ParsedChange::contacts(k, v, hash));
+        }
+        for_each_other_table!(parse);
         Err(A::Error::custom(format!("unknown table `{table}`")))
     }
 }
@@ -803,18 +909,25 @@ impl Sim {
     /// comma-separated) and the clock offset if it moved; forgets the changes.
     pub fn take_changes(&mut self, out: &mut Vec<u8>) -> Option<i64> {
         let mut first = true;
+        let mut sep = |out: &mut Vec<u8>| {
+            if !std::mem::take(&mut first) {
+                out.push(b',');
+            }
+        };
+        self.contacts.drain_changes(|k, v| {
+            sep(out);
+            let v = v.map(|c| Stored(c));
+            let _ = serde_json::to_writer(&mut *out, &("contacts", k, v));
+        });
         macro_rules! take {
             ($f:ident, $n:literal) => {
-                for (k, v) in self.$f.take_changes() {
-                    if !first {
-                        out.push(b',');
-                    }
-                    first = false;
-                    let _ = serde_json::to_writer(&mut *out, &($n, &k, &v));
-                }
+                self.$f.drain_changes(|k, v| {
+                    sep(out);
+                    let _ = serde_json::to_writer(&mut *out, &($n, k, v));
+                });
             };
         }
-        for_each_table!(take);
+        for_each_other_table!(take);
         let clock =
             (self.clock_offset_ms != self.journaled_offset_ms).then_some(self.clock_offset_ms);
         self.journaled_offset_ms = self.clock_offset_ms;
@@ -836,6 +949,11 @@ impl Sim {
     /// Writes every entry as one snapshot line each (`[table, key, value]`).
     pub fn write_entries(&self, out: &mut dyn std::io::Write) -> std::io::Result<u64> {
         let mut n = 0u64;
+        for (k, v) in self.contacts.iter() {
+            serde_json::to_writer(&mut *out, &("contacts", k, Some(Stored(v))))?;
+            out.write_all(b"\n")?;
+            n += 1;
+        }
         macro_rules! dump {
             ($f:ident, $n:literal) => {
                 for (k, v) in self.$f.iter() {
@@ -845,7 +963,7 @@ impl Sim {
                 }
             };
         }
-        for_each_table!(dump);
+        for_each_other_table!(dump);
         Ok(n)
     }
 
@@ -870,15 +988,30 @@ impl Sim {
 
     /// Applies a parsed change.
     pub fn apply_parsed(&mut self, change: ParsedChange) {
+        // Contacts keep the email index current as they are loaded: it is built while each
+        // contact is fresh in the cache, not in a pass over a million of them afterwards.
+        if let ParsedChange::contacts(id, v, hash) = change {
+            let Sim {
+                contacts, by_email, ..
+            } = self;
+            if let Some(e) = contacts.get(&id).and_then(|c| c.email.as_ref()) {
+                by_email.remove(&e.address, id);
+            }
+            contacts.apply(id, v);
+            if let Some(h) = hash {
+                by_email.insert_hashed(contacts, h, id);
+            }
+            return;
+        }
         macro_rules! apply {
             ($f:ident, $n:literal) => {
                 if let ParsedChange::$f(k, v) = change {
-                    self.$f.apply(k, v);
+                    self.$f.apply(k, v.map(|b| *b));
                     return;
                 }
             };
         }
-        for_each_table!(apply);
+        for_each_other_table!(apply);
     }
 
     /// Forgets recorded changes (the whole simulation was just written as a snapshot).
@@ -964,7 +1097,26 @@ impl Sim {
 #[derive(Debug, Clone, Default)]
 pub struct EmailIndex {
     table: hashbrown::HashTable<(u64, Uuid)>,
-    hasher: foldhash::fast::RandomState,
+}
+
+/// The hash of an email address without regard to ASCII case, lower-cased a piece at a time on
+/// the stack. One seed per process, so threads loading a snapshot can hash for the index.
+pub fn email_hash(email: &str) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static SEED: std::sync::OnceLock<foldhash::fast::FixedState> = std::sync::OnceLock::new();
+    let state = SEED.get_or_init(|| {
+        foldhash::fast::FixedState::with_seed(uuid::Uuid::new_v4().as_u64_pair().0)
+    });
+    let mut h = state.build_hasher();
+    let mut buf = [0u8; 64];
+    for chunk in email.as_bytes().chunks(buf.len()) {
+        let b = &mut buf[..chunk.len()];
+        b.copy_from_slice(chunk);
+        b.make_ascii_lowercase();
+        h.write(b);
+    }
+    h.write_usize(email.len());
+    h.finish()
 }
 
 type Contacts = Table<Uuid, Box<Contact>>;
@@ -973,23 +1125,7 @@ impl EmailIndex {
     fn with_capacity(n: usize) -> EmailIndex {
         EmailIndex {
             table: hashbrown::HashTable::with_capacity(n),
-            hasher: Default::default(),
         }
-    }
-
-    /// The hash of the lower-cased address, lower-cased a piece at a time on the stack.
-    fn hash(&self, email: &str) -> u64 {
-        use std::hash::{BuildHasher, Hasher};
-        let mut h = self.hasher.build_hasher();
-        let mut buf = [0u8; 64];
-        for chunk in email.as_bytes().chunks(buf.len()) {
-            let b = &mut buf[..chunk.len()];
-            b.copy_from_slice(chunk);
-            b.make_ascii_lowercase();
-            h.write(b);
-        }
-        h.write_usize(email.len());
-        h.finish()
     }
 
     fn has(contacts: &Contacts, id: Uuid, email: &str) -> bool {
@@ -1001,7 +1137,7 @@ impl EmailIndex {
 
     /// The contact with this address.
     pub fn get(&self, contacts: &Contacts, email: &str) -> Option<Uuid> {
-        let h = self.hash(email);
+        let h = email_hash(email);
         self.table
             .find(h, |&(eh, id)| eh == h && Self::has(contacts, id, email))
             .map(|&(_, id)| id)
@@ -1009,10 +1145,22 @@ impl EmailIndex {
 
     /// Points the address at `id` (which has it now), in place of any other contact.
     pub fn insert(&mut self, contacts: &Contacts, email: &str, id: Uuid) {
-        let h = self.hash(email);
-        match self.table.find_mut(h, |&(eh, other)| {
-            eh == h && (other == id || Self::has(contacts, other, email))
-        }) {
+        self.insert_hashed(contacts, email_hash(email), id);
+    }
+
+    /// [`EmailIndex::insert`] with the address's [`email_hash`] (the address is read from the
+    /// contact `id`, which has it now).
+    pub fn insert_hashed(&mut self, contacts: &Contacts, h: u64, id: Uuid) {
+        let same = |other: Uuid| {
+            other == id || {
+                let mine = contacts.get(&id).and_then(|c| c.email.as_ref());
+                mine.is_some_and(|m| Self::has(contacts, other, &m.address))
+            }
+        };
+        match self
+            .table
+            .find_mut(h, |&(eh, other)| eh == h && same(other))
+        {
             Some(entry) => entry.1 = id,
             None => {
                 self.table.insert_unique(h, (h, id), |&(eh, _)| eh);
@@ -1022,7 +1170,7 @@ impl EmailIndex {
 
     /// Forgets the address if it points at `id`.
     pub fn remove(&mut self, email: &str, id: Uuid) {
-        let h = self.hash(email);
+        let h = email_hash(email);
         if let Ok(entry) = self
             .table
             .find_entry(h, |&(eh, other)| eh == h && other == id)
@@ -1101,6 +1249,46 @@ mod tests {
             (sim.find_email("ANN@new.io"), sim.find_email(&long)),
             (Some(a), Some(b))
         );
+    }
+
+    #[test]
+    fn a_contact_is_stored_by_position_and_read_back_whole_in_either_form() {
+        let mut sim = Sim::default();
+        let id = with_email(&mut sim, "full@example.com");
+        {
+            let c = sim.contacts.get_mut(&id).unwrap();
+            let e = c.email.as_mut().unwrap();
+            (e.opt_in_source, e.opt_in_date) = (Some(Source::Contact), Some(5));
+            (e.opt_out_source, e.opt_out_date) = (Some(Source::Account), Some(6));
+            (e.opt_out_reason, e.resubscribe_sent) = (Some("why".into()), Some(7));
+            c.first_name = Some("F".into());
+            c.last_name = Some("L".into());
+            c.job_title = Some("J".into());
+            c.company_name = Some("C".into());
+            (c.birthday_month, c.birthday_day) = (Some(2), Some(29));
+            c.anniversary = Some("2020-01-01".into());
+            c.deleted_at = Some(9);
+            c.list_memberships = vec![new_id()];
+            c.extras_mut().notes = vec![json!({"note_id": "n", "content": "hi"})];
+            c.extras_mut().taggings = vec!["t".into()];
+        }
+        let mut out = Vec::new();
+        sim.take_changes(&mut out);
+        let line = String::from_utf8(out).unwrap();
+        assert!(
+            line.contains(r#"["full@example.com","implicit",0,0,"Contact",5,"Account",6,"why",7]"#),
+            "{line}"
+        );
+        let whole = |s: &Sim| serde_json::to_value(&s.contacts[&id]).unwrap();
+        let mut back = Sim::default();
+        back.apply_change(&line).unwrap();
+        assert_eq!(whole(&back), whole(&sim));
+        assert_eq!(back.find_email("FULL@example.com"), Some(id));
+        // The older object form still reads.
+        let object = serde_json::to_string(&("contacts", id, Some(&sim.contacts[&id]))).unwrap();
+        let mut old = Sim::default();
+        old.apply_change(&object).unwrap();
+        assert_eq!(whole(&old), whole(&sim));
     }
 
     #[test]

@@ -122,13 +122,18 @@ impl<K: Hash + Eq + Clone, V> Table<K, V> {
     where
         V: Clone,
     {
+        let mut out = Vec::new();
+        self.drain_changes(|k, v| out.push((k.clone(), v.cloned())));
+        out
+    }
+
+    /// Hands each changed key with its value now (None: removed) to `f`, in the order they
+    /// first changed, without copying them; forgets them.
+    pub fn drain_changes(&mut self, mut f: impl FnMut(&K, Option<&V>)) {
         let keys = std::mem::take(&mut *self.touched.borrow_mut());
-        keys.into_iter()
-            .map(|k| {
-                let v = self.map.get(&k).cloned();
-                (k, v)
-            })
-            .collect()
+        for k in &keys {
+            f(k, self.map.get(k));
+        }
     }
 
     /// Whether anything changed since the last [`Table::take_changes`].

@@ -9,12 +9,8 @@ use bytes::Bytes;
 use http_body_util::Full;
 
 fn main() -> std::io::Result<()> {
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 8);
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
+        .worker_threads(postie::mock::workers())
         .enable_all()
         .build()?;
     rt.block_on(async {

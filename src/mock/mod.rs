@@ -742,6 +742,15 @@ impl engine::spec::Bearer for SharedBearer<'_> {
     }
 }
 
+/// The mock's runtime workers: one per core the process may run on (taskset narrows it), at most
+/// 8. More workers than cores only take turns on them and add to the latency tail.
+pub fn workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8)
+}
+
 /// A running mock: its own runtime thread; stops (and saves) when dropped.
 pub struct MockServer {
     url: String,
@@ -770,14 +779,8 @@ impl MockServer {
         let url = format!("http://{host}:{}", addr.port());
         let (tx, rx) = tokio::sync::watch::channel(false);
         let s = shared.clone();
-        // One worker per core the process may run on (taskset narrows it): more workers than
-        // cores only take turns on them and add to the latency tail.
-        let workers = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .clamp(1, 8);
         let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(workers)
+            .worker_threads(workers())
             .thread_name("postie-mock")
             .enable_all()
             .build()?;

@@ -95,11 +95,7 @@ pub struct Files {
 impl Files {
     /// The files for a `--state` path.
     pub fn new(state: &Path) -> Files {
-        let with = |ext: &str| {
-            let mut s = state.as_os_str().to_owned();
-            s.push(ext);
-            PathBuf::from(s)
-        };
+        let with = |ext: &str| suffixed(state, ext);
         Files {
             snapshot: state.to_path_buf(),
             wal: with(".wal"),
@@ -110,9 +106,7 @@ impl Files {
 
     /// Sealed segment number `n` (`<state>.wal.sealed.<n>`).
     fn sealed_segment(&self, n: u64) -> PathBuf {
-        let mut s = self.sealed.as_os_str().to_owned();
-        s.push(format!(".{n}"));
-        PathBuf::from(s)
+        suffixed(&self.sealed, &format!(".{n}"))
     }
 
     /// The sealed segments in the order they were written, with their numbers (the older single
@@ -122,28 +116,24 @@ impl Files {
         if self.sealed.exists() {
             out.push((0, self.sealed.clone()));
         }
-        let (Some(dir), Some(name)) = (self.sealed.parent(), self.sealed.file_name()) else {
+        let Some(name) = self.sealed.file_name() else {
             return out;
         };
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
         let prefix = format!("{}.", name.to_string_lossy());
-        let mut numbered: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| {
-                let n = e.file_name().to_string_lossy().into_owned();
-                let digits = n.strip_prefix(&prefix)?;
-                (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
-                    .then(|| digits.parse().ok())
-                    .flatten()
-                    .map(|k: u64| (k, e.path()))
-            })
-            .collect();
+        let mut numbered: Vec<(u64, PathBuf)> =
+            std::fs::read_dir(crate::util::dir_of(&self.sealed))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    let digits = n.strip_prefix(&prefix)?;
+                    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+                        .then(|| digits.parse().ok())
+                        .flatten()
+                        .map(|k: u64| (k, e.path()))
+                })
+                .collect();
         numbered.sort();
         out.extend(numbered);
         out
@@ -151,10 +141,20 @@ impl Files {
 
     /// The temporary name of a segment being zero-filled.
     fn next_tmp(&self) -> PathBuf {
-        let mut s = self.next.as_os_str().to_owned();
-        s.push(".tmp");
-        PathBuf::from(s)
+        suffixed(&self.next, ".tmp")
     }
+
+    /// The sealed segments' paths, in the order they were written.
+    fn sealed_paths(&self) -> Vec<PathBuf> {
+        self.sealed_segments().into_iter().map(|(_, p)| p).collect()
+    }
+}
+
+/// `path` with `suffix` appended to its file name.
+fn suffixed(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
 }
 
 /// What recovery found.
@@ -187,11 +187,7 @@ pub fn recover(files: &Files, sim: &mut Option<Sim>) -> Result<Recovered, WalErr
         }
     }
     let _ = std::fs::remove_file(files.next_tmp());
-    let mut journals: Vec<PathBuf> = files
-        .sealed_segments()
-        .into_iter()
-        .map(|(_, p)| p)
-        .collect();
+    let mut journals: Vec<PathBuf> = files.sealed_paths();
     journals.push(files.wal.clone());
     for path in &journals {
         if !path.exists() {
@@ -270,16 +266,16 @@ fn read_snapshot(path: &Path) -> Result<(Sim, u64, bool), WalError> {
     Ok((sim, header.seq, false))
 }
 
-/// What a parser made of one block of snapshot lines.
-enum Parsed {
-    /// Entries in order.
-    Entries(Vec<crate::mock::packs::constant_contact::store::ParsedChange>),
-    /// Entries, then the footer line (its offset and text).
-    Footer(
-        Vec<crate::mock::packs::constant_contact::store::ParsedChange>,
-        u64,
-        String,
-    ),
+/// What a parser made of one block of snapshot lines: its entries in order, and what ended the
+/// block if not its last line.
+struct Parsed {
+    entries: Vec<crate::mock::packs::constant_contact::store::ParsedChange>,
+    end: Option<BlockEnd>,
+}
+
+enum BlockEnd {
+    /// The footer line (its offset and text).
+    Footer(u64, String),
     /// A line that is not an entry: its offset and why.
     Bad(u64, String),
     /// The file ended without a footer, at this offset.
@@ -365,40 +361,32 @@ fn load_entries(
         let mut k = 0usize;
         let result = loop {
             let Ok(parsed) = from_parsers[k % threads].recv() else {
-                break Err(match reader.is_finished() {
-                    true => corrupt(path, offset, "the snapshot could not be read"),
-                    false => corrupt(path, offset, "a parser thread failed"),
-                });
+                break Err(corrupt(
+                    path,
+                    offset,
+                    "the snapshot could not be read to its end",
+                ));
             };
             k += 1;
-            match parsed {
-                Parsed::Entries(entries) => {
-                    for e in entries {
-                        sim.apply_parsed(e);
-                        lines += 1;
-                    }
-                }
-                Parsed::Footer(entries, at, text) => {
-                    for e in entries {
-                        sim.apply_parsed(e);
-                        lines += 1;
-                    }
-                    break check_footer(path, at, &text, lines);
-                }
-                Parsed::Bad(at, message) => break Err(corrupt(path, at, message)),
-                Parsed::Truncated(at) => {
+            for e in parsed.entries {
+                sim.apply_parsed(e);
+                lines += 1;
+            }
+            match parsed.end {
+                None => {}
+                Some(BlockEnd::Footer(at, text)) => break check_footer(path, at, &text, lines),
+                Some(BlockEnd::Bad(at, message)) => break Err(corrupt(path, at, message)),
+                Some(BlockEnd::Truncated(at)) => {
                     break Err(corrupt(path, at, "it ends before its footer (truncated)"));
                 }
             }
         };
         // The parsers stop when their results have nowhere to go, and the reader when its
-        // blocks have nowhere to go.
+        // blocks have nowhere to go. A read error is the cause of whatever went wrong after it.
         drop(from_parsers);
-        let read = reader.join();
-        match (result, read) {
-            (Ok(n), _) => Ok(n),
-            (Err(e), Ok(Err(io_err))) if !matches!(e, WalError::Io { .. }) => Err(io(path)(io_err)),
-            (Err(e), _) => Err(e),
+        match (result, reader.join()) {
+            (Err(_), Ok(Err(e))) => Err(io(path)(e)),
+            (result, _) => result,
         }
     })
 }
@@ -409,29 +397,32 @@ const LOAD_BLOCK: usize = 1 << 20;
 /// Parses a block of whole lines starting at file offset `at` (an empty block: the file ended
 /// there without a footer).
 fn parse_block(mut at: u64, block: &[u8]) -> Parsed {
-    if block.is_empty() {
-        return Parsed::Truncated(at);
-    }
     let mut entries = Vec::with_capacity(block.len() / 256);
-    for line in block.split_inclusive(|&b| b == b'\n') {
-        let this = at;
-        at += line.len() as u64;
-        let Ok(text) = std::str::from_utf8(line) else {
-            return Parsed::Bad(this, "not UTF-8 text".into());
-        };
-        if !text.ends_with('\n') {
-            return Parsed::Truncated(this);
+    let end = (|| {
+        if block.is_empty() {
+            return Some(BlockEnd::Truncated(at));
         }
-        let text = text.trim_end();
-        if text.starts_with('{') {
-            return Parsed::Footer(entries, this, text.to_string());
+        for line in block.split_inclusive(|&b| b == b'\n') {
+            let this = at;
+            at += line.len() as u64;
+            let Ok(text) = std::str::from_utf8(line) else {
+                return Some(BlockEnd::Bad(this, "not UTF-8 text".into()));
+            };
+            if !text.ends_with('\n') {
+                return Some(BlockEnd::Truncated(this));
+            }
+            let text = text.trim_end();
+            if text.starts_with('{') {
+                return Some(BlockEnd::Footer(this, text.to_string()));
+            }
+            match Sim::parse_change(text) {
+                Ok(c) => entries.push(c),
+                Err(e) => return Some(BlockEnd::Bad(this, e)),
+            }
         }
-        match Sim::parse_change(text) {
-            Ok(c) => entries.push(c),
-            Err(e) => return Parsed::Bad(this, e),
-        }
-    }
-    Parsed::Entries(entries)
+        None
+    })();
+    Parsed { entries, end }
 }
 
 fn check_footer(path: &Path, at: u64, text: &str, lines: u64) -> Result<u64, WalError> {
@@ -594,16 +585,11 @@ pub fn write_snapshot(path: &Path, sim: &Sim, seq: u64) -> Result<(), WalError> 
 
 /// Deletes temporary snapshots a killed compaction left (`<state>.<pid>.tmp`).
 fn remove_stale_temps(path: &Path) {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+    let Some(name) = path.file_name() else {
         return;
     };
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
     let prefix = format!("{}.", name.to_string_lossy());
-    if let Ok(rd) = std::fs::read_dir(dir) {
+    if let Ok(rd) = std::fs::read_dir(crate::util::dir_of(path)) {
         for e in rd.flatten() {
             let n = e.file_name().to_string_lossy().into_owned();
             if n.starts_with(&prefix)
@@ -620,9 +606,7 @@ fn remove_stale_temps(path: &Path) {
 }
 
 fn temp_beside(path: &Path) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(format!(".{}.tmp", std::process::id()));
-    PathBuf::from(s)
+    suffixed(path, &format!(".{}.tmp", std::process::id()))
 }
 
 fn create_private(path: &Path) -> std::io::Result<File> {
@@ -946,11 +930,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Makes a directory's entries (a rename) durable.
 fn sync_dir(path: &Path) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    File::open(dir)?.sync_all()
+    File::open(crate::util::dir_of(path))?.sync_all()
 }
 
 /// How much of a segment made ahead is written and synced at a time.
@@ -1277,12 +1257,7 @@ impl Wal {
     /// was superseded meanwhile.
     fn compact_sealed(&self) {
         let generation = self.generation.load(Ordering::Acquire);
-        let segments: Vec<PathBuf> = self
-            .files
-            .sealed_segments()
-            .into_iter()
-            .map(|(_, p)| p)
-            .collect();
+        let segments: Vec<PathBuf> = self.files.sealed_paths();
         let bytes: u64 = segments
             .iter()
             .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
@@ -1339,7 +1314,7 @@ impl Wal {
         a.end = 0;
         a.cap = 0;
         a.made_ahead = false;
-        for (_, p) in self.files.sealed_segments() {
+        for p in self.files.sealed_paths() {
             std::fs::remove_file(&p).map_err(io(&p))?;
         }
         self.sealed_bytes.store(0, Ordering::Release);
@@ -1365,11 +1340,7 @@ impl Wal {
         let _ = std::fs::remove_file(&files.next);
         let _ = std::fs::remove_file(files.next_tmp());
         // Whatever is journaled goes into the snapshot.
-        let mut segments: Vec<PathBuf> = files
-            .sealed_segments()
-            .into_iter()
-            .map(|(_, p)| p)
-            .collect();
+        let mut segments: Vec<PathBuf> = files.sealed_paths();
         let a = lock(&self.active);
         if a.end > 0 {
             let last = files.sealed_segment(a.next_no);

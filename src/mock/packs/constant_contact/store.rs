@@ -843,6 +843,26 @@ pub enum ParsedChange {
 /// Reads `[table, key, value or null]` into the table's types.
 struct ChangeVisitor;
 
+/// The key and the value after a change's table name, and nothing after them.
+fn key_value<'de, A, K, V>(seq: &mut A, visitor: &ChangeVisitor) -> Result<(K, V), A::Error>
+where
+    A: serde::de::SeqAccess<'de>,
+    K: Deserialize<'de>,
+    V: Deserialize<'de>,
+{
+    use serde::de::Error;
+    let k = seq
+        .next_element()?
+        .ok_or_else(|| A::Error::invalid_length(1, visitor))?;
+    let v = seq
+        .next_element()?
+        .ok_or_else(|| A::Error::invalid_length(2, visitor))?;
+    if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+        return Err(A::Error::invalid_length(4, visitor));
+    }
+    Ok((k, v))
+}
+
 impl<'de> serde::de::Visitor<'de> for ChangeVisitor {
     type Value = ParsedChange;
 
@@ -858,29 +878,13 @@ impl<'de> serde::de::Visitor<'de> for ChangeVisitor {
         macro_rules! parse {
             ($f:ident, $n:literal) => {
                 if table == $n {
-                    let k = seq
-                        .next_element()?
-                        .ok_or_else(|| A::Error::invalid_length(1, &self))?;
-                    let v = seq
-                        .next_element()?
-                        .ok_or_else(|| A::Error::invalid_length(2, &self))?;
-                    if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
-                        return Err(A::Error::invalid_length(4, &self));
-                    }
+                    let (k, v) = key_value(&mut seq, &self)?;
                     return Ok(ParsedChange::$f(k, v));
                 }
             };
         }
         if table == "contacts" {
-            let k = seq
-                .next_element()?
-                .ok_or_else(|| A::Error::invalid_length(1, &self))?;
-            let v: Option<Box<Contact>> = seq
-                .next_element()?
-                .ok_or_else(|| A::Error::invalid_length(2, &self))?;
-            if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
-                return Err(A::Error::invalid_length(4, &self));
-            }
+            let (k, v): (Uuid, Option<Box<Contact>>) = key_value(&mut seq, &self)?;
             let hash = v
                 .as_ref()
                 .and_then(|c| c.email.as_ref())

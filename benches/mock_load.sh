@@ -10,6 +10,7 @@
 # stop: one snapshot, on one core and on all; after SIGKILL: snapshot plus journal replay).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/mock_common.sh
 PHASE=${SECONDS_PER_PHASE:-15}
 CONTACTS=${CONTACTS:-1000000}
 SYNC=${SYNC:-batch}
@@ -36,30 +37,10 @@ start_mock() {  # start_mock [unpinned]
 }
 rss() { awk '/VmRSS/ {print $2}' "/proc/$PID/status"; }
 start_mock
-CID=3f2b8f9e-5a1c-4c7e-9d2a-8b6e1f0c4d21
-LIST=07936f78-662a-11eb-af0a-fa163e56c9b0
-login() {
-  local loc code
-  loc=$(curl -s -o /dev/null -w '%{redirect_url}' "$URL/oauth2/default/v1/authorize?client_id=$CID&redirect_uri=http%3A%2F%2Flocalhost%3A8910%2Fcallback&response_type=code&scope=contact_data&state=s")
-  code=$(echo "$loc" | sed 's/.*code=\([^&]*\).*/\1/')
-  TOKEN=$(curl -s -u "$CID:mock-secret-Zk8xQ2vN7pLr4tYw" -d grant_type=authorization_code -d "code=$code" \
-    --data-urlencode redirect_uri=http://localhost:8910/callback "$URL/oauth2/default/v1/token" | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
-}
 login
 
 echo "== preloading $CONTACTS contacts (40,000-row JSON imports)"
-batches=$(( (CONTACTS + 39999) / 40000 ))
-for b in $(seq 0 $((batches - 1))); do
-  python3 - "$b" "$LIST" >"$work/import.json" <<'PY'
-import json, sys
-b, lst = int(sys.argv[1]), sys.argv[2]
-rows = [{"email": f"m{b}-{i}@bench.io", "first_name": "Bench", "last_name": f"N{i}"} for i in range(40000)]
-print(json.dumps({"import_data": rows, "list_ids": [lst]}))
-PY
-  act=$(curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' --data-binary "@$work/import.json" \
-    "$URL/v3/activities/contacts_json_import" | sed 's/.*"activity_id":"\([^"]*\)".*/\1/')
-  until curl -s -H "Authorization: Bearer $TOKEN" "$URL/v3/activities/$act" | grep -q '"state":"completed"'; do sleep 0.2; done
-done
+preload "$CONTACTS"
 ID=$(curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
   -d '{"email_address":"load@example.com","first_name":"Load","list_memberships":["07936f78-662a-11eb-af0a-fa163e56c9b0"]}' \
   "$URL/v3/contacts/sign_up_form" | sed 's/.*"contact_id":"\([^"]*\)".*/\1/')
@@ -74,14 +55,7 @@ login
 
 echo "== POST /v3/contacts/sign_up_form (distinct emails), 64 connections, ${PHASE}s, --sync $SYNC (target: p99 <= 5 ms, >= 40,000 req/s)"
 lua="$work/signup.lua"
-cat >"$lua" <<LUA
-local n = 0
-request = function()
-  n = n + 1
-  local body = string.format('{"email_address":"w%d-%d@load.io","list_memberships":["$LIST"]}', math.random(1, 1000000000), n)
-  return wrk.format("POST", "/v3/contacts/sign_up_form", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer $TOKEN"}, body)
-end
-LUA
+signup_lua "$lua"
 "${WRK_CPU[@]}" wrk -t1 -c64 -d"${PHASE}s" --latency -s "$lua" "$URL" | grep -E 'Requests/sec|50%|99%|requests in|Non-2xx'
 
 echo "== GET /v3/contacts/{id}, 64 connections, ${PHASE}s (target: >= 120,000 req/s, p99 <= 1 ms)"

@@ -1,0 +1,41 @@
+# Shared by benches/mock_load.sh and benches/mock_ab.sh (sourced): the bundled client's sign-in,
+# bulk preloading, and the wrk script that signs up distinct emails. Uses $URL, $work; sets $TOKEN.
+CID=3f2b8f9e-5a1c-4c7e-9d2a-8b6e1f0c4d21
+LIST=07936f78-662a-11eb-af0a-fa163e56c9b0
+
+# login: the authorization-code grant against the mock at $URL (auto-approved); sets $TOKEN.
+login() {
+  local loc code
+  loc=$(curl -s -o /dev/null -w '%{redirect_url}' "$URL/oauth2/default/v1/authorize?client_id=$CID&redirect_uri=http%3A%2F%2Flocalhost%3A8910%2Fcallback&response_type=code&scope=contact_data&state=s")
+  code=$(echo "$loc" | sed 's/.*code=\([^&]*\).*/\1/')
+  TOKEN=$(curl -s -u "$CID:mock-secret-Zk8xQ2vN7pLr4tYw" -d grant_type=authorization_code -d "code=$code" \
+    --data-urlencode redirect_uri=http://localhost:8910/callback "$URL/oauth2/default/v1/token" | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+}
+
+# preload N: N contacts (rounded up to 40,000) by JSON bulk imports, each polled to completion.
+preload() {
+  local b act
+  for b in $(seq 0 $(( ($1 + 39999) / 40000 - 1 ))); do
+    python3 - "$b" "$LIST" >"$work/import.json" <<'PY'
+import json, sys
+b, lst = int(sys.argv[1]), sys.argv[2]
+rows = [{"email": f"m{b}-{i}@bench.io", "first_name": "Bench", "last_name": f"N{i}"} for i in range(40000)]
+print(json.dumps({"import_data": rows, "list_ids": [lst]}))
+PY
+    act=$(curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' --data-binary "@$work/import.json" \
+      "$URL/v3/activities/contacts_json_import" | sed 's/.*"activity_id":"\([^"]*\)".*/\1/')
+    until curl -s -H "Authorization: Bearer $TOKEN" "$URL/v3/activities/$act" | grep -q '"state":"completed"'; do sleep 0.2; done
+  done
+}
+
+# signup_lua FILE: a wrk script posting sign_up_form with a distinct email each request.
+signup_lua() {
+  cat >"$1" <<LUA
+local n = 0
+request = function()
+  n = n + 1
+  local body = string.format('{"email_address":"w%d-%d@load.io","list_memberships":["$LIST"]}', math.random(1, 1000000000), n)
+  return wrk.format("POST", "/v3/contacts/sign_up_form", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer $TOKEN"}, body)
+end
+LUA
+}

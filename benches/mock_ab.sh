@@ -3,6 +3,8 @@
 # within an hour, so a change is judged only against runs taken beside it.
 #   benches/mock_ab.sh OLD_BINARY NEW_BINARY          # 3 pairs, 15 s each, 1,000,000 contacts
 #   PAIRS=4 SECONDS_PER_RUN=10 CONTACTS=200000 GET=1 benches/mock_ab.sh old new
+#   SNAPSHOT=/path/state.json benches/mock_ab.sh old new   # reuse a snapshot a clean stop left
+# A build may be a script that sets an environment and execs the binary.
 # One snapshot is made once (bulk imports, clean stop); each run starts a build on a copy of it
 # (synced), pinned to core 0 with wrk on core 1, sends sign_up_form with distinct emails at 64
 # connections (then GET one contact when GET=1), and kills the mock, so no run's shutdown work
@@ -26,11 +28,16 @@ start() {  # start BINARY DIR [taskset...]
   login
 }
 
-echo "== making a snapshot of $CONTACTS contacts with $OLD"
 mkdir -p "$work/seed"
-start "$OLD" "$work/seed"
-preload "$CONTACTS"
-kill -TERM $PID; wait $PID 2>/dev/null || true; PID=
+if [ -n "${SNAPSHOT:-}" ]; then
+  echo "== using the snapshot $SNAPSHOT"
+  cp "$SNAPSHOT" "$work/seed/state.json"
+else
+  echo "== making a snapshot of $CONTACTS contacts with $OLD"
+  start "$OLD" "$work/seed"
+  preload "$CONTACTS"
+  kill -TERM $PID; wait $PID 2>/dev/null || true; PID=
+fi
 
 run() {  # run LABEL BINARY
   local dir="$work/run"

@@ -845,7 +845,7 @@ fn bench_spec() {
             query: vec![("limit".into(), "20".into())],
             headers: Default::default(),
             body: Default::default(),
-            base_url: "http://127.0.0.1".into(),
+            host: "127.0.0.1".into(),
         };
         let first = s.handle(&req, &AnyBearer).unwrap();
         assert_eq!(
@@ -893,7 +893,7 @@ fn bench_stubs() {
             query: vec![("v".into(), "1".into())],
             headers: Default::default(),
             body: Default::default(),
-            base_url: "http://127.0.0.1".into(),
+            host: "127.0.0.1".into(),
         };
         let hit = req(format!("/r{}/42", n - 1));
         assert_eq!(stubs.handle(&hit, 0).unwrap().status, 200);

@@ -141,13 +141,61 @@ pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// RFC 3339 UTC timestamp of a unix time in seconds (or a note that it is out of range).
 pub fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| format!("(out of range: {unix})"))
+    match Rfc3339::of(unix) {
+        Some(t) => t.as_str().to_string(),
+        None => format!("(out of range: {unix})"),
+    }
+}
+
+/// An RFC 3339 UTC timestamp to whole seconds (`2026-11-28T19:45:51Z`), formatted on the stack:
+/// the mock writes several into every contact it returns.
+#[derive(Clone, Copy)]
+pub struct Rfc3339([u8; 20]);
+
+impl Rfc3339 {
+    /// The timestamp of a unix time in seconds; None outside years 0000–9999, which RFC 3339
+    /// cannot write.
+    pub fn of(unix: i64) -> Option<Rfc3339> {
+        // Days to a civil date: Howard Hinnant's `civil_from_days`.
+        let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
+        let z = days.checked_add(719_468)?;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        if !(0..=9999).contains(&year) {
+            return None;
+        }
+        let mut b = *b"0000-00-00T00:00:00Z";
+        let mut put = |at: usize, width: usize, mut n: i64| {
+            for i in (at..at + width).rev() {
+                b[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+        };
+        put(0, 4, year);
+        put(5, 2, month);
+        put(8, 2, day);
+        put(11, 2, secs / 3600);
+        put(14, 2, secs / 60 % 60);
+        put(17, 2, secs % 60);
+        Some(Rfc3339(b))
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl serde::Serialize for Rfc3339 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 /// Current unix time in seconds (wall clock).
@@ -384,9 +432,42 @@ mod tests {
         assert_eq!(exact_duration(Duration::from_secs(86370)), "23h59m30s");
         assert_eq!(exact_duration(Duration::from_secs(3600)), "1h");
         assert!(rfc3339(i64::MAX).contains("out of range"));
+        assert!(rfc3339(i64::MIN).contains("out of range"));
         assert_eq!(human_duration(Duration::from_secs(86399)), "23h59m");
         assert_eq!(human_duration(Duration::from_secs(90000)), "25h00m");
         assert_eq!(human_duration(Duration::from_secs(180 * 86400)), "180d0h");
+    }
+
+    /// The formatter agrees with the `time` crate everywhere RFC 3339 can write a year,
+    /// and refuses where it cannot.
+    #[test]
+    fn rfc3339_matches_the_time_crate() {
+        use time::format_description::well_known::Rfc3339 as Format;
+        let reference = |unix: i64| {
+            time::OffsetDateTime::from_unix_timestamp(unix)
+                .ok()
+                .and_then(|t| t.format(&Format).ok())
+        };
+        let first = -62_167_219_200; // 0000-01-01T00:00:00Z
+        let last = 253_402_300_799; // 9999-12-31T23:59:59Z
+        let mut edges = vec![0, -1, 1, 951_782_400, 4_107_542_400, 1_795_895_151];
+        edges.extend([first, first - 1, last, last + 1]);
+        // Every day boundary across leap and century years (1896–2104), and the last second of
+        // each.
+        for day in -27_029..49_000i64 {
+            edges.extend([day * 86_400, day * 86_400 - 1]);
+        }
+        // And a sweep over the whole range with an odd step.
+        edges.extend((first - 86_400..last + 86_400).step_by(7_777_777_777 / 1000));
+        for unix in edges {
+            assert_eq!(
+                Rfc3339::of(unix).map(|t| t.as_str().to_string()),
+                reference(unix),
+                "{unix}"
+            );
+        }
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(first - 1), format!("(out of range: {})", first - 1));
     }
 
     #[test]

@@ -245,7 +245,7 @@ async fn serve(
                 query,
                 headers,
                 body: collected.to_bytes(),
-                base_url: format!("http://{host}"),
+                host,
             };
             // Faults never touch the admin area, which is how they are managed.
             let decision = if path.starts_with("/__postie") {

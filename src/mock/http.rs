@@ -17,11 +17,16 @@ pub struct Req {
     pub headers: HeaderMap,
     /// Body bytes.
     pub body: Bytes,
-    /// `http://host:port` as the client addressed us (for links and verification URLs).
-    pub base_url: String,
+    /// `host:port` as the client addressed us (its `Host` header).
+    pub host: String,
 }
 
 impl Req {
+    /// `http://host:port` as the client addressed us (for links and verification URLs).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.host)
+    }
+
     /// First query value.
     pub fn q(&self, name: &str) -> Option<&str> {
         self.query
@@ -83,10 +88,15 @@ impl Resp {
     }
     /// A JSON response from anything serialisable (no intermediate value).
     pub fn json_of(status: u16, v: &impl serde::Serialize) -> Resp {
+        // Room for a contact at once (`to_vec` starts at 128 bytes and grows twice for one).
+        let mut body = Vec::with_capacity(1024);
+        if serde_json::to_writer(&mut body, v).is_err() {
+            body.clear();
+        }
         Resp {
             status,
             headers: vec![("content-type", "application/json".into())],
-            body: Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
+            body: Bytes::from(body),
             route: "",
             extra: Vec::new(),
             note: None,

@@ -83,7 +83,7 @@ pub struct Callback {
 }
 
 fn ser_ts<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&store::ts(*ms))
+    serde::Serialize::serialize(&store::Ts(*ms), s)
 }
 
 /// A cheap hasher for the verified-token cache: a JWT's last bytes are its signature, random

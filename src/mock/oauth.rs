@@ -693,7 +693,7 @@ pub fn device_authorize(cfg: &MockConfig, sim: &mut Sim, req: &Req, now: i64) ->
             },
         },
     );
-    let verification = format!("{}/activate", req.base_url);
+    let verification = format!("{}/activate", req.base_url());
     Resp::json(
         200,
         &json!({

@@ -774,7 +774,7 @@ fn context(
     let path: serde_json::Map<String, Value> =
         params.into_iter().map(|(k, v)| (k, json!(v))).collect();
     json!({
-        "request": {"method": req.method, "path": req.path, "url": format!("{}{}", req.base_url, req.path)},
+        "request": {"method": req.method, "path": req.path, "url": format!("{}{}", req.base_url(), req.path)},
         "path": path,
         "query": query,
         "headers": headers,

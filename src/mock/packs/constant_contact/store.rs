@@ -354,6 +354,18 @@ pub fn ts(ms: i64) -> String {
     crate::util::rfc3339(ms.div_euclid(1000))
 }
 
+/// [`ts`] as a serialised value, formatted without allocating (a returned contact has several).
+pub struct Ts(pub i64);
+
+impl Serialize for Ts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match crate::util::Rfc3339::of(self.0.div_euclid(1000)) {
+            Some(t) => t.serialize(s),
+            None => s.serialize_str(&ts(self.0)),
+        }
+    }
+}
+
 /// ISO date of a mock-clock millisecond (`deleted_at` is a date).
 pub fn date(ms: i64) -> String {
     ts(ms)[..10].to_string()
@@ -378,19 +390,19 @@ impl Serialize for EmailView<'_> {
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("address", &e.address)?;
         m.serialize_entry("permission_to_send", e.permission.as_str())?;
-        m.serialize_entry("created_at", &ts(e.created_at))?;
-        m.serialize_entry("updated_at", &ts(e.updated_at))?;
+        m.serialize_entry("created_at", &Ts(e.created_at))?;
+        m.serialize_entry("updated_at", &Ts(e.updated_at))?;
         if let Some(src) = e.opt_in_source {
             m.serialize_entry("opt_in_source", src.as_str())?;
         }
         if let Some(d) = e.opt_in_date {
-            m.serialize_entry("opt_in_date", &ts(d))?;
+            m.serialize_entry("opt_in_date", &Ts(d))?;
         }
         if let Some(src) = e.opt_out_source {
             m.serialize_entry("opt_out_source", src.as_str())?;
         }
         if let Some(d) = e.opt_out_date {
-            m.serialize_entry("opt_out_date", &ts(d))?;
+            m.serialize_entry("opt_out_date", &Ts(d))?;
         }
         if let Some(r) = &e.opt_out_reason {
             m.serialize_entry("opt_out_reason", r)?;
@@ -435,8 +447,8 @@ impl Serialize for ContactView<'_> {
         }
         m.serialize_entry("create_source", c.create_source.as_str())?;
         m.serialize_entry("update_source", c.update_source.as_str())?;
-        m.serialize_entry("created_at", &ts(c.created_at))?;
-        m.serialize_entry("updated_at", &ts(c.updated_at))?;
+        m.serialize_entry("created_at", &Ts(c.created_at))?;
+        m.serialize_entry("updated_at", &Ts(c.updated_at))?;
         if let Some(d) = c.deleted_at {
             m.serialize_entry("deleted_at", &date(d))?;
         }

@@ -22,6 +22,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -290,26 +291,101 @@ fn load_entries(
     offset: u64,
     sim: &mut Sim,
 ) -> Result<u64, WalError> {
+    let read = move |send: &mut dyn FnMut((u64, Vec<u8>)) -> bool,
+                     recycled: &Receiver<(u64, Vec<u8>)>| {
+        let mut at = offset;
+        let mut carry: Vec<u8> = Vec::new();
+        loop {
+            let mut block = recycled.try_recv().map(|(_, b)| b).unwrap_or_default();
+            block.clear();
+            block.reserve(carry.len() + LOAD_BLOCK);
+            block.extend_from_slice(&carry);
+            // Into the buffer's spare room, which a file read does not need zeroed first.
+            let n = (&mut r).take(LOAD_BLOCK as u64).read_to_end(&mut block)?;
+            let eof = n < LOAD_BLOCK;
+            // Whole lines only; the rest starts the next block.
+            let cut = match block.iter().rposition(|&b| b == b'\n') {
+                Some(i) => i + 1,
+                None if eof => 0,
+                None => {
+                    carry = block;
+                    continue;
+                }
+            };
+            carry.clear();
+            carry.extend_from_slice(&block[cut..]);
+            block.truncate(cut);
+            let len = block.len() as u64;
+            if !block.is_empty() && !send((at, block)) {
+                return Ok(());
+            }
+            at += len;
+            if eof {
+                // A last line without its newline: the file was cut short.
+                send((at, Vec::new()));
+                return Ok(());
+            }
+        }
+    };
+    let mut lines = 0u64;
+    let apply = |parsed: Parsed| {
+        for e in parsed.entries {
+            sim.apply_parsed(e);
+            lines += 1;
+        }
+        match parsed.end? {
+            BlockEnd::Footer(at, text) => Some(check_footer(path, at, &text, lines)),
+            BlockEnd::Bad(at, message) => Some(Err(corrupt(path, at, message))),
+            BlockEnd::Truncated(at) => Some(Err(corrupt(
+                path,
+                at,
+                "it ends before its footer (truncated)",
+            ))),
+        }
+    };
+    match in_order(read, |(at, block)| parse_block(*at, block), apply) {
+        (Some(Ok(n)), _) => Ok(n),
+        // A read error is the cause of whatever went wrong after it.
+        (_, Err(e)) => Err(io(path)(e)),
+        (Some(Err(e)), Ok(())) => Err(e),
+        (None, Ok(())) => Err(corrupt(
+            path,
+            offset,
+            "the snapshot could not be read to its end",
+        )),
+    }
+}
+
+/// Work read by one thread, parsed on every core and used here in the order it was read: how
+/// a snapshot and the journal are loaded. `read` hands each unit to `send` (false: nobody takes
+/// more) and may reuse the units that come back parsed on `recycled`; `parse` runs on the
+/// parsers; `apply` takes the results in order and returns `Some` to stop. Returns what `apply`
+/// stopped with (None: the reader ran out first) and the reader's own result.
+fn in_order<B: Send, P: Send, R>(
+    read: impl FnOnce(&mut dyn FnMut(B) -> bool, &Receiver<B>) -> std::io::Result<()> + Send,
+    parse: impl Fn(&B) -> P + Sync,
+    mut apply: impl FnMut(P) -> Option<R>,
+) -> (Option<R>, std::io::Result<()>) {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .clamp(1, 8);
+    let parse = &parse;
     std::thread::scope(|scope| {
-        // Block k goes to parser k % threads, and its result comes back on that parser's
-        // channel: reading them in turn keeps the file's order. Channels are bounded, so only a
-        // few blocks are in memory at once.
+        // Unit k goes to parser k % threads, and its result comes back on that parser's
+        // channel: taking them in turn keeps the reader's order. Channels are bounded, so only
+        // a few units are in memory at once.
         let mut to_parsers = Vec::new();
         let mut from_parsers = Vec::new();
-        // Parsed blocks' buffers go back to the reader, to be filled again.
-        let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<B>();
         for _ in 0..threads {
-            let (btx, brx) = std::sync::mpsc::sync_channel::<(u64, Vec<u8>)>(2);
-            let (ptx, prx) = std::sync::mpsc::sync_channel::<Parsed>(2);
+            let (btx, brx) = std::sync::mpsc::sync_channel::<B>(2);
+            let (ptx, prx) = std::sync::mpsc::sync_channel::<P>(2);
             let recycle = recycle_tx.clone();
             scope.spawn(move || {
-                while let Ok((at, block)) = brx.recv() {
-                    let parsed = parse_block(at, &block);
-                    let _ = recycle.send(block);
+                while let Ok(unit) = brx.recv() {
+                    let parsed = parse(&unit);
+                    let _ = recycle.send(unit);
                     if ptx.send(parsed).is_err() {
                         return;
                     }
@@ -318,76 +394,32 @@ fn load_entries(
             to_parsers.push(btx);
             from_parsers.push(prx);
         }
-        let reader = scope.spawn(move || -> std::io::Result<()> {
-            let mut at = offset;
+        drop(recycle_tx);
+        let reader = scope.spawn(move || {
             let mut k = 0usize;
-            let mut carry: Vec<u8> = Vec::new();
-            loop {
-                let mut block = recycle_rx.try_recv().unwrap_or_default();
-                block.clear();
-                block.reserve(carry.len() + LOAD_BLOCK);
-                block.extend_from_slice(&carry);
-                // Into the buffer's spare room, which a file read does not need zeroed first.
-                let n = (&mut r).take(LOAD_BLOCK as u64).read_to_end(&mut block)?;
-                let eof = n < LOAD_BLOCK;
-                // Whole lines only; the rest starts the next block.
-                let cut = match block.iter().rposition(|&b| b == b'\n') {
-                    Some(i) => i + 1,
-                    None if eof => 0,
-                    None => {
-                        carry = block;
-                        continue;
-                    }
-                };
-                carry.clear();
-                carry.extend_from_slice(&block[cut..]);
-                block.truncate(cut);
-                let len = block.len() as u64;
-                if !block.is_empty() {
-                    if to_parsers[k % threads].send((at, block)).is_err() {
-                        return Ok(());
-                    }
-                    k += 1;
-                }
-                at += len;
-                if eof {
-                    // A last line without its newline: the file was cut short.
-                    let _ = to_parsers[k % threads].send((at, Vec::new()));
-                    return Ok(());
-                }
-            }
+            let mut send = |unit: B| {
+                k += 1;
+                to_parsers[(k - 1) % threads].send(unit).is_ok()
+            };
+            read(&mut send, &recycle_rx)
         });
-        let mut lines = 0u64;
         let mut k = 0usize;
         let result = loop {
             let Ok(parsed) = from_parsers[k % threads].recv() else {
-                break Err(corrupt(
-                    path,
-                    offset,
-                    "the snapshot could not be read to its end",
-                ));
+                break None;
             };
             k += 1;
-            for e in parsed.entries {
-                sim.apply_parsed(e);
-                lines += 1;
-            }
-            match parsed.end {
-                None => {}
-                Some(BlockEnd::Footer(at, text)) => break check_footer(path, at, &text, lines),
-                Some(BlockEnd::Bad(at, message)) => break Err(corrupt(path, at, message)),
-                Some(BlockEnd::Truncated(at)) => {
-                    break Err(corrupt(path, at, "it ends before its footer (truncated)"));
-                }
+            if let Some(r) = apply(parsed) {
+                break Some(r);
             }
         };
         // The parsers stop when their results have nowhere to go, and the reader when its
-        // blocks have nowhere to go. A read error is the cause of whatever went wrong after it.
+        // units have nowhere to go.
         drop(from_parsers);
-        match (result, reader.join()) {
-            (Err(_), Ok(Err(e))) => Err(io(path)(e)),
-            (result, _) => result,
-        }
+        let read = reader
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the reader stopped")));
+        (result, read)
     })
 }
 
@@ -444,29 +476,68 @@ fn check_footer(path: &Path, at: u64, text: &str, lines: u64) -> Result<u64, Wal
 
 /// Replays a journal file onto `sim` and returns where its records end. The records end at zeros
 /// (a segment made ahead of need) or at a bad record (a torn write): the file is then cut there so
-/// the next records follow good ones.
+/// the next records follow good ones. Frames are read by one thread and their records parsed on
+/// every core ([`in_order`]), as a snapshot is loaded.
 fn replay(path: &Path, sim: &mut Sim, rec: &mut Recovered) -> Result<u64, WalError> {
     let total = std::fs::metadata(path).map(|m| m.len()).map_err(io(path))?;
     let mut frames = Frames::open(path)?;
-    while let Some((pos, payload)) = frames.next_frame().map_err(io(path))? {
-        let Ok(r) = serde_json::from_slice::<Record<'_>>(&payload) else {
-            frames.good = pos - 8;
-            break;
-        };
-        if r.seq > rec.seq {
-            for c in r.changes {
-                sim.apply_change(c.get())
-                    .map_err(|e| corrupt(path, pos, e))?;
+    let read = move |send: &mut dyn FnMut(FrameBatch) -> bool, recycled: &Receiver<FrameBatch>| {
+        loop {
+            let mut batch = recycled.try_recv().unwrap_or_default();
+            batch.bytes.clear();
+            batch.frames.clear();
+            while batch.bytes.len() < LOAD_BLOCK {
+                let start = batch.bytes.len();
+                match frames.next_frame_into(&mut batch.bytes)? {
+                    Some(at) => batch.frames.push((at, start, frames.pos)),
+                    None => {
+                        send(batch);
+                        return Ok(());
+                    }
+                }
             }
-            if let Some(c) = r.clock {
-                sim.clock_offset_ms = c;
+            if !send(batch) {
+                return Ok(());
             }
-            rec.seq = r.seq;
-            rec.replayed += 1;
         }
+    };
+    // Records the snapshot already holds are skipped unparsed.
+    let base = rec.seq;
+    let mut good = 0u64;
+    let apply = |records: Vec<Replayed>| {
+        for r in records {
+            match r {
+                Replayed::Record {
+                    seq,
+                    clock,
+                    changes,
+                    end,
+                } => {
+                    if seq > rec.seq {
+                        for c in changes {
+                            sim.apply_parsed(c);
+                        }
+                        if let Some(c) = clock {
+                            sim.clock_offset_ms = c;
+                        }
+                        rec.seq = seq;
+                        rec.replayed += 1;
+                    }
+                    good = end;
+                }
+                // A record whose frame is whole but whose text is not: a torn write.
+                Replayed::Torn => return Some(Ok(())),
+                Replayed::Bad(at, message) => return Some(Err(corrupt(path, at, message))),
+            }
+        }
+        None
+    };
+    let parse = |batch: &FrameBatch| parse_records(batch, base);
+    match in_order(read, parse, apply) {
+        (Some(Err(e)), _) => return Err(e),
+        (_, Err(e)) => return Err(io(path)(e)),
+        _ => {}
     }
-    let good = frames.good;
-    drop(frames);
     if good < total && !zeros_from(path, good).map_err(io(path))? {
         rec.notes.push(format!(
             "{}: dropped {} bytes after byte {good}: a record that was being written when the mock stopped (it was never acknowledged)",
@@ -480,6 +551,63 @@ fn replay(path: &Path, sim: &mut Sim, rec: &mut Recovered) -> Result<u64, WalErr
             .map_err(io(path))?;
     }
     Ok(good)
+}
+
+/// Journal frames read as one unit: their payloads end to end, and for each the file offset of
+/// its payload and where it lies in `bytes` (start, and the file offset where the frame ends).
+#[derive(Default)]
+struct FrameBatch {
+    bytes: Vec<u8>,
+    frames: Vec<(u64, usize, u64)>,
+}
+
+/// A journal record parsed for replay.
+enum Replayed {
+    /// Its sequence, clock and changes (none when the snapshot already holds it), and the file
+    /// offset where its frame ends.
+    Record {
+        seq: u64,
+        clock: Option<i64>,
+        changes: Vec<crate::mock::packs::constant_contact::store::ParsedChange>,
+        end: u64,
+    },
+    /// A frame that is whole but is not a record: the records end before it.
+    Torn,
+    /// A record with a change that cannot be read: its offset and why.
+    Bad(u64, String),
+}
+
+/// Parses a batch of frames up to the first that is not a whole record; the changes of records
+/// at or below `base` are not parsed.
+fn parse_records(batch: &FrameBatch, base: u64) -> Vec<Replayed> {
+    let mut out = Vec::with_capacity(batch.frames.len());
+    for (i, &(at, start, end)) in batch.frames.iter().enumerate() {
+        let stop = batch.frames.get(i + 1).map_or(batch.bytes.len(), |f| f.1);
+        let Ok(r) = serde_json::from_slice::<Record<'_>>(&batch.bytes[start..stop]) else {
+            out.push(Replayed::Torn);
+            break;
+        };
+        let mut changes = Vec::new();
+        if r.seq > base {
+            changes.reserve(r.changes.len());
+            for c in r.changes {
+                match Sim::parse_change(c.get()) {
+                    Ok(c) => changes.push(c),
+                    Err(e) => {
+                        out.push(Replayed::Bad(at, e));
+                        return out;
+                    }
+                }
+            }
+        }
+        out.push(Replayed::Record {
+            seq: r.seq,
+            clock: r.clock,
+            changes,
+            end,
+        });
+    }
+    out
 }
 
 /// Whether everything in the file from `at` on is zero bytes.
@@ -527,6 +655,13 @@ impl Frames {
 
     /// The next whole frame: (the file offset of its payload, its payload).
     fn next_frame(&mut self) -> std::io::Result<Option<(u64, Vec<u8>)>> {
+        let mut payload = Vec::new();
+        Ok(self.next_frame_into(&mut payload)?.map(|at| (at, payload)))
+    }
+
+    /// Appends the next whole frame's payload to `buf` and returns its file offset; `buf` is as
+    /// it was when there is none.
+    fn next_frame_into(&mut self, buf: &mut Vec<u8>) -> std::io::Result<Option<u64>> {
         let mut head = [0u8; 8];
         if !read_full(&mut self.r, &mut head)? {
             return Ok(None);
@@ -537,15 +672,38 @@ impl Frames {
         if len == 0 || len > MAX_RECORD {
             return Ok(None);
         }
-        let mut payload = vec![0u8; len];
-        if !read_full(&mut self.r, &mut payload)? || crc32fast::hash(&payload) != crc {
+        let start = buf.len();
+        buf.resize(start + len, 0);
+        if !read_full(&mut self.r, &mut buf[start..])? || crc32fast::hash(&buf[start..]) != crc {
+            buf.truncate(start);
             return Ok(None);
         }
         let at = self.pos + 8;
         self.pos += 8 + len as u64;
         self.good = self.pos;
-        Ok(Some((at, payload)))
+        Ok(Some(at))
     }
+}
+
+/// A journal record: its sequence, the mock clock when it moved, and its changes (a list of
+/// JSON values written end to end, comma-separated).
+fn record(seq: u64, clock: Option<i64>, changes: &[u8]) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(changes.len() + 48);
+    let _ = write!(payload, "{{\"seq\":{seq},");
+    if let Some(c) = clock {
+        let _ = write!(payload, "\"clock\":{c},");
+    }
+    payload.extend_from_slice(b"\"changes\":[");
+    payload.extend_from_slice(changes);
+    payload.extend_from_slice(b"]}");
+    payload
+}
+
+/// Frames a record: its length and checksum (little-endian u32 each), then the record.
+fn push_frame(out: &mut Vec<u8>, payload: &[u8]) {
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    out.extend_from_slice(payload);
 }
 
 /// The largest record read back (a 40,000-row import completing is far below it).
@@ -1089,20 +1247,10 @@ impl Wal {
         let mut changes = Vec::with_capacity(256);
         let clock = sim.take_changes(&mut changes);
         let seq = self.next.fetch_add(1, Ordering::SeqCst);
-        let mut payload = format!("{{\"seq\":{seq},").into_bytes();
-        if let Some(c) = clock {
-            payload.extend_from_slice(format!("\"clock\":{c},").as_bytes());
-        }
-        payload.extend_from_slice(b"\"changes\":[");
-        payload.extend_from_slice(&changes);
-        payload.extend_from_slice(b"]}");
+        let payload = record(seq, clock, &changes);
         let mut q = lock(&self.queue);
         let was_empty = q.bytes.is_empty();
-        q.bytes
-            .extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        q.bytes
-            .extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-        q.bytes.extend_from_slice(&payload);
+        push_frame(&mut q.bytes, &payload);
         q.last = seq;
         q.since.get_or_insert_with(Instant::now);
         drop(q);
@@ -1610,6 +1758,94 @@ mod tests {
             err.contains("the footer counts 5999 entries, the file has 6000"),
             "{err}"
         );
+    }
+
+    /// Replay reads frames on one thread and parses them on every core: records must still be
+    /// applied in order across many batches, records the snapshot holds skipped, and a fault in
+    /// a late batch found at its offset (a bad change) or cut there (a torn record).
+    #[test]
+    fn a_journal_of_many_batches_replays_in_order_and_a_fault_in_a_late_batch_is_located() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::new(&dir.path().join("s.json"));
+        // 20,000 records of one list each, about 5 MiB: five batches and more.
+        let n = 20_000u64;
+        let mut sim = Sim::default();
+        let mut journal = Vec::new();
+        let mut offsets = Vec::new();
+        let mut snapshot_at_100 = None;
+        for i in 1..=n {
+            let mut l = list(&format!("l{i}"));
+            l.description = Some("x".repeat(150));
+            sim.lists.insert(l.id, l);
+            if i == 7_000 {
+                sim.clock_offset_ms = 42_000;
+            }
+            let mut changes = Vec::new();
+            let clock = sim.take_changes(&mut changes);
+            offsets.push(journal.len() as u64);
+            push_frame(&mut journal, &record(i, clock, &changes));
+            if i == 100 {
+                snapshot_at_100 = Some(sim.clone());
+            }
+        }
+        assert!(journal.len() > 4 * LOAD_BLOCK, "{} bytes", journal.len());
+        let expected: Vec<String> = (1..=n).map(|i| format!("l{i}")).collect();
+
+        // The snapshot holds the first 100 records: they are skipped, the rest applied in order.
+        write_snapshot(&files.snapshot, snapshot_at_100.as_ref().unwrap(), 100).unwrap();
+        std::fs::write(&files.wal, &journal).unwrap();
+        let mut loaded = None;
+        let rec = recover(&files, &mut loaded).unwrap();
+        let loaded = loaded.unwrap();
+        assert_eq!(
+            (rec.seq, rec.replayed, rec.wal_end),
+            (n, n - 100, journal.len() as u64)
+        );
+        assert_eq!(names(&loaded), expected);
+        assert_eq!(loaded.clock_offset_ms, 42_000);
+        assert!(rec.notes.is_empty(), "{:?}", rec.notes);
+
+        // A record in the fourth megabyte whose change cannot be read: refused at its offset.
+        let k = offsets
+            .iter()
+            .position(|&o| o > 3 * LOAD_BLOCK as u64)
+            .unwrap();
+        let mut bad = journal[..offsets[k] as usize].to_vec();
+        push_frame(
+            &mut bad,
+            &record(k as u64 + 1, None, br#"["lists","not a uuid",{}]"#),
+        );
+        bad.extend_from_slice(&journal[offsets[k + 1] as usize..]);
+        std::fs::write(&files.wal, &bad).unwrap();
+        match recover(&files, &mut None) {
+            Err(WalError::Corrupt { path, offset, .. }) => {
+                assert_eq!(path, files.wal);
+                assert_eq!(offset, offsets[k] + 8);
+            }
+            other => panic!("{:?}", other.map(|r| r.seq)),
+        }
+        assert_eq!(
+            std::fs::read(&files.wal).unwrap(),
+            bad,
+            "a refused journal is left alone"
+        );
+
+        // A torn record there instead (a whole frame whose text is cut): the records end before
+        // it, and the file is cut there.
+        let mut torn = journal[..offsets[k] as usize].to_vec();
+        push_frame(&mut torn, b"{\"seq\":");
+        torn.extend_from_slice(&journal[offsets[k + 1] as usize..]);
+        std::fs::write(&files.wal, &torn).unwrap();
+        let mut loaded = None;
+        let rec = recover(&files, &mut loaded).unwrap();
+        assert_eq!((rec.seq, rec.wal_end), (k as u64, offsets[k]));
+        assert_eq!(names(&loaded.unwrap()), expected[..k]);
+        assert!(
+            rec.notes[0].contains("a record that was being written"),
+            "{:?}",
+            rec.notes
+        );
+        assert_eq!(std::fs::metadata(&files.wal).unwrap().len(), offsets[k]);
     }
 
     #[test]

@@ -23,7 +23,8 @@ if [ "$PIN" = 1 ]; then MOCK_CPU=(taskset -c 0); WRK_CPU=(taskset -c 1); fi
 
 work=$(mktemp -d)
 out="$work/out"
-trap 'kill $PID 2>/dev/null; rm -rf "$work"' EXIT
+# KILL, not TERM: a stopping mock merges its journal into the snapshot, writing into $work.
+trap 'kill -KILL $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$work"' EXIT
 start_mock() {  # start_mock [unpinned]
   local t0 t1 cpu=("${MOCK_CPU[@]}")
   [ "${1:-}" = unpinned ] && cpu=()
@@ -62,13 +63,13 @@ echo "== GET /v3/contacts/{id}, 64 connections, ${PHASE}s (target: >= 120,000 re
 "${WRK_CPU[@]}" wrk -t1 -c64 -d"${PHASE}s" --latency -H "Authorization: Bearer $TOKEN" "$URL/v3/contacts/$ID" | grep -E "Requests/sec|50%|90%|99%|requests in|Non-2xx"
 echo "RSS after the load: $(rss) KiB (target < 1 GiB)"
 
-echo "== the ceiling now: a bare hyper server (examples/bare_server.rs) on the same core, same wrk"
+echo "== the ceiling now: a bare hyper server (examples/bare_server.rs) on the same core, same wrk, the same request headers"
 BARE=target/release/examples/bare_server
 [ -x "$BARE" ] || cargo build --release --example bare_server
 "${MOCK_CPU[@]}" "$BARE" >"$work/bare" &
 BARE_PID=$!
 for _ in $(seq 300); do grep -q listening "$work/bare" && break; sleep 0.01; done
-"${WRK_CPU[@]}" wrk -t1 -c64 -d"${PHASE}s" --latency "$(sed 's/listening on //' "$work/bare")/" | grep -E "Requests/sec|50%|99%"
+"${WRK_CPU[@]}" wrk -t1 -c64 -d"${PHASE}s" --latency -H "Authorization: Bearer $TOKEN" "$(sed 's/listening on //' "$work/bare")/v3/contacts/$ID" | grep -E "Requests/sec|50%|99%"
 kill $BARE_PID; wait $BARE_PID 2>/dev/null || true
 
 echo "== restart after SIGKILL (snapshot plus the journal since the last compaction)"

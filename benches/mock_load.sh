@@ -45,7 +45,8 @@ preload "$CONTACTS"
 ID=$(curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
   -d '{"email_address":"load@example.com","first_name":"Load","list_memberships":["07936f78-662a-11eb-af0a-fa163e56c9b0"]}' \
   "$URL/v3/contacts/sign_up_form" | sed 's/.*"contact_id":"\([^"]*\)".*/\1/')
-echo "store: $(curl -s -H "Authorization: Bearer $TOKEN" "$URL/v3/contacts?limit=1&include_count=true" | sed 's/.*"contacts_count":\([0-9]*\).*/\1/') contacts; RSS $(rss) KiB (target < 1 GiB)"
+count() { curl -s -H "Authorization: Bearer $TOKEN" "$URL/v3/contacts?limit=1&include_count=true" | sed 's/.*"contacts_count":\([0-9]*\).*/\1/'; }
+echo "store: $(count) contacts; RSS $(rss) KiB (target at 1,000,000 contacts: < 1 GiB)"
 kill -TERM $PID; wait $PID 2>/dev/null || true
 start_mock unpinned
 ALL=$READY
@@ -61,7 +62,7 @@ signup_lua "$lua"
 
 echo "== GET /v3/contacts/{id}, 64 connections, ${PHASE}s (target: >= 120,000 req/s, p99 <= 1 ms)"
 "${WRK_CPU[@]}" wrk -t1 -c64 -d"${PHASE}s" --latency -H "Authorization: Bearer $TOKEN" "$URL/v3/contacts/$ID" | grep -E "Requests/sec|50%|90%|99%|requests in|Non-2xx"
-echo "RSS after the load: $(rss) KiB (target < 1 GiB)"
+echo "after the load: $(count) contacts, RSS $(rss) KiB"
 
 echo "== the ceiling now: a bare hyper server (examples/bare_server.rs) on the same core, same wrk, the same request headers"
 BARE=target/release/examples/bare_server

@@ -1849,24 +1849,30 @@ mod tests {
         assert_eq!(names(&again.unwrap()), names(&sim));
     }
 
+    /// A journal of 2 KiB segments whose sealed ones are merged past 4 KiB (or the snapshot's
+    /// size), every write synced.
+    fn start_small(files: &Files) -> Arc<Wal> {
+        let tuning = Tuning {
+            segment: 2048,
+            prepare_after: 512,
+            compact_at: 4096,
+        };
+        Wal::start_tuned(
+            files.clone(),
+            SyncMode::Always,
+            &Recovered::default(),
+            tuning,
+        )
+        .unwrap()
+    }
+
     #[test]
     fn sealed_segments_are_merged_in_the_background_and_a_rewrite_supersedes_them() {
         let dir = tempfile::tempdir().unwrap();
         let files = Files::new(&dir.path().join("s.json"));
         let mut sim = Sim::default();
         write_snapshot(&files.snapshot, &sim, 0).unwrap();
-        let tuning = Tuning {
-            segment: 2048,
-            prepare_after: 512,
-            compact_at: 4096,
-        };
-        let wal = Wal::start_tuned(
-            files.clone(),
-            SyncMode::Always,
-            &Recovered::default(),
-            tuning,
-        )
-        .unwrap();
+        let wal = start_small(&files);
         add_lists(&wal, &mut sim, (0..120).map(|i| format!("m{i}")));
         // Enough was sealed for a merge: the snapshot takes the sealed records (how many depends
         // on how far the writes had gone when it began).
@@ -1913,18 +1919,7 @@ mod tests {
         }
         write_snapshot(&files.snapshot, &sim, 0).unwrap();
         sim.forget_changes();
-        let tuning = Tuning {
-            segment: 2048,
-            prepare_after: 512,
-            compact_at: 4096,
-        };
-        let wal = Wal::start_tuned(
-            files.clone(),
-            SyncMode::Always,
-            &Recovered::default(),
-            tuning,
-        )
-        .unwrap();
+        let wal = start_small(&files);
         add_lists(&wal, &mut sim, (0..30).map(|i| format!("m{i}")));
         assert!(!files.sealed_paths().is_empty());
         assert!(

@@ -895,6 +895,17 @@ async fn contacts_create_conflict_put_delete_revive() {
     assert_eq!(s, 404);
     assert_cc_error(&b, "contacts.api.not_found");
     assert_eq!(m.get(&t, "/v3/contacts/not-a-uuid").await.0, 404);
+    // A path deeper than any route (its segments no longer fit on the stack) is answered as a
+    // shallower unknown one is.
+    let shallow = m.get(&t, "/v3/contacts/a/b").await;
+    for deep in [
+        "/v3/contacts/a/b/c/d/e/f/g/h/i/j",
+        "/v3/contacts/a/b/c/d/e/f/",
+        "/v3/contacts/a/b/c/d/e/f/g/",
+    ] {
+        assert_eq!(m.get(&t, deep).await, shallow, "{deep}");
+    }
+    assert_eq!(m.get(&t, "/v3/nope/a/b/c/d/e/f/g/h").await.0, 404);
     let r = m
         .http
         .post(m.url("/v3/contacts"))

@@ -222,36 +222,40 @@ async fn serve(
                 .collect()
         })
         .unwrap_or_default();
-    let journal =
-        |status: u16, route: &'static str, fault: Option<String>, note: Option<String>| {
-            shared.record(JournalEntry {
-                at: shared.now_ms(),
-                method: parts.method.to_string(),
-                path: path.clone(),
-                status,
-                route,
-                micros: start.elapsed().as_micros() as u64,
-                fault,
-                note,
-            });
-        };
+    // The request's method and path go into the journal once it is answered.
+    let journal = |req: (String, String),
+                   status: u16,
+                   route: &'static str,
+                   fault: Option<String>,
+                   note: Option<String>| {
+        shared.record(JournalEntry {
+            at: shared.now_ms(),
+            method: req.0,
+            path: req.1,
+            status,
+            route,
+            micros: start.elapsed().as_micros() as u64,
+            fault,
+            note,
+        });
+    };
     let mut cut = false;
     let mut fault = None;
-    let resp = match Limited::new(body, MAX_BODY).collect().await {
+    let (resp, method_path) = match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => {
             let req = Req {
                 method: parts.method.as_str().to_string(),
-                path: path.clone(),
+                path,
                 query,
                 headers,
                 body: collected.to_bytes(),
                 host,
             };
             // Faults never touch the admin area, which is how they are managed.
-            let decision = if path.starts_with("/__postie") {
+            let decision = if req.path.starts_with("/__postie") {
                 engine::faults::Decision::default()
             } else {
-                shared.faults.decide(&req.method, &path)
+                shared.faults.decide(&req.method, &req.path)
             };
             if !decision.labels.is_empty() {
                 fault = Some(decision.labels.join(", "));
@@ -260,15 +264,15 @@ async fn serve(
                 wait(decision.delay_ms, &mut stop).await;
             }
             use engine::faults::Action;
-            match decision.action {
+            let resp = match decision.action {
                 Some(Action::Timeout(ms)) => {
                     wait(ms, &mut stop).await;
-                    journal(0, "fault.timeout", fault, None);
+                    journal((req.method, req.path), 0, "fault.timeout", fault, None);
                     return Err(std::io::Error::other("no answer: an injected timeout"));
                 }
                 Some(Action::Reset) => {
                     ctl.reset.store(true, Ordering::Release);
-                    journal(0, "fault.reset", fault, None);
+                    journal((req.method, req.path), 0, "fault.reset", fault, None);
                     return Err(reset_error());
                 }
                 Some(Action::Status(status, body)) => {
@@ -279,31 +283,38 @@ async fn serve(
                     .route("fault"),
                 other => {
                     cut = other == Some(Action::Truncate);
-                    answer(&shared, req).await
+                    answer(&shared, &req).await
                 }
-            }
+            };
+            (resp, (req.method, req.path))
         }
-        Err(_) => front_error(
-            &shared,
-            &path,
-            413,
-            "payload_too_large",
-            "Request body too large",
-        )
-        .route("too_large"),
+        Err(_) => (
+            front_error(
+                &shared,
+                &path,
+                413,
+                "payload_too_large",
+                "Request body too large",
+            )
+            .route("too_large"),
+            (parts.method.to_string(), path),
+        ),
     };
     if resp.delay_ms > 0 {
         wait(u64::from(resp.delay_ms), &mut stop).await;
     }
     journal(
+        method_path,
         resp.status,
         resp.route,
         fault,
         resp.note.as_deref().map(String::from),
     );
     let mut builder = hyper::Response::builder().status(resp.status);
-    for (k, v) in &resp.headers {
-        builder = builder.header(*k, v.as_str());
+    for (k, v) in resp.headers {
+        if let Some(v) = header_value(v) {
+            builder = builder.header(k, v);
+        }
     }
     for (k, v) in &resp.extra {
         builder = builder.header(k.as_str(), v.as_str());
@@ -319,24 +330,35 @@ async fn serve(
         .unwrap_or_else(|_| hyper::Response::new(MockBody::Whole(None))))
 }
 
+/// A header's value, taken without copying: a fixed one is borrowed, a made one moved. None for
+/// a value no header may carry (a line break, say), which is left out.
+fn header_value(v: std::borrow::Cow<'static, str>) -> Option<hyper::header::HeaderValue> {
+    use hyper::header::HeaderValue;
+    match v {
+        std::borrow::Cow::Borrowed(s)
+            if s.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) =>
+        {
+            Some(HeaderValue::from_static(s))
+        }
+        other => HeaderValue::try_from(other.into_owned()).ok(),
+    }
+}
+
 /// Routes a request and waits until what it changed is durable.
-async fn answer(shared: &Arc<Shared>, req: Req) -> Resp {
-    let shared2 = shared.clone();
+async fn answer(shared: &Arc<Shared>, req: &Req) -> Resp {
     LAST_RECORD.with(|l| l.set(0));
     // A handler bug must answer, not take the server down.
-    let path = req.path.clone();
-    let resp =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || route(&shared2, &req)))
-            .unwrap_or_else(|_| {
-                front_error(
-                    shared,
-                    &path,
-                    500,
-                    "internal_error",
-                    "The mock hit an internal error; see its output",
-                )
-                .route("panic")
-            });
+    let resp = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| route(shared, req)))
+        .unwrap_or_else(|_| {
+            front_error(
+                shared,
+                &req.path,
+                500,
+                "internal_error",
+                "The mock hit an internal error; see its output",
+            )
+            .route("panic")
+        });
     // Callbacks the request asked for go out after it is answered, each journaled.
     for cb in shared.take_callbacks() {
         let s = shared.clone();
@@ -347,7 +369,7 @@ async fn answer(shared: &Arc<Shared>, req: Req) -> Resp {
     if record > 0 && !shared.written(record).await {
         front_error(
             shared,
-            &path,
+            &req.path,
             503,
             "service_unavailable",
             "The mock could not store the change; see its output",
@@ -445,4 +467,26 @@ async fn send_callback(shared: &Arc<Shared>, cb: crate::mock::Callback) {
         fault: None,
         note: Some(note),
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::header_value;
+
+    #[test]
+    fn header_values_are_borrowed_or_moved_and_bad_ones_left_out() {
+        assert_eq!(
+            header_value("application/json".into()).unwrap(),
+            "application/json"
+        );
+        assert_eq!(header_value("a\tb".into()).unwrap(), "a\tb");
+        assert_eq!(
+            header_value(String::from("max-age=60").into()).unwrap(),
+            "max-age=60"
+        );
+        assert!(header_value("a\r\nset-cookie: x".into()).is_none());
+        assert!(header_value(String::from("a\nb").into()).is_none());
+        // Bytes past ASCII are obs-text, which HTTP allows (and the builder took before).
+        assert!(header_value("caf\u{e9}".into()).is_some());
+    }
 }

@@ -67,8 +67,8 @@ impl Req {
 pub struct Resp {
     /// Status code.
     pub status: u16,
-    /// Extra headers.
-    pub headers: Vec<(&'static str, String)>,
+    /// Extra headers (a fixed value is borrowed, not copied, on every response).
+    pub headers: Vec<(&'static str, std::borrow::Cow<'static, str>)>,
     /// Body.
     pub body: Bytes,
     /// The route that answered (for the journal).
@@ -131,7 +131,7 @@ impl Resp {
     pub fn redirect(location: String) -> Resp {
         Resp {
             status: 302,
-            headers: vec![("location", location)],
+            headers: vec![("location", location.into())],
             body: Bytes::new(),
             route: "",
             extra: Vec::new(),
@@ -142,12 +142,17 @@ impl Resp {
     /// Replaces the content type.
     pub fn with_content_type(mut self, value: &str) -> Resp {
         self.headers.retain(|(k, _)| *k != "content-type");
-        self.headers.push(("content-type", value.to_string()));
+        self.headers
+            .push(("content-type", value.to_string().into()));
         self
     }
 
     /// Adds a header.
-    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Resp {
+    pub fn with(
+        mut self,
+        name: &'static str,
+        value: impl Into<std::borrow::Cow<'static, str>>,
+    ) -> Resp {
         self.headers.push((name, value.into()));
         self
     }

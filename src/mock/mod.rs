@@ -577,9 +577,26 @@ impl Shared {
 pub fn route(shared: &Shared, req: &Req) -> Resp {
     let now = shared.now_ms();
     let path = req.path.trim_end_matches('/');
-    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    // The path's segments, on the stack when there are few (every route the pack has).
+    let mut few = [""; 8];
+    let many: Vec<&str>;
+    let mut n = 0;
+    for s in path.split('/').filter(|s| !s.is_empty()) {
+        if n == few.len() {
+            n = usize::MAX;
+            break;
+        }
+        few[n] = s;
+        n += 1;
+    }
+    let segs: &[&str] = if n == usize::MAX {
+        many = path.split('/').filter(|s| !s.is_empty()).collect();
+        &many
+    } else {
+        &few[..n]
+    };
     let cfg = &shared.cfg;
-    if let ["__postie", rest @ ..] = segs.as_slice() {
+    if let ["__postie", rest @ ..] = segs {
         if let Some(token) = &cfg.admin_token
             && !admin::authorized(req, token)
         {
@@ -598,12 +615,12 @@ pub fn route(shared: &Shared, req: &Req) -> Resp {
         }
     }
     if (cfg.pack || cfg.oauth)
-        && let Some(r) = oauth_route(shared, req, &segs, now)
+        && let Some(r) = oauth_route(shared, req, segs, now)
     {
         return r;
     }
     if cfg.pack
-        && let ["v3", rest @ ..] = segs.as_slice()
+        && let ["v3", rest @ ..] = segs
     {
         let r = api(shared, req, rest, now);
         // What the pack does not implement, a served document may: `--spec`, else the vendor's

@@ -512,7 +512,7 @@ impl SpecServer {
             };
             Resp {
                 status: code,
-                headers: vec![("content-type", media.clone())],
+                headers: vec![("content-type", media.clone().into())],
                 body: bytes::Bytes::from(text),
                 route: "",
                 extra: Vec::new(),

@@ -316,8 +316,13 @@ async fn serve(
             builder = builder.header(k, v);
         }
     }
-    for (k, v) in &resp.extra {
-        builder = builder.header(k.as_str(), v.as_str());
+    for (k, v) in resp.extra {
+        if let (Ok(k), Some(v)) = (
+            hyper::header::HeaderName::try_from(k),
+            header_value(v.into()),
+        ) {
+            builder = builder.header(k, v);
+        }
     }
     let body = if cut && resp.body.len() > 1 {
         builder = builder.header("content-length", resp.body.len().to_string());

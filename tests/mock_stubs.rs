@@ -300,6 +300,25 @@ fn stubs_match_answer_in_sequence_and_follow_scenarios() {
     );
 }
 
+/// A header value made from the request that no header may carry (a line break decoded from the
+/// path) is left out; the rest of the answer is sent as it is.
+#[test]
+fn a_header_a_request_made_unsendable_is_left_out_and_the_answer_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("blog.yaml");
+    std::fs::write(&file, STUBS).unwrap();
+    let mock = start(&[&file]);
+    let r = client()
+        .get(format!("{}/posts/x%0Ay", mock.url()))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.headers().get("x-post").is_none(), "{:?}", r.headers());
+    assert_eq!(r.headers().get("x-asked").unwrap(), "all");
+    let body: Value = r.json().unwrap();
+    assert_eq!(body["title"], "Post x\ny", "{body}");
+}
+
 #[test]
 fn stub_files_reload_when_they_change_and_keep_working_when_broken() {
     let dir = tempfile::tempdir().unwrap();

@@ -636,11 +636,10 @@ struct Record<'a> {
 }
 
 /// Reads a journal frame by frame (never the whole file into memory). A frame that is cut
-/// short or fails its checksum ends it: `good` is where the last whole frame ended.
+/// short or fails its checksum ends it: `pos` is then where the last whole frame ended.
 struct Frames {
     r: BufReader<File>,
     pos: u64,
-    good: u64,
 }
 
 impl Frames {
@@ -649,7 +648,6 @@ impl Frames {
         Ok(Frames {
             r: BufReader::with_capacity(1 << 20, f),
             pos: 0,
-            good: 0,
         })
     }
 
@@ -680,7 +678,6 @@ impl Frames {
         }
         let at = self.pos + 8;
         self.pos += 8 + len as u64;
-        self.good = self.pos;
         Ok(Some(at))
     }
 }

@@ -1,6 +1,7 @@
 //! The ceiling for `benches/mock_load.sh`: a bare hyper server set up as the mock is (one
-//! runtime worker per core it may use, HTTP/1.1 keep-alive, no-delay) answering every request
-//! with a fixed contact-sized JSON body, and nothing else — no routing, tokens, lock or journal.
+//! runtime worker per core it may use, HTTP/1.1 keep-alive, no-delay, flattened writes)
+//! answering every request with a fixed contact-sized JSON body, and nothing else — no routing,
+//! tokens, lock or journal.
 //!   cargo run --release --example bare_server      # prints `listening on http://127.0.0.1:PORT`
 
 use std::convert::Infallible;
@@ -37,6 +38,7 @@ fn main() -> std::io::Result<()> {
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .keep_alive(true)
+                    .writev(false)
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
                     .await;
             });

@@ -405,7 +405,10 @@ pub(crate) async fn run(
                 let io = Conn { io: stream, ctl: ctl.clone() };
                 let stopping = stop.clone();
                 let svc = hyper::service::service_fn(move |req| serve(s.clone(), req, ctl.clone(), stopping.clone()));
-                let conn = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(hyper_util::rt::TokioIo::new(io), svc);
+                // One buffer per response rather than a vectored write of head and body: for
+                // the small bodies the API mostly sends, copying is cheaper than the iovecs
+                // (paired GET at 1M contacts, six pairs: 131,000 -> 136,900 req/s on average).
+                let conn = hyper::server::conn::http1::Builder::new().keep_alive(true).writev(false).serve_connection(hyper_util::rt::TokioIo::new(io), svc);
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     let _ = conn.await;

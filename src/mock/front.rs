@@ -223,15 +223,15 @@ async fn serve(
         })
         .unwrap_or_default();
     // The request's method and path go into the journal once it is answered.
-    let journal = |req: (String, String),
+    let journal = |(method, path): (String, String),
                    status: u16,
                    route: &'static str,
                    fault: Option<String>,
                    note: Option<String>| {
         shared.record(JournalEntry {
             at: shared.now_ms(),
-            method: req.0,
-            path: req.1,
+            method,
+            path,
             status,
             route,
             micros: start.elapsed().as_micros() as u64,
@@ -338,15 +338,11 @@ async fn serve(
 /// A header's value, taken without copying: a fixed one is borrowed, a made one moved. None for
 /// a value no header may carry (a line break, say), which is left out.
 fn header_value(v: std::borrow::Cow<'static, str>) -> Option<hyper::header::HeaderValue> {
-    use hyper::header::HeaderValue;
-    match v {
-        std::borrow::Cow::Borrowed(s)
-            if s.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) =>
-        {
-            Some(HeaderValue::from_static(s))
-        }
-        other => HeaderValue::try_from(other.into_owned()).ok(),
-    }
+    let bytes = match v {
+        std::borrow::Cow::Borrowed(s) => bytes::Bytes::from_static(s.as_bytes()),
+        std::borrow::Cow::Owned(s) => bytes::Bytes::from(s),
+    };
+    hyper::header::HeaderValue::from_maybe_shared(bytes).ok()
 }
 
 /// Routes a request and waits until what it changed is durable.

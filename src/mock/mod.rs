@@ -578,22 +578,19 @@ pub fn route(shared: &Shared, req: &Req) -> Resp {
     let now = shared.now_ms();
     let path = req.path.trim_end_matches('/');
     // The path's segments, on the stack when there are few (every route the pack has).
+    let mut parts = path.split('/').filter(|s| !s.is_empty());
     let mut few = [""; 8];
+    let n = few
+        .iter_mut()
+        .zip(&mut parts)
+        .map(|(slot, s)| *slot = s)
+        .count();
     let many: Vec<&str>;
-    let mut n = 0;
-    for s in path.split('/').filter(|s| !s.is_empty()) {
-        if n == few.len() {
-            n = usize::MAX;
-            break;
-        }
-        few[n] = s;
-        n += 1;
-    }
-    let segs: &[&str] = if n == usize::MAX {
+    let segs: &[&str] = if parts.next().is_none() {
+        &few[..n]
+    } else {
         many = path.split('/').filter(|s| !s.is_empty()).collect();
         &many
-    } else {
-        &few[..n]
     };
     let cfg = &shared.cfg;
     if let ["__postie", rest @ ..] = segs {

@@ -366,10 +366,8 @@ fn in_order<B: Send, P: Send, R>(
     parse: impl Fn(&B) -> P + Sync,
     mut apply: impl FnMut(P) -> Option<R>,
 ) -> (Option<R>, std::io::Result<()>) {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 8);
+    // A parser per core the process may use, as the server has a worker per core.
+    let threads = crate::mock::workers();
     let parse = &parse;
     std::thread::scope(|scope| {
         // Unit k goes to parser k % threads, and its result comes back on that parser's

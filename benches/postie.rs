@@ -14,6 +14,8 @@
 //!    collection (node_modules/.bin/newman, installed by scripts/test);
 //! 7. `mock --spec`: loading the Constant Contact Swagger (< 100 ms) and generated documents of
 //!    10, 1,000 and 10,000 operations, and the in-process cost of answering a GET on each.
+//! 8. growth: the longest single insert into the contact table and the email index while they
+//!    fill to 10,000, 1,000,000 and 4,000,000 entries, beside `IndexMap` and hashbrown.
 //!
 //! The mock's HTTP throughput under 64 connections is measured with wrk: `benches/mock_load.sh`,
 //! and for a served document beside Prism: `benches/spec_load.sh`.
@@ -21,6 +23,10 @@
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+/// The allocator `postie` itself runs on (src/main.rs), so in-process figures match it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -972,6 +978,67 @@ fn bench_record() {
     }
 }
 
+/// The longest single insert and the total while a table fills from empty to `n` keys: the
+/// longest is the growth stall a request would wait behind.
+fn fill(n: u64, mut insert: impl FnMut(u64)) -> (Duration, Duration) {
+    let mut worst = Duration::ZERO;
+    let start = Instant::now();
+    for i in 0..n {
+        let t = Instant::now();
+        insert(i);
+        worst = worst.max(t.elapsed());
+    }
+    (worst, start.elapsed())
+}
+
+/// Growth (8.): the contact table and the email index filled from empty, beside the `IndexMap` and
+/// hashbrown table they replaced, whose growth moved every entry in one insert.
+fn bench_growth() {
+    use postie::mock::packs::constant_contact::ordered::{OrderedMap, Sharded};
+    type Fast = foldhash::fast::RandomState;
+    let key = |i: u64| uuid::Uuid::from_u64_pair(i.wrapping_mul(0x9E37_79B9_7F4A_7C15), i);
+    println!(
+        "growth: longest single insert / total, filling from empty (a request waits behind the longest)"
+    );
+    for n in [10_000u64, 1_000_000, 4_000_000] {
+        let mut ordered: OrderedMap<uuid::Uuid, Box<u64>, Fast> = OrderedMap::default();
+        let (o_worst, o_all) = fill(n, |i| {
+            ordered.insert(key(i), Box::new(i));
+        });
+        drop(ordered);
+        let mut index: indexmap::IndexMap<uuid::Uuid, Box<u64>, Fast> = Default::default();
+        let (i_worst, i_all) = fill(n, |i| {
+            index.insert(key(i), Box::new(i));
+        });
+        drop(index);
+        // An address's hash is random; a sequence's bits would fill every shard in step.
+        let seed = foldhash::fast::FixedState::with_seed(7);
+        let hash = |i: u64| std::hash::BuildHasher::hash_one(&seed, i);
+        let mut sharded: Sharded<(u64, uuid::Uuid)> = Sharded::default();
+        let (s_worst, s_all) = fill(n, |i| {
+            sharded.insert_unique(hash(i), (hash(i), key(i)), |&(h, _)| h as u32);
+        });
+        drop(sharded);
+        let mut table: hashbrown::HashTable<(u64, uuid::Uuid)> = hashbrown::HashTable::new();
+        let (t_worst, t_all) = fill(n, |i| {
+            table.insert_unique(hash(i), (hash(i), key(i)), |&(h, _)| h);
+        });
+        drop(table);
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "  {n:>9} contacts: OrderedMap {:.2} ms / {:.0} ms (IndexMap {:.2} ms / {:.0} ms); email index Sharded {:.2} ms / {:.0} ms (HashTable {:.2} ms / {:.0} ms)",
+            ms(o_worst),
+            ms(o_all),
+            ms(i_worst),
+            ms(i_all),
+            ms(s_worst),
+            ms(s_all),
+            ms(t_worst),
+            ms(t_all)
+        );
+    }
+}
+
 fn main() {
     // `cargo bench -- runner mock` runs only the named parts.
     let filters: Vec<String> = std::env::args()
@@ -1017,5 +1084,8 @@ fn main() {
     }
     if want("spec") {
         bench_spec();
+    }
+    if want("growth") {
+        bench_growth();
     }
 }

@@ -436,7 +436,7 @@ pub fn list(sim: &Sim, req: &Req) -> Resp {
                 .into_iter()
                 .filter(|(i, _)| *i >= start),
         ),
-        None => Box::new(sim.contacts.values().map(|c| &**c).enumerate().skip(start)),
+        None => Box::new(sim.contacts.iter_from(start).map(|(i, _, c)| (i, &**c))),
     };
     for (i, c) in candidates {
         if !matches(c) {

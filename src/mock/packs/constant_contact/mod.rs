@@ -14,6 +14,7 @@ pub mod contacts;
 pub mod custom_fields;
 pub mod exports;
 pub mod lists;
+pub mod ordered;
 pub mod paging;
 pub mod schedules;
 pub mod segments;

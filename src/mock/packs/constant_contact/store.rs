@@ -1096,10 +1096,11 @@ impl Sim {
 
 /// Email address (compared without regard to ASCII case) → contact. It keeps only each
 /// address's hash and the contact's id (24 bytes an entry; the address is read from the contact
-/// when hashes match), so a lookup allocates nothing and growing it never rereads addresses.
+/// when hashes match), so a lookup allocates nothing and growing it never rereads addresses. It is
+/// [`Sharded`](super::ordered::Sharded): one insert grows at most 1/256 of it.
 #[derive(Debug, Clone, Default)]
 pub struct EmailIndex {
-    table: hashbrown::HashTable<(u64, Uuid)>,
+    table: super::ordered::Sharded<(u64, Uuid)>,
 }
 
 /// The hash of an email address without regard to ASCII case, lower-cased a piece at a time on
@@ -1126,9 +1127,9 @@ type Contacts = Table<Uuid, Box<Contact>>;
 
 impl EmailIndex {
     fn with_capacity(n: usize) -> EmailIndex {
-        EmailIndex {
-            table: hashbrown::HashTable::with_capacity(n),
-        }
+        let mut index = EmailIndex::default();
+        index.table.reserve(n, |&(h, _)| h as u32);
+        index
     }
 
     fn has(contacts: &Contacts, id: Uuid, email: &str) -> bool {
@@ -1166,7 +1167,7 @@ impl EmailIndex {
         {
             Some(entry) => entry.1 = id,
             None => {
-                self.table.insert_unique(h, (h, id), |&(eh, _)| eh);
+                self.table.insert_unique(h, (h, id), |&(eh, _)| eh as u32);
             }
         }
     }
@@ -1174,12 +1175,7 @@ impl EmailIndex {
     /// Forgets the address if it points at `id`.
     pub fn remove(&mut self, email: &str, id: Uuid) {
         let h = email_hash(email);
-        if let Ok(entry) = self
-            .table
-            .find_entry(h, |&(eh, other)| eh == h && other == id)
-        {
-            entry.remove();
-        }
+        self.table.remove(h, |&(eh, other)| eh == h && other == id);
     }
 
     /// How many addresses.

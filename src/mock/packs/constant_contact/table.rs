@@ -1,20 +1,22 @@
 //! A map that remembers which keys changed, so the journal can write exactly what a request did.
 //!
-//! It behaves like the `IndexMap` it wraps (insertion order is the API's creation order); every
-//! way to change a value — `insert`, `remove`, `get_mut`, or writing through an item of
+//! It behaves like an `IndexMap` (insertion order is the API's creation order), on an
+//! [`OrderedMap`] whose growth never stalls a request; every way to change a value — `insert`, `remove`, `get_mut`, or writing through an item of
 //! `values_mut` — records the key. [`Table::take_changes`] hands the changed keys' current
 //! values (or their absence) to the journal and forgets them.
 
 use std::cell::RefCell;
 use std::hash::Hash;
 
-use indexmap::{Equivalent, IndexMap};
+use indexmap::Equivalent;
+
+use super::ordered::OrderedMap;
 use serde::{Deserialize, Serialize};
 
 /// A tracked, ordered map.
 #[derive(Debug, Clone)]
 pub struct Table<K, V> {
-    map: IndexMap<K, V, Fast>,
+    map: OrderedMap<K, V, Fast>,
     touched: RefCell<indexmap::IndexSet<K, Fast>>,
 }
 
@@ -24,7 +26,7 @@ type Fast = foldhash::fast::RandomState;
 impl<K, V> Default for Table<K, V> {
     fn default() -> Self {
         Table {
-            map: IndexMap::default(),
+            map: OrderedMap::default(),
             touched: RefCell::new(indexmap::IndexSet::default()),
         }
     }
@@ -43,7 +45,7 @@ impl<K: Hash + Eq + Clone, V> Table<K, V> {
         self.map.get(k)
     }
 
-    /// The value of a key with its position.
+    /// The value of a key with its place (places are kept when others are removed).
     pub fn get_full<Q: ?Sized + Hash + Equivalent<K>>(&self, k: &Q) -> Option<(usize, &K, &V)> {
         self.map.get_full(k)
     }
@@ -64,14 +66,14 @@ impl<K: Hash + Eq + Clone, V> Table<K, V> {
         self.map.insert(k, v)
     }
 
-    /// Removes, keeping the order of the rest (recorded).
+    /// Removes, keeping the order and places of the rest (recorded).
     pub fn remove<Q: ?Sized + Hash + Equivalent<K>>(&mut self, k: &Q) -> Option<V> {
-        let (_, key, v) = self.map.shift_remove_full(k)?;
+        let (_, key, v) = self.map.remove_full(k)?;
         self.touch(&key);
         Some(v)
     }
 
-    /// The entry at a position in creation order.
+    /// The entry at a place in creation order (None: past the end or removed).
     pub fn get_index(&self, i: usize) -> Option<(&K, &V)> {
         self.map.get_index(i)
     }
@@ -97,13 +99,18 @@ impl<K: Hash + Eq + Clone, V> Table<K, V> {
     }
 
     /// Values in order.
-    pub fn values(&self) -> indexmap::map::Values<'_, K, V> {
-        self.map.values()
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> {
+        self.map.iter().map(|(_, v)| v)
     }
 
     /// Entries in order.
-    pub fn iter(&self) -> indexmap::map::Iter<'_, K, V> {
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&K, &V)> {
         self.map.iter()
+    }
+
+    /// Entries with their places, from place `start` on (a paging cursor's place).
+    pub fn iter_from(&self, start: usize) -> impl Iterator<Item = (usize, &K, &V)> {
+        self.map.iter_from(start)
     }
 
     /// Values in order, each recorded as changed only when written to.
@@ -153,7 +160,7 @@ impl<K: Hash + Eq + Clone, V> Table<K, V> {
                 self.map.insert(k, v);
             }
             None => {
-                self.map.shift_remove(&k);
+                self.map.remove_full(&k);
             }
         }
     }
@@ -203,7 +210,7 @@ where
 {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Ok(Table {
-            map: IndexMap::<K, V, Fast>::deserialize(d)?,
+            map: OrderedMap::<K, V, Fast>::deserialize(d)?,
             touched: RefCell::new(indexmap::IndexSet::default()),
         })
     }

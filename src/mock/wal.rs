@@ -260,8 +260,10 @@ fn read_snapshot(path: &Path) -> Result<(Sim, u64, bool), WalError> {
         ..Default::default()
     };
     if let Some(n) = header.entries {
-        // Most entries are contacts: their table is sized once instead of doubling.
+        // Most entries are contacts: their table and email index are sized once instead of
+        // growing as they fill.
         sim.contacts.reserve(n as usize);
+        sim.by_email.reserve(n as usize);
     }
     load_entries(path, r, offset, &mut sim)?;
     Ok((sim, header.seq, false))

@@ -75,6 +75,25 @@ impl<T> Sharded<T> {
         self.len += 1;
     }
 
+    /// The entry with hash `h` for which `eq` holds, or else `make()` added, in one probe; and
+    /// whether it was added.
+    pub fn find_or_insert(
+        &mut self,
+        h: u64,
+        eq: impl FnMut(&T) -> bool,
+        make: impl FnOnce() -> T,
+        lo: impl Fn(&T) -> u32,
+    ) -> (&mut T, bool) {
+        use hashbrown::hash_table::Entry;
+        match self.shards[shard_of(h)].entry(spread(h as u32), eq, |t| spread(lo(t))) {
+            Entry::Occupied(e) => (e.into_mut(), false),
+            Entry::Vacant(v) => {
+                self.len += 1;
+                (v.insert(make()).into_mut(), true)
+            }
+        }
+    }
+
     /// Removes the entry with hash `h` for which `eq` holds.
     pub fn remove(&mut self, h: u64, eq: impl FnMut(&T) -> bool) -> Option<T> {
         let entry = self.shards[shard_of(h)]
@@ -102,8 +121,9 @@ impl<T> Sharded<T> {
 }
 
 /// Slots a chunk holds. The first chunk grows like a `Vec` up to this size, so a small map stays
-/// small; later chunks are allocated whole.
-const CHUNK: usize = 4096;
+/// small; later chunks are allocated whole. Tests use small chunks, so that their maps cross
+/// many chunk boundaries.
+const CHUNK: usize = if cfg!(test) { 64 } else { 4096 };
 
 /// A hash map that keeps insertion order, like `IndexMap`, but whose growth copies nothing and
 /// moves at most a shard of its index. A removed entry leaves a hole, so every other entry keeps
@@ -139,9 +159,14 @@ impl<K: std::fmt::Debug, V: std::fmt::Debug, S> std::fmt::Debug for OrderedMap<K
     }
 }
 
+/// The slot at a place, if the chunks reach it.
+fn slot_in<K, V>(chunks: &[Vec<Option<(K, V)>>], place: usize) -> Option<&Option<(K, V)>> {
+    chunks.get(place / CHUNK)?.get(place % CHUNK)
+}
+
 impl<K, V, S> OrderedMap<K, V, S> {
     fn slot(&self, place: usize) -> Option<&Option<(K, V)>> {
-        self.chunks.get(place / CHUNK)?.get(place % CHUNK)
+        slot_in(&self.chunks, place)
     }
 
     fn slot_mut(&mut self, place: usize) -> &mut Option<(K, V)> {
@@ -271,18 +296,27 @@ impl<K: Hash + Eq, V, S: BuildHasher> OrderedMap<K, V, S> {
 
     /// Inserts at the end, or replaces the value in place (returning the old one).
     pub fn insert(&mut self, k: K, v: V) -> Option<V> {
-        if let Some(p) = self.place_of(&k) {
-            let (_, old) = self
-                .slot_mut(p)
-                .as_mut()
-                .expect("indexed places hold entries");
-            return Some(std::mem::replace(old, v));
-        }
         let h = self.hash(&k);
-        let place = self.push(k, v);
-        self.index
-            .insert_unique(h, (h as u32, place), |&(lo, _)| lo);
-        None
+        let lo = h as u32;
+        let end = u32::try_from(self.end).expect("a table holds fewer than 2^32 entries");
+        let chunks = &self.chunks;
+        let (&mut (_, place), added) = self.index.find_or_insert(
+            h,
+            |&(l, p)| {
+                l == lo && matches!(slot_in(chunks, p as usize), Some(Some((key, _))) if *key == k)
+            },
+            || (lo, end),
+            |&(lo, _)| lo,
+        );
+        if added {
+            self.push(k, v);
+            return None;
+        }
+        let (_, old) = self
+            .slot_mut(place as usize)
+            .as_mut()
+            .expect("indexed places hold entries");
+        Some(std::mem::replace(old, v))
     }
 
     /// Removes a key, leaving a hole so the others keep their places.
@@ -295,8 +329,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> OrderedMap<K, V, S> {
         let chunks = &self.chunks;
         let (_, p) = self.index.remove(h, |&(l, p)| {
             l == lo
-                && matches!(chunks.get(p as usize / CHUNK).and_then(|c| c.get(p as usize % CHUNK)),
-                    Some(Some((key, _))) if k.equivalent(key))
+                && matches!(slot_in(chunks, p as usize), Some(Some((key, _))) if k.equivalent(key))
         })?;
         let p = p as usize;
         let (k, v) = self
@@ -473,6 +506,43 @@ mod tests {
             back.iter().collect::<Vec<_>>(),
             m.iter().collect::<Vec<_>>()
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Any sequence of inserts and removals leaves the map agreeing with an `IndexMap`: the
+        /// same entries in the same order, each found at its place, and paging from a place
+        /// yields the rest in order. Keys come from a range small enough that replaces, removals
+        /// of absent keys, re-inserts and squeezes all happen, and large enough that places
+        /// cross chunks.
+        #[test]
+        fn agrees_with_an_index_map(ops in proptest::collection::vec((0u8..3, 0u16..3000, 0u32..1000), 0..12000)) {
+            let mut m: OrderedMap<u16, u32> = OrderedMap::default();
+            let mut model: indexmap::IndexMap<u16, u32> = indexmap::IndexMap::new();
+            for (op, k, v) in ops {
+                if op < 2 {
+                    proptest::prop_assert_eq!(m.insert(k, v), model.insert(k, v));
+                } else {
+                    let gone = m.remove_full(&k).map(|(_, k, v)| (k, v));
+                    proptest::prop_assert_eq!(gone, model.shift_remove_entry(&k));
+                }
+            }
+            proptest::prop_assert_eq!(m.len(), model.len());
+            let all: Vec<(u16, u32)> = m.iter().map(|(k, v)| (*k, *v)).collect();
+            let want: Vec<(u16, u32)> = model.iter().map(|(k, v)| (*k, *v)).collect();
+            proptest::prop_assert_eq!(&all, &want);
+            let places: Vec<usize> = m.iter_from(0).map(|e| e.0).collect();
+            for (i, (k, v)) in model.iter().enumerate() {
+                proptest::prop_assert_eq!(m.get_full(k), Some((places[i], k, v)));
+                proptest::prop_assert_eq!(m.get_index(places[i]), Some((k, v)));
+                if i % 97 == 0 {
+                    let rest: Vec<u16> = m.iter_from(places[i]).map(|e| *e.1).collect();
+                    let want: Vec<u16> = model.keys().skip(i).copied().collect();
+                    proptest::prop_assert_eq!(rest, want);
+                }
+            }
+            proptest::prop_assert!(!m.contains_key(&3000));
+        }
     }
 
     #[test]

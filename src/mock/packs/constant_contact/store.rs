@@ -1128,8 +1128,13 @@ type Contacts = Table<Uuid, Box<Contact>>;
 impl EmailIndex {
     fn with_capacity(n: usize) -> EmailIndex {
         let mut index = EmailIndex::default();
-        index.table.reserve(n, |&(h, _)| h as u32);
+        index.reserve(n);
         index
+    }
+
+    /// Room for about `n` addresses in all.
+    pub fn reserve(&mut self, n: usize) {
+        self.table.reserve(n, |&(h, _)| h as u32);
     }
 
     fn has(contacts: &Contacts, id: Uuid, email: &str) -> bool {
@@ -1161,15 +1166,13 @@ impl EmailIndex {
                 mine.is_some_and(|m| Self::has(contacts, other, &m.address))
             }
         };
-        match self
-            .table
-            .find_mut(h, |&(eh, other)| eh == h && same(other))
-        {
-            Some(entry) => entry.1 = id,
-            None => {
-                self.table.insert_unique(h, (h, id), |&(eh, _)| eh as u32);
-            }
-        }
+        let (entry, _) = self.table.find_or_insert(
+            h,
+            |&(eh, other)| eh == h && same(other),
+            || (h, id),
+            |&(eh, _)| eh as u32,
+        );
+        entry.1 = id;
     }
 
     /// Forgets the address if it points at `id`.

@@ -64,17 +64,6 @@ impl<T> Sharded<T> {
         self.shards[shard_of(h)].find(spread(h as u32), eq)
     }
 
-    /// [`Sharded::find`], to change the entry (it must keep its hash).
-    pub fn find_mut(&mut self, h: u64, eq: impl FnMut(&T) -> bool) -> Option<&mut T> {
-        self.shards[shard_of(h)].find_mut(spread(h as u32), eq)
-    }
-
-    /// Adds an entry known to be absent.
-    pub fn insert_unique(&mut self, h: u64, t: T, lo: impl Fn(&T) -> u32) {
-        self.shards[shard_of(h)].insert_unique(spread(h as u32), t, |t| spread(lo(t)));
-        self.len += 1;
-    }
-
     /// The entry with hash `h` for which `eq` holds, or else `make()` added, in one probe; and
     /// whether it was added.
     pub fn find_or_insert(

@@ -211,8 +211,8 @@ impl<K, V, S> OrderedMap<K, V, S> {
             .filter_map(|s| s.as_mut().map(|(k, v)| (&*k, v)))
     }
 
-    fn push(&mut self, k: K, v: V) -> u32 {
-        let place = u32::try_from(self.end).expect("a table holds fewer than 2^32 entries");
+    /// Appends an entry at place `end` (the index is the caller's).
+    fn push(&mut self, k: K, v: V) {
         match self.chunks.last_mut() {
             Some(last) if last.len() < CHUNK => {
                 if last.len() == last.capacity() {
@@ -229,7 +229,6 @@ impl<K, V, S> OrderedMap<K, V, S> {
         }
         self.end += 1;
         self.len += 1;
-        place
     }
 }
 

@@ -997,10 +997,12 @@ impl Sim {
             let Sim {
                 contacts, by_email, ..
             } = self;
-            if let Some(e) = contacts.get(&id).and_then(|c| c.email.as_ref()) {
+            // One lookup: the contact it replaces comes back, and the index forgets that
+            // contact's address (an entry is this id under that address's hash, whatever the
+            // table holds now).
+            if let Some(e) = contacts.apply(id, v).and_then(|old| old.email) {
                 by_email.remove(&e.address, id);
             }
-            contacts.apply(id, v);
             if let Some(h) = hash {
                 by_email.insert_hashed(contacts, h, id);
             }

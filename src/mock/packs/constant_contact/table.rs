@@ -154,14 +154,11 @@ impl<K: Hash + Eq + Clone, V> Table<K, V> {
     }
 
     /// Applies a change read back from the journal (not recorded again).
-    pub fn apply(&mut self, k: K, v: Option<V>) {
+    /// Returns the value it replaced or removed.
+    pub fn apply(&mut self, k: K, v: Option<V>) -> Option<V> {
         match v {
-            Some(v) => {
-                self.map.insert(k, v);
-            }
-            None => {
-                self.map.remove_full(&k);
-            }
+            Some(v) => self.map.insert(k, v),
+            None => self.map.remove_full(&k).map(|(_, _, old)| old),
         }
     }
 }

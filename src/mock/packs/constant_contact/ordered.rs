@@ -51,9 +51,14 @@ impl<T> std::fmt::Debug for Sharded<T> {
 }
 
 impl<T> Sharded<T> {
-    /// Room for about `n` entries in all (a little more per shard than an even share).
+    /// Room for about `n` entries in all (a little more per shard than an even share); nothing
+    /// for fewer than one per shard, which shards take as they come.
     pub fn reserve(&mut self, n: usize, lo: impl Fn(&T) -> u32) {
-        let each = n / SHARDS + n / SHARDS / 8 + 8;
+        let even = n / SHARDS;
+        if even == 0 {
+            return;
+        }
+        let each = even + even / 8 + 8;
         for s in self.shards.iter_mut() {
             s.reserve(each.saturating_sub(s.len()), |t| spread(lo(t)));
         }

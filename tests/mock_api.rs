@@ -1023,6 +1023,122 @@ async fn sign_up_form_upserts_appends_lists_and_revives() {
     assert_cc_error(&b, "contacts.api.validation.error");
 }
 
+/// Counts kept as contacts change (status, list membership) agree with the counts a walk over
+/// every contact gives: a date bound forces the walk.
+#[tokio::test(flavor = "multi_thread")]
+async fn kept_counts_agree_with_a_walk_over_the_contacts() {
+    let m = start(true);
+    let t = access(&m).await;
+    let count = |q: String| {
+        let m = &m;
+        let t = &t;
+        async move {
+            let (s, b) = m
+                .get(t, &format!("/v3/contacts?limit=1&include_count=true{q}"))
+                .await;
+            assert_eq!(s, 200, "{q}: {b}");
+            b["contacts_count"].as_u64().unwrap()
+        }
+    };
+    let queries: Vec<String> = vec![
+        String::new(),
+        "&status=all".into(),
+        "&status=deleted".into(),
+        "&status=active".into(),
+        "&status=explicit".into(),
+        "&status=implicit".into(),
+        "&status=unsubscribed".into(),
+        format!("&lists={GENERAL}"),
+        format!("&lists={VIP}"),
+        format!("&lists={VIP}&status=active"),
+        format!("&lists={GENERAL},{VIP}"),
+        "&status=active,deleted".into(),
+    ];
+    let walk = "&updated_before=2100-01-01T00:00:00Z";
+    let counts = || async {
+        let mut kept = Vec::new();
+        for q in &queries {
+            let (fast, slow) = (count(q.clone()).await, count(format!("{q}{walk}")).await);
+            assert_eq!(fast, slow, "{q}");
+            kept.push(fast as i64);
+        }
+        kept
+    };
+    let active_members = || async {
+        let (_, lists) = m
+            .get(&t, "/v3/contact_lists?include_membership_count=active")
+            .await;
+        let of = |id: &str| {
+            lists["lists"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["list_id"] == id)
+                .and_then(|l| l["membership_count"].as_i64())
+                .unwrap()
+        };
+        (of(GENERAL), of(VIP))
+    };
+    let (before, members_before) = (counts().await, active_members().await);
+    let mut ids = Vec::new();
+    for (i, lists) in [
+        vec![GENERAL],
+        vec![VIP],
+        vec![GENERAL, VIP],
+        vec![GENERAL],
+        vec![VIP],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (s, b) = m
+            .post(
+                &t,
+                "/v3/contacts/sign_up_form",
+                json!({"email_address": format!("k{i}@example.com"), "list_memberships": lists}),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+        ids.push(b["contact_id"].as_str().unwrap().to_string());
+    }
+    let (s, b) = m
+        .post(&t, "/v3/contacts", json!({"email_address": {"address": "implicit@example.com", "permission_to_send": "implicit"}, "create_source": "Account", "list_memberships": [VIP]}))
+        .await;
+    assert_eq!(s, 201, "{b}");
+    // One deleted, one unsubscribed (a PUT keeps it in VIP), one moved from GENERAL to VIP.
+    m.api(
+        &t,
+        reqwest::Method::DELETE,
+        &format!("/v3/contacts/{}", ids[0]),
+        None,
+    )
+    .await;
+    let (s, b) = m
+        .api(&t, reqwest::Method::PUT, &format!("/v3/contacts/{}", ids[1]),
+            Some(json!({"email_address": {"address": "k1@example.com", "permission_to_send": "unsubscribed"}, "update_source": "Contact", "list_memberships": [VIP]})))
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = m
+        .api(&t, reqwest::Method::PUT, &format!("/v3/contacts/{}", ids[3]),
+            Some(json!({"email_address": {"address": "k3@example.com"}, "update_source": "Account", "list_memberships": [VIP]})))
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let after = counts().await;
+    let added: Vec<i64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    // Six made, one deleted, one unsubscribed; GENERAL gained k2 only (k0 deleted, k3 moved);
+    // VIP gained k1 (unsubscribed), k2, k3, k4 and the implicit one.
+    assert_eq!(
+        added,
+        [5, 6, 1, 4, 3, 1, 1, 1, 5, 4, 5, 5],
+        "{before:?} -> {after:?}"
+    );
+    let members = active_members().await;
+    assert_eq!(
+        (members.0 - members_before.0, members.1 - members_before.1),
+        (1, 4)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn paging_follows_next_links_across_pages() {
     let m = start(true);

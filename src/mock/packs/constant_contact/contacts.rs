@@ -450,9 +450,37 @@ pub fn list(sim: &Sim, req: &Req) -> Resp {
     }
     let mut body = json!({"contacts": out});
     if include_count {
+        // A count by status alone, or of one list's members, is kept as contacts change; any
+        // other filter walks the contacts.
+        let plain = segment.is_none()
+            && channel.is_none()
+            && sms_statuses.is_empty()
+            && tags.is_empty()
+            && bounds.is_empty();
+        let kept = || -> Option<usize> {
+            let t = sim.contacts.tally();
+            let status = match statuses.as_slice() {
+                [] => None,
+                [one] => Some(one.as_str()),
+                _ => return None,
+            };
+            match (lists.as_slice(), status) {
+                ([], None) => Some(t.live),
+                ([], Some("all")) => Some(t.live + t.deleted),
+                ([], Some("deleted")) => Some(t.deleted),
+                ([], Some("active")) => Some(t.active),
+                ([], Some(p)) => Permission::parse(p).map(|p| t.permission[p.index()]),
+                ([list], None) => Some(t.lists.get(list).map_or(0, |n| n.0)),
+                ([list], Some("active")) => Some(t.lists.get(list).map_or(0, |n| n.1)),
+                _ => None,
+            }
+        };
         let count = match &email {
             Some(_) => body["contacts"].as_array().map(Vec::len).unwrap_or(0),
-            None => sim.contacts.values().filter(|c| matches(c)).count(),
+            None => plain
+                .then(kept)
+                .flatten()
+                .unwrap_or_else(|| sim.contacts.values().filter(|c| matches(c)).count()),
         };
         body["contacts_count"] = json!(count);
     }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 /// How a contact may be emailed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Permission {
     /// Opted in explicitly.
@@ -40,6 +40,21 @@ impl Permission {
             Permission::PendingConfirmation => "pending_confirmation",
             Permission::TempHold => "temp_hold",
             Permission::Unsubscribed => "unsubscribed",
+        }
+    }
+
+    /// How many there are.
+    pub const COUNT: usize = 6;
+
+    /// Its place among the [`Permission::COUNT`] (for counts kept per permission).
+    pub fn index(self) -> usize {
+        match self {
+            Permission::Explicit => 0,
+            Permission::Implicit => 1,
+            Permission::NotSet => 2,
+            Permission::PendingConfirmation => 3,
+            Permission::TempHold => 4,
+            Permission::Unsubscribed => 5,
         }
     }
 }
@@ -742,7 +757,7 @@ pub struct Sim {
     /// Mock clock offset from real time (ms).
     pub clock_offset_ms: i64,
     /// Contacts in creation order.
-    pub contacts: Table<Uuid, Box<Contact>>,
+    pub contacts: Table<Uuid, Box<Contact>, ContactCounts>,
     /// Email (any case) → contact.
     #[serde(skip)]
     pub by_email: EmailIndex,
@@ -1058,41 +1073,32 @@ impl Sim {
         }
     }
 
-    /// Contacts (not deleted) per tag id (lower-case text), in one pass over the contacts.
+    /// Contacts (not deleted) per tag id (lower-case text).
     pub fn tagged_counts(&self) -> HashMap<String, usize> {
-        let mut counts = HashMap::new();
-        for c in self.contacts.values().filter(|c| c.deleted_at.is_none()) {
-            for t in c.extras.iter().flat_map(|x| &x.taggings) {
-                *counts.entry(t.to_ascii_lowercase()).or_insert(0) += 1;
-            }
-        }
-        counts
+        self.contacts
+            .tally()
+            .tags
+            .iter()
+            .map(|(k, n)| (k.clone(), *n))
+            .collect()
     }
 
     /// Contacts (not deleted) tagged with a tag.
     pub fn tagged_count(&self, tag: Uuid) -> usize {
         let t = tag.to_string();
-        self.contacts
-            .values()
-            .filter(|c| {
-                c.deleted_at.is_none()
-                    && c.extras
-                        .as_ref()
-                        .is_some_and(|x| x.taggings.iter().any(|g| g.eq_ignore_ascii_case(&t)))
-            })
-            .count()
+        self.contacts.tally().tags.get(&t).copied().unwrap_or(0)
     }
 
-    /// Members of a list.
+    /// Members of a list (not deleted; only active ones if asked).
     pub fn membership_count(&self, list: Uuid, active_only: bool) -> usize {
-        self.contacts
-            .values()
-            .filter(|c| {
-                c.deleted_at.is_none()
-                    && (!active_only || c.is_active())
-                    && c.list_memberships.contains(&list)
-            })
-            .count()
+        let n = self
+            .contacts
+            .tally()
+            .lists
+            .get(&list)
+            .copied()
+            .unwrap_or((0, 0));
+        if active_only { n.1 } else { n.0 }
     }
 }
 
@@ -1125,7 +1131,87 @@ pub fn email_hash(email: &str) -> u64 {
     h.finish()
 }
 
-type Contacts = Table<Uuid, Box<Contact>>;
+type Contacts = Table<Uuid, Box<Contact>, ContactCounts>;
+
+/// The contact counts the API answers (`include_count`, list membership counts, tag counts),
+/// kept as contacts change (a [`Tally`](super::table::Tally) of the contact table), so a count
+/// is read, not found by walking every contact under the lock: at a million contacts that walk
+/// took 40–110 ms, and every write waited for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactCounts {
+    /// Contacts not deleted.
+    pub live: usize,
+    /// Deleted contacts.
+    pub deleted: usize,
+    /// Active contacts ([`Contact::is_active`]).
+    pub active: usize,
+    /// Contacts not deleted, by their email's permission ([`Permission::index`]).
+    pub permission: [usize; Permission::COUNT],
+    /// Per list: members not deleted, and active members.
+    pub lists: HashMap<Uuid, (usize, usize), foldhash::fast::RandomState>,
+    /// Per tag (its id as lower-case text): contacts not deleted tagged with it.
+    pub tags: HashMap<String, usize, foldhash::fast::RandomState>,
+}
+
+impl super::table::Tally<Box<Contact>> for ContactCounts {
+    fn count(&mut self, c: &Box<Contact>, sign: isize) {
+        fn add(n: &mut usize, sign: isize) {
+            *n = n.wrapping_add_signed(sign);
+        }
+        fn bump<Q: std::hash::Hash + Eq, S: std::hash::BuildHasher>(
+            m: &mut HashMap<Q, usize, S>,
+            k: Q,
+            sign: isize,
+        ) {
+            use std::collections::hash_map::Entry;
+            match m.entry(k) {
+                Entry::Occupied(mut e) => {
+                    add(e.get_mut(), sign);
+                    if *e.get() == 0 {
+                        e.remove();
+                    }
+                }
+                Entry::Vacant(e) => {
+                    debug_assert!(sign > 0, "a share taken away that was never counted");
+                    e.insert(sign.unsigned_abs());
+                }
+            }
+        }
+        if c.deleted_at.is_some() {
+            add(&mut self.deleted, sign);
+            return;
+        }
+        add(&mut self.live, sign);
+        let active = c.is_active();
+        if active {
+            add(&mut self.active, sign);
+        }
+        if let Some(e) = &c.email {
+            add(&mut self.permission[e.permission.index()], sign);
+        }
+        // A contact counts once per list and per tag, however often it names them.
+        for (i, l) in c.list_memberships.iter().enumerate() {
+            if c.list_memberships[..i].contains(l) {
+                continue;
+            }
+            let n = self.lists.entry(*l).or_insert((0, 0));
+            add(&mut n.0, sign);
+            if active {
+                add(&mut n.1, sign);
+            }
+            if *n == (0, 0) {
+                self.lists.remove(l);
+            }
+        }
+        let tags = c.extras.iter().flat_map(|x| &x.taggings);
+        for (i, t) in tags.clone().enumerate() {
+            if tags.clone().take(i).any(|u| u.eq_ignore_ascii_case(t)) {
+                continue;
+            }
+            bump(&mut self.tags, t.to_ascii_lowercase(), sign);
+        }
+    }
+}
 
 impl EmailIndex {
     fn with_capacity(n: usize) -> EmailIndex {

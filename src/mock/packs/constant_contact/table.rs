@@ -1,11 +1,17 @@
-//! A map that remembers which keys changed, so the journal can write exactly what a request did.
+//! A map that remembers which keys changed, so the journal can write exactly what a request did,
+//! and keeps a running summary of its values ([`Tally`]), so a count is read, not walked.
 //!
 //! It behaves like an `IndexMap` (insertion order is the API's creation order), on an
-//! [`OrderedMap`] whose growth never stalls a request; every way to change a value — `insert`, `remove`, `get_mut`, or writing through an item of
-//! `values_mut` — records the key. [`Table::take_changes`] hands the changed keys' current
-//! values (or their absence) to the journal and forgets them.
+//! [`OrderedMap`] whose growth never stalls a request. Every way to change a value — `insert`,
+//! `remove`, `get_mut`, or writing through an item of `values_mut` — records the key.
+//! [`Table::take_changes`] hands the changed keys' current values (or their absence) to the
+//! journal and forgets them.
+//!
+//! The tally sees every change the same way: an inserted or removed value is counted in or out at
+//! once; a value handed out to be changed in place is counted out when handed out, and counted in
+//! again before the tally is next read or the changes are taken.
 
-use std::cell::RefCell;
+use std::cell::{Ref, RefCell};
 use std::hash::Hash;
 
 use indexmap::Equivalent;
@@ -13,31 +19,129 @@ use indexmap::Equivalent;
 use super::ordered::OrderedMap;
 use serde::{Deserialize, Serialize};
 
-/// A tracked, ordered map.
+/// A running summary of a table's values: `count(v, 1)` adds a value's share, `count(v, -1)`
+/// takes it away again, so the summary always equals one built by counting every value.
+pub trait Tally<V>: Default + PartialEq + std::fmt::Debug {
+    /// Whether this tally counts anything (the empty one lets a table skip the bookkeeping).
+    const COUNTS: bool = true;
+    /// Adds (`sign` 1) or takes away (`sign` -1) one value's share.
+    fn count(&mut self, v: &V, sign: isize);
+}
+
+/// No summary.
+impl<V> Tally<V> for () {
+    const COUNTS: bool = false;
+    fn count(&mut self, _: &V, _: isize) {}
+}
+
+type KeySet<K> = RefCell<indexmap::IndexSet<K, Fast>>;
+
+/// A tracked, ordered map with a tally `T` of its values.
 #[derive(Debug, Clone)]
-pub struct Table<K, V> {
+pub struct Table<K, V, T = ()> {
     map: OrderedMap<K, V, Fast>,
-    touched: RefCell<indexmap::IndexSet<K, Fast>>,
+    touched: KeySet<K>,
+    /// Keys whose values were handed out to be changed: their shares are out of the tally until
+    /// [`Table::settle`] counts them in again.
+    out: KeySet<K>,
+    tally: RefCell<T>,
 }
 
 /// A fast hasher for keys the mock made itself (ids, tokens).
 type Fast = foldhash::fast::RandomState;
 
-impl<K, V> Default for Table<K, V> {
+impl<K, V, T: Default> Default for Table<K, V, T> {
     fn default() -> Self {
         Table {
             map: OrderedMap::default(),
             touched: RefCell::new(indexmap::IndexSet::default()),
+            out: RefCell::new(indexmap::IndexSet::default()),
+            tally: RefCell::new(T::default()),
         }
     }
 }
 
-impl<K: Hash + Eq + Clone, V> Table<K, V> {
+/// Records `key` as changed and, the first time, takes its value's share out of the tally.
+fn handed_out<K: Hash + Eq + Clone, V, T: Tally<V>>(
+    key: &K,
+    value: &V,
+    touched: &KeySet<K>,
+    out: &KeySet<K>,
+    tally: &RefCell<T>,
+) {
+    let mut t = touched.borrow_mut();
+    if !t.contains(key) {
+        t.insert(key.clone());
+    }
+    if T::COUNTS {
+        let mut o = out.borrow_mut();
+        if !o.contains(key) {
+            o.insert(key.clone());
+            tally.borrow_mut().count(value, -1);
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone, V, T: Tally<V>> Table<K, V, T> {
     fn touch(&self, k: &K) {
         let mut t = self.touched.borrow_mut();
         if !t.contains(k) {
             t.insert(k.clone());
         }
+    }
+
+    /// Counts in again the values handed out to be changed.
+    fn settle(&self) {
+        if !T::COUNTS {
+            return;
+        }
+        let keys = std::mem::take(&mut *self.out.borrow_mut());
+        let mut tally = self.tally.borrow_mut();
+        for k in &keys {
+            if let Some(v) = self.map.get(k) {
+                tally.count(v, 1);
+            }
+        }
+    }
+
+    /// The summary of the values as they are now.
+    pub fn tally(&self) -> Ref<'_, T> {
+        self.settle();
+        // Debug builds (every test) check it against a count of every value, small tables only.
+        if cfg!(debug_assertions) && T::COUNTS && self.map.len() <= 10_000 {
+            let mut fresh = T::default();
+            for (_, v) in self.map.iter() {
+                fresh.count(v, 1);
+            }
+            assert_eq!(
+                *self.tally.borrow(),
+                fresh,
+                "the tally drifted from its values"
+            );
+        }
+        self.tally.borrow()
+    }
+
+    /// Puts `v` at `k` (or removes `k`), keeping the tally: the old value's share goes unless
+    /// it was already out, the new one's comes in. Returns the old value.
+    fn put(&mut self, k: K, v: Option<V>) -> Option<V> {
+        let was_out = T::COUNTS && self.out.get_mut().swap_remove(&k);
+        if T::COUNTS
+            && let Some(new) = &v
+        {
+            self.tally.get_mut().count(new, 1);
+        }
+        let old = match v {
+            Some(v) => self.map.insert(k, v),
+            None => self.map.remove_full(&k).map(|(_, _, old)| old),
+        };
+        if T::COUNTS
+            && !was_out
+            && let Some(old) = &old
+        {
+            self.tally.get_mut().count(old, -1);
+        }
+        old
     }
 
     /// The value of a key.
@@ -53,24 +157,21 @@ impl<K: Hash + Eq + Clone, V> Table<K, V> {
     /// The value of a key, to change it (the key is recorded as changed).
     pub fn get_mut<Q: ?Sized + Hash + Equivalent<K>>(&mut self, k: &Q) -> Option<&mut V> {
         let (_, key, v) = self.map.get_full_mut(k)?;
-        let mut t = self.touched.borrow_mut();
-        if !t.contains(key) {
-            t.insert(key.clone());
-        }
+        handed_out(key, v, &self.touched, &self.out, &self.tally);
         Some(v)
     }
 
     /// Inserts or replaces (recorded).
     pub fn insert(&mut self, k: K, v: V) -> Option<V> {
         self.touch(&k);
-        self.map.insert(k, v)
+        self.put(k, Some(v))
     }
 
     /// Removes, keeping the order and places of the rest (recorded).
     pub fn remove<Q: ?Sized + Hash + Equivalent<K>>(&mut self, k: &Q) -> Option<V> {
-        let (_, key, v) = self.map.remove_full(k)?;
+        let key = self.map.get_full(k)?.1.clone();
         self.touch(&key);
-        Some(v)
+        self.put(key, None)
     }
 
     /// The entry at a place in creation order (None: past the end or removed).
@@ -114,12 +215,14 @@ impl<K: Hash + Eq + Clone, V> Table<K, V> {
     }
 
     /// Values in order, each recorded as changed only when written to.
-    pub fn values_mut(&mut self) -> impl Iterator<Item = Tracked<'_, K, V>> {
-        let touched = &self.touched;
+    pub fn values_mut(&mut self) -> impl Iterator<Item = Tracked<'_, K, V, T>> {
+        let (touched, out, tally) = (&self.touched, &self.out, &self.tally);
         self.map.iter_mut().map(move |(k, v)| Tracked {
             key: k,
             value: v,
             touched,
+            out,
+            tally,
         })
     }
 
@@ -137,6 +240,7 @@ impl<K: Hash + Eq + Clone, V> Table<K, V> {
     /// Hands each changed key with its value now (None: removed) to `f`, in the order they
     /// first changed, without copying them; forgets them.
     pub fn drain_changes(&mut self, mut f: impl FnMut(&K, Option<&V>)) {
+        self.settle();
         let keys = std::mem::take(&mut *self.touched.borrow_mut());
         for k in &keys {
             f(k, self.map.get(k));
@@ -150,20 +254,18 @@ impl<K: Hash + Eq + Clone, V> Table<K, V> {
 
     /// Forgets the recorded changes (after a whole snapshot).
     pub fn forget_changes(&mut self) {
+        self.settle();
         self.touched.borrow_mut().clear();
     }
 
     /// Applies a change read back from the journal (not recorded again).
     /// Returns the value it replaced or removed.
     pub fn apply(&mut self, k: K, v: Option<V>) -> Option<V> {
-        match v {
-            Some(v) => self.map.insert(k, v),
-            None => self.map.remove_full(&k).map(|(_, _, old)| old),
-        }
+        self.put(k, v)
     }
 }
 
-impl<K: Hash + Eq + Clone, V> std::ops::Index<&K> for Table<K, V> {
+impl<K: Hash + Eq + Clone, V, T> std::ops::Index<&K> for Table<K, V, T> {
     type Output = V;
     fn index(&self, k: &K) -> &V {
         &self.map[k]
@@ -171,44 +273,51 @@ impl<K: Hash + Eq + Clone, V> std::ops::Index<&K> for Table<K, V> {
 }
 
 /// An item of [`Table::values_mut`]: reading it records nothing, writing to it records its key.
-pub struct Tracked<'a, K: Hash + Eq + Clone, V> {
+pub struct Tracked<'a, K: Hash + Eq + Clone, V, T: Tally<V>> {
     key: &'a K,
     value: &'a mut V,
-    touched: &'a RefCell<indexmap::IndexSet<K, Fast>>,
+    touched: &'a KeySet<K>,
+    out: &'a KeySet<K>,
+    tally: &'a RefCell<T>,
 }
 
-impl<K: Hash + Eq + Clone, V> std::ops::Deref for Tracked<'_, K, V> {
+impl<K: Hash + Eq + Clone, V, T: Tally<V>> std::ops::Deref for Tracked<'_, K, V, T> {
     type Target = V;
     fn deref(&self) -> &V {
         self.value
     }
 }
 
-impl<K: Hash + Eq + Clone, V> std::ops::DerefMut for Tracked<'_, K, V> {
+impl<K: Hash + Eq + Clone, V, T: Tally<V>> std::ops::DerefMut for Tracked<'_, K, V, T> {
     fn deref_mut(&mut self) -> &mut V {
-        let mut t = self.touched.borrow_mut();
-        if !t.contains(self.key) {
-            t.insert(self.key.clone());
-        }
+        handed_out(self.key, self.value, self.touched, self.out, self.tally);
         self.value
     }
 }
 
-impl<K: Serialize, V: Serialize> Serialize for Table<K, V> {
+impl<K: Serialize, V: Serialize, T> Serialize for Table<K, V, T> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.map.serialize(s)
     }
 }
 
-impl<'de, K, V> Deserialize<'de> for Table<K, V>
+impl<'de, K, V, T> Deserialize<'de> for Table<K, V, T>
 where
     K: Deserialize<'de> + Hash + Eq,
     V: Deserialize<'de>,
+    T: Tally<V>,
 {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = OrderedMap::<K, V, Fast>::deserialize(d)?;
+        let mut tally = T::default();
+        for (_, v) in map.iter() {
+            tally.count(v, 1);
+        }
         Ok(Table {
-            map: OrderedMap::<K, V, Fast>::deserialize(d)?,
+            map,
             touched: RefCell::new(indexmap::IndexSet::default()),
+            out: RefCell::new(indexmap::IndexSet::default()),
+            tally: RefCell::new(tally),
         })
     }
 }
@@ -216,6 +325,56 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Sums the values, and counts them.
+    #[derive(Debug, Default, PartialEq)]
+    struct Sum(i64, i64);
+
+    impl Tally<i64> for Sum {
+        fn count(&mut self, v: &i64, sign: isize) {
+            self.0 += v * sign as i64;
+            self.1 += sign as i64;
+        }
+    }
+
+    #[test]
+    fn the_tally_follows_every_way_of_changing_a_value() {
+        let mut t: Table<u32, i64, Sum> = Table::default();
+        for k in 0..10 {
+            t.insert(k, i64::from(k));
+        }
+        assert_eq!(*t.tally(), Sum(45, 10));
+        // Changed in place: counted out when handed out, in again when read.
+        *t.get_mut(&1).unwrap() += 100;
+        *t.get_mut(&1).unwrap() += 100;
+        assert_eq!(*t.tally(), Sum(245, 10));
+        // Handed out, then replaced or removed before being counted in again.
+        *t.get_mut(&2).unwrap() = 7;
+        t.insert(2, 1000);
+        *t.get_mut(&3).unwrap() = 7;
+        assert_eq!(t.remove(&3), Some(7));
+        assert_eq!(*t.tally(), Sum(245 - 2 + 1000 - 3, 9));
+        // Through values_mut: only the values written to move.
+        for mut v in t.values_mut() {
+            if *v % 2 == 0 {
+                *v += 1;
+            }
+        }
+        let sum: i64 = t.values().sum();
+        assert_eq!(*t.tally(), Sum(sum, 9));
+        // Taking the changes settles too; applying journal changes keeps it.
+        *t.get_mut(&4).unwrap() = -4;
+        let _ = t.take_changes();
+        t.apply(4, None);
+        t.apply(20, Some(20));
+        t.apply(20, Some(21));
+        let sum: i64 = t.values().sum();
+        assert_eq!(*t.tally(), Sum(sum, 9));
+        // A table read back from JSON counts what it holds.
+        let back: Table<u32, i64, Sum> =
+            serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+        assert_eq!(*back.tally(), Sum(sum, 9));
+    }
 
     #[test]
     fn records_writes_not_reads() {

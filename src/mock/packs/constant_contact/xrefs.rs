@@ -49,15 +49,16 @@ fn asked(req: &Req, param: &str, max: usize) -> Result<Vec<usize>, Resp> {
 
 /// One cross-reference answer: the ids asked for in `param` (at most `max`), each that names a
 /// row of `table` by its place turned into an entry by `entry`, sorted by V2 id without repeats.
-fn xrefs<K, V>(
+fn xrefs<K, V, T>(
     req: &Req,
     param: &str,
     max: usize,
-    table: &super::table::Table<K, V>,
+    table: &super::table::Table<K, V, T>,
     entry: impl Fn(String, &K, &V) -> Value,
 ) -> Resp
 where
     K: std::hash::Hash + Eq + Clone,
+    T: super::table::Tally<V>,
 {
     let mut places = match asked(req, param, max) {
         Ok(ids) => ids,

@@ -808,7 +808,7 @@ pub fn memberships(sim: &mut Sim, req: &Req, now: i64, s: &Speed, add: bool) -> 
         return validation(&errors);
     }
     let total = if all_active {
-        sim.contacts.values().filter(|c| c.is_active()).count()
+        sim.contacts.tally().active
     } else if !source_lists.is_empty() {
         sim.contacts
             .values()
@@ -871,10 +871,7 @@ pub fn taggings(sim: &mut Sim, req: &Req, now: i64, s: &Speed, add: bool) -> Res
     }
     let total =
         if all_active || segment.is_some() || !source_lists.is_empty() || !source_tags.is_empty() {
-            sim.contacts
-                .values()
-                .filter(|c| c.deleted_at.is_none())
-                .count()
+            sim.contacts.tally().live
         } else {
             contact_ids.len()
         }

@@ -764,7 +764,7 @@ pub struct Sim {
     /// Lists in creation order.
     pub lists: Table<Uuid, ContactList>,
     /// Activities in creation order.
-    pub activities: Table<Uuid, super::activities::Activity>,
+    pub activities: Table<Uuid, super::activities::Activity, super::activities::Unapplied>,
     /// Custom fields in creation order.
     #[serde(default)]
     pub custom_fields: Table<Uuid, CustomField>,

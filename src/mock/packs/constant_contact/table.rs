@@ -61,6 +61,12 @@ impl<K, V, T: Default> Default for Table<K, V, T> {
     }
 }
 
+/// Adds `key` to a set unless it is there; whether it was added.
+fn add_key<K: Hash + Eq + Clone>(set: &KeySet<K>, key: &K) -> bool {
+    let mut set = set.borrow_mut();
+    !set.contains(key) && set.insert(key.clone())
+}
+
 /// Records `key` as changed and, the first time, takes its value's share out of the tally.
 fn handed_out<K: Hash + Eq + Clone, V, T: Tally<V>>(
     key: &K,
@@ -69,25 +75,15 @@ fn handed_out<K: Hash + Eq + Clone, V, T: Tally<V>>(
     out: &KeySet<K>,
     tally: &RefCell<T>,
 ) {
-    let mut t = touched.borrow_mut();
-    if !t.contains(key) {
-        t.insert(key.clone());
-    }
-    if T::COUNTS {
-        let mut o = out.borrow_mut();
-        if !o.contains(key) {
-            o.insert(key.clone());
-            tally.borrow_mut().count(value, -1);
-        }
+    add_key(touched, key);
+    if T::COUNTS && add_key(out, key) {
+        tally.borrow_mut().count(value, -1);
     }
 }
 
 impl<K: Hash + Eq + Clone, V, T: Tally<V>> Table<K, V, T> {
     fn touch(&self, k: &K) {
-        let mut t = self.touched.borrow_mut();
-        if !t.contains(k) {
-            t.insert(k.clone());
-        }
+        add_key(&self.touched, k);
     }
 
     /// Counts in again the values handed out to be changed.

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 /// How a contact may be emailed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Permission {
     /// Opted in explicitly.
@@ -1073,16 +1073,6 @@ impl Sim {
         }
     }
 
-    /// Contacts (not deleted) per tag id (lower-case text).
-    pub fn tagged_counts(&self) -> HashMap<String, usize> {
-        self.contacts
-            .tally()
-            .tags
-            .iter()
-            .map(|(k, n)| (k.clone(), *n))
-            .collect()
-    }
-
     /// Contacts (not deleted) tagged with a tag.
     pub fn tagged_count(&self, tag: Uuid) -> usize {
         let t = tag.to_string();
@@ -1158,23 +1148,21 @@ impl super::table::Tally<Box<Contact>> for ContactCounts {
         fn add(n: &mut usize, sign: isize) {
             *n = n.wrapping_add_signed(sign);
         }
-        fn bump<Q: std::hash::Hash + Eq, S: std::hash::BuildHasher>(
-            m: &mut HashMap<Q, usize, S>,
+        /// Changes the count kept under `k`, forgetting it once it is back to nothing (so the
+        /// tally equals a fresh count, which holds no zeros).
+        fn bump<Q: std::hash::Hash + Eq, N: Default + PartialEq>(
+            m: &mut HashMap<Q, N, foldhash::fast::RandomState>,
             k: Q,
-            sign: isize,
+            change: impl FnOnce(&mut N),
         ) {
             use std::collections::hash_map::Entry;
-            match m.entry(k) {
-                Entry::Occupied(mut e) => {
-                    add(e.get_mut(), sign);
-                    if *e.get() == 0 {
-                        e.remove();
-                    }
-                }
-                Entry::Vacant(e) => {
-                    debug_assert!(sign > 0, "a share taken away that was never counted");
-                    e.insert(sign.unsigned_abs());
-                }
+            let mut e = match m.entry(k) {
+                Entry::Occupied(e) => e,
+                Entry::Vacant(e) => e.insert_entry(N::default()),
+            };
+            change(e.get_mut());
+            if *e.get() == N::default() {
+                e.remove();
             }
         }
         if c.deleted_at.is_some() {
@@ -1194,21 +1182,19 @@ impl super::table::Tally<Box<Contact>> for ContactCounts {
             if c.list_memberships[..i].contains(l) {
                 continue;
             }
-            let n = self.lists.entry(*l).or_insert((0, 0));
-            add(&mut n.0, sign);
-            if active {
-                add(&mut n.1, sign);
-            }
-            if *n == (0, 0) {
-                self.lists.remove(l);
-            }
+            bump(&mut self.lists, *l, |n: &mut (usize, usize)| {
+                add(&mut n.0, sign);
+                if active {
+                    add(&mut n.1, sign);
+                }
+            });
         }
         let tags = c.extras.iter().flat_map(|x| &x.taggings);
         for (i, t) in tags.clone().enumerate() {
             if tags.clone().take(i).any(|u| u.eq_ignore_ascii_case(t)) {
                 continue;
             }
-            bump(&mut self.tags, t.to_ascii_lowercase(), sign);
+            bump(&mut self.tags, t.to_ascii_lowercase(), |n| add(n, sign));
         }
     }
 }

@@ -91,10 +91,13 @@ impl<K: Hash + Eq + Clone, V, T: Tally<V>> Table<K, V, T> {
         if !T::COUNTS {
             return;
         }
-        let keys = std::mem::take(&mut *self.out.borrow_mut());
+        let mut out = self.out.borrow_mut();
+        if out.is_empty() {
+            return;
+        }
         let mut tally = self.tally.borrow_mut();
-        for k in &keys {
-            if let Some(v) = self.map.get(k) {
+        for k in out.drain(..) {
+            if let Some(v) = self.map.get(&k) {
                 tally.count(v, 1);
             }
         }

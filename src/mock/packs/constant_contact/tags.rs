@@ -33,21 +33,12 @@ pub fn list(sim: &Sim, req: &Req) -> Resp {
         (Ok(l), Ok(c)) => (l, c),
         (Err(r), _) | (_, Err(r)) => return r,
     };
-    // One pass over the contacts for the whole page, not one per tag.
-    let counts = counted.then(|| sim.tagged_counts());
     let page: Vec<Value> = sim
         .tags
         .values()
         .skip(start)
         .take(limit)
-        .map(|t| {
-            tag_json(
-                t,
-                counts
-                    .as_ref()
-                    .map(|c| c.get(&t.id.to_string()).copied().unwrap_or(0)),
-            )
-        })
+        .map(|t| tag_json(t, counted.then(|| sim.tagged_count(t.id))))
         .collect();
     let mut body = json!({"tags": page});
     if start + limit < sim.tags.len() {

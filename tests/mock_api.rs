@@ -2642,6 +2642,18 @@ async fn custom_fields_and_tags_live_on_contacts() {
         .get(&t, &format!("/v3/contact_tags/{vip_id}?include_count=true"))
         .await;
     assert_eq!(tag["contacts_count"], 1, "{tag}");
+    let (_, listed) = m.get(&t, "/v3/contact_tags?include_count=true").await;
+    let listed_vip = listed["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["tag_id"] == vip_id.as_str())
+        .map(|g| g["contacts_count"].clone());
+    assert_eq!(
+        listed_vip,
+        Some(json!(1)),
+        "the listing counts too: {listed}"
+    );
     let (_, found) = m.get(&t, &format!("/v3/contacts?tags={vip_id}")).await;
     let ids: Vec<&str> = found["contacts"]
         .as_array()

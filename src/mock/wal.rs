@@ -884,6 +884,16 @@ fn remove_segments(segments: &[PathBuf]) -> Result<(), WalError> {
 /// Where a value is in the sealed segments: (segment, offset, length).
 type Place = (usize, u64, usize);
 
+/// What a merge knows of one changed entry.
+enum Latest {
+    /// Its newest value is here.
+    At(Place),
+    /// The journal removed it.
+    Removed,
+    /// Already written in the snapshot's place for it.
+    Written,
+}
+
 /// Merges sealed segments (in order) into a new snapshot without the simulation: the snapshot
 /// is streamed line by line, each entry replaced by the journal's newer value (or dropped), new
 /// entries appended in the order they were created. Beside a running server (`stop` given) it
@@ -894,9 +904,9 @@ fn merge(
     stop: Option<&AtomicBool>,
 ) -> Result<Merged, WalError> {
     let path = &files.snapshot;
-    // Where each changed entry's newest value is in the segments (None: removed), in the
-    // order entries first changed; the values stay on disk until they are written out.
-    let mut latest: indexmap::IndexMap<(String, String), Option<Place>> = indexmap::IndexMap::new();
+    // Where each changed entry's newest value is in the segments, in the order entries first
+    // changed; the values stay on disk until they are written out.
+    let mut latest: indexmap::IndexMap<(String, String), Latest> = indexmap::IndexMap::new();
     let mut last_seq = 0u64;
     let mut clock = None;
     let snapshot_seq = {
@@ -924,11 +934,14 @@ fn merge(
             for c in r.changes {
                 let (t, k, v): RawEntry<'_> =
                     serde_json::from_str(c.get()).map_err(|e| corrupt(seg, at, e.to_string()))?;
-                let place = v.map(|v| {
-                    let rel = v.get().as_ptr() as usize - payload.as_ptr() as usize;
-                    (i, at + rel as u64, v.get().len())
-                });
-                latest.insert((t.to_string(), k.get().to_string()), place);
+                let newest = match v {
+                    Some(v) => {
+                        let rel = v.get().as_ptr() as usize - payload.as_ptr() as usize;
+                        Latest::At((i, at + rel as u64, v.get().len()))
+                    }
+                    None => Latest::Removed,
+                };
+                latest.insert((t.to_string(), k.get().to_string()), newest);
             }
             if r.clock.is_some() {
                 clock = r.clock;
@@ -1003,12 +1016,17 @@ fn merge(
                     (t.to_string(), k.get().to_string())
                 }
             };
-            match latest.shift_remove(&tk) {
+            // Marked written, not removed: removing from the middle of the map shifts every
+            // later entry, and a journal that changed a million snapshot entries took hours.
+            match latest
+                .get_mut(&tk)
+                .map(|e| std::mem::replace(e, Latest::Written))
+            {
                 None => {
                     write(&mut w, text)?;
                     n += 1;
                 }
-                Some(Some(place)) => {
+                Some(Latest::At(place)) => {
                     let (t, k) = tk;
                     let v = value_at(place)?;
                     write(
@@ -1020,7 +1038,7 @@ fn merge(
                     )?;
                     n += 1;
                 }
-                Some(None) => {}
+                Some(Latest::Removed | Latest::Written) => {}
             }
             offset += read as u64;
         }
@@ -1028,7 +1046,7 @@ fn merge(
             if pace.stopped() {
                 return Ok(false);
             }
-            if let Some(place) = v {
+            if let Latest::At(place) = v {
                 let v = value_at(place)?;
                 write(
                     &mut w,

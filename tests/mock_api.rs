@@ -1273,6 +1273,94 @@ async fn contact_lists_crud_conflict_counts_and_async_delete() {
     );
 }
 
+/// Polls an activity until it reads `completed` (at most 30 s); the polls themselves apply
+/// nothing of an activity too large for a request, so the background worker must.
+async fn until_completed(m: &Mock, t: &str, path: &str) -> Value {
+    for _ in 0..600 {
+        let (_, a) = m.get(t, path).await;
+        if a["state"] == "completed" {
+            return a;
+        }
+        assert_eq!(a["state"], "processing", "{a}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{path} did not complete in 30 s");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn large_activities_are_applied_between_requests_until_complete() {
+    let m = start_with(config(true));
+    let t = access(&m).await;
+    // 3,000 rows: more than a request applies before its own work.
+    let rows: Vec<Value> = (0..3_000)
+        .map(|i| json!({"email": format!("bulk{i}@example.com"), "first_name": "Bulk"}))
+        .collect();
+    let (s, a) = m
+        .post(
+            &t,
+            "/v3/activities/contacts_json_import",
+            json!({"import_data": rows, "list_ids": [GENERAL]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    let import = a["_links"]["self"]["href"].as_str().unwrap().to_string();
+    m.advance("1s").await;
+    let a = until_completed(&m, &t, &import).await;
+    assert_eq!(
+        (
+            a["status"]["person_count"].as_u64(),
+            a["percent_done"].as_u64()
+        ),
+        (Some(3_000), Some(100)),
+        "{a}"
+    );
+    let count = |m: &'static str| format!("/v3/contacts?email={m}&include=list_memberships");
+    let (_, c) = m.get(&t, &count("bulk2999@example.com")).await;
+    assert_eq!(
+        c["contacts"][0]["list_memberships"],
+        json!([GENERAL]),
+        "{c}"
+    );
+    // Then every contact of the list onto another: 3,000 and more contacts changed.
+    let (_, general) = m
+        .get(
+            &t,
+            &format!("/v3/contact_lists/{GENERAL}?include_membership_count=all"),
+        )
+        .await;
+    let members = general["membership_count"].as_u64().unwrap();
+    assert!(members > 3_000, "{general}");
+    let (_, target) = m
+        .post(&t, "/v3/contact_lists", json!({"name": "Everyone again"}))
+        .await;
+    let target = target["list_id"].as_str().unwrap().to_string();
+    let (s, a) = m
+        .post(
+            &t,
+            "/v3/activities/add_list_memberships",
+            json!({"source": {"list_ids": [GENERAL]}, "list_ids": [target]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    let moved = format!("/v3/activities/{}", a["activity_id"].as_str().unwrap());
+    m.advance("1s").await;
+    let a = until_completed(&m, &t, &moved).await;
+    assert_eq!(a["status"]["items_completed_count"], members, "{a}");
+    let (_, l) = m
+        .get(
+            &t,
+            &format!("/v3/contact_lists/{target}?include_membership_count=all"),
+        )
+        .await;
+    assert_eq!(l["membership_count"].as_u64(), Some(members), "{l}");
+    let (_, c) = m.get(&t, &count("bulk0@example.com")).await;
+    assert_eq!(
+        c["contacts"][0]["list_memberships"],
+        json!([GENERAL, target]),
+        "{c}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn activities_progress_with_the_clock_and_apply_rows() {
     let mut cfg = config(true);

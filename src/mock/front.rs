@@ -390,6 +390,11 @@ pub(crate) async fn run(
         return;
     };
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // The pack's bulk activities are applied a slice at a time between requests.
+    let worker = shared
+        .cfg
+        .pack
+        .then(|| tokio::spawn(apply_in_background(shared.clone())));
     loop {
         tokio::select! {
             _ = stop.changed() => break,
@@ -414,7 +419,24 @@ pub(crate) async fn run(
     }
     drop(listener);
     let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+    // Stopped between two slices (a slice never awaits), before the journal closes.
+    if let Some(w) = worker {
+        w.abort();
+        let _ = w.await;
+    }
     shared.close();
+}
+
+/// Applies due bulk activities one slice at a time, yielding to requests between slices, and
+/// looks again every 20 ms while nothing is due.
+async fn apply_in_background(shared: Arc<Shared>) {
+    loop {
+        if crate::mock::packs::constant_contact::apply_slice(&shared) {
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 /// An error of the front itself (too large, a handler bug, storage down): in the Constant

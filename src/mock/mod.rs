@@ -8,7 +8,9 @@
 //!                                                                               └─ a document     engine/spec.rs
 //! engine/: spec (serve an OpenAPI document), stubs, faults, record (proxy → stub file)
 //! all pack state: Shared.sim (one lock); with --state each request's changes are one journal
-//! record, durable before the response (wal.rs), merged into a snapshot in the background
+//! record, durable before the response (wal.rs), merged into a snapshot in the background;
+//! bulk activities applied a slice at a time by a background task between requests
+//! (front.rs ─> packs/constant_contact/applying.rs)
 //! ```
 //! Dependencies point one way: packs → engine, never the engine → a pack.
 //! It knows nothing of the runner; the CLI wires the two together for `--mock`.

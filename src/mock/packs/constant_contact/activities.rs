@@ -154,17 +154,20 @@ impl Activity {
         self.started_at(s) + ((self.total * 1000).div_ceil(rate)) as i64
     }
 
+    /// Items processed by `now` on the mock clock; short of the last one until it is applied.
     fn processed(&self, now: i64, s: &Speed) -> u64 {
-        if now >= self.completes_at(s) {
+        if self.applied {
             return self.total;
         }
         let ran = (now - self.started_at(s)).max(0) as u64;
-        (ran * s.rows_per_second / 1000).min(self.total)
+        (ran * s.rows_per_second / 1000).min(self.total.saturating_sub(1))
     }
 
-    /// `initialized`, `processing` or `completed`.
+    /// `initialized`, `processing` or `completed` (only once all of it is applied: a large
+    /// activity may go on `processing` a little past its completion time while its last slices
+    /// are applied, see [`super::applying`]).
     pub fn state(&self, now: i64, s: &Speed) -> &'static str {
-        if self.applied || now >= self.completes_at(s) {
+        if self.applied {
             "completed"
         } else if now < self.started_at(s) {
             "initialized"
@@ -177,11 +180,7 @@ impl Activity {
 /// The activity as the API shows it.
 pub fn activity_json(a: &Activity, now: i64, s: &Speed) -> Value {
     let state = a.state(now, s);
-    let done = if a.applied {
-        a.total
-    } else {
-        a.processed(now, s)
-    };
+    let done = a.processed(now, s);
     let percent = (done * 100).checked_div(a.total).unwrap_or(100);
     let mut status = Map::new();
     match a.kind.as_str() {
@@ -263,226 +262,8 @@ impl super::table::Tally<Activity> for Unapplied {
     }
 }
 
-/// Applies every activity whose completion time has passed, oldest first.
-pub fn tick(sim: &mut Sim, now: i64, s: &Speed) {
-    let mut due: Vec<(usize, Uuid)> = {
-        let unapplied = sim.activities.tally();
-        unapplied
-            .0
-            .iter()
-            .filter_map(|id| sim.activities.get_full(id))
-            .filter(|(_, _, a)| a.completes_at(s) <= now)
-            .map(|(place, id, _)| (place, *id))
-            .collect()
-    };
-    // Applied in the order they were made, as before.
-    due.sort_unstable();
-    for (_, id) in due {
-        let at = sim.activities[&id].completes_at(s);
-        let work = std::mem::replace(
-            &mut sim.activities.get_mut(&id).expect("due").work,
-            Work::Done,
-        );
-        let result = match &work {
-            Work::Export(sel) => Some(super::exports::csv(sim, sel, at)),
-            _ => None,
-        };
-        let (errors, counts) = apply(sim, work, at);
-        let act = sim.activities.get_mut(&id).expect("present");
-        act.result = result;
-        act.errors.extend(errors);
-        act.counts = counts;
-        act.applied = true;
-    }
-}
-
-fn apply(sim: &mut Sim, work: Work, now: i64) -> (Vec<String>, Map<String, Value>) {
-    let mut errors = Vec::new();
-    let mut counts = Map::new();
-    match work {
-        Work::Import {
-            rows,
-            list_ids,
-            first_row,
-        } => {
-            let lists: Vec<Uuid> = list_ids
-                .into_iter()
-                .filter(|l| sim.lists.get(l).is_some_and(|x| x.deleted_at.is_none()))
-                .collect();
-            let (mut people, mut refused, mut correctable) = (0, 0, 0);
-            for (i, row) in rows.iter().enumerate() {
-                match super::contacts::import_row(sim, row, &lists, now) {
-                    Ok(done) => {
-                        people += 1;
-                        refused += usize::from(done.list_refused);
-                    }
-                    Err(e) => {
-                        correctable += usize::from(e.correctable);
-                        errors.push(format!("Row {}: {}", i + first_row, e.message));
-                    }
-                }
-            }
-            counts.insert("person_count".into(), json!(people));
-            counts.insert("cannot_add_to_list_count".into(), json!(refused));
-            counts.insert("correctable_count".into(), json!(correctable));
-        }
-        Work::Membership {
-            add,
-            contact_ids,
-            source_lists,
-            all_active,
-            targets,
-            exclude,
-        } => {
-            let targets: Vec<Uuid> = targets
-                .into_iter()
-                .filter(|l| sim.lists.get(l).is_some_and(|x| x.deleted_at.is_none()))
-                .collect();
-            let mut touched = 0;
-            for mut c in sim.contacts.values_mut() {
-                if c.deleted_at.is_some() || exclude.contains(&c.id) {
-                    continue;
-                }
-                let selected = contact_ids.contains(&c.id)
-                    || c.list_memberships.iter().any(|l| source_lists.contains(l))
-                    || (all_active && c.is_active());
-                if !selected {
-                    continue;
-                }
-                touched += 1;
-                if add {
-                    for t in &targets {
-                        if !c.list_memberships.contains(t) {
-                            if c.list_memberships.len() >= 50 {
-                                errors.push(format!("Contact {} is already on 50 lists", c.id));
-                                break;
-                            }
-                            c.list_memberships.push(*t);
-                        }
-                    }
-                } else {
-                    c.list_memberships.retain(|l| !targets.contains(l));
-                }
-                c.updated_at = now;
-            }
-            counts.insert("list_count".into(), json!(targets.len()));
-            counts.insert("contact_count".into(), json!(touched));
-        }
-        Work::ContactDelete {
-            contact_ids,
-            list_ids,
-        } => {
-            for mut c in sim.contacts.values_mut() {
-                if c.deleted_at.is_none()
-                    && (contact_ids.contains(&c.id)
-                        || c.list_memberships.iter().any(|l| list_ids.contains(l)))
-                {
-                    c.deleted_at = Some(now);
-                    c.updated_at = now;
-                    c.list_memberships.clear();
-                }
-            }
-            for id in &contact_ids {
-                if !sim.contacts.contains_key(id) {
-                    errors.push(format!("Contact {id} was not found"));
-                }
-            }
-            if !list_ids.is_empty() {
-                counts.insert("list_count".into(), json!(list_ids.len()));
-            }
-        }
-        Work::ListDelete { list_ids } => {
-            for id in &list_ids {
-                if let Some(l) = sim.lists.get_mut(id) {
-                    l.deleted_at = Some(now);
-                    l.updated_at = now;
-                }
-            }
-            for mut c in sim.contacts.values_mut() {
-                // Only a contact that loses a list changes (and is journaled).
-                if c.list_memberships.iter().any(|l| list_ids.contains(l)) {
-                    c.list_memberships.retain(|l| !list_ids.contains(l));
-                }
-            }
-        }
-        Work::Export(_) => {}
-        Work::Taggings {
-            add,
-            contact_ids,
-            source_lists,
-            source_tags,
-            all_active,
-            tag_ids,
-            exclude,
-            segment,
-        } => {
-            let tags: Vec<String> = tag_ids
-                .iter()
-                .filter(|t| sim.tags.contains_key(*t))
-                .map(Uuid::to_string)
-                .collect();
-            let sources: Vec<String> = source_tags.iter().map(Uuid::to_string).collect();
-            let mut touched = 0;
-            for mut c in sim.contacts.values_mut() {
-                if c.deleted_at.is_some() || exclude.contains(&c.id) {
-                    continue;
-                }
-                let has = |c: &super::store::Contact, t: &str| {
-                    c.extras
-                        .as_ref()
-                        .is_some_and(|x| x.taggings.iter().any(|g| g.eq_ignore_ascii_case(t)))
-                };
-                let selected = contact_ids.contains(&c.id)
-                    || c.list_memberships.iter().any(|l| source_lists.contains(l))
-                    || sources.iter().any(|t| has(&c, t))
-                    || (all_active && c.is_active())
-                    || segment
-                        .as_ref()
-                        .is_some_and(|s| super::segments::meets(&c, s));
-                if !selected {
-                    continue;
-                }
-                let changes = if add {
-                    tags.iter().any(|t| !has(&c, t))
-                } else {
-                    tags.iter().any(|t| has(&c, t))
-                };
-                touched += 1;
-                if !changes {
-                    continue;
-                }
-                let x = c.extras_mut();
-                if add {
-                    for t in &tags {
-                        if !x.taggings.iter().any(|g| g.eq_ignore_ascii_case(t)) {
-                            x.taggings.push(t.clone());
-                        }
-                    }
-                } else {
-                    x.taggings
-                        .retain(|g| !tags.iter().any(|t| t.eq_ignore_ascii_case(g)));
-                }
-                c.updated_at = now;
-            }
-            counts.insert("contact_count".into(), json!(touched));
-        }
-        Work::CustomFieldsDelete { custom_field_ids } => {
-            for id in &custom_field_ids {
-                sim.custom_fields.remove(id);
-            }
-            super::custom_fields::strip_values(sim, &custom_field_ids, now);
-        }
-        Work::TagsDelete { tag_ids } => {
-            let n = super::tags::remove(sim, &tag_ids, now);
-            counts.insert("items_total_count".into(), json!(n));
-        }
-        Work::Done => {}
-    }
-    (errors, counts)
-}
-
 fn queue_full(sim: &Sim) -> Option<Resp> {
-    (sim.activities.values().filter(|a| !a.applied).count() >= MAX_QUEUED).then(|| {
+    (sim.activities.tally().0.len() >= MAX_QUEUED).then(|| {
         cc_error(
             429,
             "too_many_requests",
@@ -1237,6 +1018,11 @@ mod tests {
         assert_eq!(a.state(50, &s), "initialized");
         assert_eq!(a.state(1100, &s), "processing");
         assert_eq!(activity_json(&a, 1100, &s)["percent_done"], 50);
+        // Past its completion time it goes on processing until it is applied.
+        assert_eq!(a.state(2100, &s), "processing");
+        assert_eq!(activity_json(&a, 2100, &s)["percent_done"], 99);
+        let a = Activity { applied: true, ..a };
         assert_eq!(a.state(2100, &s), "completed");
+        assert_eq!(activity_json(&a, 2100, &s)["percent_done"], 100);
     }
 }

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::paging;
-use super::store::{CustomField, Sim, custom_field_json, new_id};
+use super::store::{Contact, CustomField, Sim, custom_field_json, new_id};
 use crate::mock::http::{Req, Resp, cc_error, json_object, validation};
 
 /// The types a custom field may have (`string` and `date`, and those added in 2025).
@@ -234,23 +234,33 @@ pub fn delete(sim: &mut Sim, id: &str, now: i64) -> Resp {
 /// Removes these fields' values from every contact that has one.
 pub fn strip_values(sim: &mut Sim, ids: &[Uuid], now: i64) {
     let texts: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-    let holds = |v: &Value| {
-        v.get("custom_field_id")
-            .and_then(Value::as_str)
-            .is_some_and(|i| texts.iter().any(|t| t.eq_ignore_ascii_case(i)))
-    };
     for mut c in sim.contacts.values_mut() {
         // Only a contact that loses a value changes (and is journaled).
-        if c.extras
-            .as_ref()
-            .is_some_and(|x| x.custom_fields.iter().any(holds))
-        {
-            if let Some(x) = c.extras.as_mut() {
-                x.custom_fields.retain(|v| !holds(v));
-            }
-            c.updated_at = now;
+        if holds_any(&c, &texts) {
+            strip(&mut c, &texts, now);
         }
     }
+}
+
+/// Whether a contact has a value for any of these fields (ids as text).
+pub fn holds_any(c: &Contact, ids: &[String]) -> bool {
+    c.extras
+        .as_ref()
+        .is_some_and(|x| x.custom_fields.iter().any(|v| holds(v, ids)))
+}
+
+/// Takes a contact's values for these fields away.
+pub fn strip(c: &mut Contact, ids: &[String], now: i64) {
+    if let Some(x) = c.extras.as_mut() {
+        x.custom_fields.retain(|v| !holds(v, ids));
+    }
+    c.updated_at = now;
+}
+
+fn holds(v: &Value, ids: &[String]) -> bool {
+    v.get("custom_field_id")
+        .and_then(Value::as_str)
+        .is_some_and(|i| ids.iter().any(|t| t.eq_ignore_ascii_case(i)))
 }
 
 /// Checks the custom field values a contact is given: each field exists, and a value fits its

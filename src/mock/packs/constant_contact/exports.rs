@@ -151,71 +151,101 @@ pub fn create(sim: &mut Sim, req: &Req, now: i64, s: &Speed) -> Resp {
     if !errors.is_empty() {
         return validation(&errors);
     }
-    let total = selected(sim, &sel, now).len().max(1) as u64;
+    let total = selected(sim, &sel, now).max(1) as u64;
     let a = Activity::new("contact_exports", now, total, Work::Export(Box::new(sel)));
     let body = activities::activity_json(&a, now, s);
     sim.activities.insert(a.id, a);
     Resp::json(201, &body)
 }
 
-/// The contacts a selection picks, in creation order.
-fn selected<'a>(sim: &'a Sim, sel: &Selection, now: i64) -> Vec<&'a Contact> {
-    let tags: Vec<String> = sel.tag_ids.iter().map(Uuid::to_string).collect();
-    let since = now - 30 * 86_400_000;
-    sim.contacts
-        .values()
-        .map(|c| &**c)
-        .filter(|c| {
-            let status_ok = match sel.status.as_deref() {
-                None => c.deleted_at.is_none(),
-                Some("all") => true,
-                Some("deleted") => c.deleted_at.is_some(),
-                Some("active") => c.is_active(),
-                Some(p) => {
-                    c.deleted_at.is_none()
-                        && c.email.as_ref().is_some_and(|e| e.permission.as_str() == p)
-                }
-            };
-            status_ok
-                && !sel.exclude.contains(&c.id)
-                && (sel.contact_ids.is_empty() || sel.contact_ids.contains(&c.id))
-                && (sel.list_ids.is_empty()
-                    || c.list_memberships.iter().any(|l| sel.list_ids.contains(l)))
-                && (tags.is_empty()
-                    || c.extras.as_ref().is_some_and(|x| {
-                        x.taggings
-                            .iter()
-                            .any(|g| tags.iter().any(|t| t.eq_ignore_ascii_case(g)))
-                    }))
-                && sel
-                    .segment
-                    .as_ref()
-                    .is_none_or(|s| super::segments::meets(c, s))
-                && (!sel.new_subscriber
-                    || c.email
-                        .as_ref()
-                        .is_some_and(|e| e.opt_in_date.unwrap_or(e.created_at) >= since))
-        })
-        .collect()
+/// A selection's test of one contact, prepared once (ids in sets, tag ids as text, the
+/// 30-day window fixed at `now`), so an export can go through the contacts a slice at a time.
+#[derive(Debug, Clone)]
+pub struct Picker {
+    sel: Box<Selection>,
+    contact_ids: HashSet<Uuid>,
+    exclude: HashSet<Uuid>,
+    tags: Vec<String>,
+    since: i64,
 }
 
-/// The CSV of a selection, as it stands now.
-pub fn csv(sim: &Sim, sel: &Selection, now: i64) -> String {
-    let mut columns: Vec<String> = if sel.fields.is_empty() {
-        FIELDS.iter().map(|f| f.to_string()).collect()
-    } else {
-        sel.fields.clone()
-    };
-    if sel.fields.is_empty() {
-        columns.extend(sim.custom_fields.values().map(|f| format!("cf:{}", f.name)));
+type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
+
+impl Picker {
+    /// The test of `sel` as it stands at `now`.
+    pub fn new(sel: Box<Selection>, now: i64) -> Picker {
+        Picker {
+            contact_ids: sel.contact_ids.iter().copied().collect(),
+            exclude: sel.exclude.iter().copied().collect(),
+            tags: sel.tag_ids.iter().map(Uuid::to_string).collect(),
+            since: now - 30 * 86_400_000,
+            sel,
+        }
     }
-    let mut out = String::new();
-    row(&mut out, columns.iter().map(String::as_str));
-    for c in selected(sim, sel, now) {
-        let cells: Vec<String> = columns.iter().map(|col| cell(sim, c, col)).collect();
-        row(&mut out, cells.iter().map(String::as_str));
+
+    /// Whether the selection takes this contact.
+    pub fn picks(&self, c: &Contact) -> bool {
+        let sel = &self.sel;
+        let status_ok = match sel.status.as_deref() {
+            None => c.deleted_at.is_none(),
+            Some("all") => true,
+            Some("deleted") => c.deleted_at.is_some(),
+            Some("active") => c.is_active(),
+            Some(p) => {
+                c.deleted_at.is_none()
+                    && c.email.as_ref().is_some_and(|e| e.permission.as_str() == p)
+            }
+        };
+        status_ok
+            && !self.exclude.contains(&c.id)
+            && (self.contact_ids.is_empty() || self.contact_ids.contains(&c.id))
+            && (sel.list_ids.is_empty()
+                || c.list_memberships.iter().any(|l| sel.list_ids.contains(l)))
+            && (self.tags.is_empty()
+                || c.extras.as_ref().is_some_and(|x| {
+                    x.taggings
+                        .iter()
+                        .any(|g| self.tags.iter().any(|t| t.eq_ignore_ascii_case(g)))
+                }))
+            && sel
+                .segment
+                .as_ref()
+                .is_none_or(|s| super::segments::meets(c, s))
+            && (!sel.new_subscriber
+                || c.email
+                    .as_ref()
+                    .is_some_and(|e| e.opt_in_date.unwrap_or(e.created_at) >= self.since))
     }
-    out
+
+    /// The CSV's columns: the fields asked for, else every field and then every custom field.
+    pub fn columns(&self, sim: &Sim) -> Vec<String> {
+        if self.sel.fields.is_empty() {
+            FIELDS
+                .iter()
+                .map(|f| f.to_string())
+                .chain(sim.custom_fields.values().map(|f| format!("cf:{}", f.name)))
+                .collect()
+        } else {
+            self.sel.fields.clone()
+        }
+    }
+}
+
+/// How many contacts a selection picks now.
+fn selected(sim: &Sim, sel: &Selection, now: i64) -> usize {
+    let picker = Picker::new(Box::new(sel.clone()), now);
+    sim.contacts.values().filter(|c| picker.picks(c)).count()
+}
+
+/// Appends the CSV header of these columns.
+pub fn header(out: &mut String, columns: &[String]) {
+    row(out, columns.iter().map(String::as_str));
+}
+
+/// Appends one contact's CSV row.
+pub fn contact_row(out: &mut String, sim: &Sim, c: &Contact, columns: &[String]) {
+    let cells: Vec<String> = columns.iter().map(|col| cell(sim, c, col)).collect();
+    row(out, cells.iter().map(String::as_str));
 }
 
 fn row<'a>(out: &mut String, cells: impl Iterator<Item = &'a str>) {

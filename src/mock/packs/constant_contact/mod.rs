@@ -1,6 +1,7 @@
 //! The Constant Contact pack: the vendor's V3 API as a simulation — Contacts, Lists and Bulk
 //! Activities with the vendor's semantics, limits and error shapes ([`contacts`], [`lists`],
-//! [`activities`]), kept in one store ([`store`], [`table`]). Its bearer tokens come from the
+//! [`activities`], the bulk ones applied a slice at a time by [`applying`]), kept in one store
+//! ([`store`], [`table`]). Its bearer tokens come from the
 //! mock's authorization server (`crate::mock::oauth`); it answers under `/v3`.
 //!
 //! The pack depends on the engine and the server's shared state, never the reverse: the front
@@ -8,6 +9,7 @@
 
 pub mod account;
 pub mod activities;
+pub mod applying;
 pub mod campaigns;
 pub mod contact_input;
 pub mod contacts;
@@ -114,6 +116,14 @@ pub(crate) fn seeded(cfg: &MockConfig) -> Sim {
     sim
 }
 
+/// One slice of the bulk activities due now (the server's background worker); whether more is
+/// due.
+pub(crate) fn apply_slice(shared: &Shared) -> bool {
+    let now = shared.now_ms();
+    let mut sim = shared.lock();
+    applying::slice(&mut sim, now, &shared.cfg.speed)
+}
+
 pub(crate) fn cors(r: Resp) -> Resp {
     r.with("access-control-allow-origin", "*")
 }
@@ -163,7 +173,7 @@ pub(crate) fn api(shared: &Shared, req: &Req, rest: &[&str], now: i64) -> Resp {
         return cors(r).route("webhooks.unauthorized");
     }
     let speed = &shared.cfg.speed;
-    activities::tick(&mut sim, now, speed);
+    applying::on_request(&mut sim, now, speed);
     campaigns::tick(&mut sim, now);
     let (resp, route): (Resp, &'static str) = match (m, rest) {
         ("GET", ["contacts"]) => (contacts::list(&sim, req), "contacts.list"),

@@ -177,6 +177,11 @@ impl<K, V, S> OrderedMap<K, V, S> {
         self.len == 0
     }
 
+    /// One past the last place (places of removed entries count until they are squeezed out).
+    pub fn end(&self) -> usize {
+        self.end
+    }
+
     /// The entry at a place (None: past the end, or removed).
     pub fn get_index(&self, place: usize) -> Option<(&K, &V)> {
         self.slot(place)?.as_ref().map(|(k, v)| (k, v))
@@ -205,6 +210,23 @@ impl<K, V, S> OrderedMap<K, V, S> {
                     .enumerate()
                     .skip(skip)
                     .filter_map(move |(i, s)| s.as_ref().map(|(k, v)| (c * CHUNK + i, k, v)))
+            })
+    }
+
+    /// Entries in order with their places, from place `start` on, to change.
+    pub fn iter_mut_from(&mut self, start: usize) -> impl Iterator<Item = (usize, &K, &mut V)> {
+        let first = start / CHUNK;
+        self.chunks
+            .iter_mut()
+            .enumerate()
+            .skip(first)
+            .flat_map(move |(c, chunk)| {
+                let skip = if c == first { start % CHUNK } else { 0 };
+                chunk
+                    .iter_mut()
+                    .enumerate()
+                    .skip(skip)
+                    .filter_map(move |(i, s)| s.as_mut().map(|(k, v)| (c * CHUNK + i, &*k, v)))
             })
     }
 

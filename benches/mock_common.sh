@@ -1,7 +1,20 @@
-# Shared by benches/mock_load.sh and benches/mock_ab.sh (sourced): the bundled client's sign-in,
-# bulk preloading, and the wrk script that signs up distinct emails. Uses $URL, $work; sets $TOKEN.
+# Shared by the benches/mock_*.sh scripts (sourced): starting a mock on a state file, the bundled
+# client's sign-in, bulk preloading, and the wrk script that signs up distinct emails. Uses $URL,
+# $work; sets $TOKEN.
 CID=3f2b8f9e-5a1c-4c7e-9d2a-8b6e1f0c4d21
 LIST=07936f78-662a-11eb-af0a-fa163e56c9b0
+
+# start BINARY DIR [taskset...]: BINARY's mock on DIR/state.json (output in DIR/out and DIR/err),
+# waited for until it listens (up to 30 s: a big snapshot loads first), signed in; sets PID, URL
+# and TOKEN.
+start() {
+  local bin=$1 dir=$2; shift 2
+  "$@" "$bin" mock --port 0 --auto-approve --state "$dir/state.json" >"$dir/out" 2>"$dir/err" &
+  PID=$!
+  for _ in $(seq 3000); do grep -q listening "$dir/out" 2>/dev/null && break; sleep 0.01; done
+  URL=$(head -1 "$dir/out" | sed 's/listening on //')
+  login
+}
 
 # login: the authorization-code grant against the mock at $URL (auto-approved); sets $TOKEN.
 login() {

@@ -1,6 +1,7 @@
 //! Bulk activities: imports, list-membership changes and deletes, run as asynchronous jobs that
 //! advance `initialized → processing → completed` with the mock clock and apply their rows to the
-//! store when they complete.
+//! store when they complete ([`super::applying`], a slice at a time): the requests that make and
+//! read them are here.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};

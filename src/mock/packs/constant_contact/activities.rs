@@ -248,7 +248,7 @@ pub fn activity_json(a: &Activity, now: i64, s: &Speed) -> Value {
 /// the clock's tick, which runs before every request, looks at those and not at every activity
 /// ever made (with 26,000 activities made, GET one contact fell from 104,500 to 11,800 req/s).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Unapplied(pub std::collections::HashSet<Uuid, foldhash::fast::RandomState>);
+pub struct Unapplied(pub super::store::IdSet);
 
 impl super::table::Tally<Activity> for Unapplied {
     fn count(&mut self, a: &Activity, sign: isize) {

@@ -25,9 +25,8 @@ use uuid::Uuid;
 
 use super::activities::{Speed, Work};
 use super::exports::Picker;
-use super::store::{Contact, Sim};
-
-type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
+use super::store::{Contact, IdSet, Sim};
+use super::tags::tagged;
 
 /// How much one slice may do: contacts looked at, and contacts or rows changed. A slice holds
 /// the simulation's lock, so this bounds how long it keeps a request waiting.
@@ -102,7 +101,7 @@ enum Job {
     },
     ContactDelete {
         contact_ids: Vec<Uuid>,
-        ids: HashSet<Uuid>,
+        ids: IdSet,
         list_ids: Vec<Uuid>,
     },
     ListDelete {
@@ -127,11 +126,11 @@ enum Job {
 /// The contacts a membership or tagging activity takes.
 #[derive(Debug, Clone)]
 struct Select {
-    contact_ids: HashSet<Uuid>,
+    contact_ids: IdSet,
     source_lists: Vec<Uuid>,
     source_tags: Vec<String>,
     all_active: bool,
-    exclude: HashSet<Uuid>,
+    exclude: IdSet,
     segment: Option<Value>,
 }
 
@@ -143,19 +142,13 @@ impl Select {
                 || c.list_memberships
                     .iter()
                     .any(|l| self.source_lists.contains(l))
-                || self.source_tags.iter().any(|t| has_tag(c, t))
+                || tagged(c, &self.source_tags)
                 || (self.all_active && c.is_active())
                 || self
                     .segment
                     .as_ref()
                     .is_some_and(|s| super::segments::meets(c, s)))
     }
-}
-
-fn has_tag(c: &Contact, t: &str) -> bool {
-    c.extras
-        .as_ref()
-        .is_some_and(|x| x.taggings.iter().any(|g| g.eq_ignore_ascii_case(t)))
 }
 
 fn live_lists(sim: &Sim, ids: Vec<Uuid>) -> Vec<Uuid> {
@@ -394,9 +387,9 @@ impl Applying {
                     }
                     *touched += 1;
                     if *add {
-                        tags.iter().any(|t| !has_tag(c, t))
+                        tags.iter().any(|t| !tagged(c, std::slice::from_ref(t)))
                     } else {
-                        tags.iter().any(|t| has_tag(c, t))
+                        tagged(c, tags)
                     }
                 },
                 |c| {

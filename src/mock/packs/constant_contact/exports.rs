@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::activities::{self, Activity, Speed, Work, check_lists_exist, uuid_list};
-use super::store::{Contact, Permission, Sim, ts};
+use super::store::{Contact, IdSet, Permission, Sim, ts};
 use crate::mock::http::{Req, Resp, cc_error, json_object, validation};
 
 /// The fields an export may carry, in column order (custom fields follow as `cf:<name>`).
@@ -163,13 +163,11 @@ pub fn create(sim: &mut Sim, req: &Req, now: i64, s: &Speed) -> Resp {
 #[derive(Debug, Clone)]
 pub struct Picker {
     sel: Box<Selection>,
-    contact_ids: HashSet<Uuid>,
-    exclude: HashSet<Uuid>,
+    contact_ids: IdSet,
+    exclude: IdSet,
     tags: Vec<String>,
     since: i64,
 }
-
-type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
 impl Picker {
     /// The test of `sel` as it stands at `now`.
@@ -201,12 +199,7 @@ impl Picker {
             && (self.contact_ids.is_empty() || self.contact_ids.contains(&c.id))
             && (sel.list_ids.is_empty()
                 || c.list_memberships.iter().any(|l| sel.list_ids.contains(l)))
-            && (self.tags.is_empty()
-                || c.extras.as_ref().is_some_and(|x| {
-                    x.taggings
-                        .iter()
-                        .any(|g| self.tags.iter().any(|t| t.eq_ignore_ascii_case(g)))
-                }))
+            && (self.tags.is_empty() || super::tags::tagged(c, &self.tags))
             && sel
                 .segment
                 .as_ref()

@@ -59,6 +59,9 @@ impl Permission {
     }
 }
 
+/// A set of ids, hashed fast (the ids are the mock's own).
+pub type IdSet = std::collections::HashSet<Uuid, foldhash::fast::RandomState>;
+
 /// Who made a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Source {

@@ -22,16 +22,7 @@ work=$(mktemp -d)
 PID=
 trap '[ -n "$PID" ] && kill -KILL $PID 2>/dev/null; rm -rf "$work"' EXIT
 
-mkdir -p "$work/seed"
-if [ -n "${SNAPSHOT:-}" ]; then
-  echo "== using the snapshot $SNAPSHOT"
-  cp "$SNAPSHOT" "$work/seed/state.json"
-else
-  echo "== making a snapshot of $CONTACTS contacts with $OLD"
-  start "$OLD" "$work/seed"
-  preload "$CONTACTS"
-  kill -TERM $PID; wait $PID 2>/dev/null || true; PID=
-fi
+seed "$OLD"
 
 run() {  # run LABEL BINARY
   local dir="$work/run"

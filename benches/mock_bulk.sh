@@ -23,19 +23,7 @@ work=$(mktemp -d)
 PID=
 trap '[ -n "$PID" ] && kill -KILL $PID 2>/dev/null; rm -rf "$work"' EXIT
 
-mkdir -p "$work/seed"
-if [ -n "${SNAPSHOT:-}" ]; then
-  echo "== using the snapshot $SNAPSHOT"
-  cp "$SNAPSHOT" "$work/seed/state.json"
-else
-  echo "== making a snapshot of $CONTACTS contacts"
-  start "$BIN" "$work/seed"
-  preload "$CONTACTS"
-  curl -s -o /dev/null -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-    -d "{\"email_address\":\"load@example.com\",\"list_memberships\":[\"$LIST\"]}" "$URL/v3/contacts/sign_up_form"
-  kill -TERM $PID; wait $PID || true; PID=
-fi
-rm -f "$work/seed/state.json.lock"
+seed "$BIN"
 
 run() {  # run with|without
   rm -rf "$work/run"; mkdir -p "$work/run"

@@ -1,6 +1,6 @@
-# Shared by the benches/mock_*.sh scripts (sourced): starting a mock on a state file, the bundled
-# client's sign-in, bulk preloading, and the wrk script that signs up distinct emails. Uses $URL,
-# $work; sets $TOKEN.
+# Shared by the benches/mock_*.sh scripts (sourced): starting a mock on a state file, making or
+# reusing a snapshot to start from, the bundled client's sign-in, bulk preloading, and the wrk
+# script that signs up distinct emails. Uses $URL, $work, $CONTACTS; sets $TOKEN, $PID.
 CID=3f2b8f9e-5a1c-4c7e-9d2a-8b6e1f0c4d21
 LIST=07936f78-662a-11eb-af0a-fa163e56c9b0
 
@@ -14,6 +14,23 @@ start() {
   for _ in $(seq 3000); do grep -q listening "$dir/out" 2>/dev/null && break; sleep 0.01; done
   URL=$(head -1 "$dir/out" | sed 's/listening on //')
   login
+}
+
+# seed BINARY: $work/seed/state.json, copied from $SNAPSHOT when set, else made by BINARY from
+# $CONTACTS preloaded contacts plus load@example.com on $LIST, then a clean stop.
+seed() {
+  mkdir -p "$work/seed"
+  if [ -n "${SNAPSHOT:-}" ]; then
+    echo "== using the snapshot $SNAPSHOT"
+    cp "$SNAPSHOT" "$work/seed/state.json"
+  else
+    echo "== making a snapshot of $CONTACTS contacts with $1"
+    start "$1" "$work/seed"
+    preload "$CONTACTS"
+    curl -s -o /dev/null -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+      -d "{\"email_address\":\"load@example.com\",\"list_memberships\":[\"$LIST\"]}" "$URL/v3/contacts/sign_up_form"
+    kill -TERM $PID; wait $PID 2>/dev/null || true; PID=
+  fi
 }
 
 # login: the authorization-code grant against the mock at $URL (auto-approved); sets $TOKEN.

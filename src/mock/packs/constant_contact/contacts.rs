@@ -7,8 +7,8 @@ use uuid::Uuid;
 use super::contact_input::{
     apply_core, apply_subresources, check_core, check_subresources, source_field, valid_email,
 };
-use super::store::{Contact, Include, Permission, Sim, Source, contact_json, new_id};
-use crate::mock::http::{Req, Resp, cc_error, json_object, validation};
+use super::store::{Contact, ContactView, Include, Permission, Sim, Source, new_id};
+use crate::mock::http::{JsonObject, Req, Resp, cc_error, json_object, validation};
 
 /// Core text fields and their limits.
 pub(super) const TEXT_FIELDS: [(&str, usize); 4] = [
@@ -446,7 +446,12 @@ pub fn list(sim: &Sim, req: &Req) -> Resp {
     // 1,000,000 contacts, `status=unsubscribed` with none walked 22 ms under the lock).
     let last = if start == 0 { kept } else { None };
     let mut seen = 0;
-    let mut out = Vec::with_capacity(limit.min(64));
+    let mut shown = 0;
+    // The page is written as it is walked: no value per contact.
+    let mut body = Vec::with_capacity(64 + 512 * limit.min(500));
+    let mut m = JsonObject::open(&mut body);
+    let page = m.key("contacts");
+    page.push(b'[');
     let mut next = None;
     // An email filter is a point lookup, not a scan.
     let candidates: Box<dyn Iterator<Item = (usize, &Contact)>> = match &email {
@@ -467,24 +472,29 @@ pub fn list(sim: &Sim, req: &Req) -> Resp {
             continue;
         }
         seen += 1;
-        if out.len() == limit {
+        if shown == limit {
             next = Some(i);
             break;
         }
-        out.push(contact_json(c, include));
+        if shown > 0 {
+            page.push(b',');
+        }
+        ContactView(c, include).write(page);
+        shown += 1;
     }
-    let mut body = json!({"contacts": out});
+    page.push(b']');
     if include_count {
         let count = match &email {
-            Some(_) => body["contacts"].as_array().map(Vec::len).unwrap_or(0),
+            Some(_) => shown,
             None => kept.unwrap_or_else(|| sim.contacts.values().filter(|c| matches(c)).count()),
         };
-        body["contacts_count"] = json!(count);
+        m.value("contacts_count", &count);
     }
     if let Some(n) = next {
-        body["_links"] = json!({"next": {"href": format!("/v3/contacts?cursor={}", super::paging::encode_cursor(&query, n))}});
+        m.value("_links", &json!({"next": {"href": format!("/v3/contacts?cursor={}", super::paging::encode_cursor(&query, n))}}));
     }
-    Resp::json(200, &body)
+    m.close();
+    Resp::json_bytes(200, body)
 }
 
 fn parse_id(s: &str) -> Result<Uuid, Resp> {
@@ -516,7 +526,7 @@ pub fn get(sim: &Sim, req: &Req, id: &str) -> Resp {
         Err(e) => return validation(&[e]),
     };
     match sim.contacts.get(&id) {
-        Some(c) => Resp::json_of(200, &super::store::ContactView(c, include)),
+        Some(c) => ContactView(c, include).response(200),
         None => not_found(),
     }
 }
@@ -575,7 +585,7 @@ pub fn create(sim: &mut Sim, req: &Req, now: i64) -> Resp {
     );
     let c = sim.contacts.get_mut(&id).expect("just inserted");
     apply_subresources(c, subs, false);
-    Resp::json(201, &contact_json(c, Include::all()))
+    ContactView(c, Include::all()).response(201)
 }
 
 /// `PUT /v3/contacts/{id}`: core fields overwritten (omitted become null), omitted sub-resources
@@ -618,7 +628,7 @@ pub fn put(sim: &mut Sim, req: &Req, id: &str, now: i64) -> Resp {
     c.update_source = source.unwrap_or(Source::Account);
     c.deleted_at = None;
     apply_subresources(c, subs, false);
-    Resp::json(200, &contact_json(c, Include::all()))
+    ContactView(c, Include::all()).response(200)
 }
 
 /// `DELETE /v3/contacts/{id}`: soft delete; list memberships are stripped.

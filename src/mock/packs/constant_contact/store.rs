@@ -385,11 +385,12 @@ impl ContactView<'_> {
     /// Writes the contact as a JSON object at the end of `out`.
     pub fn write(&self, out: &mut Vec<u8>) {
         let (c, inc) = (self.0, self.1);
+        let mut stamps = Stamps::default();
         let mut m = JsonObject::open(out);
         let mut id = Uuid::encode_buffer();
         m.plain("contact_id", c.id.hyphenated().encode_lower(&mut id));
         if let Some(e) = &c.email {
-            write_email(e, m.key("email_address"));
+            write_email(e, &mut stamps, m.key("email_address"));
         }
         for (k, v) in [
             ("first_name", &c.first_name),
@@ -412,8 +413,8 @@ impl ContactView<'_> {
         }
         m.plain("create_source", c.create_source.as_str());
         m.plain("update_source", c.update_source.as_str());
-        timestamp(&mut m, "created_at", c.created_at);
-        timestamp(&mut m, "updated_at", c.updated_at);
+        stamps.write(&mut m, "created_at", c.created_at);
+        stamps.write(&mut m, "updated_at", c.updated_at);
         if let Some(d) = c.deleted_at {
             m.str("deleted_at", &date(d));
         }
@@ -455,23 +456,23 @@ impl ContactView<'_> {
 }
 
 /// A contact's email channel as the API shows it.
-fn write_email(e: &Email, out: &mut Vec<u8>) {
+fn write_email(e: &Email, stamps: &mut Stamps, out: &mut Vec<u8>) {
     let mut m = JsonObject::open(out);
     m.str("address", &e.address);
     m.plain("permission_to_send", e.permission.as_str());
-    timestamp(&mut m, "created_at", e.created_at);
-    timestamp(&mut m, "updated_at", e.updated_at);
+    stamps.write(&mut m, "created_at", e.created_at);
+    stamps.write(&mut m, "updated_at", e.updated_at);
     if let Some(src) = e.opt_in_source {
         m.plain("opt_in_source", src.as_str());
     }
     if let Some(d) = e.opt_in_date {
-        timestamp(&mut m, "opt_in_date", d);
+        stamps.write(&mut m, "opt_in_date", d);
     }
     if let Some(src) = e.opt_out_source {
         m.plain("opt_out_source", src.as_str());
     }
     if let Some(d) = e.opt_out_date {
-        timestamp(&mut m, "opt_out_date", d);
+        stamps.write(&mut m, "opt_out_date", d);
     }
     if let Some(r) = &e.opt_out_reason {
         m.str("opt_out_reason", r);
@@ -485,11 +486,26 @@ fn write_email(e: &Email, out: &mut Vec<u8>) {
     m.close();
 }
 
-/// A timestamp member: [`ts`], formatted on the stack.
-fn timestamp(m: &mut JsonObject<'_>, name: &'static str, ms: i64) {
-    match crate::util::Rfc3339::of(ms.div_euclid(1000)) {
-        Some(t) => m.plain(name, t.as_str()),
-        None => m.str(name, &ts(ms)),
+/// Timestamp members ([`ts`]), formatted on the stack. A contact's are mostly the same second
+/// (created, updated, opted in), so the last one formatted is kept.
+#[derive(Default)]
+struct Stamps(Option<(i64, Option<crate::util::Rfc3339>)>);
+
+impl Stamps {
+    fn write(&mut self, m: &mut JsonObject<'_>, name: &'static str, ms: i64) {
+        let second = ms.div_euclid(1000);
+        let text = match self.0 {
+            Some((s, t)) if s == second => t,
+            _ => {
+                let t = crate::util::Rfc3339::of(second);
+                self.0 = Some((second, t));
+                t
+            }
+        };
+        match text {
+            Some(t) => m.plain(name, t.as_str()),
+            None => m.str(name, &ts(ms)),
+        }
     }
 }
 

@@ -1130,6 +1130,93 @@ fn bench_bulk() {
     }
 }
 
+/// The pack's contact handlers in process (no sockets, no lock): one contact, pages of 50 and
+/// 500, a list's active members with their count, over stores of 10 to 100,000 contacts. Each
+/// should cost the same at every size, except the last, a date filter, which walks the store.
+fn bench_pages() {
+    use postie::mock::http::Req;
+    use postie::mock::packs::constant_contact::{contacts, store};
+    println!("pages: the contact handlers in process, median of repeated calls");
+    for n in [10usize, 1_000, 10_000, 100_000] {
+        let mut sim = store::Sim::default();
+        let list = uuid::Uuid::new_v4();
+        sim.lists.insert(
+            list,
+            store::ContactList {
+                id: list,
+                name: "all".into(),
+                description: None,
+                favorite: false,
+                created_at: 0,
+                updated_at: 0,
+                deleted_at: None,
+            },
+        );
+        let mut last = String::new();
+        for i in 0..n {
+            let mut row = serde_json::Map::new();
+            row.insert("email".into(), format!("c{i}@pages.io").into());
+            row.insert("first_name".into(), "Page".into());
+            row.insert("last_name".into(), format!("N{i}").into());
+            contacts::import_row(&mut sim, &row, &[list], 1_795_895_151_000).unwrap();
+        }
+        if let Some((id, _)) = sim.contacts.get_index(n - 1) {
+            last = id.to_string();
+        }
+        sim.forget_changes();
+        let req = |q: &[(&str, &str)]| Req {
+            method: "GET".into(),
+            path: "/v3/contacts".into(),
+            query: q
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            headers: Default::default(),
+            body: Default::default(),
+            host: "127.0.0.1".into(),
+        };
+        let time = |f: &dyn Fn() -> usize| {
+            let first = f();
+            assert!(first > 0);
+            let rounds = (200_000 / first.max(1)).clamp(5, 20_000);
+            let mut times: Vec<Duration> = (0..7)
+                .map(|_| {
+                    let t = Instant::now();
+                    for _ in 0..rounds {
+                        std::hint::black_box(f());
+                    }
+                    t.elapsed() / rounds as u32
+                })
+                .collect();
+            times.sort();
+            times[3].as_secs_f64() * 1e6
+        };
+        let one = req(&[]);
+        let get = time(&|| contacts::get(&sim, &one, &last).body.len());
+        let p50 = req(&[("limit", "50")]);
+        let page50 = time(&|| contacts::list(&sim, &p50).body.len());
+        let p500 = req(&[("limit", "500"), ("include", "list_memberships")]);
+        let page500 = time(&|| contacts::list(&sim, &p500).body.len());
+        let lid = list.to_string();
+        let counted = req(&[
+            ("limit", "50"),
+            ("lists", &lid),
+            ("status", "active"),
+            ("include_count", "true"),
+        ]);
+        let kept = time(&|| contacts::list(&sim, &counted).body.len());
+        let dated = req(&[
+            ("limit", "50"),
+            ("updated_after", "2026-11-28T19:45:52Z"),
+            ("include_count", "true"),
+        ]);
+        let walked = time(&|| contacts::list(&sim, &dated).body.len());
+        println!(
+            "pages: {n:>7} contacts: one contact {get:>6.2} µs; 50 {page50:>7.1} µs; 500 with lists {page500:>7.1} µs; 50 of a list, active, counted (kept) {kept:>6.1} µs; updated_after, counted (walked) {walked:>8.1} µs"
+        );
+    }
+}
+
 fn main() {
     // `cargo bench -- runner mock` runs only the named parts.
     let filters: Vec<String> = std::env::args()
@@ -1181,5 +1268,8 @@ fn main() {
     }
     if want("bulk") {
         bench_bulk();
+    }
+    if want("pages") {
+        bench_pages();
     }
 }

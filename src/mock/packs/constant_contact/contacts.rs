@@ -41,7 +41,8 @@ pub fn counts(sim: &Sim, req: &Req, now: i64) -> Resp {
         let since = now - 30 * 86_400_000;
         let new = sim
             .contacts
-            .values()
+            .iter_after(0, since.saturating_sub(1))
+            .map(|(_, _, c)| c)
             .filter(|c| c.deleted_at.is_none())
             .filter_map(|c| c.email.as_ref())
             .filter(|e| {
@@ -453,6 +454,14 @@ pub fn list(sim: &Sim, req: &Req) -> Resp {
     let page = m.key("contacts");
     page.push(b'[');
     let mut next = None;
+    // A filter on a date being after a time passes over the zones of contacts none of whose
+    // dates is after it (`Table::iter_after`); the filters are all met, so the latest time counts.
+    let after = bounds
+        .iter()
+        .filter(|(k, _)| k.ends_with("_after"))
+        .map(|(_, t)| *t)
+        .max()
+        .unwrap_or(i64::MIN);
     // An email filter is a point lookup, not a scan.
     let candidates: Box<dyn Iterator<Item = (usize, &Contact)>> = match &email {
         Some(e) => Box::new(
@@ -462,7 +471,11 @@ pub fn list(sim: &Sim, req: &Req) -> Resp {
                 .into_iter()
                 .filter(|(i, _)| *i >= start),
         ),
-        None => Box::new(sim.contacts.iter_from(start).map(|(i, _, c)| (i, &**c))),
+        None => Box::new(
+            sim.contacts
+                .iter_after(start, after)
+                .map(|(i, _, c)| (i, &**c)),
+        ),
     };
     for (i, c) in candidates {
         if last == Some(seen) {
@@ -486,7 +499,12 @@ pub fn list(sim: &Sim, req: &Req) -> Resp {
     if include_count {
         let count = match &email {
             Some(_) => shown,
-            None => kept.unwrap_or_else(|| sim.contacts.values().filter(|c| matches(c)).count()),
+            None => kept.unwrap_or_else(|| {
+                sim.contacts
+                    .iter_after(0, after)
+                    .filter(|(_, _, c)| matches(c))
+                    .count()
+            }),
         };
         m.value("contacts_count", &count);
     }

@@ -311,6 +311,11 @@ impl<K: Hash + Eq, V, S: BuildHasher> OrderedMap<K, V, S> {
 
     /// Inserts at the end, or replaces the value in place (returning the old one).
     pub fn insert(&mut self, k: K, v: V) -> Option<V> {
+        self.insert_full(k, v).1
+    }
+
+    /// [`OrderedMap::insert`], also giving the entry's place.
+    pub fn insert_full(&mut self, k: K, v: V) -> (usize, Option<V>) {
         let h = self.hash(&k);
         let lo = h as u32;
         let end = u32::try_from(self.end).expect("a table holds fewer than 2^32 entries");
@@ -325,13 +330,13 @@ impl<K: Hash + Eq, V, S: BuildHasher> OrderedMap<K, V, S> {
         );
         if added {
             self.push(k, v);
-            return None;
+            return (place as usize, None);
         }
         let (_, old) = self
             .slot_mut(place as usize)
             .as_mut()
             .expect("indexed places hold entries");
-        Some(std::mem::replace(old, v))
+        (place as usize, Some(std::mem::replace(old, v)))
     }
 
     /// Removes a key, leaving a hole so the others keep their places.

@@ -1192,6 +1192,18 @@ impl ContactCounts {
 }
 
 impl super::table::Tally<Box<Contact>> for ContactCounts {
+    const ZONED: bool = true;
+    /// The latest of the dates the API filters on "after" (`updated_after`, `created_after`,
+    /// `optout_after`, a new subscriber's opt-in).
+    fn latest(c: &Box<Contact>) -> i64 {
+        let mut t = c.created_at.max(c.updated_at);
+        if let Some(e) = &c.email {
+            t = t.max(e.created_at).max(e.updated_at);
+            t = t.max(e.opt_in_date.unwrap_or(i64::MIN));
+            t = t.max(e.opt_out_date.unwrap_or(i64::MIN));
+        }
+        t
+    }
     fn count(&mut self, c: &Box<Contact>, sign: isize) {
         fn add(n: &mut usize, sign: isize) {
             *n = n.wrapping_add_signed(sign);

@@ -26,7 +26,8 @@ pub trait Tally<V>: Default + PartialEq + std::fmt::Debug {
     const COUNTS: bool = true;
     /// Adds (`sign` 1) or takes away (`sign` -1) one value's share.
     fn count(&mut self, v: &V, sign: isize);
-    /// Whether the table keeps zones of [`Tally::latest`] for [`Table::iter_after`].
+    /// Whether the table keeps zones of [`Tally::latest`] for [`Table::iter_after`] (which needs
+    /// [`Tally::COUNTS`]: a value changed in place is marked when it is counted in again).
     const ZONED: bool = false;
     /// A time none of a value's dates is after (with [`Tally::ZONED`]).
     fn latest(_: &V) -> i64 {
@@ -197,12 +198,13 @@ impl<K: Hash + Eq + Clone, V, T: Tally<V>> Table<K, V, T> {
     /// values is after `time` ([`Tally::latest`]): the values given may or may not be after it,
     /// every value left out is not. Without zones, every entry from `start`.
     pub fn iter_after(&self, start: usize, time: i64) -> impl Iterator<Item = (usize, &K, &V)> {
+        const { assert!(!T::ZONED || T::COUNTS, "zones need the tally's bookkeeping") };
         self.settle();
         let zones = self.zones.borrow();
         // The runs of places to walk: zones after the time, neighbours joined.
         let mut runs: Vec<(usize, usize)> = Vec::new();
         let end = self.map.end();
-        if !T::ZONED {
+        if !T::ZONED || time == i64::MIN {
             runs.push((start, end));
         } else {
             for (z, &latest) in zones.iter().enumerate().skip(start / ZONE) {

@@ -161,7 +161,9 @@ impl<K: Hash + Eq + Clone, V, T: Tally<V>> Table<K, V, T> {
         let old = match v {
             Some(v) => {
                 let (place, old) = self.map.insert_full(k, v);
-                if let Some((_, v)) = self.map.get_index(place) {
+                if T::ZONED
+                    && let Some((_, v)) = self.map.get_index(place)
+                {
                     mark::<V, T>(self.zones.get_mut(), place, v);
                 }
                 old
@@ -169,7 +171,7 @@ impl<K: Hash + Eq + Clone, V, T: Tally<V>> Table<K, V, T> {
             None => {
                 let end = self.map.end();
                 let old = self.map.remove_full(&k).map(|(_, _, old)| old);
-                if self.map.end() != end {
+                if T::ZONED && self.map.end() != end {
                     // The holes were squeezed out and every place moved up.
                     self.rezone();
                 }

@@ -1066,15 +1066,7 @@ fn bench_bulk() {
         let dir = tempfile::tempdir().unwrap();
         let files = wal::Files::new(&dir.path().join("state.json"));
         let mut sim = store::Sim::default();
-        let list = |name: &str| store::ContactList {
-            id: uuid::Uuid::new_v4(),
-            name: name.into(),
-            description: None,
-            favorite: false,
-            created_at: 0,
-            updated_at: 0,
-            deleted_at: None,
-        };
+        let list = |name: &str| store::ContactList::new(uuid::Uuid::new_v4(), name, 0);
         let (from, to) = (list("from"), list("to"));
         let (from_id, to_id) = (from.id, to.id);
         sim.lists.insert(from.id, from);
@@ -1140,18 +1132,8 @@ fn bench_pages() {
     for n in [10usize, 1_000, 10_000, 100_000] {
         let mut sim = store::Sim::default();
         let list = uuid::Uuid::new_v4();
-        sim.lists.insert(
-            list,
-            store::ContactList {
-                id: list,
-                name: "all".into(),
-                description: None,
-                favorite: false,
-                created_at: 0,
-                updated_at: 0,
-                deleted_at: None,
-            },
-        );
+        sim.lists
+            .insert(list, store::ContactList::new(list, "all", 0));
         let mut last = String::new();
         for i in 0..n {
             let mut row = serde_json::Map::new();

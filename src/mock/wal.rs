@@ -1708,15 +1708,7 @@ mod tests {
     use crate::mock::store::ContactList;
 
     fn list(name: &str) -> ContactList {
-        ContactList {
-            id: uuid::Uuid::new_v4(),
-            name: name.into(),
-            description: None,
-            favorite: false,
-            created_at: 1,
-            updated_at: 1,
-            deleted_at: None,
-        }
+        ContactList::new(uuid::Uuid::new_v4(), name, 1)
     }
 
     fn names(sim: &Sim) -> Vec<String> {

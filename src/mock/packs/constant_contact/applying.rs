@@ -642,15 +642,7 @@ mod tests {
     fn world() -> World {
         let mut sim = Sim::default();
         let lists = [0, 1, 2].map(|i| {
-            let l = ContactList {
-                id: Uuid::new_v4(),
-                name: format!("list {i}"),
-                description: None,
-                favorite: false,
-                created_at: 0,
-                updated_at: 0,
-                deleted_at: None,
-            };
+            let l = ContactList::new(Uuid::new_v4(), format!("list {i}"), 0);
             let id = l.id;
             sim.lists.insert(id, l);
             id

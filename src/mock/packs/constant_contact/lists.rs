@@ -153,13 +153,9 @@ pub fn create(sim: &mut Sim, req: &Req, now: i64) -> Resp {
     }
     let id = new_id();
     let l = ContactList {
-        id,
-        name: input.name,
         description: input.description,
         favorite: input.favorite,
-        created_at: now,
-        updated_at: now,
-        deleted_at: None,
+        ..ContactList::new(id, input.name, now)
     };
     let body = list_json(&l, None);
     sim.lists.insert(id, l);

@@ -528,6 +528,21 @@ pub struct ContactList {
     pub deleted_at: Option<i64>,
 }
 
+impl ContactList {
+    /// A list made at `now`, with no description, not a favourite.
+    pub fn new(id: Uuid, name: impl Into<String>, now: i64) -> ContactList {
+        ContactList {
+            id,
+            name: name.into(),
+            description: None,
+            favorite: false,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+        }
+    }
+}
+
 /// A contact custom field (`/contact_custom_fields`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CustomField {

@@ -1163,6 +1163,130 @@ async fn kept_counts_agree_with_a_walk_over_the_contacts() {
     );
 }
 
+/// `updated_after` and `created_after` walk only the parts of the store with a contact after the
+/// time: what they find, page after page, and count, is what a client finds by reading every
+/// contact's dates itself. 300 contacts span several of the table's zones; three spread over
+/// them change an hour later, and five are new an hour after that.
+#[tokio::test(flavor = "multi_thread")]
+async fn filters_after_a_time_find_exactly_the_contacts_after_it() {
+    let m = start(true);
+    let t = access(&m).await;
+    let rows: Vec<Value> = (0..300)
+        .map(|i| json!({"email": format!("z{i}@example.com"), "first_name": "Z"}))
+        .collect();
+    let (s, a) = m
+        .post(
+            &t,
+            "/v3/activities/contacts_json_import",
+            json!({"import_data": rows, "list_ids": [GENERAL]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    m.advance("10s").await;
+    until_completed(&m, &t, a["_links"]["self"]["href"].as_str().unwrap()).await;
+    let sign_up = |email: String| {
+        let (m, t) = (&m, &t);
+        async move {
+            let (s, b) = m
+                .post(
+                    t,
+                    "/v3/contacts/sign_up_form",
+                    json!({"email_address": email, "first_name": "Later", "list_memberships": [VIP]}),
+                )
+                .await;
+            assert!(s == 200 || s == 201, "{b}");
+        }
+    };
+    m.advance("1h").await;
+    for i in [3, 150, 299] {
+        sign_up(format!("z{i}@example.com")).await;
+    }
+    m.advance("1h").await;
+    for i in 0..5 {
+        sign_up(format!("new{i}@example.com")).await;
+    }
+    // Every page of a query: the ids in order, and the count the first page gave.
+    let pages = |query: String| {
+        let (m, t) = (&m, &t);
+        async move {
+            let mut url = format!("/v3/contacts?limit=50&include_count=true{query}");
+            let (mut ids, mut count) = (Vec::new(), None);
+            loop {
+                let (s, b) = m.get(t, &url).await;
+                assert_eq!(s, 200, "{url}: {b}");
+                count = count.or(b["contacts_count"].as_u64());
+                for c in b["contacts"].as_array().unwrap() {
+                    let seconds = |f: &str| {
+                        time::OffsetDateTime::parse(
+                            c[f].as_str().unwrap(),
+                            &time::format_description::well_known::Rfc3339,
+                        )
+                        .unwrap()
+                        .unix_timestamp()
+                    };
+                    ids.push((
+                        c["contact_id"].as_str().unwrap().to_string(),
+                        seconds("created_at"),
+                        seconds("updated_at"),
+                    ));
+                }
+                match b["_links"]["next"]["href"].as_str() {
+                    Some(next) => url = next.to_string(),
+                    None => break,
+                }
+            }
+            (ids, count)
+        }
+    };
+    let (all, total) = pages(String::new()).await;
+    // The 305 made here and the contacts the mock is seeded with.
+    assert_eq!(Some(all.len() as u64), total);
+    assert!(all.len() >= 305, "{}", all.len());
+    // Times between the seconds the contacts carry, so none is at the time itself.
+    let mut seconds: Vec<i64> = all.iter().flat_map(|(_, c, u)| [*c, *u]).collect();
+    seconds.sort();
+    seconds.dedup();
+    let mut times = vec![seconds[0] - 86_400, seconds[seconds.len() - 1] + 86_400];
+    times.extend(
+        seconds
+            .windows(2)
+            .filter(|w| w[1] - w[0] >= 2)
+            .map(|w| (w[0] + w[1]) / 2),
+    );
+    assert!(
+        times.len() >= 4,
+        "the import, the changes and the new ones: {seconds:?}"
+    );
+    for time in times {
+        let at = time::OffsetDateTime::from_unix_timestamp(time)
+            .unwrap()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        for (filter, field) in [("updated_after", 2), ("created_after", 1)] {
+            let expected: Vec<String> = all
+                .iter()
+                .filter(|(_, c, u)| if field == 1 { *c > time } else { *u > time })
+                .map(|(id, _, _)| id.clone())
+                .collect();
+            let (found, count) = pages(format!("&{filter}={at}")).await;
+            let found: Vec<String> = found.into_iter().map(|(id, _, _)| id).collect();
+            assert_eq!(found, expected, "{filter}={at}");
+            assert_eq!(count, Some(expected.len() as u64), "{filter}={at}");
+        }
+    }
+    // The new subscribers of the last 30 days are every contact, a day on none of them.
+    let (_, n) = m
+        .get(&t, "/v3/contacts/counts?include=new_subscriber")
+        .await;
+    assert_eq!(n["new_subscriber"], all.len(), "{n}");
+    m.advance("31d").await;
+    let t = access(&m).await;
+    let (_, n) = m
+        .get(&t, "/v3/contacts/counts?include=new_subscriber")
+        .await;
+    assert_eq!(n["new_subscriber"], 0, "{n}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn paging_follows_next_links_across_pages() {
     let m = start(true);

@@ -732,3 +732,59 @@ fn base64_of(s: &str) -> String {
     }
     text
 }
+
+/// The stub file docs/mock.md shows is one a user copies: it must load, and answer as it says.
+#[test]
+fn the_stub_file_in_the_docs_loads_and_answers_as_it_says() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/mock.md")).unwrap();
+    let section = &doc[doc.find("## Stub files").expect("the section")..];
+    let block = section
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|b| b.split("\n```").next())
+        .expect("the section's first yaml block");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blog.yaml");
+    std::fs::write(&path, block).unwrap();
+    let server = start(&[&path]);
+    let c = client();
+    let r = c
+        .get(format!("{}/posts/7?fields=title", server.url()))
+        .header("accept", "application/json")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-post"], "7");
+    let body: Value = r.json().unwrap();
+    assert_eq!(body["id"], "7");
+    let post = |body: Value| {
+        let r = c
+            .post(format!("{}/posts", server.url()))
+            .json(&body)
+            .send()
+            .unwrap();
+        (
+            r.status().as_u16(),
+            r.json::<Value>().unwrap_or(Value::Null),
+        )
+    };
+    let (status, created) = post(json!({"title": "hello world"}));
+    assert_eq!((status, &created["title"]), (201, &json!("hello world")));
+    assert_eq!(post(json!({"title": "hello", "draft": true})).0, 404);
+    assert_eq!(post(json!({"title": " hello"})).0, 404);
+    let token: Value = c
+        .post(format!("{}/oauth/token", server.url()))
+        .form(&[("grant_type", "client_credentials"), ("client_id", "app")])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(token["access_token"], "tok-app");
+    let (_, first) = get(&c, &format!("{}/exports/9", server.url()));
+    let (_, second) = get(&c, &format!("{}/exports/9", server.url()));
+    assert_eq!(
+        (first, second),
+        (json!({"state": "pending"}), json!({"state": "done"}))
+    );
+}

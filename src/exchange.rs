@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::collection::{Auth, Request};
 use crate::template::{Ctx, TemplateError, Templates};
@@ -534,33 +534,79 @@ impl Exchange {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The exchange as the template context sees it under the request's name:
-    /// `{status, headers, body, elapsed_ms, method, url}`.
-    pub fn to_value(&self) -> Value {
-        let mut headers = Map::new();
-        for (k, v) in &self.headers {
-            match headers.get_mut(k) {
-                Some(Value::String(prev)) => {
-                    prev.push_str(", ");
-                    prev.push_str(v);
+    /// The exchange as state keeps it, and as the template context sees it under the
+    /// request's name: `{status, headers, body, elapsed_ms, method, url, seq}`, with
+    /// `body_omitted` in place of a body too big to keep. Written straight to JSON: the body
+    /// is not copied into a value first.
+    pub fn stored(
+        &self,
+        seq: u64,
+        omitted: Option<serde_json::Value>,
+    ) -> Option<Box<serde_json::value::RawValue>> {
+        serde_json::value::to_raw_value(&Stored {
+            ex: self,
+            seq,
+            omitted,
+        })
+        .ok()
+    }
+}
+
+/// [`Exchange::stored`]'s shape.
+struct Stored<'a> {
+    ex: &'a Exchange,
+    seq: u64,
+    omitted: Option<Value>,
+}
+
+impl serde::Serialize for Stored<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let ex = self.ex;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("status", &ex.status)?;
+        m.serialize_entry("headers", &Headers(&ex.headers))?;
+        match (&self.omitted, &ex.json) {
+            (Some(_), _) => m.serialize_entry("body", &())?,
+            (None, Some(j)) => m.serialize_entry("body", j)?,
+            (None, None) => m.serialize_entry("body", &ex.body)?,
+        }
+        m.serialize_entry("elapsed_ms", &(ex.elapsed.as_secs_f64() * 1000.0))?;
+        m.serialize_entry("method", &ex.request.method)?;
+        m.serialize_entry("url", &ex.request.url)?;
+        m.serialize_entry("seq", &self.seq)?;
+        if let Some(note) = &self.omitted {
+            m.serialize_entry("body_omitted", note)?;
+        }
+        m.end()
+    }
+}
+
+/// Response headers as one object: a name that comes more than once has its values joined
+/// with `, ` at its first place.
+struct Headers<'a>(&'a [(String, String)]);
+
+impl serde::Serialize for Headers<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        for (i, (k, v)) in self.0.iter().enumerate() {
+            if self.0[..i].iter().any(|(seen, _)| seen == k) {
+                continue;
+            }
+            let mut rest = self.0[i + 1..].iter().filter(|(n, _)| n == k).peekable();
+            if rest.peek().is_none() {
+                m.serialize_entry(k, v)?;
+            } else {
+                let mut joined = v.clone();
+                for (_, more) in rest {
+                    joined.push_str(", ");
+                    joined.push_str(more);
                 }
-                _ => {
-                    headers.insert(k.clone(), Value::String(v.clone()));
-                }
+                m.serialize_entry(k, &joined)?;
             }
         }
-        let body = self
-            .json
-            .clone()
-            .unwrap_or_else(|| Value::String(self.body.clone()));
-        serde_json::json!({
-            "status": self.status,
-            "headers": headers,
-            "body": body,
-            "elapsed_ms": self.elapsed.as_secs_f64() * 1000.0,
-            "method": self.request.method,
-            "url": self.request.url,
-        })
+        m.end()
     }
 }
 
@@ -630,13 +676,30 @@ impl TlsOptions {
     }
 }
 
-/// Sends rendered requests over one connection pool. Redirects are followed here, not by the
-/// client, so what crosses to another host is decided in one place: credentials never do.
+/// Sends rendered requests over one connection pool per scheme. Redirects are followed here,
+/// not by the client, so what crosses to another host is decided in one place: credentials
+/// never do.
 #[derive(Clone)]
 pub struct Sender {
-    client: reqwest::Client,
-    /// The cookie jar, when the run keeps one (`compat: newman`).
+    /// `http://` requests: a client that never set TLS up. Loading the platform's roots reads
+    /// every file in the certificate directory (about 150 on Debian, 6 ms of a process), which a
+    /// run against a local server or the mock never needs.
+    plain: reqwest::Client,
+    /// `https://` requests (and everything when the proxy itself is `https://`): made on first
+    /// use from what `with_tls` read and checked up front.
+    tls: std::sync::Arc<std::sync::OnceLock<Result<reqwest::Client, String>>>,
+    setup: std::sync::Arc<TlsSetup>,
+    /// The cookie jar, when the run keeps one (`compat: newman`), shared by both clients.
     jar: Option<std::sync::Arc<reqwest::cookie::Jar>>,
+}
+
+/// The TLS options, read and checked (files parsed) when the sender is made.
+struct TlsSetup {
+    roots: Vec<reqwest::Certificate>,
+    identity: Option<reqwest::Identity>,
+    insecure: bool,
+    /// A proxy for plain HTTP is itself reached over TLS: every request needs the TLS client.
+    proxy_over_tls: bool,
 }
 
 /// How many redirects `follow_redirects` follows.
@@ -652,7 +715,9 @@ impl Sender {
         Sender::with_tls(&TlsOptions::default())
     }
 
-    /// [`Sender::new`] with extra roots, a client certificate, or no verification.
+    /// [`Sender::new`] with extra roots, a client certificate, or no verification. The files
+    /// are read and checked here; the TLS client itself is made when the first `https://`
+    /// request goes.
     pub fn with_tls(tls: &TlsOptions) -> Result<Sender, SendError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let read = |p: &std::path::Path, what: &str| {
@@ -660,56 +725,107 @@ impl Sender {
                 SendError::Http(format!("cannot read the {what} {}: {e}", p.display()))
             })
         };
-        let mut b = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("postie/", env!("CARGO_PKG_VERSION")));
+        let mut roots = Vec::new();
         if let Some(ca) = &tls.cacert {
-            let certs = reqwest::Certificate::from_pem_bundle(&read(ca, "CA certificate file")?)
+            roots = reqwest::Certificate::from_pem_bundle(&read(ca, "CA certificate file")?)
                 .map_err(|e| {
                     SendError::Http(format!("{}: not PEM certificates: {e}", ca.display()))
                 })?;
-            if certs.is_empty() {
+            if roots.is_empty() {
                 return Err(SendError::Http(format!(
                     "{}: no certificate in it (expected PEM `-----BEGIN CERTIFICATE-----` blocks)",
                     ca.display()
                 )));
             }
-            b = b.tls_certs_merge(certs);
         }
-        match (&tls.cert, &tls.key) {
+        let identity = match (&tls.cert, &tls.key) {
             (Some(cert), Some(key)) => {
                 let mut pem = read(cert, "client certificate")?;
                 pem.push(b'\n');
                 pem.extend(read(key, "client key")?);
-                let id = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                Some(reqwest::Identity::from_pem(&pem).map_err(|e| {
                     SendError::Http(format!(
                         "the client certificate {} and key {} do not make an identity: {e}",
                         cert.display(),
                         key.display()
                     ))
-                })?;
-                b = b.identity(id);
+                })?)
             }
             (Some(_), None) | (None, Some(_)) => {
                 return Err(SendError::Http(
                     "a client certificate needs both --cert FILE and --key FILE".into(),
                 ));
             }
-            (None, None) => {}
-        }
-        if tls.insecure {
-            b = b.tls_danger_accept_invalid_certs(true);
-        }
+            (None, None) => None,
+        };
         let jar = tls
             .cookie_jar
             .then(|| std::sync::Arc::new(reqwest::cookie::Jar::default()));
-        if let Some(j) = &jar {
-            b = b.cookie_provider(j.clone());
-        }
-        let client = b
+        let setup = TlsSetup {
+            roots,
+            identity,
+            insecure: tls.insecure,
+            proxy_over_tls: ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+                .iter()
+                .filter_map(std::env::var_os)
+                .any(|v| {
+                    v.to_str()
+                        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("https://"))
+                }),
+        };
+        // No roots and only those: nothing is loaded, and nothing would verify.
+        let plain = Sender::builder(&jar)
+            .tls_certs_only([])
             .build()
             .map_err(|e| SendError::Http(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Sender { client, jar })
+        Ok(Sender {
+            plain,
+            tls: Default::default(),
+            setup: std::sync::Arc::new(setup),
+            jar,
+        })
+    }
+
+    /// What both clients share: no redirects of their own, postie's user agent, the jar.
+    fn builder(jar: &Option<std::sync::Arc<reqwest::cookie::Jar>>) -> reqwest::ClientBuilder {
+        let mut b = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("postie/", env!("CARGO_PKG_VERSION")));
+        if let Some(j) = jar {
+            b = b.cookie_provider(j.clone());
+        }
+        b
+    }
+
+    /// The client for a URL: the plain one for `http://`, else the TLS one (made now if this is
+    /// the first).
+    fn client_for(&self, url: &reqwest::Url) -> Result<&reqwest::Client, SendError> {
+        if url.scheme() == "http" && !self.setup.proxy_over_tls {
+            return Ok(&self.plain);
+        }
+        self.tls
+            .get_or_init(|| {
+                let s = &self.setup;
+                let mut b = Sender::builder(&self.jar);
+                if !s.roots.is_empty() {
+                    b = b.tls_certs_merge(s.roots.iter().cloned());
+                }
+                if let Some(id) = &s.identity {
+                    b = b.identity(id.clone());
+                }
+                if s.insecure {
+                    b = b.tls_danger_accept_invalid_certs(true);
+                }
+                b.build()
+                    .map_err(|e| format!("cannot build the HTTPS client: {e}"))
+            })
+            .as_ref()
+            .map_err(|e| SendError::Http(e.clone()))
+    }
+
+    /// Whether the TLS client has been made (only an `https://` request makes it).
+    pub fn tls_ready(&self) -> bool {
+        self.tls.get().is_some()
     }
 
     /// The cookies the jar holds for a URL (empty without a jar).
@@ -764,7 +880,7 @@ impl Sender {
         let mut hops = 0;
         loop {
             let mut b = self
-                .client
+                .client_for(&url)?
                 .request(method.clone(), url.clone())
                 .timeout(r.timeout);
             for (k, v) in &headers {

@@ -364,19 +364,32 @@ impl EnvState {
 
     /// Records an exchange under its request name, keeping the last [`KEEP_EXCHANGES`]. A body
     /// larger than [`KEEP_BODY_BYTES`] is replaced by a note of its size.
-    pub fn record_exchange(&mut self, name: &str, mut value: Value, body_bytes: usize) {
-        self.seq += 1;
-        if let Value::Object(m) = &mut value {
-            m.insert("seq".into(), Value::from(self.seq));
-            if body_bytes > KEEP_BODY_BYTES {
-                m.insert("body".into(), Value::Null);
-                m.insert(
-                    "body_omitted".into(),
-                    serde_json::json!({"bytes": body_bytes, "kept_up_to": KEEP_BODY_BYTES}),
-                );
+    pub fn record_exchange(&mut self, name: &str, value: Value, body_bytes: usize) {
+        self.record_stored(name, body_bytes, |seq, omitted| {
+            let mut value = value;
+            if let Value::Object(m) = &mut value {
+                m.insert("seq".into(), Value::from(seq));
+                if let Some(note) = omitted {
+                    m.insert("body".into(), Value::Null);
+                    m.insert("body_omitted".into(), note);
+                }
             }
-        }
-        let Ok(raw) = serde_json::value::to_raw_value(&value) else {
+            serde_json::value::to_raw_value(&value).ok()
+        });
+    }
+
+    /// Records an exchange that `write` turns into its stored JSON, given its sequence number
+    /// and, when its body is over [`KEEP_BODY_BYTES`], the note to keep in the body's place.
+    pub fn record_stored(
+        &mut self,
+        name: &str,
+        body_bytes: usize,
+        write: impl FnOnce(u64, Option<Value>) -> Option<Box<serde_json::value::RawValue>>,
+    ) {
+        self.seq += 1;
+        let omitted = (body_bytes > KEEP_BODY_BYTES)
+            .then(|| serde_json::json!({"bytes": body_bytes, "kept_up_to": KEEP_BODY_BYTES}));
+        let Some(raw) = write(self.seq, omitted) else {
             return;
         };
         let list = self.exchanges.entry(name.to_string()).or_default();
@@ -991,6 +1004,61 @@ mod tests {
         let a = Store::open(&dir.path().join("a.yaml"), "a", None, false).unwrap();
         assert_eq!(a.state.envs["dev"].vars["access_token"].value, "AT");
         assert!(!dir.path().join(".postie/state.json").exists());
+    }
+
+    /// An exchange is kept as the template context sees it, written without a value between.
+    #[test]
+    fn an_exchange_is_kept_with_its_headers_joined_and_a_big_body_left_out() {
+        use crate::exchange::{Body, Exchange, Rendered};
+        let sent = Rendered {
+            name: "find".into(),
+            method: "GET".into(),
+            url: "http://h/v3/contacts?email=a%40x.io".into(),
+            headers: vec![],
+            body: Body::None,
+            follow_redirects: false,
+            timeout: std::time::Duration::from_secs(1),
+        };
+        let headers = vec![
+            ("content-type".to_string(), "application/json".to_string()),
+            ("set-cookie".to_string(), "a=1".to_string()),
+            ("x-n".to_string(), "\"q\"".to_string()),
+            ("set-cookie".to_string(), "b=2".to_string()),
+        ];
+        let ex = Exchange::new(
+            sent.clone(),
+            200,
+            headers.clone(),
+            bytes::Bytes::from_static(br#"{"contacts":[{"id":"c1"}]}"#),
+            std::time::Duration::from_micros(1500),
+        );
+        let mut e = EnvState::default();
+        e.record_stored("find", ex.body.len(), |seq, omitted| {
+            ex.stored(seq, omitted)
+        });
+        assert_eq!(
+            e.exchanges["find"][0].get(),
+            r#"{"status":200,"headers":{"content-type":"application/json","set-cookie":"a=1, b=2","x-n":"\"q\""},"body":{"contacts":[{"id":"c1"}]},"elapsed_ms":1.5,"method":"GET","url":"http://h/v3/contacts?email=a%40x.io","seq":1}"#
+        );
+        // Text stays text; a body over the limit leaves a note of its size in its place.
+        let text = Exchange::new(
+            sent,
+            404,
+            vec![],
+            bytes::Bytes::from_static(b"not here"),
+            std::time::Duration::ZERO,
+        );
+        e.record_stored("find", text.body.len(), |seq, omitted| {
+            text.stored(seq, omitted)
+        });
+        assert_eq!(e.last_exchange("find").unwrap()["body"], "not here");
+        e.record_stored("find", KEEP_BODY_BYTES + 1, |seq, omitted| {
+            text.stored(seq, omitted)
+        });
+        let big = e.last_exchange("find").unwrap();
+        assert!(big["body"].is_null());
+        assert_eq!(big["body_omitted"]["bytes"], KEEP_BODY_BYTES + 1);
+        assert_eq!(big["seq"], 3);
     }
 
     #[test]

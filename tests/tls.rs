@@ -239,3 +239,58 @@ fn http_proxy_and_no_proxy_from_the_environment() {
     );
     assert_eq!(r.code, 3, "{}", r.all());
 }
+
+/// Plain HTTP never sets TLS up (the platform's roots cost milliseconds a process); the first
+/// `https://` hop does, a redirect from http to https included, with the options read up front.
+#[test]
+fn tls_is_set_up_by_the_first_https_request_only() {
+    use postie::exchange::{Body, Rendered, Sender, TlsOptions};
+    let k = pki();
+    let server = tls_server(&k, false);
+    let hop = httpmock::MockServer::start();
+    hop.mock(|when, then| {
+        when.path("/plain");
+        then.status(200).body("{}");
+    });
+    hop.mock(|when, then| {
+        when.path("/hop");
+        then.status(302).header(
+            "location",
+            format!("https://localhost:{}/hello", server.port),
+        );
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &k.ca).unwrap();
+    let get = |url: String| Rendered {
+        name: "r".into(),
+        method: "GET".into(),
+        url,
+        headers: vec![],
+        body: Body::None,
+        follow_redirects: true,
+        timeout: std::time::Duration::from_secs(10),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let sender = Sender::with_tls(&TlsOptions {
+            cacert: Some(ca.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        let ex = sender.send(&get(hop.url("/plain"))).await.unwrap();
+        assert_eq!(ex.status, 200);
+        assert!(!sender.tls_ready(), "an http:// request set TLS up");
+        let ex = sender.send(&get(hop.url("/hop"))).await.unwrap();
+        assert_eq!(ex.status, 200);
+        assert_eq!(ex.json.unwrap()["client_cert"], false);
+        assert!(sender.tls_ready());
+        // Without the CA the same hop is refused: the lazily made client verifies as before.
+        let sender = Sender::new().unwrap();
+        let err = sender.send(&get(hop.url("/hop"))).await.unwrap_err();
+        assert!(err.to_string().contains("certificate"), "{err}");
+    });
+}

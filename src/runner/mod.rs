@@ -935,7 +935,7 @@ impl Runner {
             .unwrap_or_default();
         let engine_token = |n: &str| token_vars.iter().any(|t| t == n);
         let env = self.env_state_mut();
-        env.record_exchange(&name, ex.to_value(), ex.body.len());
+        env.record_stored(&name, ex.body.len(), |seq, omitted| ex.stored(seq, omitted));
         let mut bindings = bindings;
         for b in &mut bindings {
             // The authorization code is a one-time credential: mask it.

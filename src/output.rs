@@ -220,16 +220,16 @@ pub fn step_line(r: &StepResult, red: &Redactor, style: Style, verbose: bool) ->
         out.push_str(&format!("  ({} attempts)", r.attempts));
     }
     if !r.set.is_empty() {
-        let vars: Vec<String> = r
-            .set
-            .iter()
-            .map(|b| format!("{}={}", b.name, red.mask(&display_value(b))))
-            .collect();
-        out.push_str(&format!(
-            "  {} {}",
-            style.dim("set"),
-            printable(&vars.join(" "))
-        ));
+        let mut vars = String::new();
+        for b in &r.set {
+            if !vars.is_empty() {
+                vars.push(' ');
+            }
+            vars.push_str(&b.name);
+            vars.push('=');
+            vars.push_str(&red.mask(&display_value(b)));
+        }
+        out.push_str(&format!("  {} {}", style.dim("set"), printable(&vars)));
     }
     out.push('\n');
     for c in &r.console {

@@ -17,7 +17,20 @@ const MIN_SECRET_LEN: usize = 4;
 /// `authorization`, `cookie`, `code_verifier`, `device_code` — except descriptive companions such as
 /// `token_type`, `expires_in`, `token_url`, which are metadata about a secret, not the secret.
 pub fn is_secret_name(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
+    // Every key of every response is asked: a short name is lower-cased on the stack.
+    let mut buf = [0u8; 64];
+    let owned;
+    let n = match buf.get_mut(..name.len()) {
+        Some(b) => {
+            b.copy_from_slice(name.as_bytes());
+            b.make_ascii_lowercase();
+            std::str::from_utf8(b).unwrap_or_default()
+        }
+        None => {
+            owned = name.to_ascii_lowercase();
+            owned.as_str()
+        }
+    };
     const META_SUFFIXES: [&str; 7] = ["_type", "_in", "_at", "_url", "_uri", "_count", "_endpoint"];
     if META_SUFFIXES.iter().any(|s| n.ends_with(s)) {
         return false;
@@ -180,6 +193,9 @@ mod tests {
             "password",
             "CC_CLIENT_SECRET",
             "code_verifier",
+            // Past the 64 bytes lower-cased on the stack, and past ASCII.
+            "X_VERY_LONG_PREFIX_THAT_GOES_ON_AND_ON_FOR_MORE_THAN_SIXTY_FOUR_BYTES_API_KEY",
+            "clé_API_KEY",
         ] {
             assert!(is_secret_name(n), "{n}");
         }
@@ -190,6 +206,8 @@ mod tests {
             "state",
             "code",
             "token_url",
+            "X_VERY_LONG_PREFIX_THAT_GOES_ON_AND_ON_FOR_MORE_THAN_SIXTY_FOUR_BYTES_TOKEN_URL",
+            "été",
         ] {
             assert!(!is_secret_name(n), "{n}");
         }

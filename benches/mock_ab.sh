@@ -20,7 +20,8 @@ PAIRS=${PAIRS:-3}; SECS=${SECONDS_PER_RUN:-15}; CONTACTS=${CONTACTS:-1000000}
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 1; }
 work=$(mktemp -d)
 PID=
-trap '[ -n "$PID" ] && kill -KILL $PID 2>/dev/null; rm -rf "$work"' EXIT
+# `|| true`: under `set -e` a failing kill (the mock already gone) would end the trap before rm.
+trap '{ [ -n "$PID" ] && kill -KILL $PID 2>/dev/null && wait $PID 2>/dev/null; } || true; rm -rf "$work"' EXIT
 
 seed "$OLD"
 

@@ -12,7 +12,8 @@ BIN=${1:-target/release/postie}
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 1; }
 work=$(mktemp -d)
 PID=
-trap '[ -n "$PID" ] && kill -KILL $PID 2>/dev/null; rm -rf "$work"' EXIT
+# `|| true`: under `set -e` a failing kill (the mock already gone) would end the trap before rm.
+trap '{ [ -n "$PID" ] && kill -KILL $PID 2>/dev/null && wait $PID 2>/dev/null; } || true; rm -rf "$work"' EXIT
 taskset -c 0 "$BIN" mock --port 0 --auto-approve >"$work/out" 2>"$work/err" &
 PID=$!
 for _ in $(seq 600); do grep -q listening "$work/out" && break; sleep 0.01; done

@@ -24,7 +24,9 @@ if [ "$PIN" = 1 ]; then MOCK_CPU=(taskset -c 0); WRK_CPU=(taskset -c 1); fi
 work=$(mktemp -d)
 out="$work/out"
 # KILL, not TERM: a stopping mock merges its journal into the snapshot, writing into $work.
-trap 'kill -KILL $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$work"' EXIT
+# Every step `|| true`: under `set -e` a failing step ends the trap itself (a killed mock's
+# `wait` is 137), and the 600 MB in $work would stay behind.
+trap 'kill -KILL $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf "$work"' EXIT
 start_mock() {  # start_mock [unpinned]
   local t0 t1 cpu=("${MOCK_CPU[@]}")
   [ "${1:-}" = unpinned ] && cpu=()

@@ -22,7 +22,8 @@ SRV_CPU=(); WRK_CPU=()
 if [ "$PIN" = 1 ]; then SRV_CPU=(taskset -c 0); WRK_CPU=(taskset -c 1); fi
 work=$(mktemp -d)
 PID=
-trap '[ -n "$PID" ] && kill $PID 2>/dev/null; rm -rf "$work"' EXIT
+# `|| true`: under `set -e` a failing kill (the server already gone) would end the trap before rm.
+trap '{ [ -n "$PID" ] && kill $PID 2>/dev/null && wait $PID 2>/dev/null; } || true; rm -rf "$work"' EXIT
 
 load() { # name url route
   local ROUTE=$3

@@ -778,12 +778,18 @@ impl Sender {
             .tls_certs_only([])
             .build()
             .map_err(|e| SendError::Http(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Sender {
+        let wants_tls = !setup.roots.is_empty() || setup.identity.is_some() || setup.insecure;
+        let sender = Sender {
             plain,
             tls: Default::default(),
             setup: std::sync::Arc::new(setup),
             jar,
-        })
+        };
+        // Whoever set TLS options means to use TLS: a client they do not make is said now.
+        if wants_tls {
+            sender.make_tls()?;
+        }
+        Ok(sender)
     }
 
     /// What both clients share: no redirects of their own, postie's user agent, the jar.
@@ -803,6 +809,11 @@ impl Sender {
         if url.scheme() == "http" && !self.setup.proxy_over_tls {
             return Ok(&self.plain);
         }
+        self.make_tls()
+    }
+
+    /// The TLS client, made on the first call.
+    fn make_tls(&self) -> Result<&reqwest::Client, SendError> {
         self.tls
             .get_or_init(|| {
                 let s = &self.setup;

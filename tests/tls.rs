@@ -241,7 +241,7 @@ fn http_proxy_and_no_proxy_from_the_environment() {
 }
 
 /// Plain HTTP never sets TLS up (the platform's roots cost milliseconds a process); the first
-/// `https://` hop does, a redirect from http to https included, with the options read up front.
+/// `https://` hop does, a redirect from http to https included. TLS options set it up at once.
 #[test]
 fn tls_is_set_up_by_the_first_https_request_only() {
     use postie::exchange::{Body, Rendered, Sender, TlsOptions};
@@ -276,21 +276,24 @@ fn tls_is_set_up_by_the_first_https_request_only() {
         .build()
         .unwrap();
     rt.block_on(async {
+        let sender = Sender::new().unwrap();
+        let ex = sender.send(&get(hop.url("/plain"))).await.unwrap();
+        assert_eq!(ex.status, 200);
+        assert!(!sender.tls_ready(), "an http:// request set TLS up");
+        // The hop to https makes the TLS client, which verifies as ever: an unknown CA.
+        let err = sender.send(&get(hop.url("/hop"))).await.unwrap_err();
+        assert!(sender.tls_ready());
+        assert!(err.to_string().contains("certificate"), "{err}");
+        // TLS options given: the client is made at once (a problem with it is said before
+        // anything is sent), and the hop goes through with the CA.
         let sender = Sender::with_tls(&TlsOptions {
             cacert: Some(ca.clone()),
             ..Default::default()
         })
         .unwrap();
-        let ex = sender.send(&get(hop.url("/plain"))).await.unwrap();
-        assert_eq!(ex.status, 200);
-        assert!(!sender.tls_ready(), "an http:// request set TLS up");
+        assert!(sender.tls_ready());
         let ex = sender.send(&get(hop.url("/hop"))).await.unwrap();
         assert_eq!(ex.status, 200);
         assert_eq!(ex.json.unwrap()["client_cert"], false);
-        assert!(sender.tls_ready());
-        // Without the CA the same hop is refused: the lazily made client verifies as before.
-        let sender = Sender::new().unwrap();
-        let err = sender.send(&get(hop.url("/hop"))).await.unwrap_err();
-        assert!(err.to_string().contains("certificate"), "{err}");
     });
 }

@@ -310,22 +310,34 @@ fn scaling_hurl(port: u16, n: usize) -> String {
 }
 
 /// Whole-process wall time of a command (median of `runs`).
-fn time_command(runs: usize, mut make: impl FnMut() -> std::process::Command) -> Duration {
-    let mut times = Vec::new();
+fn time_command(runs: usize, make: impl FnMut() -> std::process::Command) -> Duration {
+    let mut make = make;
+    time_commands(runs, &mut [&mut make])[0]
+}
+
+/// Whole-process wall times of several commands, run in turn `runs` times (so the machine's
+/// drift falls on all of them alike), the median of each.
+fn time_commands(
+    runs: usize,
+    makes: &mut [&mut dyn FnMut() -> std::process::Command],
+) -> Vec<Duration> {
+    let mut times = vec![Vec::new(); makes.len()];
     for _ in 0..runs {
-        let mut cmd = make();
-        cmd.stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped());
-        let start = Instant::now();
-        let out = cmd.output().unwrap();
-        times.push(start.elapsed());
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        for (make, times) in makes.iter_mut().zip(&mut times) {
+            let mut cmd = make();
+            cmd.stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped());
+            let start = Instant::now();
+            let out = cmd.output().unwrap();
+            times.push(start.elapsed());
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
     }
-    median(times)
+    times.into_iter().map(median).collect()
 }
 
 /// Runner cost as the work grows: flows of 10, 1,000 and 2,000 distinct steps, each capturing a
@@ -347,7 +359,7 @@ fn bench_scaling() {
                 .unwrap_or("")
                 .to_string()
         });
-    let mut per_step_fresh = Vec::new();
+    let mut dirs = Vec::new();
     for n in [10usize, 1000, 2000] {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("c.yaml"), scaling_collection(port, n, 0)).unwrap();
@@ -362,10 +374,24 @@ fn bench_scaling() {
                 c
             }
         };
-        let fresh = time_command(5, run(true));
         // The first non-fresh run leaves n exchanges in state; the timed ones run over them.
         time_command(1, run(false));
-        let stateful = time_command(5, run(false));
+        let d = dir.path().to_path_buf();
+        let hurl_run = hurl.is_some().then(|| {
+            std::fs::write(d.join("c.hurl"), scaling_hurl(port, n)).unwrap();
+            move || {
+                let mut c = std::process::Command::new("hurl");
+                c.current_dir(&d).args(["--no-output", "c.hurl"]);
+                c
+            }
+        });
+        // postie fresh, postie over state and Hurl in turn.
+        let (mut fresh_run, mut state_run) = (run(true), run(false));
+        let times = match hurl_run {
+            Some(mut h) => time_commands(7, &mut [&mut fresh_run, &mut state_run, &mut h]),
+            None => time_commands(7, &mut [&mut fresh_run, &mut state_run]),
+        };
+        let (fresh, stateful) = (times[0], times[1]);
         let mut line = format!(
             "run of {n:>5} distinct steps (capture each): fresh {:>8.1} ms ({:.0} µs/step), over saved state {:>8.1} ms ({:.0} µs/step)",
             fresh.as_secs_f64() * 1e3,
@@ -373,14 +399,7 @@ fn bench_scaling() {
             stateful.as_secs_f64() * 1e3,
             stateful.as_secs_f64() * 1e6 / n as f64,
         );
-        if hurl.is_some() {
-            std::fs::write(dir.path().join("c.hurl"), scaling_hurl(port, n)).unwrap();
-            let d = dir.path().to_path_buf();
-            let h = time_command(5, move || {
-                let mut c = std::process::Command::new("hurl");
-                c.current_dir(&d).args(["--no-output", "c.hurl"]);
-                c
-            });
+        if let Some(&h) = times.get(2) {
             line.push_str(&format!(
                 "; hurl {:>8.1} ms ({:.0} µs/step)",
                 h.as_secs_f64() * 1e3,
@@ -388,13 +407,25 @@ fn bench_scaling() {
             ));
         }
         println!("{line}");
-        per_step_fresh.push((n, fresh));
+        dirs.push(dir);
     }
-    let (_, t1000) = per_step_fresh[1];
-    let (_, t2000) = per_step_fresh[2];
+    // The two sizes in turn, fresh, for their ratio.
+    let fresh_in = |d: &std::path::Path| {
+        let d = d.to_path_buf();
+        move || {
+            let mut c = std::process::Command::new(exe);
+            c.current_dir(&d)
+                .args(["run", "c.yaml", "--flow", "all", "--fresh"]);
+            c
+        }
+    };
+    let (mut f1000, mut f2000) = (fresh_in(dirs[1].path()), fresh_in(dirs[2].path()));
+    let t = time_commands(9, &mut [&mut f1000, &mut f2000]);
     println!(
-        "2,000 steps take {:.2}x the time of 1,000   (target <= 2.2x: linear)",
-        t2000.as_secs_f64() / t1000.as_secs_f64()
+        "2,000 steps take {:.2}x the time of 1,000 ({:.1} and {:.1} ms, in turn)   (target <= 2.2x: linear)",
+        t[1].as_secs_f64() / t[0].as_secs_f64(),
+        t[0].as_secs_f64() * 1e3,
+        t[1].as_secs_f64() * 1e3
     );
     match &hurl {
         Some(v) => println!("(beside {v})"),

@@ -330,13 +330,22 @@ fn load_entries(
         }
     };
     let mut lines = 0u64;
+    let mut loading = crate::mock::packs::constant_contact::store::Loading::default();
     let apply = |parsed: Parsed| {
         for e in parsed.entries {
-            sim.apply_parsed(e);
+            if let Err(e) = sim.load_parsed(e, &mut loading) {
+                return Some(Err(corrupt(path, offset, e)));
+            }
             lines += 1;
         }
         match parsed.end? {
-            BlockEnd::Footer(at, text) => Some(check_footer(path, at, &text, lines)),
+            BlockEnd::Footer(at, text) => {
+                Some(check_footer(path, at, &text, lines).and_then(|n| {
+                    sim.finish_load(&mut loading)
+                        .map(|()| n)
+                        .map_err(|e| corrupt(path, at, e))
+                }))
+            }
             BlockEnd::Bad(at, message) => Some(Err(corrupt(path, at, message))),
             BlockEnd::Truncated(at) => Some(Err(corrupt(
                 path,
@@ -2111,6 +2120,128 @@ mod tests {
             rec.notes
         );
         assert_eq!(std::fs::metadata(&files.wal).unwrap().len(), offsets[k]);
+    }
+
+    /// Contacts are appended as a snapshot is read and indexed at its end, a shard at a time:
+    /// the loaded contacts must be the written ones, in order, found by id and by address,
+    /// counted and zoned; a contact twice is refused; a removal in a snapshot still applies.
+    #[test]
+    fn a_snapshot_of_contacts_loads_indexed_in_order_and_a_contact_twice_is_refused() {
+        use crate::mock::store::{Contact, Email, Permission, Source};
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::new(&dir.path().join("s.json"));
+        let mut sim = Sim::default();
+        let members = list("members");
+        let members_id = members.id;
+        sim.lists.insert(members.id, members);
+        for i in 0..8000i64 {
+            let id = uuid::Uuid::new_v4();
+            let mut c = Contact::new(id, 1_000_000 + i * 1000, Source::Account);
+            c.first_name = Some(format!("Contact number {i} {}", "x".repeat(200)));
+            if i % 3 == 0 {
+                c.list_memberships.push(members_id);
+            }
+            if i % 5 != 0 {
+                let address = format!("c{i}@example.com");
+                c.email = Some(Email {
+                    address: address.clone(),
+                    permission: Permission::Implicit,
+                    created_at: c.created_at,
+                    updated_at: c.created_at,
+                    opt_in_source: None,
+                    opt_in_date: None,
+                    opt_out_source: None,
+                    opt_out_date: None,
+                    opt_out_reason: None,
+                    resubscribe_sent: None,
+                });
+                sim.contacts.insert(id, Box::new(c));
+                sim.set_email_index(id, None, Some(&address));
+            } else {
+                sim.contacts.insert(id, Box::new(c));
+            }
+        }
+        write_snapshot(&files.snapshot, &sim, 3).unwrap();
+        let text = std::fs::read_to_string(&files.snapshot).unwrap();
+        assert!(text.len() > 2 * LOAD_BLOCK, "{} bytes", text.len());
+        let mut loaded = None;
+        recover(&files, &mut loaded).unwrap();
+        let loaded = loaded.unwrap();
+        let ids = |s: &Sim| s.contacts.values().map(|c| c.id).collect::<Vec<_>>();
+        assert_eq!(ids(&loaded), ids(&sim));
+        for c in sim.contacts.values() {
+            assert_eq!(
+                loaded.contacts.get_full(&c.id).map(|(p, _, _)| p),
+                sim.contacts.get_full(&c.id).map(|(p, _, _)| p)
+            );
+            if let Some(e) = &c.email {
+                assert_eq!(loaded.find_email(&e.address), Some(c.id), "{}", e.address);
+            }
+        }
+        assert_eq!(loaded.find_email("nobody@example.com"), None);
+        let kept = |s: &Sim| s.contacts.tally().matching(&[members_id], None);
+        assert_eq!(kept(&loaded), kept(&sim));
+        assert_eq!(kept(&loaded), Some(2667));
+        let t = 1_000_000 + 6000 * 1000;
+        let after = |s: &Sim| {
+            s.contacts
+                .iter_after(0, t)
+                .filter(|(_, _, c)| c.updated_at > t)
+                .count()
+        };
+        assert_eq!(after(&loaded), 1999);
+        // Zones were kept as the contacts were appended: most of the walk is passed over.
+        assert!(loaded.contacts.iter_after(0, t).count() < 2200);
+
+        // A contact's line twice (the footer counting it): refused, naming the contact.
+        let lines: Vec<&str> = text.lines().collect();
+        let k = lines
+            .iter()
+            .position(|l| l.contains("Contact number 4000 "))
+            .unwrap();
+        let twice_id = sim.contacts.values().nth(4000).unwrap().id;
+        let footer = lines.last().unwrap();
+        let count = lines.len() - 2;
+        let mut twice: Vec<String> = lines[..lines.len() - 1]
+            .iter()
+            .map(|l| l.to_string())
+            .collect();
+        twice.insert(7000, lines[k].to_string());
+        twice.push(footer.replace(
+            &format!("\"end\":{count}"),
+            &format!("\"end\":{}", count + 1),
+        ));
+        std::fs::write(&files.snapshot, twice.join("\n") + "\n").unwrap();
+        let err = recover(&files, &mut None).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("the contact {twice_id} is in it twice")),
+            "{err}"
+        );
+
+        // A removal in a snapshot (none is written, but it reads as one): applied after the
+        // contacts before it are indexed.
+        let gone = sim.contacts.values().nth(11).unwrap().clone();
+        let mut removed: Vec<String> = lines[..lines.len() - 1]
+            .iter()
+            .map(|l| l.to_string())
+            .collect();
+        removed.push(format!("[\"contacts\",\"{}\",null]", gone.id));
+        removed.push(footer.replace(
+            &format!("\"end\":{count}"),
+            &format!("\"end\":{}", count + 1),
+        ));
+        std::fs::write(&files.snapshot, removed.join("\n") + "\n").unwrap();
+        let mut loaded = None;
+        recover(&files, &mut loaded).unwrap();
+        let loaded = loaded.unwrap();
+        assert!(loaded.contacts.get(&gone.id).is_none());
+        assert_eq!(loaded.contacts.len(), 7999);
+        assert_eq!(loaded.find_email(&gone.email.unwrap().address), None);
+        let other = sim.contacts.values().nth(12).unwrap();
+        assert_eq!(
+            loaded.find_email(&other.email.as_ref().unwrap().address),
+            Some(other.id)
+        );
     }
 
     #[test]

@@ -27,6 +27,26 @@ fn spread(lo: u32) -> u64 {
     (lo as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
+/// `items` ordered by the shard their hash falls in, keeping their order within each (a counting
+/// sort): inserting them in this order fills one shard's table at a time, while it is in the
+/// cache.
+pub fn in_shard_order<E: Copy + Default>(items: Vec<E>, hash: impl Fn(&E) -> u64) -> Vec<E> {
+    let mut starts = vec![0usize; SHARDS + 1];
+    for e in &items {
+        starts[shard_of(hash(e)) + 1] += 1;
+    }
+    for i in 0..SHARDS {
+        starts[i + 1] += starts[i];
+    }
+    let mut out = vec![E::default(); items.len()];
+    for e in items {
+        let s = &mut starts[shard_of(hash(&e))];
+        out[*s] = e;
+        *s += 1;
+    }
+    out
+}
+
 /// A hash table of `T` split into [`SHARDS`] tables by bits of each entry's 64-bit hash. Each
 /// entry must give back the low 32 bits of its hash (`lo`) when a shard grows.
 #[derive(Clone)]
@@ -273,6 +293,55 @@ impl<K: Hash + Eq, V, S: BuildHasher> OrderedMap<K, V, S> {
                     && matches!(self.slot(p as usize), Some(Some((key, _))) if k.equivalent(key))
             })
             .map(|&(_, p)| p as usize)
+    }
+
+    /// Appends an entry at the end without indexing it, and returns its place: a bulk load, which
+    /// [`OrderedMap::index_from`] finishes before the map is used in any other way.
+    pub fn push_unindexed(&mut self, k: K, v: V) -> usize {
+        let place = self.end;
+        self.push(k, v);
+        place
+    }
+
+    /// Indexes the entries from place `from` on (appended by [`OrderedMap::push_unindexed`]),
+    /// one shard at a time: each shard's table stays in the cache while its entries go in,
+    /// where entries in place order would land in a random shard each, a cache miss apiece.
+    /// Returns the first place whose key was already indexed (a key twice): the map is then not
+    /// whole (that entry is in no index) and is to be dropped.
+    pub fn index_from(&mut self, from: usize) -> Result<(), usize> {
+        let hashes: Vec<(u64, u32)> = (from..self.end)
+            .filter_map(|p| {
+                let (k, _) = self.slot(p)?.as_ref()?;
+                Some((
+                    self.hash(k),
+                    u32::try_from(p).expect("fewer than 2^32 places"),
+                ))
+            })
+            .collect();
+        let by_shard = in_shard_order(hashes, |&(h, _)| h);
+        let chunks = &self.chunks;
+        let key = |p: u32| {
+            slot_in(chunks, p as usize)
+                .and_then(Option::as_ref)
+                .map(|(k, _)| k)
+        };
+        let mut twice = None;
+        for (h, p) in by_shard {
+            let lo = h as u32;
+            let (_, added) = self.index.find_or_insert(
+                h,
+                |&(l, q)| l == lo && key(q) == key(p),
+                || (lo, p),
+                |&(lo, _)| lo,
+            );
+            if !added {
+                twice = Some(twice.map_or(p, |t: u32| t.min(p)));
+            }
+        }
+        match twice {
+            None => Ok(()),
+            Some(p) => Err(p as usize),
+        }
     }
 
     /// Room for `n` more entries in the index (entries take room a chunk at a time as they come).

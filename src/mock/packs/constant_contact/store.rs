@@ -877,6 +877,14 @@ macro_rules! for_each_other_table {
     };
 }
 
+/// A snapshot being loaded ([`Sim::load_parsed`]): where the contacts appended unindexed begin,
+/// and their addresses' hashes, to index at the end.
+#[derive(Default)]
+pub struct Loading {
+    from: Option<usize>,
+    emails: Vec<(u64, Uuid)>,
+}
+
 /// A change read back, typed by its table (transient: applied as soon as it is parsed). Values
 /// of the rarer tables are boxed, so a contact's change stays small to move.
 #[allow(non_camel_case_types, missing_docs)]
@@ -1077,6 +1085,49 @@ impl Sim {
             };
         }
         for_each_other_table!(apply);
+    }
+
+    /// [`Sim::apply_parsed`] for a snapshot's entries. A snapshot holds each contact once, so
+    /// contacts are appended without a lookup, and indexed with their addresses by
+    /// [`Sim::finish_load`] a shard at a time. In place order, each insert had missed the cache
+    /// twice (a fifth of a million-contact restart's time on one core).
+    pub fn load_parsed(
+        &mut self,
+        change: ParsedChange,
+        loading: &mut Loading,
+    ) -> Result<(), String> {
+        if let ParsedChange::contacts(id, Some(v), hash) = change {
+            loading.from.get_or_insert(self.contacts.end());
+            self.contacts.load_push(id, v);
+            if let Some(h) = hash {
+                loading.emails.push((h, id));
+            }
+            return Ok(());
+        }
+        // A contact removed (no snapshot writes one): what came before is indexed first.
+        if matches!(change, ParsedChange::contacts(..)) {
+            self.finish_load(loading)?;
+        }
+        self.apply_parsed(change);
+        Ok(())
+    }
+
+    /// Indexes the contacts [`Sim::load_parsed`] appended, then their addresses; an error names
+    /// a contact that came twice (the simulation is then not whole).
+    pub fn finish_load(&mut self, loading: &mut Loading) -> Result<(), String> {
+        if let Some(from) = loading.from.take() {
+            self.contacts
+                .index_loaded(from)
+                .map_err(|id| format!("the contact {id} is in it twice"))?;
+        }
+        let emails = std::mem::take(&mut loading.emails);
+        let Sim {
+            contacts, by_email, ..
+        } = self;
+        for (h, id) in super::ordered::in_shard_order(emails, |&(h, _)| h) {
+            by_email.insert_hashed(contacts, h, id);
+        }
+        Ok(())
     }
 
     /// Forgets recorded changes (the whole simulation was just written as a snapshot).

@@ -187,6 +187,31 @@ impl<K: Hash + Eq + Clone, V, T: Tally<V>> Table<K, V, T> {
         old
     }
 
+    /// Appends an entry at the end, counted and zoned but not indexed (a snapshot's entries,
+    /// each key once; [`Table::index_loaded`] follows before the table is used). Not recorded.
+    pub fn load_push(&mut self, k: K, v: V) {
+        if T::COUNTS {
+            self.tally.get_mut().count(&v, 1);
+        }
+        let place = self.map.push_unindexed(k, v);
+        if T::ZONED
+            && let Some((_, v)) = self.map.get_index(place)
+        {
+            mark::<V, T>(self.zones.get_mut(), place, v);
+        }
+    }
+
+    /// Indexes what [`Table::load_push`] appended from place `from` on; the key of the first
+    /// entry whose key came before (the table is then not whole, and is to be dropped).
+    pub fn index_loaded(&mut self, from: usize) -> Result<(), K> {
+        self.map.index_from(from).map_err(|place| {
+            self.map
+                .get_index(place)
+                .map(|(k, _)| k.clone())
+                .expect("the place holds an entry")
+        })
+    }
+
     /// Builds the zones again from the values (after the places moved).
     fn rezone(&mut self) {
         let zones = self.zones.get_mut();

@@ -2143,18 +2143,7 @@ mod tests {
             }
             if i % 5 != 0 {
                 let address = format!("c{i}@example.com");
-                c.email = Some(Email {
-                    address: address.clone(),
-                    permission: Permission::Implicit,
-                    created_at: c.created_at,
-                    updated_at: c.created_at,
-                    opt_in_source: None,
-                    opt_in_date: None,
-                    opt_out_source: None,
-                    opt_out_date: None,
-                    opt_out_reason: None,
-                    resubscribe_sent: None,
-                });
+                c.email = Some(Email::new(&address, Permission::Implicit, c.created_at));
                 sim.contacts.insert(id, Box::new(c));
                 sim.set_email_index(id, None, Some(&address));
             } else {

@@ -545,16 +545,9 @@ pub(super) fn apply_core(
                     Permission::Explicit | Permission::Implicit | Permission::PendingConfirmation
                 );
                 *slot = Some(Email {
-                    address: addr,
-                    permission,
-                    created_at: now,
-                    updated_at: now,
                     opt_in_source: opted_in.then_some(opt_in),
                     opt_in_date: opted_in.then_some(now),
-                    opt_out_source: None,
-                    opt_out_date: None,
-                    opt_out_reason: None,
-                    resubscribe_sent: None,
+                    ..Email::new(addr, permission, now)
                 });
             }
         },

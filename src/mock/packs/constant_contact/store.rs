@@ -121,6 +121,24 @@ pub struct Email {
     pub resubscribe_sent: Option<i64>,
 }
 
+impl Email {
+    /// An address with its permission, created and updated at `now`, not yet opted in or out.
+    pub fn new(address: impl Into<String>, permission: Permission, now: i64) -> Email {
+        Email {
+            address: address.into(),
+            permission,
+            created_at: now,
+            updated_at: now,
+            opt_in_source: None,
+            opt_in_date: None,
+            opt_out_source: None,
+            opt_out_date: None,
+            opt_out_reason: None,
+            resubscribe_sent: None,
+        }
+    }
+}
+
 /// Sub-resources most contacts do not have, boxed to keep the common contact small.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Extras {
@@ -1404,18 +1422,7 @@ mod tests {
     fn with_email(sim: &mut Sim, address: &str) -> Uuid {
         let id = new_id();
         let mut c = Contact::new(id, 0, Source::Account);
-        c.email = Some(Email {
-            address: address.into(),
-            permission: Permission::Implicit,
-            created_at: 0,
-            updated_at: 0,
-            opt_in_source: None,
-            opt_in_date: None,
-            opt_out_source: None,
-            opt_out_date: None,
-            opt_out_reason: None,
-            resubscribe_sent: None,
-        });
+        c.email = Some(Email::new(address, Permission::Implicit, 0));
         sim.contacts.insert(id, Box::new(c));
         sim.set_email_index(id, None, Some(address));
         id

@@ -1174,16 +1174,7 @@ async fn filters_after_a_time_find_exactly_the_contacts_after_it() {
     let rows: Vec<Value> = (0..300)
         .map(|i| json!({"email": format!("z{i}@example.com"), "first_name": "Z"}))
         .collect();
-    let (s, a) = m
-        .post(
-            &t,
-            "/v3/activities/contacts_json_import",
-            json!({"import_data": rows, "list_ids": [GENERAL]}),
-        )
-        .await;
-    assert_eq!(s, 201, "{a}");
-    m.advance("10s").await;
-    until_completed(&m, &t, a["_links"]["self"]["href"].as_str().unwrap()).await;
+    import_rows(&m, &t, Value::from(rows), GENERAL).await;
     let sign_up = |email: String| {
         let (m, t) = (&m, &t);
         async move {
@@ -1294,15 +1285,7 @@ async fn paging_follows_next_links_across_pages() {
     let rows: Vec<Value> = (0..117)
         .map(|i| json!({"email": format!("p{i}@example.com"), "first_name": format!("P{i}")}))
         .collect();
-    let (s, a) = m
-        .post(
-            &t,
-            "/v3/activities/contacts_json_import",
-            json!({"import_data": rows, "list_ids": [VIP]}),
-        )
-        .await;
-    assert_eq!(s, 201, "{a}");
-    m.advance("10s").await;
+    import_rows(&m, &t, Value::from(rows), VIP).await;
     let mut url = format!("/v3/contacts?lists={VIP}&limit=50&include_count=true");
     let mut seen = std::collections::HashSet::new();
     let mut pages = 0;
@@ -1433,6 +1416,20 @@ async fn until_completed(m: &Mock, t: &str, path: &str) -> Value {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     panic!("{path} did not complete in 30 s");
+}
+
+/// Imports `rows` (a JSON import) onto `list` and waits until the activity completes; returns it.
+async fn import_rows(m: &Mock, t: &str, rows: Value, list: &str) -> Value {
+    let (s, a) = m
+        .post(
+            t,
+            "/v3/activities/contacts_json_import",
+            json!({"import_data": rows, "list_ids": [list]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    m.advance("10s").await;
+    until_completed(m, t, a["_links"]["self"]["href"].as_str().unwrap()).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -309,6 +309,23 @@ fn scaling_hurl(port: u16, n: usize) -> String {
         .collect()
 }
 
+/// A maker of `postie run c.yaml --flow FLOW [--fresh]` in `dir`, for [`time_commands`].
+fn postie_run(
+    dir: &std::path::Path,
+    flow: &'static str,
+    fresh: bool,
+) -> impl FnMut() -> std::process::Command + use<> {
+    let dir = dir.to_path_buf();
+    move || {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_postie"));
+        c.current_dir(&dir).args(["run", "c.yaml", "--flow", flow]);
+        if fresh {
+            c.arg("--fresh");
+        }
+        c
+    }
+}
+
 /// Whole-process wall time of a command (median of `runs`).
 fn time_command(runs: usize, make: impl FnMut() -> std::process::Command) -> Duration {
     let mut make = make;
@@ -342,10 +359,9 @@ fn time_commands(
 
 /// Runner cost as the work grows: flows of 10, 1,000 and 2,000 distinct steps, each capturing a
 /// value, as whole `postie run` processes — fresh, and again over the state the first run left;
-/// then 1,000 steps over a state holding 10,000 exchanges. Hurl runs the same requests beside it
-/// when it is on the PATH (`cargo install hurl`).
+/// then 1,000 and 4,000 steps each binding a new secret, and 1,000 steps over a state holding 10,000
+/// exchanges. Hurl runs the same requests beside it when it is on the PATH (`cargo install hurl`).
 fn bench_scaling() {
-    let exe = env!("CARGO_BIN_EXE_postie");
     let port = tiny_server();
     let hurl = std::process::Command::new("hurl")
         .arg("--version")
@@ -363,19 +379,8 @@ fn bench_scaling() {
     for n in [10usize, 1000, 2000] {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("c.yaml"), scaling_collection(port, n, 0)).unwrap();
-        let run = |fresh: bool| {
-            let d = dir.path().to_path_buf();
-            move || {
-                let mut c = std::process::Command::new(exe);
-                c.current_dir(&d).args(["run", "c.yaml", "--flow", "all"]);
-                if fresh {
-                    c.arg("--fresh");
-                }
-                c
-            }
-        };
         // The first non-fresh run leaves n exchanges in state; the timed ones run over them.
-        time_command(1, run(false));
+        time_command(1, postie_run(dir.path(), "all", false));
         let d = dir.path().to_path_buf();
         let hurl_run = hurl.is_some().then(|| {
             std::fs::write(d.join("c.hurl"), scaling_hurl(port, n)).unwrap();
@@ -386,7 +391,8 @@ fn bench_scaling() {
             }
         });
         // postie fresh, postie over state and Hurl in turn.
-        let (mut fresh_run, mut state_run) = (run(true), run(false));
+        let mut fresh_run = postie_run(dir.path(), "all", true);
+        let mut state_run = postie_run(dir.path(), "all", false);
         let times = match hurl_run {
             Some(mut h) => time_commands(7, &mut [&mut fresh_run, &mut state_run, &mut h]),
             None => time_commands(7, &mut [&mut fresh_run, &mut state_run]),
@@ -410,16 +416,8 @@ fn bench_scaling() {
         dirs.push(dir);
     }
     // The two sizes in turn, fresh, for their ratio.
-    let fresh_in = |d: &std::path::Path| {
-        let d = d.to_path_buf();
-        move || {
-            let mut c = std::process::Command::new(exe);
-            c.current_dir(&d)
-                .args(["run", "c.yaml", "--flow", "all", "--fresh"]);
-            c
-        }
-    };
-    let (mut f1000, mut f2000) = (fresh_in(dirs[1].path()), fresh_in(dirs[2].path()));
+    let mut f1000 = postie_run(dirs[1].path(), "all", true);
+    let mut f2000 = postie_run(dirs[2].path(), "all", true);
     let t = time_commands(9, &mut [&mut f1000, &mut f2000]);
     println!(
         "2,000 steps take {:.2}x the time of 1,000 ({:.1} and {:.1} ms, in turn)   (target <= 2.2x: linear)",
@@ -443,13 +441,7 @@ fn bench_scaling() {
             scaling_collection(port_new, n, 0),
         )
         .unwrap();
-        let d = dir.path().to_path_buf();
-        let t = time_command(3, move || {
-            let mut c = std::process::Command::new(exe);
-            c.current_dir(&d)
-                .args(["run", "c.yaml", "--flow", "all", "--fresh"]);
-            c
-        });
+        let t = time_command(3, postie_run(dir.path(), "all", true));
         println!(
             "run of {n:>5} steps, each binding a secret never seen before: {:>8.1} ms ({:.0} µs/step)",
             t.as_secs_f64() * 1e3,
@@ -468,26 +460,16 @@ fn bench_scaling() {
         scaling_collection(port, 10_000, 1000),
     )
     .unwrap();
-    let d = dir.path().to_path_buf();
-    let fill = time_command(1, || {
-        let mut c = std::process::Command::new(exe);
-        c.current_dir(&d).args(["run", "c.yaml", "--flow", "all"]);
-        c
-    });
-    let d = dir.path().to_path_buf();
-    let over = time_command(5, move || {
-        let mut c = std::process::Command::new(exe);
-        c.current_dir(&d)
-            .args(["run", "c.yaml", "--flow", "first_k"]);
-        c
-    });
-    let d = dir.path().to_path_buf();
-    let clean = time_command(5, move || {
-        let mut c = std::process::Command::new(exe);
-        c.current_dir(&d)
-            .args(["run", "c.yaml", "--flow", "first_k", "--fresh"]);
-        c
-    });
+    let fill = time_command(1, postie_run(dir.path(), "all", false));
+    // Over that state and fresh, in turn.
+    let t = time_commands(
+        5,
+        &mut [
+            &mut postie_run(dir.path(), "first_k", false),
+            &mut postie_run(dir.path(), "first_k", true),
+        ],
+    );
+    let (over, clean) = (t[0], t[1]);
     println!(
         "10,000 steps filling state: {:.1} s ({:.0} µs/step); then 1,000 steps over it {:.1} ms ({:.0} µs/step) vs fresh {:.1} ms ({:.0} µs/step)",
         fill.as_secs_f64(),

@@ -220,6 +220,32 @@ fn corrupt(path: &Path, offset: u64, message: impl Into<String>) -> WalError {
     }
 }
 
+/// A snapshot that holds a contact twice, refused at the second of its lines (found by reading
+/// the file again: contacts are indexed only once all are read, so the line is not at hand).
+fn contact_twice(path: &Path, id: uuid::Uuid) -> WalError {
+    let prefix = format!("[\"contacts\",\"{id}\"");
+    let mut at = 0u64;
+    let mut first = None;
+    if let Ok(file) = File::open(path) {
+        for line in BufReader::new(file).split(b'\n').map_while(Result::ok) {
+            if line.starts_with(prefix.as_bytes()) {
+                match first {
+                    None => first = Some(at),
+                    Some(f) => {
+                        return corrupt(
+                            path,
+                            at,
+                            format!("the contact {id} is in it twice; the first is at byte {f}"),
+                        );
+                    }
+                }
+            }
+            at += line.len() as u64 + 1;
+        }
+    }
+    corrupt(path, 0, format!("the contact {id} is in it twice"))
+}
+
 /// Reads a snapshot: (simulation, sequence, was the older format).
 fn read_snapshot(path: &Path) -> Result<(Sim, u64, bool), WalError> {
     let file = File::open(path).map_err(io(path))?;
@@ -333,8 +359,8 @@ fn load_entries(
     let mut loading = crate::mock::packs::constant_contact::store::Loading::default();
     let apply = |parsed: Parsed| {
         for e in parsed.entries {
-            if let Err(e) = sim.load_parsed(e, &mut loading) {
-                return Some(Err(corrupt(path, offset, e)));
+            if let Err(id) = sim.load_parsed(e, &mut loading) {
+                return Some(Err(contact_twice(path, id)));
             }
             lines += 1;
         }
@@ -343,7 +369,7 @@ fn load_entries(
                 Some(check_footer(path, at, &text, lines).and_then(|n| {
                     sim.finish_load(&mut loading)
                         .map(|()| n)
-                        .map_err(|e| corrupt(path, at, e))
+                        .map_err(|id| contact_twice(path, id))
                 }))
             }
             BlockEnd::Bad(at, message) => Some(Err(corrupt(path, at, message))),
@@ -2202,8 +2228,13 @@ mod tests {
         ));
         std::fs::write(&files.snapshot, twice.join("\n") + "\n").unwrap();
         let err = recover(&files, &mut None).unwrap_err().to_string();
+        let byte = |line: usize| twice[..line].iter().map(|l| l.len() + 1).sum::<usize>();
         assert!(
-            err.contains(&format!("the contact {twice_id} is in it twice")),
+            err.contains(&format!(
+                "damaged at byte {} (the contact {twice_id} is in it twice; the first is at byte {})",
+                byte(7000),
+                byte(k)
+            )),
             "{err}"
         );
 

@@ -1109,11 +1109,7 @@ impl Sim {
     /// contacts are appended without a lookup, and indexed with their addresses by
     /// [`Sim::finish_load`] a shard at a time. In place order, each insert had missed the cache
     /// twice (a fifth of a million-contact restart's time on one core).
-    pub fn load_parsed(
-        &mut self,
-        change: ParsedChange,
-        loading: &mut Loading,
-    ) -> Result<(), String> {
+    pub fn load_parsed(&mut self, change: ParsedChange, loading: &mut Loading) -> Result<(), Uuid> {
         if let ParsedChange::contacts(id, Some(v), hash) = change {
             loading.from.get_or_insert(self.contacts.end());
             self.contacts.load_push(id, v);
@@ -1130,13 +1126,11 @@ impl Sim {
         Ok(())
     }
 
-    /// Indexes the contacts [`Sim::load_parsed`] appended, then their addresses; an error names
+    /// Indexes the contacts [`Sim::load_parsed`] appended, then their addresses; an error is
     /// a contact that came twice (the simulation is then not whole).
-    pub fn finish_load(&mut self, loading: &mut Loading) -> Result<(), String> {
+    pub fn finish_load(&mut self, loading: &mut Loading) -> Result<(), Uuid> {
         if let Some(from) = loading.from.take() {
-            self.contacts
-                .index_loaded(from)
-                .map_err(|id| format!("the contact {id} is in it twice"))?;
+            self.contacts.index_loaded(from)?;
         }
         let emails = std::mem::take(&mut loading.emails);
         let Sim {

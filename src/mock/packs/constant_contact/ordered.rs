@@ -306,8 +306,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> OrderedMap<K, V, S> {
     /// Indexes the entries from place `from` on (appended by [`OrderedMap::push_unindexed`]),
     /// one shard at a time: each shard's table stays in the cache while its entries go in,
     /// where entries in place order would land in a random shard each, a cache miss apiece.
-    /// Returns the first place whose key was already indexed (a key twice): the map is then not
-    /// whole (that entry is in no index) and is to be dropped.
+    /// Stops at a place whose key was already indexed (a key twice) and returns it: the map is
+    /// then not whole (entries are missing from the index) and is to be dropped.
     pub fn index_from(&mut self, from: usize) -> Result<(), usize> {
         let hashes: Vec<(u64, u32)> = (from..self.end)
             .filter_map(|p| {
@@ -325,7 +325,6 @@ impl<K: Hash + Eq, V, S: BuildHasher> OrderedMap<K, V, S> {
                 .and_then(Option::as_ref)
                 .map(|(k, _)| k)
         };
-        let mut twice = None;
         for (h, p) in by_shard {
             let lo = h as u32;
             let (_, added) = self.index.find_or_insert(
@@ -335,13 +334,10 @@ impl<K: Hash + Eq, V, S: BuildHasher> OrderedMap<K, V, S> {
                 |&(lo, _)| lo,
             );
             if !added {
-                twice = Some(twice.map_or(p, |t: u32| t.min(p)));
+                return Err(p as usize);
             }
         }
-        match twice {
-            None => Ok(()),
-            Some(p) => Err(p as usize),
-        }
+        Ok(())
     }
 
     /// Room for `n` more entries in the index (entries take room a chunk at a time as they come).

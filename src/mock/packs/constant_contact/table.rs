@@ -161,11 +161,7 @@ impl<K: Hash + Eq + Clone, V, T: Tally<V>> Table<K, V, T> {
         let old = match v {
             Some(v) => {
                 let (place, old) = self.map.insert_full(k, v);
-                if T::ZONED
-                    && let Some((_, v)) = self.map.get_index(place)
-                {
-                    mark::<V, T>(self.zones.get_mut(), place, v);
-                }
+                self.mark_at(place);
                 old
             }
             None => {
@@ -194,6 +190,11 @@ impl<K: Hash + Eq + Clone, V, T: Tally<V>> Table<K, V, T> {
             self.tally.get_mut().count(&v, 1);
         }
         let place = self.map.push_unindexed(k, v);
+        self.mark_at(place);
+    }
+
+    /// Raises the zone of the entry at `place` to its latest date (a zoned table only).
+    fn mark_at(&mut self, place: usize) {
         if T::ZONED
             && let Some((_, v)) = self.map.get_index(place)
         {
@@ -201,8 +202,8 @@ impl<K: Hash + Eq + Clone, V, T: Tally<V>> Table<K, V, T> {
         }
     }
 
-    /// Indexes what [`Table::load_push`] appended from place `from` on; the key of the first
-    /// entry whose key came before (the table is then not whole, and is to be dropped).
+    /// Indexes what [`Table::load_push`] appended from place `from` on; or a key that came twice
+    /// (the table is then not whole, and is to be dropped).
     pub fn index_loaded(&mut self, from: usize) -> Result<(), K> {
         self.map.index_from(from).map_err(|place| {
             self.map

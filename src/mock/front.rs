@@ -310,10 +310,24 @@ async fn serve(
         fault,
         resp.note.as_deref().map(String::from),
     );
-    let mut builder = hyper::Response::builder().status(resp.status);
+    // Built in place rather than through `Response::builder`, which moves the whole response
+    // head on every header and parses each name.
+    let Ok(status) = hyper::StatusCode::from_u16(resp.status) else {
+        return Ok(hyper::Response::new(MockBody::Whole(None)));
+    };
+    let length = resp.body.len();
+    let body = if cut && length > 1 {
+        MockBody::Cut(Some(resp.body.slice(..length / 2)), None)
+    } else {
+        MockBody::Whole((!resp.body.is_empty()).then_some(resp.body))
+    };
+    let mut out = hyper::Response::new(body);
+    *out.status_mut() = status;
+    let headers = out.headers_mut();
+    headers.reserve(resp.headers.len() + resp.extra.len() + 1);
     for (k, v) in resp.headers {
-        if let Some(v) = header_value(v) {
-            builder = builder.header(k, v);
+        if let (Some(k), Some(v)) = (static_name(k), header_value(v)) {
+            headers.append(k, v);
         }
     }
     for (k, v) in resp.extra {
@@ -321,18 +335,26 @@ async fn serve(
             hyper::header::HeaderName::try_from(k),
             header_value(v.into()),
         ) {
-            builder = builder.header(k, v);
+            headers.append(k, v);
         }
     }
-    let body = if cut && resp.body.len() > 1 {
-        builder = builder.header("content-length", resp.body.len().to_string());
-        MockBody::Cut(Some(resp.body.slice(..resp.body.len() / 2)), None)
-    } else {
-        MockBody::Whole((!resp.body.is_empty()).then_some(resp.body))
-    };
-    Ok(builder
-        .body(body)
-        .unwrap_or_else(|_| hyper::Response::new(MockBody::Whole(None))))
+    if cut && length > 1 {
+        headers.insert(hyper::header::CONTENT_LENGTH, length.into());
+    }
+    Ok(out)
+}
+
+/// The header name of a handler's fixed header: the common ones without parsing, any other
+/// parsed (None for a name no header may have).
+fn static_name(name: &'static str) -> Option<hyper::header::HeaderName> {
+    use hyper::header;
+    match name {
+        "content-type" => Some(header::CONTENT_TYPE),
+        "access-control-allow-origin" => Some(header::ACCESS_CONTROL_ALLOW_ORIGIN),
+        "location" => Some(header::LOCATION),
+        "cache-control" => Some(header::CACHE_CONTROL),
+        _ => header::HeaderName::from_bytes(name.as_bytes()).ok(),
+    }
 }
 
 /// A header's value, taken without copying: a fixed one is borrowed, a made one moved. None for
@@ -497,7 +519,26 @@ async fn send_callback(shared: &Arc<Shared>, cb: crate::mock::Callback) {
 
 #[cfg(test)]
 mod tests {
-    use super::header_value;
+    use super::{header_value, static_name};
+
+    #[test]
+    fn fixed_header_names_are_the_names_parsing_gives() {
+        for name in [
+            "content-type",
+            "access-control-allow-origin",
+            "location",
+            "cache-control",
+            "retry-after",
+            "x-amzn-errortype",
+        ] {
+            assert_eq!(
+                static_name(name),
+                hyper::header::HeaderName::from_bytes(name.as_bytes()).ok(),
+                "{name}"
+            );
+        }
+        assert_eq!(static_name("bad name"), None);
+    }
 
     #[test]
     fn header_values_are_borrowed_or_moved_and_bad_ones_left_out() {

@@ -62,6 +62,17 @@ impl Req {
     }
 }
 
+/// A response's first header, with room for the few most responses add (CORS, caching) so
+/// adding them does not grow the list.
+fn first_header(
+    name: &'static str,
+    value: std::borrow::Cow<'static, str>,
+) -> Vec<(&'static str, std::borrow::Cow<'static, str>)> {
+    let mut headers = Vec::with_capacity(4);
+    headers.push((name, value));
+    headers
+}
+
 /// A response from a handler.
 #[derive(Debug, Clone)]
 pub struct Resp {
@@ -99,7 +110,7 @@ impl Resp {
     pub fn json_bytes(status: u16, body: Vec<u8>) -> Resp {
         Resp {
             status,
-            headers: vec![("content-type", "application/json".into())],
+            headers: first_header("content-type", "application/json".into()),
             body: Bytes::from(body),
             route: "",
             extra: Vec::new(),
@@ -123,7 +134,7 @@ impl Resp {
     pub fn html(status: u16, body: String) -> Resp {
         Resp {
             status,
-            headers: vec![("content-type", "text/html; charset=utf-8".into())],
+            headers: first_header("content-type", "text/html; charset=utf-8".into()),
             body: Bytes::from(body),
             route: "",
             extra: Vec::new(),
@@ -135,7 +146,7 @@ impl Resp {
     pub fn redirect(location: String) -> Resp {
         Resp {
             status: 302,
-            headers: vec![("location", location.into())],
+            headers: first_header("location", location.into()),
             body: Bytes::new(),
             route: "",
             extra: Vec::new(),

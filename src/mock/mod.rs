@@ -27,8 +27,8 @@ pub mod wal;
 
 use packs::constant_contact::store;
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -71,6 +71,43 @@ pub struct JournalEntry {
     /// Which stub answered, or why none did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+}
+
+/// The request journal: the newest entries in a ring, each new one written over the oldest in
+/// place, so a request touches one slot (a queue's pop and push touched two, far apart).
+#[derive(Debug, Default)]
+struct Ring {
+    slots: Vec<JournalEntry>,
+    /// Where the next entry goes once the ring is full (then also the oldest).
+    next: usize,
+    /// Entries ever recorded.
+    total: u64,
+}
+
+impl Ring {
+    /// Records `e`, keeping at most `cap` entries; returns the entry it replaced.
+    fn push(&mut self, e: JournalEntry, cap: usize) -> Option<JournalEntry> {
+        self.total += 1;
+        if self.slots.len() < cap {
+            self.slots.push(e);
+            return None;
+        }
+        let at = self.next % cap;
+        self.next = (at + 1) % cap;
+        Some(std::mem::replace(&mut self.slots[at], e))
+    }
+
+    /// The newest `limit` entries, oldest first.
+    fn newest(&self, limit: usize) -> Vec<JournalEntry> {
+        let (older, newer) = if self.next == 0 {
+            (&self.slots[..], &[][..])
+        } else {
+            let (a, b) = self.slots.split_at(self.next);
+            (b, a)
+        };
+        let skip = self.slots.len().saturating_sub(limit);
+        older.iter().chain(newer).skip(skip).cloned().collect()
+    }
 }
 
 /// An HTTP POST the mock makes to someone else (a webhook), after the request that caused it.
@@ -121,8 +158,7 @@ pub struct Shared {
     /// The simulation (one lock).
     pub sim: Mutex<Sim>,
     verified: Mutex<TokenCache>,
-    journal: Mutex<VecDeque<JournalEntry>>,
-    journal_total: AtomicU64,
+    journal: Mutex<Ring>,
     /// The durable journal (with `--state`).
     wal: Option<Arc<wal::Wal>>,
     /// Mirror of `Sim::clock_offset_ms`, read without the lock on every request.
@@ -303,8 +339,7 @@ impl Shared {
             tokens_cutoff: AtomicI64::new(i64::MIN),
             sim: Mutex::new(sim),
             verified: Mutex::new(TokenCache::default()),
-            journal: Mutex::new(VecDeque::new()),
-            journal_total: AtomicU64::new(0),
+            journal: Mutex::new(Ring::default()),
             wal,
             vendor: std::sync::OnceLock::new(),
             outbox: Mutex::new(Vec::new()),
@@ -439,20 +474,18 @@ impl Shared {
     /// The journal's newest `limit` entries and the total ever recorded.
     pub fn journal(&self, limit: usize) -> (u64, Vec<JournalEntry>) {
         let j = self.journal.lock().unwrap_or_else(|e| e.into_inner());
-        let skip = j.len().saturating_sub(limit);
-        (
-            self.journal_total.load(Ordering::Relaxed),
-            j.iter().skip(skip).cloned().collect(),
-        )
+        (j.total, j.newest(limit))
     }
 
     fn record(&self, e: JournalEntry) {
-        self.journal_total.fetch_add(1, Ordering::Relaxed);
-        let mut j = self.journal.lock().unwrap_or_else(|e| e.into_inner());
-        if j.len() >= self.cfg.file.journal_size.max(1) {
-            j.pop_front();
-        }
-        j.push_back(e);
+        let cap = self.cfg.file.journal_size.max(1);
+        let old = self
+            .journal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(e, cap);
+        // The entry written over is freed after the lock is released.
+        drop(old);
     }
 
     /// The signing key in use.
@@ -839,5 +872,50 @@ impl MockServer {
 impl Drop for MockServer {
     fn drop(&mut self) {
         self.halt();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: usize) -> JournalEntry {
+        JournalEntry {
+            at: n as i64,
+            method: "GET".into(),
+            path: format!("/{n}"),
+            status: 200,
+            route: "r",
+            micros: 0,
+            fault: None,
+            note: None,
+        }
+    }
+
+    fn paths(v: Vec<JournalEntry>) -> Vec<String> {
+        v.into_iter().map(|e| e.path).collect()
+    }
+
+    #[test]
+    fn the_journal_ring_keeps_the_newest_entries_oldest_first() {
+        let mut ring = Ring::default();
+        assert!(ring.newest(5).is_empty());
+        for n in 1..=2 {
+            assert!(ring.push(entry(n), 3).is_none());
+        }
+        assert_eq!(paths(ring.newest(10)), ["/1", "/2"]);
+        assert!(ring.push(entry(3), 3).is_none());
+        assert_eq!(paths(ring.newest(10)), ["/1", "/2", "/3"]);
+        // From here each entry replaces the oldest, which is handed back.
+        for n in 4..=8 {
+            let old = ring.push(entry(n), 3).expect("the ring is full");
+            assert_eq!(old.path, format!("/{}", n - 3));
+            let want: Vec<String> = (n - 2..=n).map(|k| format!("/{k}")).collect();
+            assert_eq!(paths(ring.newest(10)), want);
+            assert_eq!(paths(ring.newest(2)), want[1..]);
+            assert!(ring.newest(0).is_empty());
+        }
+        assert_eq!(ring.total, 8);
+        assert_eq!(ring.slots.len(), 3);
     }
 }

@@ -403,6 +403,17 @@ impl EnvState {
         }
     }
 
+    /// The names of the members of the latest response body of a request that hold a plain value
+    /// (not an object or a list), read without building the exchange; empty when the body is not
+    /// an object or the request never ran.
+    pub fn last_body_scalars(&self, name: &str) -> Vec<String> {
+        self.exchanges
+            .get(name)
+            .and_then(|v| v.last())
+            .map(|r| stored_body_scalars(r))
+            .unwrap_or_default()
+    }
+
     /// The latest exchange of a request, parsed.
     pub fn last_exchange(&self, name: &str) -> Option<Value> {
         self.exchanges
@@ -537,6 +548,110 @@ impl EnvState {
 /// Parses a stored exchange (a damaged one reads as absent).
 pub fn parse_stored(raw: &serde_json::value::RawValue) -> Option<Value> {
     serde_json::from_str(raw.get()).ok()
+}
+
+/// The names of a stored exchange's body members that hold a plain value, read without building
+/// the exchange: everything else is skipped as it is read.
+pub fn stored_body_scalars(raw: &serde_json::value::RawValue) -> Vec<String> {
+    use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use std::fmt;
+
+    /// Whether a value is plain; its contents are skipped.
+    struct Plain(bool);
+    impl<'de> Deserialize<'de> for Plain {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Plain;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("any JSON value")
+                }
+                fn visit_bool<E>(self, _: bool) -> Result<Plain, E> {
+                    Ok(Plain(true))
+                }
+                fn visit_i64<E>(self, _: i64) -> Result<Plain, E> {
+                    Ok(Plain(true))
+                }
+                fn visit_u64<E>(self, _: u64) -> Result<Plain, E> {
+                    Ok(Plain(true))
+                }
+                fn visit_f64<E>(self, _: f64) -> Result<Plain, E> {
+                    Ok(Plain(true))
+                }
+                fn visit_str<E>(self, _: &str) -> Result<Plain, E> {
+                    Ok(Plain(true))
+                }
+                fn visit_unit<E>(self) -> Result<Plain, E> {
+                    Ok(Plain(true))
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Plain, A::Error> {
+                    while a.next_element::<IgnoredAny>()?.is_some() {}
+                    Ok(Plain(false))
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Plain, A::Error> {
+                    while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                    Ok(Plain(false))
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+
+    /// The plain members of a body that is an object; nothing for any other body.
+    #[derive(Default)]
+    struct Scalars(Vec<String>);
+    impl<'de> Deserialize<'de> for Scalars {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Scalars;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a response body")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Scalars, A::Error> {
+                    let mut names = Vec::new();
+                    while let Some(k) = a.next_key::<String>()? {
+                        if a.next_value::<Plain>()?.0 {
+                            names.push(k);
+                        }
+                    }
+                    Ok(Scalars(names))
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Scalars, A::Error> {
+                    while a.next_element::<IgnoredAny>()?.is_some() {}
+                    Ok(Scalars::default())
+                }
+                fn visit_bool<E>(self, _: bool) -> Result<Scalars, E> {
+                    Ok(Scalars::default())
+                }
+                fn visit_i64<E>(self, _: i64) -> Result<Scalars, E> {
+                    Ok(Scalars::default())
+                }
+                fn visit_u64<E>(self, _: u64) -> Result<Scalars, E> {
+                    Ok(Scalars::default())
+                }
+                fn visit_f64<E>(self, _: f64) -> Result<Scalars, E> {
+                    Ok(Scalars::default())
+                }
+                fn visit_str<E>(self, _: &str) -> Result<Scalars, E> {
+                    Ok(Scalars::default())
+                }
+                fn visit_unit<E>(self) -> Result<Scalars, E> {
+                    Ok(Scalars::default())
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+
+    #[derive(Deserialize)]
+    struct Body {
+        #[serde(default)]
+        body: Scalars,
+    }
+    serde_json::from_str::<Body>(raw.get())
+        .map(|b| b.body.0)
+        .unwrap_or_default()
 }
 
 /// The sequence number of a stored exchange, read without building it.
@@ -885,6 +1000,59 @@ fn looks_like_collection(p: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_bodys_plain_members_are_read_as_a_parse_would_find_them() {
+        use serde_json::json;
+        // What a full parse of the exchange finds: the body's members that are not objects or
+        // lists.
+        let parsed = |raw: &serde_json::value::RawValue| -> Vec<String> {
+            match parse_stored(raw).as_ref().and_then(|v| v.get("body")) {
+                Some(Value::Object(m)) => m
+                    .iter()
+                    .filter(|(_, v)| !v.is_object() && !v.is_array())
+                    .map(|(k, _)| k.clone())
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        let bodies = [
+            json!({"id": "c-1", "n": 3, "f": 1.5, "neg": -2, "ok": true, "none": null,
+                   "nested": {"a": {"b": [1, {"c": 2}]}}, "list": [1, [2], {"x": "y"}],
+                   "text": "a \"quoted\" \\ value", "after": "last"}),
+            json!({}),
+            json!([{"id": 1}]),
+            json!("plain text"),
+            json!(null),
+            json!(42),
+        ];
+        for body in bodies {
+            let ex = json!({"seq": 7, "request": {"headers": {"a": "b"}}, "body": body,
+                            "status": 200, "headers": [["x", "y"]]});
+            let raw = serde_json::value::to_raw_value(&ex).unwrap();
+            assert_eq!(stored_body_scalars(&raw), parsed(&raw), "{body}");
+        }
+        let cases = [
+            // No body, a body omitted for its size, a damaged record.
+            r#"{"seq": 1, "status": 204}"#,
+            r#"{"seq": 2, "body": null, "body_omitted": {"bytes": 9}}"#,
+            r#"{"seq": 3, "body": {"a": 1, "b": "#,
+        ];
+        for text in cases {
+            let raw = serde_json::value::RawValue::from_string(text.to_string());
+            match raw {
+                Ok(raw) => assert_eq!(stored_body_scalars(&raw), parsed(&raw), "{text}"),
+                // Not JSON at all: nothing to read either way.
+                Err(_) => continue,
+            }
+        }
+        // A body member before the body, and members in the original order.
+        let raw = serde_json::value::RawValue::from_string(
+            r#"{"body": {"z": 1, "a": {"q": 1}, "m": "x"}, "seq": 4}"#.to_string(),
+        )
+        .unwrap();
+        assert_eq!(stored_body_scalars(&raw), ["z", "m"]);
+    }
 
     fn store(dir: &Path, fresh: bool) -> Store {
         Store::open(&dir.join("c.yaml"), "c", None, fresh).unwrap()

@@ -1,8 +1,6 @@
 //! Flows: choosing the steps, checking them before anything is sent, and running them with
 //! `when:` and polling `until:`.
 
-use serde_json::Value;
-
 use std::borrow::Cow;
 
 use super::{Failure, FailureKind, FlowResult, Runner, SetupError, StepResult};
@@ -203,15 +201,7 @@ impl Runner {
                 produced.extend(scripted_names(&self.collection, step.request()));
             }
             // What this step's last response set, if it ran before: names it will likely set again.
-            if let Some(last) = self.env_state().last_exchange(step.request())
-                && let Some(Value::Object(body)) = last.get("body")
-            {
-                produced.extend(
-                    body.iter()
-                        .filter(|(_, v)| !v.is_object() && !v.is_array())
-                        .map(|(k, _)| k.clone()),
-                );
-            }
+            produced.extend(self.env_state().last_body_scalars(step.request()));
         }
         Ok(())
     }

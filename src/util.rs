@@ -186,6 +186,11 @@ impl Rfc3339 {
         Some(Rfc3339(b))
     }
 
+    /// The text's bytes (ASCII).
+    pub fn as_bytes(&self) -> &[u8; 20] {
+        &self.0
+    }
+
     /// The text.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or_default()

@@ -353,10 +353,14 @@ impl<'a> JsonObject<'a> {
     }
     /// A string member whose text needs no escaping (a timestamp, a fixed name).
     pub fn plain(&mut self, name: &'static str, value: &str) {
-        debug_assert!(!value.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20));
+        self.plain_bytes(name, value.as_bytes());
+    }
+    /// [`JsonObject::plain`] of text held as bytes (a formatted timestamp), not checked again.
+    pub fn plain_bytes(&mut self, name: &'static str, value: &[u8]) {
+        debug_assert!(!value.iter().any(|&b| b == b'"' || b == b'\\' || b < 0x20));
         let out = self.key(name);
         out.push(b'"');
-        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(value);
         out.push(b'"');
     }
     /// Any serialisable member.

@@ -403,12 +403,11 @@ impl ContactView<'_> {
     /// Writes the contact as a JSON object at the end of `out`.
     pub fn write(&self, out: &mut Vec<u8>) {
         let (c, inc) = (self.0, self.1);
-        let mut stamps = Stamps::default();
         let mut m = JsonObject::open(out);
         let mut id = Uuid::encode_buffer();
         m.plain("contact_id", c.id.hyphenated().encode_lower(&mut id));
         if let Some(e) = &c.email {
-            write_email(e, &mut stamps, m.key("email_address"));
+            write_email(e, m.key("email_address"));
         }
         for (k, v) in [
             ("first_name", &c.first_name),
@@ -431,8 +430,8 @@ impl ContactView<'_> {
         }
         m.plain("create_source", c.create_source.as_str());
         m.plain("update_source", c.update_source.as_str());
-        stamps.write(&mut m, "created_at", c.created_at);
-        stamps.write(&mut m, "updated_at", c.updated_at);
+        stamp(&mut m, "created_at", c.created_at);
+        stamp(&mut m, "updated_at", c.updated_at);
         if let Some(d) = c.deleted_at {
             m.str("deleted_at", &date(d));
         }
@@ -474,23 +473,23 @@ impl ContactView<'_> {
 }
 
 /// A contact's email channel as the API shows it.
-fn write_email(e: &Email, stamps: &mut Stamps, out: &mut Vec<u8>) {
+fn write_email(e: &Email, out: &mut Vec<u8>) {
     let mut m = JsonObject::open(out);
     m.str("address", &e.address);
     m.plain("permission_to_send", e.permission.as_str());
-    stamps.write(&mut m, "created_at", e.created_at);
-    stamps.write(&mut m, "updated_at", e.updated_at);
+    stamp(&mut m, "created_at", e.created_at);
+    stamp(&mut m, "updated_at", e.updated_at);
     if let Some(src) = e.opt_in_source {
         m.plain("opt_in_source", src.as_str());
     }
     if let Some(d) = e.opt_in_date {
-        stamps.write(&mut m, "opt_in_date", d);
+        stamp(&mut m, "opt_in_date", d);
     }
     if let Some(src) = e.opt_out_source {
         m.plain("opt_out_source", src.as_str());
     }
     if let Some(d) = e.opt_out_date {
-        stamps.write(&mut m, "opt_out_date", d);
+        stamp(&mut m, "opt_out_date", d);
     }
     if let Some(r) = &e.opt_out_reason {
         m.str("opt_out_reason", r);
@@ -504,26 +503,27 @@ fn write_email(e: &Email, stamps: &mut Stamps, out: &mut Vec<u8>) {
     m.close();
 }
 
-/// Timestamp members ([`ts`]), formatted on the stack. A contact's are mostly the same second
-/// (created, updated, opted in), so the last one formatted is kept.
-#[derive(Default)]
-struct Stamps(Option<(i64, Option<crate::util::Rfc3339>)>);
-
-impl Stamps {
-    fn write(&mut self, m: &mut JsonObject<'_>, name: &'static str, ms: i64) {
-        let second = ms.div_euclid(1000);
-        let text = match self.0 {
-            Some((s, t)) if s == second => t,
-            _ => {
-                let t = crate::util::Rfc3339::of(second);
-                self.0 = Some((second, t));
-                t
-            }
-        };
-        match text {
-            Some(t) => m.plain(name, t.as_str()),
-            None => m.str(name, &ts(ms)),
+/// A timestamp member ([`ts`]), formatted on the stack. A contact's are mostly the same second
+/// (created, updated, opted in), and so are the answers that follow one another, so the last
+/// second formatted on this thread is kept.
+fn stamp(m: &mut JsonObject<'_>, name: &'static str, ms: i64) {
+    thread_local! {
+        // The last second formatted and its text (no second is i64::MIN: ms / 1000 is not).
+        static LAST: std::cell::Cell<(i64, Option<crate::util::Rfc3339>)> =
+            const { std::cell::Cell::new((i64::MIN, None)) };
+    }
+    let second = ms.div_euclid(1000);
+    let text = LAST.with(|last| match last.get() {
+        (s, t) if s == second => t,
+        _ => {
+            let t = crate::util::Rfc3339::of(second);
+            last.set((second, t));
+            t
         }
+    });
+    match text {
+        Some(t) => m.plain_bytes(name, t.as_bytes()),
+        None => m.str(name, &ts(ms)),
     }
 }
 
@@ -1503,6 +1503,15 @@ mod tests {
             ]
         );
         assert_eq!(v["created_at"], "1969-12-31T23:59:59Z");
+        // The second formatted last on this thread is kept between contacts: the first contact
+        // again reads as it did, and so does a contact of another second on another thread.
+        assert_eq!(written(Include::default()), format!("{core}}}"));
+        let other = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            ContactView(&bare, Include::default()).write(&mut out);
+            serde_json::from_slice::<Value>(&out).unwrap()["updated_at"].clone()
+        });
+        assert_eq!(other.join().unwrap(), "1969-12-31T23:59:59Z");
     }
 
     #[test]

@@ -597,7 +597,8 @@ pub fn stored_body_scalars(raw: &serde_json::value::RawValue) -> Vec<String> {
         }
     }
 
-    /// The plain members of a body that is an object; nothing for any other body.
+    /// The plain members of a body that is an object; nothing for any other body. Collected as
+    /// they are read: reading the body as a map of them first cost 3,000 instructions a step.
     #[derive(Default)]
     struct Scalars(Vec<String>);
     impl<'de> Deserialize<'de> for Scalars {

@@ -377,3 +377,38 @@ impl<'a> JsonObject<'a> {
         self.out.push(b'}');
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::JsonObject;
+
+    #[test]
+    fn members_are_written_with_commas_between_them() {
+        const LONG: &str = "a_member_name_longer_than_sixty_bytes_written_as_it_is_like_any_other";
+        let mut out = Vec::new();
+        JsonObject::open(&mut out).close();
+        assert_eq!(out, b"{}");
+        for names in [
+            &["a"][..],
+            &["a", "bc", ""],
+            &[LONG, "x", LONG],
+            &["x", LONG],
+        ] {
+            let mut out = b"[".to_vec();
+            let mut m = JsonObject::open(&mut out);
+            for (i, name) in names.iter().enumerate() {
+                m.value(name, &i);
+            }
+            m.close();
+            let want: Vec<String> = names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| format!("\"{n}\":{i}"))
+                .collect();
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                format!("[{{{}}}", want.join(","))
+            );
+        }
+    }
+}

@@ -377,9 +377,10 @@ impl<K: Hash + Eq + Clone, V, T: Tally<V>> Table<K, V, T> {
     /// first changed, without copying them; forgets them.
     pub fn drain_changes(&mut self, mut f: impl FnMut(&K, Option<&V>)) {
         self.settle();
-        let keys = std::mem::take(&mut *self.touched.borrow_mut());
-        for k in &keys {
-            f(k, self.map.get(k));
+        // Drained in place: the set keeps its room for the next request's changes.
+        let mut touched = self.touched.borrow_mut();
+        for k in touched.drain(..) {
+            f(&k, self.map.get(&k));
         }
     }
 

@@ -74,12 +74,11 @@ pub struct JournalEntry {
 }
 
 /// The request journal: the newest entries in a ring, each new one written over the oldest in
-/// place, so a request touches one slot (a queue's pop and push touched two, far apart).
+/// place, so a request touches one slot (a queue's pop and push touched two, far apart). The
+/// n-th entry ever recorded (from 0) lives in slot n mod the ring's size.
 #[derive(Debug, Default)]
 struct Ring {
     slots: Vec<JournalEntry>,
-    /// Where the next entry goes once the ring is full (then also the oldest).
-    next: usize,
     /// Entries ever recorded.
     total: u64,
 }
@@ -87,24 +86,23 @@ struct Ring {
 impl Ring {
     /// Records `e`, keeping at most `cap` entries; returns the entry it replaced.
     fn push(&mut self, e: JournalEntry, cap: usize) -> Option<JournalEntry> {
+        let at = (self.total % cap as u64) as usize;
         self.total += 1;
         if self.slots.len() < cap {
             self.slots.push(e);
             return None;
         }
-        let at = self.next % cap;
-        self.next = (at + 1) % cap;
         Some(std::mem::replace(&mut self.slots[at], e))
     }
 
     /// The newest `limit` entries, oldest first.
     fn newest(&self, limit: usize) -> Vec<JournalEntry> {
-        let (older, newer) = if self.next == 0 {
-            (&self.slots[..], &[][..])
-        } else {
-            let (a, b) = self.slots.split_at(self.next);
-            (b, a)
+        // The oldest is where the next entry goes (slot 0 until the ring is full).
+        let oldest = match self.slots.len() {
+            0 => 0,
+            n => (self.total % n as u64) as usize,
         };
+        let (newer, older) = self.slots.split_at(oldest);
         let skip = self.slots.len().saturating_sub(limit);
         older.iter().chain(newer).skip(skip).cloned().collect()
     }

@@ -68,9 +68,9 @@ const SECRET_PARTS: [&str; 10] = [
 pub struct Redactor {
     values: Vec<String>,
     known: std::collections::HashSet<String>,
-    /// `(first value, how many, automaton)`: runs of `values` in order, each more than twice the
-    /// size of the next.
-    levels: Vec<(usize, usize, aho_corasick::AhoCorasick)>,
+    /// `(how many, automaton)`: runs of `values` in order, each more than twice the size of the
+    /// next; together they cover every value once.
+    levels: Vec<(usize, aho_corasick::AhoCorasick)>,
 }
 
 impl Redactor {
@@ -105,25 +105,30 @@ impl Redactor {
             return;
         }
         // Runs the new one takes in: each older run at least twice the size of what follows it,
-        // so there are at most log2(N) + 1 of them.
-        let (mut start, mut len, mut keep) = (first, added, self.levels.len());
-        while let Some(&(s, l, _)) = keep.checked_sub(1).and_then(|k| self.levels.get(k))
-            && l <= 2 * len
-        {
-            (start, len, keep) = (s, len + l, keep - 1);
+        // so there are at most log2(N) + 1 of them. The runs are the newest, so the merged run
+        // is the last `len` values.
+        let (mut len, mut keep) = (added, self.levels.len());
+        while keep > 0 && self.levels[keep - 1].0 <= 2 * len {
+            len += self.levels[keep - 1].0;
+            keep -= 1;
         }
-        let build = |r: std::ops::Range<usize>| aho_corasick::AhoCorasick::new(&self.values[r]);
-        match build(start..start + len) {
+        let build =
+            |n: usize| aho_corasick::AhoCorasick::new(&self.values[self.values.len() - n..]);
+        match build(len) {
             Ok(ac) => {
                 self.levels.truncate(keep);
-                self.levels.push((start, len, ac));
+                self.levels.push((len, ac));
             }
-            // Past the automaton's limits (billions of states): the new values alone.
-            Err(_) => {
-                if let Ok(ac) = build(first..first + added) {
-                    self.levels.push((first, added, ac));
+            // Past the automaton's limits (billions of states): the new values alone, else
+            // they are not kept (each run must cover the values after the one before).
+            Err(_) => match build(added) {
+                Ok(ac) => self.levels.push((added, ac)),
+                Err(_) => {
+                    for v in self.values.drain(first..) {
+                        self.known.remove(&v);
+                    }
                 }
-            }
+            },
         }
     }
 
@@ -144,13 +149,13 @@ impl Redactor {
 
     /// Whether `text` contains a secret value.
     pub fn finds(&self, text: &str) -> bool {
-        self.levels.iter().any(|(_, _, ac)| ac.is_match(text))
+        self.levels.iter().any(|(_, ac)| ac.is_match(text))
     }
 
     /// Returns `text` with every secret value replaced by [`MASK`].
     pub fn mask(&self, text: &str) -> String {
         let mut found: Vec<(usize, usize)> = Vec::new();
-        for (_, _, ac) in &self.levels {
+        for (_, ac) in &self.levels {
             found.extend(ac.find_overlapping_iter(text).map(|m| (m.start(), m.end())));
         }
         if found.is_empty() {
@@ -360,7 +365,7 @@ mod tests {
             all.len()
         );
         assert_eq!(
-            r.levels.iter().map(|(_, n, _)| n).sum::<usize>(),
+            r.levels.iter().map(|(n, _)| n).sum::<usize>(),
             all.len(),
             "every value is in exactly one automaton"
         );

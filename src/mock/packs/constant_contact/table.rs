@@ -377,10 +377,11 @@ impl<K: Hash + Eq + Clone, V, T: Tally<V>> Table<K, V, T> {
     /// first changed, without copying them; forgets them.
     pub fn drain_changes(&mut self, mut f: impl FnMut(&K, Option<&V>)) {
         self.settle();
-        // Drained in place: the set keeps its room for the next request's changes.
-        let mut touched = self.touched.borrow_mut();
-        for k in touched.drain(..) {
-            f(&k, self.map.get(&k));
+        // Taken, not drained: a record of a million changes must not keep its room for good
+        // (drained in place made no difference in instructions: 61,994 -> 61,973).
+        let keys = std::mem::take(&mut *self.touched.borrow_mut());
+        for k in &keys {
+            f(k, self.map.get(k));
         }
     }
 

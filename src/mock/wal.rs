@@ -2215,18 +2215,23 @@ mod tests {
             .position(|l| l.contains("Contact number 4000 "))
             .unwrap();
         let twice_id = sim.contacts.values().nth(4000).unwrap().id;
+        // The snapshot with one more line at `at` (before the footer), its footer counting it.
         let footer = lines.last().unwrap();
         let count = lines.len() - 2;
-        let mut twice: Vec<String> = lines[..lines.len() - 1]
-            .iter()
-            .map(|l| l.to_string())
-            .collect();
-        twice.insert(7000, lines[k].to_string());
-        twice.push(footer.replace(
-            &format!("\"end\":{count}"),
-            &format!("\"end\":{}", count + 1),
-        ));
-        std::fs::write(&files.snapshot, twice.join("\n") + "\n").unwrap();
+        let with_line = |at: usize, line: String| {
+            let mut out: Vec<String> = lines[..lines.len() - 1]
+                .iter()
+                .map(|l| l.to_string())
+                .collect();
+            out.insert(at, line);
+            out.push(footer.replace(
+                &format!("\"end\":{count}"),
+                &format!("\"end\":{}", count + 1),
+            ));
+            std::fs::write(&files.snapshot, out.join("\n") + "\n").unwrap();
+            out
+        };
+        let twice = with_line(7000, lines[k].to_string());
         let err = recover(&files, &mut None).unwrap_err().to_string();
         let byte = |line: usize| twice[..line].iter().map(|l| l.len() + 1).sum::<usize>();
         assert!(
@@ -2241,16 +2246,10 @@ mod tests {
         // A removal in a snapshot (none is written, but it reads as one): applied after the
         // contacts before it are indexed.
         let gone = sim.contacts.values().nth(11).unwrap().clone();
-        let mut removed: Vec<String> = lines[..lines.len() - 1]
-            .iter()
-            .map(|l| l.to_string())
-            .collect();
-        removed.push(format!("[\"contacts\",\"{}\",null]", gone.id));
-        removed.push(footer.replace(
-            &format!("\"end\":{count}"),
-            &format!("\"end\":{}", count + 1),
-        ));
-        std::fs::write(&files.snapshot, removed.join("\n") + "\n").unwrap();
+        with_line(
+            lines.len() - 1,
+            format!("[\"contacts\",\"{}\",null]", gone.id),
+        );
         let mut loaded = None;
         recover(&files, &mut loaded).unwrap();
         let loaded = loaded.unwrap();

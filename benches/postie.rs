@@ -919,7 +919,6 @@ fn bench_spec() {
             query: vec![("limit".into(), "20".into())],
             headers: Default::default(),
             body: Default::default(),
-            host: "127.0.0.1".into(),
         };
         let first = s.handle(&req, &AnyBearer).unwrap();
         assert_eq!(
@@ -967,7 +966,6 @@ fn bench_stubs() {
             query: vec![("v".into(), "1".into())],
             headers: Default::default(),
             body: Default::default(),
-            host: "127.0.0.1".into(),
         };
         let hit = req(format!("/r{}/42", n - 1));
         assert_eq!(stubs.handle(&hit, 0).unwrap().status, 200);
@@ -1229,7 +1227,6 @@ fn bench_pages() {
                 .collect(),
             headers: Default::default(),
             body: Default::default(),
-            host: "127.0.0.1".into(),
         };
         let time = |f: &dyn Fn() -> usize| {
             let first = f();

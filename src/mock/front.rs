@@ -205,16 +205,15 @@ async fn serve(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<hyper::Response<MockBody>, std::io::Error> {
     let start = Instant::now();
-    let (mut parts, body) = req.into_parts();
-    let headers = std::mem::take(&mut parts.headers);
-    let host = headers
-        .get("host")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1")
-        .to_string();
-    let path = parts.uri.path().to_string();
-    let query: Vec<(String, String)> = parts
-        .uri
+    let (parts, body) = req.into_parts();
+    let hyper::http::request::Parts {
+        method,
+        uri,
+        headers,
+        ..
+    } = parts;
+    let path = uri.path().to_string();
+    let query: Vec<(String, String)> = uri
         .query()
         .map(|q| {
             url::form_urlencoded::parse(q.as_bytes())
@@ -241,15 +240,25 @@ async fn serve(
     };
     let mut cut = false;
     let mut fault = None;
-    let (resp, method_path) = match Limited::new(body, MAX_BODY).collect().await {
-        Ok(collected) => {
+    // A body that has already ended (a GET's) is not collected: that costs as much as reading
+    // a small one.
+    let body = if hyper::body::Body::is_end_stream(&body) {
+        Ok(Bytes::new())
+    } else {
+        Limited::new(body, MAX_BODY)
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+    };
+    // The request's header map, emptied, carries the response's headers: no second map is made.
+    let (resp, method_path, mut headers) = match body {
+        Ok(body) => {
             let req = Req {
-                method: parts.method.as_str().to_string(),
+                method: method.as_str().to_string(),
                 path,
                 query,
                 headers,
-                body: collected.to_bytes(),
-                host,
+                body,
             };
             // Faults never touch the admin area, which is how they are managed.
             let decision = if req.path.starts_with("/__postie") {
@@ -286,7 +295,7 @@ async fn serve(
                     answer(&shared, &req).await
                 }
             };
-            (resp, (req.method, req.path))
+            (resp, (req.method, req.path), req.headers)
         }
         Err(_) => (
             front_error(
@@ -297,7 +306,8 @@ async fn serve(
                 "Request body too large",
             )
             .route("too_large"),
-            (parts.method.to_string(), path),
+            (method.to_string(), path),
+            headers,
         ),
     };
     if resp.delay_ms > 0 {
@@ -323,7 +333,7 @@ async fn serve(
     };
     let mut out = hyper::Response::new(body);
     *out.status_mut() = status;
-    let headers = out.headers_mut();
+    headers.clear();
     headers.reserve(resp.headers.len() + resp.extra.len() + 1);
     for (k, v) in resp.headers {
         if let (Some(k), Some(v)) = (static_name(k), header_value(v)) {
@@ -341,6 +351,7 @@ async fn serve(
     if cut && length > 1 {
         headers.insert(hyper::header::CONTENT_LENGTH, length.into());
     }
+    *out.headers_mut() = headers;
     Ok(out)
 }
 

@@ -17,14 +17,16 @@ pub struct Req {
     pub headers: HeaderMap,
     /// Body bytes.
     pub body: Bytes,
-    /// `host:port` as the client addressed us (its `Host` header).
-    pub host: String,
 }
 
 impl Req {
-    /// `http://host:port` as the client addressed us (for links and verification URLs).
+    /// `http://host:port` as the client addressed us (its `Host` header; links and verification
+    /// URLs), 127.0.0.1 when it sent none.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.host)
+        format!(
+            "http://{}",
+            self.header(hyper::header::HOST).unwrap_or("127.0.0.1")
+        )
     }
 
     /// First query value.
@@ -35,8 +37,8 @@ impl Req {
             .map(|(_, v)| v.as_str())
     }
 
-    /// A header as text.
-    pub fn header(&self, name: &str) -> Option<&str> {
+    /// A header as text. A name given as a [`hyper::header`] constant is not parsed again.
+    pub fn header(&self, name: impl hyper::header::AsHeaderName) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
@@ -44,9 +46,10 @@ impl Req {
     pub fn params(&self) -> Vec<(String, String)> {
         let mut p = self.query.clone();
         let is_form = self
-            .header("content-type")
+            .header(hyper::header::CONTENT_TYPE)
             .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
-        if is_form || (self.header("content-type").is_none() && !self.body.is_empty()) {
+        if is_form || (self.header(hyper::header::CONTENT_TYPE).is_none() && !self.body.is_empty())
+        {
             p.extend(url::form_urlencoded::parse(&self.body).into_owned());
         }
         p
@@ -54,7 +57,7 @@ impl Req {
 
     /// Whether the body is declared JSON.
     pub fn is_json(&self) -> bool {
-        self.header("content-type").is_some_and(|c| {
+        self.header(hyper::header::CONTENT_TYPE).is_some_and(|c| {
             c.trim_start()
                 .to_ascii_lowercase()
                 .starts_with("application/json")

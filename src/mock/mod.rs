@@ -553,7 +553,7 @@ impl Shared {
     fn bearer(&self, req: &Req, now_ms: i64) -> Result<Arc<Claims>, Resp> {
         let raw = req
             .headers
-            .get("authorization")
+            .get(hyper::header::AUTHORIZATION)
             .and_then(|h| {
                 let h = h.as_bytes();
                 h.strip_prefix(b"Bearer ")

@@ -6,6 +6,7 @@
 //! grants which privilege; that a new account email stays `UNCONFIRMED` (the vendor mails a link;
 //! the mock's admin area confirms: `POST /__postie/account/emails/{id}/confirm`).
 
+use crate::mock::http::Member;
 use serde_json::{Map, Value, json};
 
 use super::store::{Sim, ts};
@@ -152,7 +153,7 @@ fn check_address(body: &Map<String, Value>) -> Result<Value, Resp> {
     }
     // The vendor wants a state code for the US and Canada, a state name elsewhere.
     let country = out
-        .get("country_code")
+        .member("country_code")
         .and_then(Value::as_str)
         .unwrap_or("");
     if matches!(country, "US" | "CA") && !out.contains_key("state_code") {
@@ -281,7 +282,7 @@ pub fn add_email(sim: &mut Sim, req: &Req, login: &str) -> Resp {
         Err(r) => return r,
     };
     let Some(address) = body
-        .get("email_address")
+        .member("email_address")
         .and_then(Value::as_str)
         .filter(|a| a.chars().count() <= 80 && super::contact_input::valid_email(a))
     else {

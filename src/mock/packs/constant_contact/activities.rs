@@ -3,6 +3,7 @@
 //! store when they complete ([`super::applying`], a slice at a time): the requests that make and
 //! read them are here.
 
+use crate::mock::http::Member;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -190,20 +191,20 @@ pub fn activity_json(a: &Activity, now: i64, s: &Speed) -> Value {
             status.insert("items_completed_count".into(), json!(done));
             status.insert(
                 "person_count".into(),
-                a.counts.get("person_count").cloned().unwrap_or(json!(0)),
+                a.counts.member("person_count").cloned().unwrap_or(json!(0)),
             );
             status.insert("error_count".into(), json!(a.errors.len()));
             status.insert(
                 "correctable_count".into(),
                 a.counts
-                    .get("correctable_count")
+                    .member("correctable_count")
                     .cloned()
                     .unwrap_or(json!(0)),
             );
             status.insert(
                 "cannot_add_to_list_count".into(),
                 a.counts
-                    .get("cannot_add_to_list_count")
+                    .member("cannot_add_to_list_count")
                     .cloned()
                     .unwrap_or(json!(0)),
             );
@@ -214,7 +215,7 @@ pub fn activity_json(a: &Activity, now: i64, s: &Speed) -> Value {
         _ => {
             status.insert("items_total_count".into(), json!(a.total));
             status.insert("items_completed_count".into(), json!(done));
-            if let Some(n) = a.counts.get("list_count") {
+            if let Some(n) = a.counts.member("list_count") {
                 status.insert("list_count".into(), n.clone());
             }
         }
@@ -339,9 +340,9 @@ pub fn json_import(sim: &mut Sim, req: &Req, now: i64, s: &Speed) -> Resp {
         Err(r) => return r,
     };
     let mut errors = Vec::new();
-    let list_ids = uuid_list(body.get("list_ids"), "list_ids", 50, true, &mut errors);
+    let list_ids = uuid_list(body.member("list_ids"), "list_ids", 50, true, &mut errors);
     check_lists_exist(sim, &list_ids, "list_ids", &mut errors);
-    let rows = match body.get("import_data") {
+    let rows = match body.member("import_data") {
         Some(Value::Array(a)) if a.is_empty() => {
             errors.push("import_data must contain at least one contact".into());
             vec![]
@@ -551,18 +552,18 @@ impl ContactSource {
             );
         }
         out.contact_ids = uuid_list(
-            src.get("contact_ids"),
+            src.member("contact_ids"),
             "source.contact_ids",
             500,
             false,
             errors,
         );
-        out.list_ids = uuid_list(src.get("list_ids"), "source.list_ids", 50, false, errors);
+        out.list_ids = uuid_list(src.member("list_ids"), "source.list_ids", 50, false, errors);
         check_lists_exist(sim, &out.list_ids, "source.list_ids", errors);
         if tags_and_segments {
-            out.tag_ids = uuid_list(src.get("tag_ids"), "source.tag_ids", 50, false, errors);
+            out.tag_ids = uuid_list(src.member("tag_ids"), "source.tag_ids", 50, false, errors);
             check_tags_exist(sim, &out.tag_ids, "source.tag_ids", errors);
-            if let Some(v) = src.get("segment_id") {
+            if let Some(v) = src.member("segment_id") {
                 match v
                     .as_u64()
                     .ok_or_else(|| "source.segment_id does not have a valid value".to_string())
@@ -574,7 +575,7 @@ impl ContactSource {
             }
         }
         out.all_active = src
-            .get("all_active_contacts")
+            .member("all_active_contacts")
             .and_then(Value::as_bool)
             .unwrap_or(false);
         out
@@ -584,7 +585,7 @@ impl ContactSource {
 /// `exclude.contact_ids` of a bulk request: up to 500 contacts left out of what the source picks.
 pub fn exclusions(body: &serde_json::Map<String, Value>, errors: &mut Vec<String>) -> Vec<Uuid> {
     uuid_list(
-        body.get("exclude").and_then(|e| e.get("contact_ids")),
+        body.member("exclude").and_then(|e| e.member("contact_ids")),
         "exclude.contact_ids",
         500,
         false,
@@ -602,14 +603,14 @@ pub fn memberships(sim: &mut Sim, req: &Req, now: i64, s: &Speed, add: bool) -> 
         Err(r) => return r,
     };
     let mut errors = Vec::new();
-    let targets = uuid_list(body.get("list_ids"), "list_ids", 50, true, &mut errors);
+    let targets = uuid_list(body.member("list_ids"), "list_ids", 50, true, &mut errors);
     check_lists_exist(sim, &targets, "list_ids", &mut errors);
     let ContactSource {
         contact_ids,
         list_ids: source_lists,
         all_active,
         ..
-    } = ContactSource::parse(sim, body.get("source"), false, &mut errors);
+    } = ContactSource::parse(sim, body.member("source"), false, &mut errors);
     let exclude = exclusions(&body, &mut errors);
     if !errors.is_empty() {
         return validation(&errors);
@@ -670,7 +671,7 @@ pub fn taggings(sim: &mut Sim, req: &Req, now: i64, s: &Speed, add: bool) -> Res
         Err(r) => return r,
     };
     let mut errors = Vec::new();
-    let tag_ids = uuid_list(body.get("tag_ids"), "tag_ids", 50, true, &mut errors);
+    let tag_ids = uuid_list(body.member("tag_ids"), "tag_ids", 50, true, &mut errors);
     check_tags_exist(sim, &tag_ids, "tag_ids", &mut errors);
     let ContactSource {
         contact_ids,
@@ -678,7 +679,7 @@ pub fn taggings(sim: &mut Sim, req: &Req, now: i64, s: &Speed, add: bool) -> Res
         tag_ids: source_tags,
         all_active,
         segment,
-    } = ContactSource::parse(sim, body.get("source"), true, &mut errors);
+    } = ContactSource::parse(sim, body.member("source"), true, &mut errors);
     let exclude = exclusions(&body, &mut errors);
     if !errors.is_empty() {
         return validation(&errors);
@@ -802,13 +803,13 @@ pub fn contact_delete(sim: &mut Sim, req: &Req, now: i64, s: &Speed) -> Resp {
     };
     let mut errors = Vec::new();
     let contact_ids = uuid_list(
-        body.get("contact_ids"),
+        body.member("contact_ids"),
         "contact_ids",
         500,
         false,
         &mut errors,
     );
-    let list_ids = uuid_list(body.get("list_ids"), "list_ids", 50, false, &mut errors);
+    let list_ids = uuid_list(body.member("list_ids"), "list_ids", 50, false, &mut errors);
     if contact_ids.is_empty() == list_ids.is_empty() && errors.is_empty() {
         errors.push("give exactly one of contact_ids or list_ids".into());
     }

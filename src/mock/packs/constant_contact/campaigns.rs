@@ -8,6 +8,7 @@
 //! the time of the send are not counted at all); opens, clicks, forwards, opt-outs stay 0, so the
 //! numbers add up (`em_not_opened` = `em_sends`). docs/mock.md says so.
 
+use crate::mock::http::Member;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -84,24 +85,24 @@ fn content(
             errors.push(format!("{k} is not a valid email address"));
         }
     }
-    match body.get("html_content") {
+    match body.member("html_content") {
         None => {}
         Some(Value::String(h)) if h.chars().count() <= 150_000 => into.html_content = h.clone(),
         Some(_) => errors.push("html_content does not have a valid value".into()),
     }
-    match body.get("format_type") {
+    match body.member("format_type") {
         None => {}
         Some(v) if v.as_u64().is_some_and(|f| (1..=5).contains(&f)) => {
             into.format_type = v.as_u64().unwrap_or(5) as u8;
         }
         Some(_) => errors.push("format_type does not have a valid value (1 to 5)".into()),
     }
-    match body.get("preheader") {
+    match body.member("preheader") {
         None | Some(Value::Null) => {}
         Some(Value::String(p)) if p.chars().count() <= 250 => into.preheader = Some(p.clone()),
         Some(_) => errors.push("preheader does not have a valid value".into()),
     }
-    match body.get("contact_list_ids") {
+    match body.member("contact_list_ids") {
         None => {}
         Some(Value::Array(a)) if a.len() <= 50 => {
             let ids: Vec<Uuid> = a
@@ -121,7 +122,7 @@ fn content(
         }
         Some(_) => errors.push("contact_list_ids does not have a valid value".into()),
     }
-    match body.get("segment_ids") {
+    match body.member("segment_ids") {
         None => {}
         Some(Value::Array(a)) if a.len() <= 1 => {
             let ids: Vec<u64> = a.iter().filter_map(Value::as_u64).collect();
@@ -146,7 +147,7 @@ pub fn create(sim: &mut Sim, req: &Req, now: i64) -> Resp {
         Err(r) => return r,
     };
     let mut errors = Vec::new();
-    let name = match body.get("name") {
+    let name = match body.member("name") {
         Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= 80 => s.clone(),
         _ => {
             errors.push("name is missing or longer than 80".to_string());
@@ -154,7 +155,7 @@ pub fn create(sim: &mut Sim, req: &Req, now: i64) -> Resp {
         }
     };
     let inputs = body
-        .get("email_campaign_activities")
+        .member("email_campaign_activities")
         .and_then(Value::as_array)
         .filter(|a| a.len() == 1);
     let mut primary = CampaignActivity {
@@ -267,7 +268,7 @@ pub fn rename(sim: &mut Sim, req: &Req, id: &str, now: i64) -> Resp {
         Err(r) => return r,
     };
     let Some(name) = body
-        .get("name")
+        .member("name")
         .and_then(Value::as_str)
         .filter(|n| !n.trim().is_empty() && n.chars().count() <= 80)
     else {
@@ -479,7 +480,7 @@ pub fn test_send(sim: &Sim, req: &Req, id: &str) -> Resp {
         Err(r) => return r,
     };
     let ok = body
-        .get("email_addresses")
+        .member("email_addresses")
         .and_then(Value::as_array)
         .is_some_and(|a| {
             (1..=5).contains(&a.len())

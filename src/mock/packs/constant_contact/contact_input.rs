@@ -1,6 +1,7 @@
 //! Reading a contact from a request body: validation against the vendor's limits, and writing
 //! core fields (overwrite or partial) and sub-resources (replace or append) onto a contact.
 
+use crate::mock::http::Member;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -13,7 +14,7 @@ pub(super) fn str_field<'a>(
     max: usize,
     errors: &mut Vec<String>,
 ) -> Option<Option<&'a str>> {
-    match body.get(key) {
+    match body.member(key) {
         None => None,
         Some(Value::Null) => Some(None),
         Some(Value::String(s)) if s.chars().count() <= max => {
@@ -74,7 +75,7 @@ pub(super) fn check_array(
     max: usize,
     errors: &mut Vec<String>,
 ) -> Option<Vec<Value>> {
-    match body.get(key) {
+    match body.member(key) {
         None | Some(Value::Null) => None,
         Some(Value::Array(a)) if a.len() <= max => Some(a.clone()),
         Some(Value::Array(_)) => {
@@ -112,11 +113,11 @@ pub(super) fn check_subresources(
     if let Some(cf) = check_array(body, "custom_fields", custom_max, errors) {
         for f in &cf {
             let id_ok = f
-                .get("custom_field_id")
+                .member("custom_field_id")
                 .and_then(Value::as_str)
                 .is_some_and(|i| Uuid::parse_str(i).is_ok());
             let val_ok = f
-                .get("value")
+                .member("value")
                 .is_none_or(|v| v.as_str().is_some_and(|x| x.chars().count() <= 255));
             if !id_ok || !val_ok {
                 errors.push("custom_fields does not have a valid value".into());
@@ -129,8 +130,11 @@ pub(super) fn check_subresources(
     if let Some(ph) = check_array(body, "phone_numbers", 3, errors) {
         let mut out = Vec::new();
         for p in ph {
-            let num = p.get("phone_number").and_then(Value::as_str).unwrap_or("");
-            let kind = p.get("kind").and_then(Value::as_str).unwrap_or("other");
+            let num = p
+                .member("phone_number")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let kind = p.member("kind").and_then(Value::as_str).unwrap_or("other");
             if num.is_empty()
                 || num.chars().count() > 25
                 || !["home", "work", "mobile", "other"].contains(&kind)
@@ -139,7 +143,7 @@ pub(super) fn check_subresources(
                 break;
             }
             // A phone sent back keeps its id, creation time and create source.
-            let kept = |k: &str| p.get(k).and_then(Value::as_str).map(String::from);
+            let kept = |k: &str| p.member(k).and_then(Value::as_str).map(String::from);
             let id = kept("phone_number_id")
                 .filter(|i| Uuid::parse_str(i).is_ok())
                 .unwrap_or_else(|| new_id().to_string());
@@ -158,7 +162,7 @@ pub(super) fn check_subresources(
     if let Some(addrs) = check_array(body, "street_addresses", 3, errors) {
         let mut out = Vec::new();
         for a in addrs {
-            let kind = a.get("kind").and_then(Value::as_str);
+            let kind = a.member("kind").and_then(Value::as_str);
             let lens_ok = [
                 ("street", 255),
                 ("city", 50),
@@ -169,7 +173,7 @@ pub(super) fn check_subresources(
             .iter()
             .all(|(k, max)| {
                 // A part may be left out or null: partial addresses are addresses.
-                a.get(*k).is_none_or(|v| {
+                a.member(k).is_none_or(|v| {
                     v.is_null() || v.as_str().is_some_and(|x| x.chars().count() <= *max)
                 })
             });
@@ -225,20 +229,20 @@ pub(super) fn check_subresources(
     if let Some(notes) = check_array(body, "notes", 150, errors) {
         let mut out = Vec::new();
         for n in notes {
-            let content = n.get("content").and_then(Value::as_str).unwrap_or("");
+            let content = n.member("content").and_then(Value::as_str).unwrap_or("");
             if content.chars().count() > 2000 {
                 errors.push("notes.content exceeds the maximum length of 2000".into());
                 break;
             }
             // A note sent back keeps its id and creation time.
             let id = n
-                .get("note_id")
+                .member("note_id")
                 .and_then(Value::as_str)
                 .filter(|i| Uuid::parse_str(i).is_ok())
                 .map(String::from)
                 .unwrap_or_else(|| new_id().to_string());
             let created = n
-                .get("created_at")
+                .member("created_at")
                 .and_then(Value::as_str)
                 .filter(|t| {
                     time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
@@ -257,7 +261,7 @@ pub(super) fn check_subresources(
         });
         s.notes = Some(out);
     }
-    match body.get("sms_channel") {
+    match body.member("sms_channel") {
         None | Some(Value::Null) => {}
         Some(Value::Object(m)) => match sms_channel(m, now, by) {
             Ok(v) => s.sms_channel = Some(v),
@@ -285,7 +289,7 @@ fn sms_channel(m: &Map<String, Value>, now: i64, by: Source) -> Result<Value, St
     if let Some(k) = m.keys().find(|k| !KNOWN.contains(&k.as_str())) {
         return Err(format!("sms_channel.{k} is not a field of sms_channel"));
     }
-    let text = |k: &str| m.get(k).and_then(Value::as_str).map(String::from);
+    let text = |k: &str| m.member(k).and_then(Value::as_str).map(String::from);
     // The input shape gives `full_sms_address` (dial code and number); the resource splits it.
     let (dial, address) = match (text("full_sms_address"), text("sms_address")) {
         (Some(full), _) => {
@@ -309,7 +313,7 @@ fn sms_channel(m: &Map<String, Value>, now: i64, by: Source) -> Result<Value, St
     if address.chars().filter(char::is_ascii_digit).count() < 7 || address.len() > 25 {
         return Err("sms_channel.sms_address does not have a valid value".into());
     }
-    let consents: Vec<Value> = match m.get("sms_channel_consents") {
+    let consents: Vec<Value> = match m.member("sms_channel_consents") {
         None | Some(Value::Null) => vec![],
         Some(Value::Array(a)) => a
             .iter()
@@ -362,9 +366,9 @@ pub(super) fn apply_subresources(c: &mut Contact, s: SubResources, append: bool)
     if let Some(cf) = s.custom_fields {
         if append {
             for f in cf {
-                let id = f.get("custom_field_id").cloned();
+                let id = f.member("custom_field_id").cloned();
                 x.custom_fields
-                    .retain(|e| e.get("custom_field_id") != id.as_ref());
+                    .retain(|e| e.member("custom_field_id") != id.as_ref());
                 x.custom_fields.push(f);
             }
         } else {
@@ -404,7 +408,7 @@ pub(super) fn check_core<'a>(
     errors: &mut Vec<String>,
 ) -> Core<'a> {
     let mut core = Core::default();
-    match body.get("email_address") {
+    match body.member("email_address") {
         None | Some(Value::Null) => {}
         Some(Value::String(s)) if email_is_string => {
             if s.chars().count() > email_max {
@@ -418,8 +422,8 @@ pub(super) fn check_core<'a>(
             }
         }
         Some(Value::Object(e)) if !email_is_string => {
-            let addr = e.get("address").and_then(Value::as_str).unwrap_or("");
-            let perm = match e.get("permission_to_send").and_then(Value::as_str) {
+            let addr = e.member("address").and_then(Value::as_str).unwrap_or("");
+            let perm = match e.member("permission_to_send").and_then(Value::as_str) {
                 Some(p) => match Permission::parse(p) {
                     Some(x) => Some(x),
                     None => {
@@ -449,7 +453,7 @@ pub(super) fn check_core<'a>(
         core.text.push((k, str_field(body, k, max, errors)));
     }
     let num = |k: &str, max: u64, errors: &mut Vec<String>| -> Option<Option<u8>> {
-        match body.get(k) {
+        match body.member(k) {
             None => None,
             Some(Value::Null) => Some(None),
             Some(v) => match v
@@ -471,7 +475,7 @@ pub(super) fn check_core<'a>(
         (Some(m), Some(d)) if m.is_some() == d.is_some() => core.birthday = Some((m, d)),
         _ => errors.push("birthday_month and birthday_day must be used together".into()),
     }
-    match body.get("anniversary") {
+    match body.member("anniversary") {
         None => {}
         Some(Value::Null) => core.anniversary = Some(None),
         Some(Value::String(s)) if s.is_empty() => core.anniversary = Some(None),
@@ -595,7 +599,7 @@ pub(super) fn source_field(
     key: &str,
     errors: &mut Vec<String>,
 ) -> Option<Source> {
-    match body.get(key) {
+    match body.member(key) {
         None | Some(Value::Null) => {
             errors.push(format!(
                 "{key} is missing, {key} does not have a valid value"

@@ -8,7 +8,7 @@ use super::contact_input::{
     apply_core, apply_subresources, check_core, check_subresources, source_field, valid_email,
 };
 use super::store::{Contact, ContactView, Include, Permission, Sim, Source, new_id};
-use crate::mock::http::{JsonObject, Req, Resp, cc_error, json_object, validation};
+use crate::mock::http::{JsonObject, Member, Req, Resp, cc_error, json_object, validation};
 
 /// Core text fields and their limits.
 pub(super) const TEXT_FIELDS: [(&str, usize); 4] = [
@@ -71,7 +71,7 @@ pub fn resubscribe(sim: &mut Sim, req: &Req, id: &str, now: i64) -> Resp {
         return not_found();
     };
     let mut errors = Vec::new();
-    let lists: Vec<Uuid> = match body.get("list_ids") {
+    let lists: Vec<Uuid> = match body.member("list_ids") {
         Some(Value::Array(a)) if !a.is_empty() && a.len() <= 50 => a
             .iter()
             .filter_map(|v| v.as_str().and_then(|s| Uuid::parse_str(s).ok()))
@@ -674,7 +674,7 @@ pub fn sign_up_form(sim: &mut Sim, req: &Req, now: i64, confirmed_opt_in: bool) 
         Err(r) => return r,
     };
     let mut errors = Vec::new();
-    match body.get("list_memberships") {
+    match body.member("list_memberships") {
         Some(Value::Array(a)) if !a.is_empty() => {}
         Some(Value::Array(_)) => {
             errors.push("list_memberships must contain at least one list".into())
@@ -685,7 +685,7 @@ pub fn sign_up_form(sim: &mut Sim, req: &Req, now: i64, confirmed_opt_in: bool) 
     let core = check_core(&body, 50, true, &mut errors);
     let mut subs = check_subresources(sim, &body, 50, now, Source::Contact, &mut errors);
     // The form takes one phone number and one street address, as plain fields.
-    if let Some(p) = body.get("phone_number").and_then(Value::as_str) {
+    if let Some(p) = body.member("phone_number").and_then(Value::as_str) {
         if p.chars().count() > 25 {
             errors.push("phone_number exceeds the maximum length of 25".into());
         } else {
@@ -695,8 +695,8 @@ pub fn sign_up_form(sim: &mut Sim, req: &Req, now: i64, confirmed_opt_in: bool) 
             ]);
         }
     }
-    if let Some(a) = body.get("street_address") {
-        if a.get("kind").and_then(Value::as_str).is_none() {
+    if let Some(a) = body.member("street_address") {
+        if a.member("kind").and_then(Value::as_str).is_none() {
             errors.push("street_address.kind is missing".into());
         } else {
             let mut m = a.as_object().cloned().unwrap_or_default();

@@ -5,6 +5,7 @@
 //! Guessed where the reference is silent (docs/mock.md says so): the conflict's error key, the
 //! name derived from the label (letters, digits and `_`), and which types take what values.
 
+use crate::mock::http::Member;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -60,7 +61,7 @@ struct Input {
 
 fn input(body: &Map<String, Value>) -> Result<Input, Resp> {
     let mut errors = Vec::new();
-    let label = match body.get("label") {
+    let label = match body.member("label") {
         Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= 50 => s.clone(),
         Some(Value::String(s)) if s.chars().count() > 50 => {
             errors.push("label exceeds the maximum length of 50".to_string());
@@ -75,7 +76,7 @@ fn input(body: &Map<String, Value>) -> Result<Input, Resp> {
             String::new()
         }
     };
-    let kind = match body.get("type") {
+    let kind = match body.member("type") {
         Some(Value::String(t)) if TYPES.contains(&t.as_str()) => t.clone(),
         None | Some(Value::Null) => {
             errors.push("type is missing".to_string());
@@ -89,7 +90,7 @@ fn input(body: &Map<String, Value>) -> Result<Input, Resp> {
             String::new()
         }
     };
-    let choices = match body.get("choices") {
+    let choices = match body.member("choices") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(a)) => a.clone(),
         Some(_) => {
@@ -258,7 +259,7 @@ pub fn strip(c: &mut Contact, ids: &[String], now: i64) {
 }
 
 fn holds(v: &Value, ids: &[String]) -> bool {
-    v.get("custom_field_id")
+    v.member("custom_field_id")
         .and_then(Value::as_str)
         .is_some_and(|i| ids.iter().any(|t| t.eq_ignore_ascii_case(i)))
 }
@@ -268,7 +269,7 @@ fn holds(v: &Value, ids: &[String]) -> bool {
 pub fn check_values(sim: &Sim, values: &[Value], errors: &mut Vec<String>) {
     for v in values {
         let Some(id) = v
-            .get("custom_field_id")
+            .member("custom_field_id")
             .and_then(Value::as_str)
             .and_then(|i| Uuid::parse_str(i).ok())
         else {
@@ -280,7 +281,7 @@ pub fn check_values(sim: &Sim, values: &[Value], errors: &mut Vec<String>) {
             ));
             continue;
         };
-        let text = v.get("value").and_then(Value::as_str).unwrap_or("");
+        let text = v.member("value").and_then(Value::as_str).unwrap_or("");
         let fits = match f.kind.as_str() {
             "date" => text.is_empty() || super::contact_input::parse_anniversary(text).is_some(),
             "number" | "currency" => text.is_empty() || text.trim().parse::<f64>().is_ok(),

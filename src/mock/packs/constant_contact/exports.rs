@@ -6,6 +6,7 @@
 //! API's field names (`email_address`, ...), custom fields are `cf:<name>` columns (as imports
 //! name them), tags and lists are columns of names joined by `;`.
 
+use crate::mock::http::Member;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -68,7 +69,7 @@ pub fn create(sim: &mut Sim, req: &Req, now: i64, s: &Speed) -> Resp {
         }
     };
     let mut errors = Vec::new();
-    let segment = match body.get("segment_id") {
+    let segment = match body.member("segment_id") {
         None | Some(Value::Null) => None,
         Some(v) => match v
             .as_u64()
@@ -84,21 +85,24 @@ pub fn create(sim: &mut Sim, req: &Req, now: i64, s: &Speed) -> Resp {
     };
     let sel = Selection {
         contact_ids: uuid_list(
-            body.get("contact_ids"),
+            body.member("contact_ids"),
             "contact_ids",
             500,
             false,
             &mut errors,
         ),
-        list_ids: uuid_list(body.get("list_ids"), "list_ids", 50, false, &mut errors),
-        tag_ids: uuid_list(body.get("tag_ids"), "tag_ids", 50, false, &mut errors),
+        list_ids: uuid_list(body.member("list_ids"), "list_ids", 50, false, &mut errors),
+        tag_ids: uuid_list(body.member("tag_ids"), "tag_ids", 50, false, &mut errors),
         new_subscriber: body
-            .get("new_subscriber")
+            .member("new_subscriber")
             .and_then(Value::as_bool)
             .unwrap_or(false),
-        status: body.get("status").and_then(Value::as_str).map(String::from),
+        status: body
+            .member("status")
+            .and_then(Value::as_str)
+            .map(String::from),
         exclude: super::activities::exclusions(&body, &mut errors),
-        fields: match body.get("fields") {
+        fields: match body.member("fields") {
             None | Some(Value::Null) => vec![],
             Some(Value::Array(a)) => a
                 .iter()
@@ -334,12 +338,12 @@ fn cell(sim: &Sim, c: &Contact, col: &str) -> String {
                 .as_ref()
                 .and_then(|x| {
                     x.custom_fields.iter().find(|v| {
-                        v.get("custom_field_id")
+                        v.member("custom_field_id")
                             .and_then(Value::as_str)
                             .is_some_and(|i| i.eq_ignore_ascii_case(&id))
                     })
                 })
-                .and_then(|v| v.get("value").and_then(Value::as_str))
+                .and_then(|v| v.member("value").and_then(Value::as_str))
                 .unwrap_or("")
                 .to_string()
         }

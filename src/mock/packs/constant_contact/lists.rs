@@ -1,6 +1,7 @@
 //! `/v3/contact_lists`: list, create (409 on a duplicate name), read, update, and delete — which
 //! answers 202 with a `list_delete` activity, as the vendor's deletion is asynchronous.
 
+use crate::mock::http::Member;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -77,7 +78,7 @@ struct ListInput {
 fn parse_input(req: &Req) -> Result<ListInput, Resp> {
     let body = json_object(req)?;
     let mut errors = Vec::new();
-    let name = match body.get("name") {
+    let name = match body.member("name") {
         Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= 255 => s.clone(),
         Some(Value::String(s)) if s.chars().count() > 255 => {
             errors.push("name exceeds the maximum length of 255".into());
@@ -92,7 +93,7 @@ fn parse_input(req: &Req) -> Result<ListInput, Resp> {
             String::new()
         }
     };
-    let description = match body.get("description") {
+    let description = match body.member("description") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => {
@@ -100,7 +101,7 @@ fn parse_input(req: &Req) -> Result<ListInput, Resp> {
             None
         }
     };
-    let favorite = match body.get("favorite") {
+    let favorite = match body.member("favorite") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
         Some(_) => {

@@ -26,6 +26,7 @@ pub mod tags;
 pub mod webhooks;
 pub mod xrefs;
 
+use crate::mock::http::Member;
 use serde_json::{Value, json};
 
 use crate::mock::config::MockConfig;
@@ -39,7 +40,7 @@ pub(crate) fn seeded(cfg: &MockConfig) -> Sim {
     let now = real_ms();
     for l in &cfg.seed_lists {
         let id = l
-            .get("list_id")
+            .member("list_id")
             .and_then(Value::as_str)
             .and_then(|s| uuid::Uuid::parse_str(s).ok())
             .unwrap_or_else(store::new_id);
@@ -48,15 +49,18 @@ pub(crate) fn seeded(cfg: &MockConfig) -> Sim {
             store::ContactList {
                 id,
                 name: l
-                    .get("name")
+                    .member("name")
                     .and_then(Value::as_str)
                     .unwrap_or("Unnamed")
                     .to_string(),
                 description: l
-                    .get("description")
+                    .member("description")
                     .and_then(Value::as_str)
                     .map(String::from),
-                favorite: l.get("favorite").and_then(Value::as_bool).unwrap_or(false),
+                favorite: l
+                    .member("favorite")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
                 created_at: now,
                 updated_at: now,
                 deleted_at: None,
@@ -97,7 +101,7 @@ pub(crate) fn seeded(cfg: &MockConfig) -> Sim {
     for c in &cfg.seed_contacts {
         let Some(row) = c.as_object() else { continue };
         let lists: Vec<uuid::Uuid> = row
-            .get("list_names")
+            .member("list_names")
             .and_then(Value::as_array)
             .map(|names| {
                 names
@@ -417,7 +421,7 @@ fn required_scope(method: &str, rest: &[&str]) -> &'static str {
 /// `POST /v3/token_info`: the scopes of a valid (unexpired) access token.
 pub(crate) fn token_info(shared: &Shared, req: &Req, now: i64) -> Resp {
     let token = match http::json_body(req) {
-        Ok(v) => v.get("token").and_then(Value::as_str).map(String::from),
+        Ok(v) => v.member("token").and_then(Value::as_str).map(String::from),
         Err(r) => return r,
     };
     let Some(token) = token else {

@@ -5,6 +5,7 @@
 //! Scheduling moves the campaign to `Scheduled`; the send happens on the mock clock
 //! ([`super::campaigns::tick`]).
 
+use crate::mock::http::Member;
 use serde_json::{Value, json};
 
 use super::store::{Sim, ts};
@@ -36,7 +37,7 @@ pub fn create(sim: &mut Sim, req: &Req, id: &str, now: i64) -> Resp {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let Some(at) = when(body.get("scheduled_date"), now) else {
+    let Some(at) = when(body.member("scheduled_date"), now) else {
         return validation(&[
             "scheduled_date does not have a valid value (\"0\" for now, 2022-05-17, or 2022-05-17T16:37:59.091Z)".into(),
         ]);

@@ -11,6 +11,7 @@
 //! `not-contains`, `starts-with`, `ends-with`, `exists`, `not-exists`). `tracking` leaves
 //! (opens, clicks) are stored but not simulated: evaluating them is a 400 naming the source.
 
+use crate::mock::http::Member;
 use serde_json::{Value, json};
 
 use super::store::{Contact, Segment, Sim, ts};
@@ -68,7 +69,7 @@ fn find(sim: &Sim, id: &str) -> Result<u64, Resp> {
 }
 
 fn name_of(body: &serde_json::Map<String, Value>, errors: &mut Vec<String>) -> String {
-    match body.get("name") {
+    match body.member("name") {
         Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= 255 => {
             s.trim().to_string()
         }
@@ -91,19 +92,19 @@ pub fn check_criteria(text: &str) -> Result<Value, String> {
     let v: Value = serde_json::from_str(text)
         .map_err(|e| format!("segment_criteria is not valid escaped JSON: {e}"))?;
     let criteria = v
-        .get("criteria")
+        .member("criteria")
         .ok_or("segment_criteria has no `criteria` object")?;
-    if criteria.get("type").and_then(Value::as_str) != Some("and") {
+    if criteria.member("type").and_then(Value::as_str) != Some("and") {
         return Err("segment_criteria: the top-level group type must be `and`".into());
     }
-    if !criteria.get("group").is_some_and(Value::is_array) {
+    if !criteria.member("group").is_some_and(Value::is_array) {
         return Err("segment_criteria: the top-level group needs a `group` array".into());
     }
     Ok(v)
 }
 
 fn criteria_of(body: &serde_json::Map<String, Value>, errors: &mut Vec<String>) -> String {
-    match body.get("segment_criteria") {
+    match body.member("segment_criteria") {
         Some(Value::String(s)) => {
             if let Err(e) = check_criteria(s) {
                 errors.push(e);
@@ -250,15 +251,15 @@ pub fn matcher(sim: &Sim, id: u64) -> Result<Value, String> {
 
 /// Refuses criteria the mock cannot evaluate, naming the source or operator.
 fn evaluable(node: &Value) -> Result<(), String> {
-    if let Some(group) = node.get("group").and_then(Value::as_array) {
-        let t = node.get("type").and_then(Value::as_str).unwrap_or("and");
+    if let Some(group) = node.member("group").and_then(Value::as_array) {
+        let t = node.member("type").and_then(Value::as_str).unwrap_or("and");
         if t != "and" && t != "or" {
             return Err(format!("segment_criteria: group type `{t}` is not and/or"));
         }
         return group.iter().try_for_each(evaluable);
     }
-    let source = node.get("source").and_then(Value::as_str).unwrap_or("");
-    let op = node.get("op").and_then(Value::as_str).unwrap_or("");
+    let source = node.member("source").and_then(Value::as_str).unwrap_or("");
+    let op = node.member("op").and_then(Value::as_str).unwrap_or("");
     let ops: &[&str] = match source {
         "list_membership" | "tags" => &["contains-any", "contains-all", "not-contains-any"],
         "contact" => &[
@@ -291,8 +292,8 @@ fn evaluable(node: &Value) -> Result<(), String> {
 
 /// Whether a contact meets criteria (checked by [`matcher`] first).
 pub fn meets(c: &Contact, node: &Value) -> bool {
-    if let Some(group) = node.get("group").and_then(Value::as_array) {
-        return match node.get("type").and_then(Value::as_str) {
+    if let Some(group) = node.member("group").and_then(Value::as_array) {
+        return match node.member("type").and_then(Value::as_str) {
             Some("or") => group.iter().any(|n| meets(c, n)),
             _ => group.iter().all(|n| meets(c, n)),
         };
@@ -346,11 +347,11 @@ pub fn meets(c: &Contact, node: &Value) -> bool {
                         x.custom_fields
                             .iter()
                             .find(|v| {
-                                v.get("custom_field_id")
+                                v.member("custom_field_id")
                                     .and_then(Value::as_str)
                                     .is_some_and(|i| i.eq_ignore_ascii_case(&id))
                             })
-                            .and_then(|v| v.get("value").and_then(Value::as_str))
+                            .and_then(|v| v.member("value").and_then(Value::as_str))
                             .map(String::from)
                     })
                 }

@@ -2,6 +2,7 @@
 //! name in use), read, rename, and delete — which answers 202 with a `contacts_tags_delete`
 //! activity that untags every contact and removes the tag when it completes.
 
+use crate::mock::http::Member;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -48,7 +49,7 @@ pub fn list(sim: &Sim, req: &Req) -> Resp {
 }
 
 fn name_of(body: &Map<String, Value>) -> Result<String, Resp> {
-    match body.get("name") {
+    match body.member("name") {
         Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= 255 => {
             Ok(s.trim().to_string())
         }
@@ -102,7 +103,7 @@ pub fn create(sim: &mut Sim, req: &Req, now: i64) -> Resp {
     if in_use(sim, &name, None) {
         return conflict(&name);
     }
-    let tag_source = match body.get("tag_source") {
+    let tag_source = match body.member("tag_source") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => return validation(&["tag_source does not have a valid value".into()]),

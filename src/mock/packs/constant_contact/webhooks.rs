@@ -6,6 +6,7 @@
 //! Partner credentials are the vendor's own; the mock takes its bearer token plus an `x-api-key`
 //! that is one of its registered client ids. Guessed (docs/mock.md): the sample payload's shape.
 
+use crate::mock::http::Member;
 use serde_json::{Value, json};
 
 use super::store::{Sim, ts};
@@ -105,7 +106,10 @@ pub fn put(sim: &mut Sim, req: &Req, id: &str) -> Resp {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let hook = body.get("hook_uri").and_then(Value::as_str).unwrap_or("");
+    let hook = body
+        .member("hook_uri")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let ok = url::Url::parse(hook)
         .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
     if !ok {

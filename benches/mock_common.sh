@@ -1,8 +1,17 @@
-# Shared by the benches/mock_*.sh scripts (sourced): starting a mock on a state file, making or
+# Shared by the benches/mock_*.sh scripts (sourced): the builds, starting a mock on a state file, making or
 # reusing a snapshot to start from, the bundled client's sign-in, bulk preloading, and the wrk
 # script that signs up distinct emails. Uses $URL, $work, $CONTACTS; sets $TOKEN, $PID.
 CID=3f2b8f9e-5a1c-4c7e-9d2a-8b6e1f0c4d21
 LIST=07936f78-662a-11eb-af0a-fa163e56c9b0
+
+# builds [BINARY]: sets BIN (BINARY, else the release build) and BARE (the bare hyper server,
+# examples/bare_server.rs), building whichever is missing.
+builds() {
+  BIN=$(realpath "${1:-target/release/postie}")
+  [ -x "$BIN" ] || cargo build --release
+  BARE=target/release/examples/bare_server
+  [ -x "$BARE" ] || cargo build --release --example bare_server
+}
 
 # start BINARY DIR [taskset...]: BINARY's mock on DIR/state.json (output in DIR/out and DIR/err),
 # waited for until it listens (up to 30 s: a big snapshot loads first), signed in; sets PID, URL

@@ -15,10 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/mock_common.sh
 TURNS=${TURNS:-20}; SECS=${SECONDS_PER_TURN:-3}; CONTACTS=${CONTACTS:-1000000}; CALM=${CALM:-150000}
-BIN=$(realpath "${1:-target/release/postie}")
-[ -x "$BIN" ] || cargo build --release
-BARE=target/release/examples/bare_server
-[ -x "$BARE" ] || cargo build --release --example bare_server
+builds "${1:-}"
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 1; }
 work=$(mktemp -d)
 PID=; BPID=

@@ -9,10 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/mock_common.sh
-BIN=$(realpath "${1:-target/release/postie}")
-[ -x "$BIN" ] || cargo build --release
-BARE=target/release/examples/bare_server
-[ -x "$BARE" ] || cargo build --release --example bare_server
+builds "${1:-}"
 PHASE=${SECONDS_PER_PHASE:-5}
 for tool in valgrind wrk curl; do
   command -v $tool >/dev/null || { echo "$tool is not installed (apt-get install $tool)"; exit 1; }

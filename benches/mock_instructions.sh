@@ -21,6 +21,9 @@ trap '{ [ -n "$PID" ] && kill -KILL $PID 2>/dev/null && wait $PID 2>/dev/null; }
 # measure WHAT: a mock under cachegrind on a new state, signed in, one contact made and updated a second later, then WHAT
 # (none, get or signup) for PHASE seconds; prints "requests instructions".
 measure() {
+  # Each measure runs in its own subshell, whose PID the script's trap cannot see: stop the
+  # server here when the subshell ends early (a server too slow to start under valgrind).
+  trap '{ [ -n "$PID" ] && kill -KILL $PID 2>/dev/null; } || true' EXIT
   rm -rf "$work/s" && mkdir -p "$work/s"
   valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
     "$BIN" mock --port 0 --auto-approve --state "$work/s/state.json" --sync batch >"$work/out" 2>"$work/err" &
@@ -54,9 +57,10 @@ echo "POST /v3/contacts/sign_up_form: $(( (i - base) / n )) instructions a reque
 
 # The bare server, idle and then under the same GET (the mock's token in the header).
 bare() {
+  trap '{ [ -n "$PID" ] && kill -KILL $PID 2>/dev/null; } || true' EXIT
   valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null "$BARE" >"$work/bare" 2>"$work/bare.err" &
   PID=$!
-  for _ in $(seq 3000); do grep -q listening "$work/bare" 2>/dev/null && break; sleep 0.01; done
+  for _ in $(seq 6000); do grep -q listening "$work/bare" 2>/dev/null && break; sleep 0.01; done
   local url req=0
   url=$(head -1 "$work/bare" | sed 's/listening on //')
   if [ "$1" = get ]; then

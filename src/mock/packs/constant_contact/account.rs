@@ -6,11 +6,10 @@
 //! grants which privilege; that a new account email stays `UNCONFIRMED` (the vendor mails a link;
 //! the mock's admin area confirms: `POST /__postie/account/emails/{id}/confirm`).
 
-use crate::mock::http::Member;
 use serde_json::{Map, Value, json};
 
 use super::store::{Sim, ts};
-use crate::mock::http::{Req, Resp, cc_error, json_object, validation};
+use crate::mock::http::{Member, Req, Resp, cc_error, json_object, validation};
 
 /// The summary before any update.
 fn default_summary(login: &str) -> Value {

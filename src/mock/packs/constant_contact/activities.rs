@@ -3,13 +3,12 @@
 //! store when they complete ([`super::applying`], a slice at a time): the requests that make and
 //! read them are here.
 
-use crate::mock::http::Member;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::store::{Sim, new_id, ts};
-use crate::mock::http::{Req, Resp, cc_error, json_object, validation};
+use crate::mock::http::{Member, Req, Resp, cc_error, json_object, validation};
 
 /// Most contacts one import may carry.
 pub const MAX_IMPORT_ROWS: usize = 40_000;

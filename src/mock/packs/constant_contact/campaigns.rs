@@ -8,12 +8,11 @@
 //! the time of the send are not counted at all); opens, clicks, forwards, opt-outs stay 0, so the
 //! numbers add up (`em_not_opened` = `em_sends`). docs/mock.md says so.
 
-use crate::mock::http::Member;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::store::{Campaign, CampaignActivity, Permission, SendRecord, Sim, new_id, ts};
-use crate::mock::http::{Req, Resp, cc_error, json_object, validation};
+use crate::mock::http::{Member, Req, Resp, cc_error, json_object, validation};
 
 fn campaign_json(c: &Campaign) -> Value {
     json!({

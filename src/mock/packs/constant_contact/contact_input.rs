@@ -1,12 +1,12 @@
 //! Reading a contact from a request body: validation against the vendor's limits, and writing
 //! core fields (overwrite or partial) and sub-resources (replace or append) onto a contact.
 
-use crate::mock::http::Member;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::contacts::TEXT_FIELDS;
 use super::store::{Contact, Email, Permission, Sim, Source, new_id};
+use crate::mock::http::Member;
 
 pub(super) fn str_field<'a>(
     body: &'a Map<String, Value>,

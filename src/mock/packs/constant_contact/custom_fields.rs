@@ -5,13 +5,12 @@
 //! Guessed where the reference is silent (docs/mock.md says so): the conflict's error key, the
 //! name derived from the label (letters, digits and `_`), and which types take what values.
 
-use crate::mock::http::Member;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::paging;
 use super::store::{Contact, CustomField, Sim, custom_field_json, new_id};
-use crate::mock::http::{Req, Resp, cc_error, json_object, validation};
+use crate::mock::http::{Member, Req, Resp, cc_error, json_object, validation};
 
 /// The types a custom field may have (`string` and `date`, and those added in 2025).
 pub const TYPES: [&str; 9] = [

@@ -6,13 +6,12 @@
 //! API's field names (`email_address`, ...), custom fields are `cf:<name>` columns (as imports
 //! name them), tags and lists are columns of names joined by `;`.
 
-use crate::mock::http::Member;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::activities::{self, Activity, Speed, Work, check_lists_exist, uuid_list};
 use super::store::{Contact, IdSet, Permission, Sim, ts};
-use crate::mock::http::{Req, Resp, cc_error, json_object, validation};
+use crate::mock::http::{Member, Req, Resp, cc_error, json_object, validation};
 
 /// The fields an export may carry, in column order (custom fields follow as `cf:<name>`).
 pub const FIELDS: [&str; 18] = [

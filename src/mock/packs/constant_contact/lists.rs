@@ -1,13 +1,12 @@
 //! `/v3/contact_lists`: list, create (409 on a duplicate name), read, update, and delete — which
 //! answers 202 with a `list_delete` activity, as the vendor's deletion is asynchronous.
 
-use crate::mock::http::Member;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::activities::{self, Activity, Work};
 use super::store::{ContactList, Sim, list_json, new_id};
-use crate::mock::http::{Req, Resp, cc_error, json_object, validation};
+use crate::mock::http::{Member, Req, Resp, cc_error, json_object, validation};
 
 fn membership_param(req: &Req) -> Result<Option<bool>, Resp> {
     match req.q("include_membership_count") {

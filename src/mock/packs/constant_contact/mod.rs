@@ -26,11 +26,10 @@ pub mod tags;
 pub mod webhooks;
 pub mod xrefs;
 
-use crate::mock::http::Member;
 use serde_json::{Value, json};
 
 use crate::mock::config::MockConfig;
-use crate::mock::http::{self, Req, Resp};
+use crate::mock::http::{self, Member, Req, Resp};
 use crate::mock::{Shared, real_ms};
 use store::Sim;
 

@@ -5,11 +5,10 @@
 //! Scheduling moves the campaign to `Scheduled`; the send happens on the mock clock
 //! ([`super::campaigns::tick`]).
 
-use crate::mock::http::Member;
 use serde_json::{Value, json};
 
 use super::store::{Sim, ts};
-use crate::mock::http::{Req, Resp, json_object, validation};
+use crate::mock::http::{Member, Req, Resp, json_object, validation};
 
 fn when(v: Option<&Value>, now: i64) -> Option<i64> {
     let text = v?.as_str()?.trim();

@@ -11,11 +11,10 @@
 //! `not-contains`, `starts-with`, `ends-with`, `exists`, `not-exists`). `tracking` leaves
 //! (opens, clicks) are stored but not simulated: evaluating them is a 400 naming the source.
 
-use crate::mock::http::Member;
 use serde_json::{Value, json};
 
 use super::store::{Contact, Segment, Sim, ts};
-use crate::mock::http::{Req, Resp, cc_error, json_object, validation};
+use crate::mock::http::{Member, Req, Resp, cc_error, json_object, validation};
 
 fn segment_json(s: &Segment, with_criteria: bool) -> Value {
     let mut v = json!({

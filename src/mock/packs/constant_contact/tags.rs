@@ -2,14 +2,13 @@
 //! name in use), read, rename, and delete — which answers 202 with a `contacts_tags_delete`
 //! activity that untags every contact and removes the tag when it completes.
 
-use crate::mock::http::Member;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::activities::{self, Activity, Work};
 use super::paging;
 use super::store::{Contact, Sim, Tag, new_id, tag_json};
-use crate::mock::http::{Req, Resp, cc_error, json_object, validation};
+use crate::mock::http::{Member, Req, Resp, cc_error, json_object, validation};
 
 fn include_count(v: Option<&str>) -> Result<bool, Resp> {
     match v {

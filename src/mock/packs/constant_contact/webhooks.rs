@@ -6,13 +6,12 @@
 //! Partner credentials are the vendor's own; the mock takes its bearer token plus an `x-api-key`
 //! that is one of its registered client ids. Guessed (docs/mock.md): the sample payload's shape.
 
-use crate::mock::http::Member;
 use serde_json::{Value, json};
 
 use super::store::{Sim, ts};
 use crate::mock::Callback;
 use crate::mock::config::MockConfig;
-use crate::mock::http::{Req, Resp, cc_error, json_object, validation};
+use crate::mock::http::{Member, Req, Resp, cc_error, json_object, validation};
 
 const TOPICS: [(u64, &str, &str); 4] = [
     (

@@ -553,84 +553,80 @@ pub fn parse_stored(raw: &serde_json::value::RawValue) -> Option<Value> {
 /// The names of a stored exchange's body members that hold a plain value, read without building
 /// the exchange: everything else is skipped as it is read.
 pub fn stored_body_scalars(raw: &serde_json::value::RawValue) -> Vec<String> {
-    use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
     use std::fmt;
 
-    /// Whether a value is plain; its contents are skipped.
-    struct Plain(bool);
-    impl<'de> Deserialize<'de> for Plain {
-        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V;
-            impl<'de> Visitor<'de> for V {
-                type Value = Plain;
-                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                    f.write_str("any JSON value")
-                }
-                fn visit_bool<E>(self, _: bool) -> Result<Plain, E> {
-                    Ok(Plain(true))
-                }
-                fn visit_i64<E>(self, _: i64) -> Result<Plain, E> {
-                    Ok(Plain(true))
-                }
-                fn visit_u64<E>(self, _: u64) -> Result<Plain, E> {
-                    Ok(Plain(true))
-                }
-                fn visit_f64<E>(self, _: f64) -> Result<Plain, E> {
-                    Ok(Plain(true))
-                }
-                fn visit_str<E>(self, _: &str) -> Result<Plain, E> {
-                    Ok(Plain(true))
-                }
-                fn visit_unit<E>(self) -> Result<Plain, E> {
-                    Ok(Plain(true))
-                }
-                fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Plain, A::Error> {
-                    while a.next_element::<IgnoredAny>()?.is_some() {}
-                    Ok(Plain(false))
-                }
-                fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Plain, A::Error> {
-                    while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                    Ok(Plain(false))
-                }
-            }
-            d.deserialize_any(V)
+    /// Whether a value is plain (not an object or a list); its contents are skipped.
+    struct Plain;
+    impl<'de> DeserializeSeed<'de> for Plain {
+        type Value = bool;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Plain {
+        type Value = bool;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+            Ok(true)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+            Ok(true)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+            Ok(true)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+            Ok(true)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+            Ok(true)
+        }
+        fn visit_unit<E>(self) -> Result<bool, E> {
+            Ok(true)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<bool, A::Error> {
+            while a.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(false)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<bool, A::Error> {
+            while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(false)
         }
     }
 
     /// The plain members of a body that is an object, collected as they are read (reading the
     /// body as a map of them first cost 3,000 instructions a step). Any other body fails to
     /// read, and so gives no names, as a damaged record does.
-    #[derive(Default)]
-    struct Scalars(Vec<String>);
-    impl<'de> Deserialize<'de> for Scalars {
-        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V;
-            impl<'de> Visitor<'de> for V {
-                type Value = Scalars;
-                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                    f.write_str("a response body that is an object")
-                }
-                fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Scalars, A::Error> {
-                    let mut names = Vec::new();
-                    while let Some(k) = a.next_key::<String>()? {
-                        if a.next_value::<Plain>()?.0 {
-                            names.push(k);
-                        }
-                    }
-                    Ok(Scalars(names))
+    struct Names;
+    impl<'de> Visitor<'de> for Names {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a response body that is an object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Vec<String>, A::Error> {
+            let mut names = Vec::new();
+            while let Some(k) = a.next_key::<String>()? {
+                if a.next_value_seed(Plain)? {
+                    names.push(k);
                 }
             }
-            d.deserialize_map(V)
+            Ok(names)
         }
+    }
+    fn names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        d.deserialize_map(Names)
     }
 
     #[derive(Deserialize)]
     struct Body {
-        #[serde(default)]
-        body: Scalars,
+        #[serde(default, deserialize_with = "names")]
+        body: Vec<String>,
     }
     serde_json::from_str::<Body>(raw.get())
-        .map(|b| b.body.0)
+        .map(|b| b.body)
         .unwrap_or_default()
 }
 

@@ -45,11 +45,11 @@ impl Req {
     /// Query and form-body parameters merged (the token endpoint accepts either).
     pub fn params(&self) -> Vec<(String, String)> {
         let mut p = self.query.clone();
-        let is_form = self
-            .header(hyper::header::CONTENT_TYPE)
-            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
-        if is_form || (self.header(hyper::header::CONTENT_TYPE).is_none() && !self.body.is_empty())
-        {
+        let is_form = match self.header(hyper::header::CONTENT_TYPE) {
+            Some(c) => c.starts_with("application/x-www-form-urlencoded"),
+            None => !self.body.is_empty(),
+        };
+        if is_form {
             p.extend(url::form_urlencoded::parse(&self.body).into_owned());
         }
         p

@@ -1508,7 +1508,7 @@ mod tests {
             ]
         );
         assert_eq!(v["created_at"], "1969-12-31T23:59:59Z");
-        // The second formatted last on this thread is kept between contacts: the first contact
+        // The seconds formatted on this thread are kept between contacts: the first contact
         // again reads as it did, and so does a contact of another second on another thread.
         assert_eq!(written(Include::default()), format!("{core}}}"));
         let other = std::thread::spawn(move || {

@@ -1,6 +1,6 @@
-# Shared by the benches/mock_*.sh scripts (sourced): the builds, starting a mock on a state file, making or
-# reusing a snapshot to start from, the bundled client's sign-in, bulk preloading, and the wrk
-# script that signs up distinct emails. Uses $URL, $work, $CONTACTS; sets $TOKEN, $PID.
+# Shared by the bench scripts (sourced): the builds they need, starting a mock on a state file,
+# making or reusing a snapshot to start from, the bundled client's sign-in, bulk preloading, and
+# the wrk script that signs up distinct emails. Uses $URL, $work, $CONTACTS; sets $TOKEN, $PID.
 CID=3f2b8f9e-5a1c-4c7e-9d2a-8b6e1f0c4d21
 LIST=07936f78-662a-11eb-af0a-fa163e56c9b0
 

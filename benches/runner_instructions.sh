@@ -8,10 +8,8 @@
 #   benches/runner_instructions.sh [BINARY]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=$(realpath "${1:-target/release/postie}")
-[ -x "$BIN" ] || cargo build --release
-BARE=target/release/examples/bare_server
-[ -x "$BARE" ] || cargo build --release --example bare_server
+. benches/mock_common.sh  # for `builds`
+builds "${1:-}"
 command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)"; exit 1; }
 work=$(mktemp -d)
 BARE_PID=

@@ -153,36 +153,52 @@ pub fn rfc3339(unix: i64) -> String {
 pub struct Rfc3339([u8; 20]);
 
 impl Rfc3339 {
+    /// 1970-01-01T00:00:00Z.
+    pub const EPOCH: Rfc3339 = Rfc3339(*b"1970-01-01T00:00:00Z");
+
     /// The timestamp of a unix time in seconds; None outside years 0000–9999, which RFC 3339
     /// cannot write.
     pub fn of(unix: i64) -> Option<Rfc3339> {
-        // Days to a civil date: Howard Hinnant's `civil_from_days`.
-        let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
-        let z = days.checked_add(719_468)?;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
+        const FIRST: i64 = -62_167_219_200; // 0000-01-01T00:00:00Z
+        const LAST: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+        // Two digits at a time.
+        const PAIRS: [[u8; 2]; 100] = {
+            let mut t = [[0; 2]; 100];
+            let mut i = 0;
+            while i < 100 {
+                t[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+                i += 1;
+            }
+            t
+        };
+        if !(FIRST..=LAST).contains(&unix) {
+            return None;
+        }
+        let since = (unix - FIRST) as u64;
+        let secs = (since % 86_400) as u32;
+        // Days to a civil date: Howard Hinnant's `civil_from_days`, unsigned. Days count from
+        // 0000-03-01 (year 0 is a leap year: 60 days after 0000-01-01), plus one 400-year era so
+        // that January and February of year 0 are not negative.
+        let z = (since / 86_400) as u32 + 146_097 - 60;
+        let (era, doe) = (z / 146_097, z % 146_097);
         let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
         let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
         let mp = (5 * doy + 2) / 153;
         let day = doy - (153 * mp + 2) / 5 + 1;
         let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        let year = yoe + era * 400 + i64::from(month <= 2);
-        if !(0..=9999).contains(&year) {
-            return None;
-        }
+        let year = yoe + era * 400 + u32::from(month <= 2) - 400;
         let mut b = *b"0000-00-00T00:00:00Z";
-        let mut put = |at: usize, width: usize, mut n: i64| {
-            for i in (at..at + width).rev() {
-                b[i] = b'0' + (n % 10) as u8;
-                n /= 10;
-            }
-        };
-        put(0, 4, year);
-        put(5, 2, month);
-        put(8, 2, day);
-        put(11, 2, secs / 3600);
-        put(14, 2, secs / 60 % 60);
-        put(17, 2, secs % 60);
+        for (at, n) in [
+            (0, year / 100),
+            (2, year % 100),
+            (5, month),
+            (8, day),
+            (11, secs / 3600),
+            (14, secs / 60 % 60),
+            (17, secs % 60),
+        ] {
+            b[at..at + 2].copy_from_slice(&PAIRS[n as usize]);
+        }
         Some(Rfc3339(b))
     }
 

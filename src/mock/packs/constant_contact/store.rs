@@ -504,27 +504,41 @@ fn write_email(e: &Email, out: &mut Vec<u8>) {
 }
 
 /// A timestamp member ([`ts`]), formatted on the stack. A contact's are mostly a few seconds
-/// (created, updated, opted in), and so are the answers that follow one another, so the seconds
-/// formatted last on this thread are kept, each in the slot its second's low bits pick: a
-/// contact's created and updated seconds alternate without pushing each other out (keeping only
-/// the last one formatted them all again, a thousand instructions a GET).
+/// (created, updated, opted in), and so are the answers that follow one another, so the last
+/// eight seconds this thread formatted are kept, any second in any slot. Slots picked by a
+/// second's low bits let two seconds that share them (a contact's created and updated, one time
+/// in eight) push each other out on every GET, which formatted them all again (1,000
+/// instructions a GET at 1,000,000 contacts).
 fn stamp(m: &mut JsonObject<'_>, name: &'static str, ms: i64) {
-    type Slot = std::cell::Cell<(i64, Option<crate::util::Rfc3339>)>;
+    use crate::util::Rfc3339;
+    use std::cell::Cell;
+    struct Kept {
+        // No second is i64::MIN: ms / 1000 is not.
+        seconds: [Cell<i64>; 8],
+        texts: [Cell<Rfc3339>; 8],
+        // The slot the next second formatted replaces, in turn.
+        next: Cell<usize>,
+    }
     thread_local! {
-        // A second and its text (no second is i64::MIN: ms / 1000 is not).
-        static KEPT: [Slot; 8] = const { [const { Slot::new((i64::MIN, None)) }; 8] };
+        static KEPT: Kept = const {
+            Kept {
+                seconds: [const { Cell::new(i64::MIN) }; 8],
+                texts: [const { Cell::new(Rfc3339::EPOCH) }; 8],
+                next: Cell::new(0),
+            }
+        };
     }
     let second = ms.div_euclid(1000);
     let text = KEPT.with(|kept| {
-        let slot = &kept[second.rem_euclid(8) as usize];
-        match slot.get() {
-            (s, t) if s == second => t,
-            _ => {
-                let t = crate::util::Rfc3339::of(second);
-                slot.set((second, t));
-                t
-            }
+        if let Some(i) = kept.seconds.iter().position(|s| s.get() == second) {
+            return Some(kept.texts[i].get());
         }
+        let t = Rfc3339::of(second)?;
+        let i = kept.next.get();
+        kept.seconds[i].set(second);
+        kept.texts[i].set(t);
+        kept.next.set((i + 1) % 8);
+        Some(t)
     });
     match text {
         Some(t) => m.plain_bytes(name, t.as_bytes()),
@@ -1425,6 +1439,25 @@ mod tests {
         sim.contacts.insert(id, Box::new(c));
         sim.set_email_index(id, None, Some(address));
         id
+    }
+
+    /// The seconds kept on a thread change nothing written: seconds repeated, seconds that share
+    /// their low bits, more seconds than are kept, and seconds RFC 3339 cannot write.
+    #[test]
+    fn a_stamp_is_its_timestamp_whatever_was_stamped_before() {
+        let base = 1_795_895_151_000; // 2026-11-28T19:45:51Z
+        let mut seconds: Vec<i64> = (0..20).map(|i| base + i * 8_000).collect();
+        seconds.extend((0..20).map(|i| base + (i % 3) * 8_000 + 999));
+        seconds.extend((0..30).map(|i| base - i * 86_400_000 * 400));
+        seconds.extend([i64::MIN, i64::MAX, -62_167_219_200_001, base, i64::MIN]);
+        for ms in seconds {
+            let mut out = Vec::new();
+            let mut m = JsonObject::open(&mut out);
+            stamp(&mut m, "at", ms);
+            m.close();
+            let v: Value = serde_json::from_slice(&out).unwrap();
+            assert_eq!(v["at"], ts(ms), "{ms}");
+        }
     }
 
     #[test]

@@ -357,7 +357,10 @@ impl<'a> JsonObject<'a> {
         out.push(b'{');
         JsonObject { out, first: true }
     }
-    /// Writes `"name":` and returns the buffer, for the value to follow.
+    /// Writes `"name":` and returns the buffer, for the value to follow. Inlined, with the
+    /// member's name known at each call, so copying it is a store or two rather than a call to
+    /// `memcpy`.
+    #[inline(always)]
     pub fn key(&mut self, name: &'static str) -> &mut Vec<u8> {
         debug_assert!(
             !name.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20),
@@ -373,16 +376,19 @@ impl<'a> JsonObject<'a> {
         self.out
     }
     /// A string member, escaped.
+    #[inline(always)]
     pub fn str(&mut self, name: &'static str, value: &str) {
         let out = self.key(name);
         // Writing to a Vec cannot fail, and a str is always valid JSON text once escaped.
         let _ = serde_json::to_writer(out, value);
     }
     /// A string member whose text needs no escaping (a timestamp, a fixed name).
+    #[inline(always)]
     pub fn plain(&mut self, name: &'static str, value: &str) {
         self.plain_bytes(name, value.as_bytes());
     }
     /// [`JsonObject::plain`] of text held as bytes (a formatted timestamp), not checked again.
+    #[inline(always)]
     pub fn plain_bytes(&mut self, name: &'static str, value: &[u8]) {
         debug_assert!(!value.iter().any(|&b| b == b'"' || b == b'\\' || b < 0x20));
         let out = self.key(name);

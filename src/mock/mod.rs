@@ -133,11 +133,19 @@ impl std::hash::Hasher for TailHasher {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        let tail = &bytes[bytes.len().saturating_sub(16)..];
-        for (i, b) in tail.iter().enumerate() {
-            self.0 = self.0.rotate_left(5) ^ (u64::from(*b) << ((i % 8) * 8));
-        }
-        self.0 = self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ bytes.len() as u64;
+        // The last sixteen bytes as two words (zero-padded in front for a shorter key).
+        let n = bytes.len();
+        let word = |w: &[u8]| u64::from_le_bytes(w.try_into().unwrap_or_default());
+        let (a, b) = if n >= 16 {
+            (word(&bytes[n - 16..n - 8]), word(&bytes[n - 8..]))
+        } else {
+            let mut t = [0u8; 16];
+            t[16 - n..].copy_from_slice(bytes);
+            (word(&t[..8]), word(&t[8..]))
+        };
+        self.0 = (self.0.rotate_left(5) ^ a).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 =
+            (self.0.rotate_left(5) ^ b).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ bytes.len() as u64;
     }
 }
 

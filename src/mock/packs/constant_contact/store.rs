@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::table::Table;
-use crate::mock::http::{JsonObject, Resp};
+use crate::mock::http::{JsonArray, JsonObject, Resp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -248,72 +248,99 @@ impl Contact {
     }
 }
 
-/// Serialises a struct's fields as a tuple, in the order listed (the declaration order, which
-/// the derived `Deserialize` reads back). The struct is destructured without `..`, so a field
-/// added to it and not listed here is a compile error. `field => expr` stores `expr` instead.
-macro_rules! positional {
-    ($s:ident, $value:expr, $ty:ident { $($field:ident $(=> $map:expr)?),* $(,)? }) => {{
-        let $ty { $($field),* } = $value;
-        ($(positional!(@field $field $(, $map)?),)*).serialize($s)
-    }};
-    (@field $field:ident) => {
-        $field
-    };
-    (@field $field:ident, $map:expr) => {
-        $map
-    };
+/// Writes a contact as the journal and snapshots store it: its fields in declaration order, as
+/// a JSON array (no names to write or to match when it is read: a third fewer bytes, and faster
+/// to parse). The derived `Deserialize` reads it, and the older object form too. Written by
+/// hand rather than through serde, with strings escaped by [`crate::mock::http::write_str`]:
+/// journaling a contact was a fifth of `sign_up_form`'s work. The contact is destructured without
+/// `..`, so a field added to it and not written here is a compile error.
+pub fn write_stored(c: &Contact, out: &mut Vec<u8>) {
+    let Contact {
+        id,
+        email,
+        first_name,
+        last_name,
+        job_title,
+        company_name,
+        birthday_month,
+        birthday_day,
+        anniversary,
+        create_source,
+        update_source,
+        created_at,
+        updated_at,
+        deleted_at,
+        list_memberships,
+        extras,
+    } = c;
+    let mut a = JsonArray::open(out);
+    a.uuid(id);
+    match email {
+        Some(e) => write_stored_email(e, a.element()),
+        None => a.null(),
+    }
+    for text in [first_name, last_name, job_title, company_name] {
+        a.opt_str(text.as_deref());
+    }
+    a.opt_int(*birthday_month);
+    a.opt_int(*birthday_day);
+    a.opt_str(anniversary.as_deref());
+    a.plain(create_source.as_str());
+    a.plain(update_source.as_str());
+    a.int(*created_at);
+    a.int(*updated_at);
+    a.opt_int(*deleted_at);
+    let mut lists = JsonArray::open(a.element());
+    for l in list_memberships {
+        lists.uuid(l);
+    }
+    lists.close();
+    match extras {
+        Some(x) => a.value(x),
+        None => a.null(),
+    }
+    a.close();
 }
 
-/// A contact as the journal and snapshots store it: its fields in declaration order, as a JSON
-/// array (no names to write or to match when it is read: a third fewer bytes, and faster to
-/// parse). The derived `Deserialize` reads it, and the older object form too.
-struct Stored<'a>(&'a Contact);
-
-impl Serialize for Stored<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        positional!(s, self.0, Contact {
-            id,
-            email => email.as_ref().map(StoredEmail),
-            first_name,
-            last_name,
-            job_title,
-            company_name,
-            birthday_month,
-            birthday_day,
-            anniversary,
-            create_source,
-            update_source,
-            created_at,
-            updated_at,
-            deleted_at,
-            list_memberships,
-            extras,
-        })
+/// A contact's journal or snapshot entry: `["contacts", id, contact]`, the contact `null` when
+/// it was removed.
+fn write_contact_entry(id: &Uuid, c: Option<&Contact>, out: &mut Vec<u8>) {
+    let mut a = JsonArray::open(out);
+    a.plain("contacts");
+    a.uuid(id);
+    match c {
+        Some(c) => write_stored(c, a.element()),
+        None => a.null(),
     }
+    a.close();
 }
 
-/// A contact's email channel as stored: positional, like [`Stored`].
-struct StoredEmail<'a>(&'a Email);
-
-impl Serialize for StoredEmail<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        positional!(
-            s,
-            self.0,
-            Email {
-                address,
-                permission,
-                created_at,
-                updated_at,
-                opt_in_source,
-                opt_in_date,
-                opt_out_source,
-                opt_out_date,
-                opt_out_reason,
-                resubscribe_sent,
-            }
-        )
-    }
+/// A contact's email channel as stored: positional, like [`write_stored`].
+fn write_stored_email(e: &Email, out: &mut Vec<u8>) {
+    let Email {
+        address,
+        permission,
+        created_at,
+        updated_at,
+        opt_in_source,
+        opt_in_date,
+        opt_out_source,
+        opt_out_date,
+        opt_out_reason,
+        resubscribe_sent,
+    } = e;
+    let mut a = JsonArray::open(out);
+    a.str(address);
+    a.plain(permission.as_str());
+    a.int(*created_at);
+    a.int(*updated_at);
+    a.opt_str(opt_in_source.map(Source::as_str));
+    a.opt_int(*opt_in_date);
+    a.opt_str(opt_out_source.map(Source::as_str));
+    a.opt_int(*opt_out_date);
+    a.opt_str(opt_out_reason.as_deref());
+    a.opt_int(*resubscribe_sent);
+    a.close();
 }
 
 /// Which sub-resources a response includes.
@@ -1024,8 +1051,7 @@ impl Sim {
         };
         self.contacts.drain_changes(|k, v| {
             sep(out);
-            let v = v.map(|c| Stored(c));
-            let _ = serde_json::to_writer(&mut *out, &("contacts", k, v));
+            write_contact_entry(k, v.map(|c| &**c), out);
         });
         macro_rules! take {
             ($f:ident, $n:literal) => {
@@ -1057,9 +1083,12 @@ impl Sim {
     /// Writes every entry as one snapshot line each (`[table, key, value]`).
     pub fn write_entries(&self, out: &mut dyn std::io::Write) -> std::io::Result<u64> {
         let mut n = 0u64;
+        let mut line = Vec::with_capacity(512);
         for (k, v) in self.contacts.iter() {
-            serde_json::to_writer(&mut *out, &("contacts", k, Some(Stored(v))))?;
-            out.write_all(b"\n")?;
+            line.clear();
+            write_contact_entry(k, Some(v), &mut line);
+            line.push(b'\n');
+            out.write_all(&line)?;
             n += 1;
         }
         macro_rules! dump {
@@ -1635,6 +1664,101 @@ mod tests {
         let mut old = Sim::default();
         old.apply_change(&object).unwrap();
         assert_eq!(whole(&old), whole(&sim));
+    }
+
+    /// The hand-written record is, byte for byte, what serde_json writes for the same fields
+    /// as a tuple (the form it replaced): strings that need escaping, strings that do not, and
+    /// every field absent.
+    #[test]
+    fn a_stored_contact_is_the_bytes_serde_writes_for_its_fields() {
+        let reference = |c: &Contact| {
+            let Contact {
+                id,
+                email,
+                first_name,
+                last_name,
+                job_title,
+                company_name,
+                birthday_month,
+                birthday_day,
+                anniversary,
+                create_source,
+                update_source,
+                created_at,
+                updated_at,
+                deleted_at,
+                list_memberships,
+                extras,
+            } = c;
+            let email = email.as_ref().map(|e| {
+                (
+                    &e.address,
+                    e.permission,
+                    e.created_at,
+                    e.updated_at,
+                    e.opt_in_source,
+                    e.opt_in_date,
+                    e.opt_out_source,
+                    e.opt_out_date,
+                    &e.opt_out_reason,
+                    e.resubscribe_sent,
+                )
+            });
+            let fields = (
+                id,
+                email,
+                first_name,
+                last_name,
+                job_title,
+                company_name,
+                birthday_month,
+                birthday_day,
+                anniversary,
+                create_source,
+                update_source,
+                created_at,
+                updated_at,
+                deleted_at,
+                list_memberships,
+                extras,
+            );
+            serde_json::to_string(&("contacts", id, Some(fields))).unwrap()
+        };
+        let id = Uuid::parse_str("3f2b8f9e-5a1c-11f1-8b25-fa163e5c9b01").unwrap();
+        let bare = Contact::new(id, -1, Source::Account);
+        let mut full = Contact::new(id, 1_795_895_151_000, Source::Contact);
+        let odd = "q\"\\\n\t\u{1}\u{1f} é\u{7f}\u{2028}😀";
+        full.email = Some(Email {
+            opt_in_source: Some(Source::Contact),
+            opt_in_date: Some(i64::MIN),
+            opt_out_source: Some(Source::Account),
+            opt_out_date: Some(i64::MAX),
+            opt_out_reason: Some(odd.into()),
+            resubscribe_sent: Some(0),
+            ..Email::new("ann@example.com", Permission::PendingConfirmation, 5)
+        });
+        full.first_name = Some(odd.into());
+        full.last_name = Some(String::new());
+        full.job_title =
+            Some("a plain title, long enough to be checked in more than one pass".into());
+        full.company_name = Some("\\".into());
+        (full.birthday_month, full.birthday_day) = (Some(12), Some(31));
+        full.anniversary = Some("2020-01-02".into());
+        full.deleted_at = Some(7);
+        full.update_source = Source::Account;
+        full.list_memberships = vec![id, Uuid::nil()];
+        full.extras_mut().notes = vec![json!({"note_id": "n", "content": odd})];
+        for c in [&bare, &full] {
+            let mut out = Vec::new();
+            write_contact_entry(&id, Some(c), &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), reference(c));
+        }
+        let mut out = Vec::new();
+        write_contact_entry(&id, None, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            serde_json::to_string(&("contacts", id, None::<()>)).unwrap()
+        );
     }
 
     #[test]

@@ -31,17 +31,26 @@ pub(super) fn str_field<'a>(
     }
 }
 
-/// A plausible email address (the vendor rejects obviously malformed ones).
+/// A plausible email address (the vendor rejects obviously malformed ones): one `@` with text
+/// before it, a domain with a dot inside it, no white space. Byte by byte: every `sign_up_form`
+/// checks one, and searching it by `char` was 600 instructions.
 pub fn valid_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else {
+    let Some(at) = s.bytes().position(|b| b == b'@') else {
         return false;
     };
+    let (local, domain) = (&s.as_bytes()[..at], &s.as_bytes()[at + 1..]);
+    // ASCII white space is 0x09–0x0D and the space; other text is asked of `char`.
+    let space = if s.is_ascii() {
+        s.bytes().any(|b| matches!(b, 0x09..=0x0D | b' '))
+    } else {
+        s.contains(char::is_whitespace)
+    };
     !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !s.contains(char::is_whitespace)
-        && !domain.contains('@')
+        && domain.contains(&b'.')
+        && domain.first() != Some(&b'.')
+        && domain.last() != Some(&b'.')
+        && !space
+        && !domain.contains(&b'@')
 }
 
 /// Normalises an anniversary in any accepted format to `YYYY-MM-DD`.

@@ -1030,5 +1030,25 @@ mod tests {
         assert_eq!(parse_anniversary("2006-1-5").as_deref(), Some("2006-01-05"));
         assert_eq!(parse_anniversary("13/15/2006"), None);
         assert!(valid_email("a@b.io") && !valid_email("a@b") && !valid_email("a b@c.io"));
+        for good in ["a.b+c@d.e.io", "é@ü.io", "a@b.c"] {
+            assert!(valid_email(good), "{good}");
+        }
+        for bad in [
+            "",
+            "@b.io",
+            "a@",
+            "a@.io",
+            "a@b.",
+            "a@b@c.io",
+            "ab.io",
+            "a@b.io\u{b}",
+            "\ta@b.io",
+            "a@b.io\r",
+            "a\u{a0}@b.io",
+            "a@b\u{2003}.io",
+            "a@b.io\u{85}",
+        ] {
+            assert!(!valid_email(bad), "{bad:?}");
+        }
     }
 }

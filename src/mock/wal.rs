@@ -671,6 +671,27 @@ struct Record<'a> {
     changes: Vec<&'a serde_json::value::RawValue>,
 }
 
+/// A journal record as a merge reads it: each change split into its table, key and value in the
+/// same pass (read as a [`Record`] and then change by change, every value was scanned twice).
+#[derive(serde::Deserialize)]
+struct MergeRecord<'a> {
+    seq: u64,
+    #[serde(default)]
+    clock: Option<i64>,
+    #[serde(borrow)]
+    changes: Vec<RawEntry<'a>>,
+}
+
+/// An entry's table and key (as JSON) borrowed, to look up the owned pair a merge keeps.
+#[derive(Hash)]
+struct EntryName<'a>(&'a str, &'a str);
+
+impl indexmap::Equivalent<(String, String)> for EntryName<'_> {
+    fn equivalent(&self, key: &(String, String)) -> bool {
+        self.0 == key.0 && self.1 == key.1
+    }
+}
+
 /// Reads a journal frame by frame (never the whole file into memory). A frame that is cut
 /// short or fails its checksum ends it: `pos` is then where the last whole frame ended.
 struct Frames {
@@ -947,7 +968,8 @@ fn merge(
     let path = &files.snapshot;
     // Where each changed entry's newest value is in the segments, in the order entries first
     // changed; the values stay on disk until they are written out.
-    let mut latest: indexmap::IndexMap<(String, String), Latest> = indexmap::IndexMap::new();
+    let mut latest: indexmap::IndexMap<(String, String), Latest, foldhash::fast::RandomState> =
+        indexmap::IndexMap::default();
     let mut last_seq = 0u64;
     let mut clock = None;
     let snapshot_seq = {
@@ -966,15 +988,27 @@ fn merge(
             if pace.stopped() {
                 return Ok(Merged::Stopped);
             }
-            let Ok(r) = serde_json::from_slice::<Record<'_>>(&payload) else {
-                break;
+            let r = match serde_json::from_slice::<MergeRecord<'_>>(&payload) {
+                Ok(r) => r,
+                Err(e) => match serde_json::from_slice::<Record<'_>>(&payload) {
+                    // Not a record: what was written ends here.
+                    Err(_) => break,
+                    // A record already in the snapshot is not read further.
+                    Ok(r) if r.seq <= snapshot_seq => continue,
+                    // A record with a change that is not one: named, with the change.
+                    Ok(r) => {
+                        let bad = r
+                            .changes
+                            .iter()
+                            .find_map(|c| serde_json::from_str::<RawEntry<'_>>(c.get()).err());
+                        return Err(corrupt(seg, at, bad.unwrap_or(e).to_string()));
+                    }
+                },
             };
             if r.seq <= snapshot_seq {
                 continue;
             }
-            for c in r.changes {
-                let (t, k, v): RawEntry<'_> =
-                    serde_json::from_str(c.get()).map_err(|e| corrupt(seg, at, e.to_string()))?;
+            for (t, k, v) in r.changes {
                 let newest = match v {
                     Some(v) => {
                         let rel = v.get().as_ptr() as usize - payload.as_ptr() as usize;
@@ -982,7 +1016,12 @@ fn merge(
                     }
                     None => Latest::Removed,
                 };
-                latest.insert((t.to_string(), k.get().to_string()), newest);
+                match latest.get_mut(&EntryName(t, k.get())) {
+                    Some(e) => *e = newest,
+                    None => {
+                        latest.insert((t.to_string(), k.get().to_string()), newest);
+                    }
+                }
             }
             if r.clock.is_some() {
                 clock = r.clock;
@@ -1893,6 +1932,47 @@ mod tests {
         let rec = recover(&files, &mut again).unwrap();
         assert_eq!((rec.seq, rec.replayed), (80, 0));
         assert_eq!(names(&again.unwrap()), names(&sim));
+    }
+
+    /// A merge keeps each entry where it first changed with its newest value, and names the
+    /// segment and offset of a change that is not `[table, key, value]`.
+    #[test]
+    fn a_merge_keeps_the_newest_value_and_names_a_change_that_is_not_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::new(&dir.path().join("s.json"));
+        write_snapshot(&files.snapshot, &Sim::default(), 0).unwrap();
+        let seg = dir.path().join("seg");
+        let mut bytes = Vec::new();
+        for payload in [
+            r#"{"seq":1,"changes":[["t","a",{"v":1}],["t","b",[2]]]}"#,
+            r#"{"seq":2,"changes":[["t","a",{"v":"3 \" ]"}],["t","c",4],["t","c",null]],"clock":5}"#,
+        ] {
+            push_frame(&mut bytes, payload.as_bytes());
+        }
+        std::fs::write(&seg, &bytes).unwrap();
+        let Ok(Merged::Into(tmp)) = merge(&files, std::slice::from_ref(&seg), None) else {
+            panic!("no merge");
+        };
+        let text = std::fs::read_to_string(&tmp).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].contains(r#""seq":2"#) && lines[0].contains(r#""clock_offset_ms":5"#));
+        assert_eq!(
+            lines[1..],
+            [
+                r#"["t","a",{"v":"3 \" ]"}]"#,
+                r#"["t","b",[2]]"#,
+                r#"{"end":2}"#
+            ]
+        );
+        // A record whose change lacks its key and value, after the good ones.
+        let at = bytes.len() as u64 + 8;
+        push_frame(&mut bytes, br#"{"seq":3,"changes":[["t","a",1],["t"]]}"#);
+        std::fs::write(&seg, &bytes).unwrap();
+        match merge(&files, std::slice::from_ref(&seg), None) {
+            Err(WalError::Corrupt { path, offset, .. }) => assert_eq!((path, offset), (seg, at)),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("merged a change that is not one"),
+        }
     }
 
     /// A journal of 2 KiB segments whose sealed ones are merged past 4 KiB (or the snapshot's

@@ -381,6 +381,24 @@ fn needs_escape(b: &[u8]) -> bool {
             .any(|&c| c < 0x20 || c == b'"' || c == b'\\')
 }
 
+/// Text that needs no escaping (a fixed name, a formatted id or time) as a JSON string.
+#[inline(always)]
+fn write_plain(out: &mut Vec<u8>, text: &[u8]) {
+    debug_assert!(!needs_escape(text), "{text:?}");
+    out.push(b'"');
+    out.extend_from_slice(text);
+    out.push(b'"');
+}
+
+/// Any serialisable value as JSON (`null` if it cannot be written).
+fn write_value(out: &mut Vec<u8>, value: &impl serde::Serialize) {
+    let at = out.len();
+    if serde_json::to_writer(&mut *out, value).is_err() {
+        out.truncate(at);
+        out.extend_from_slice(b"null");
+    }
+}
+
 /// A JSON array written straight into a buffer, element by element (the journal's and the
 /// snapshot's positional records), with strings escaped by [`write_str`].
 pub struct JsonArray<'a> {
@@ -423,11 +441,7 @@ impl<'a> JsonArray<'a> {
     /// A string that needs no escaping (a fixed name, a formatted id).
     #[inline]
     pub fn plain(&mut self, s: &str) {
-        debug_assert!(!s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20));
-        let out = self.element();
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
+        write_plain(self.element(), s.as_bytes());
     }
     /// An id, hyphenated in lower case.
     #[inline]
@@ -453,12 +467,7 @@ impl<'a> JsonArray<'a> {
     }
     /// Any serialisable element (`null` if it cannot be written).
     pub fn value(&mut self, value: &impl serde::Serialize) {
-        let out = self.element();
-        let at = out.len();
-        if serde_json::to_writer(&mut *out, value).is_err() {
-            out.truncate(at);
-            out.extend_from_slice(b"null");
-        }
+        write_value(self.element(), value);
     }
     /// Closes the array.
     pub fn close(self) {
@@ -512,20 +521,11 @@ impl<'a> JsonObject<'a> {
     /// [`JsonObject::plain`] of text held as bytes (a formatted timestamp), not checked again.
     #[inline(always)]
     pub fn plain_bytes(&mut self, name: &'static str, value: &[u8]) {
-        debug_assert!(!value.iter().any(|&b| b == b'"' || b == b'\\' || b < 0x20));
-        let out = self.key(name);
-        out.push(b'"');
-        out.extend_from_slice(value);
-        out.push(b'"');
+        write_plain(self.key(name), value);
     }
-    /// Any serialisable member.
+    /// Any serialisable member (`null` if it cannot be written).
     pub fn value(&mut self, name: &'static str, value: &impl serde::Serialize) {
-        let out = self.key(name);
-        let at = out.len();
-        if serde_json::to_writer(&mut *out, value).is_err() {
-            out.truncate(at);
-            out.extend_from_slice(b"null");
-        }
+        write_value(self.key(name), value);
     }
     /// Closes the object.
     pub fn close(self) {

@@ -252,8 +252,8 @@ impl Contact {
 /// a JSON array (no names to write or to match when it is read: a third fewer bytes, and faster
 /// to parse). The derived `Deserialize` reads it, and the older object form too. Written by
 /// hand rather than through serde, with strings escaped by [`crate::mock::http::write_str`]:
-/// journaling a contact was a fifth of `sign_up_form`'s work. The contact is destructured without
-/// `..`, so a field added to it and not written here is a compile error.
+/// serde's way was 2,800 of a `sign_up_form`'s 36,000 instructions. The contact is destructured
+/// without `..`, so a field added to it and not written here is a compile error.
 pub fn write_stored(c: &Contact, out: &mut Vec<u8>) {
     let Contact {
         id,
@@ -1671,58 +1671,56 @@ mod tests {
     /// every field absent.
     #[test]
     fn a_stored_contact_is_the_bytes_serde_writes_for_its_fields() {
+        // The derived Serialize names the fields; a record is their values in declaration order.
+        let positional = |v: &Value, names: &[&str]| {
+            Value::Array(
+                names
+                    .iter()
+                    .map(|n| v.get(n).cloned().unwrap_or_default())
+                    .collect(),
+            )
+        };
         let reference = |c: &Contact| {
-            let Contact {
-                id,
-                email,
-                first_name,
-                last_name,
-                job_title,
-                company_name,
-                birthday_month,
-                birthday_day,
-                anniversary,
-                create_source,
-                update_source,
-                created_at,
-                updated_at,
-                deleted_at,
-                list_memberships,
-                extras,
-            } = c;
-            let email = email.as_ref().map(|e| {
-                (
-                    &e.address,
-                    e.permission,
-                    e.created_at,
-                    e.updated_at,
-                    e.opt_in_source,
-                    e.opt_in_date,
-                    e.opt_out_source,
-                    e.opt_out_date,
-                    &e.opt_out_reason,
-                    e.resubscribe_sent,
-                )
-            });
-            let fields = (
-                id,
-                email,
-                first_name,
-                last_name,
-                job_title,
-                company_name,
-                birthday_month,
-                birthday_day,
-                anniversary,
-                create_source,
-                update_source,
-                created_at,
-                updated_at,
-                deleted_at,
-                list_memberships,
-                extras,
+            let mut v = serde_json::to_value(c).unwrap();
+            if let Some(e) = v.get("email") {
+                v["email"] = positional(
+                    e,
+                    &[
+                        "address",
+                        "permission",
+                        "created_at",
+                        "updated_at",
+                        "opt_in_source",
+                        "opt_in_date",
+                        "opt_out_source",
+                        "opt_out_date",
+                        "opt_out_reason",
+                        "resubscribe_sent",
+                    ],
+                );
+            }
+            let fields = positional(
+                &v,
+                &[
+                    "id",
+                    "email",
+                    "first_name",
+                    "last_name",
+                    "job_title",
+                    "company_name",
+                    "birthday_month",
+                    "birthday_day",
+                    "anniversary",
+                    "create_source",
+                    "update_source",
+                    "created_at",
+                    "updated_at",
+                    "deleted_at",
+                    "list_memberships",
+                    "extras",
+                ],
             );
-            serde_json::to_string(&("contacts", id, Some(fields))).unwrap()
+            serde_json::to_string(&json!(["contacts", c.id, fields])).unwrap()
         };
         let id = Uuid::parse_str("3f2b8f9e-5a1c-11f1-8b25-fa163e5c9b01").unwrap();
         let bare = Contact::new(id, -1, Source::Account);

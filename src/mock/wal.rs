@@ -613,37 +613,65 @@ enum Replayed {
     Bad(u64, String),
 }
 
-/// Parses a batch of frames up to the first that is not a whole record; the changes of records
-/// at or below `base` are not parsed.
+/// A journal record as replay reads it: its changes parsed in the same pass (read as a
+/// [`Record`] and then change by change, every change was scanned twice).
+#[derive(serde::Deserialize)]
+struct ReplayRecord {
+    seq: u64,
+    #[serde(default)]
+    clock: Option<i64>,
+    changes: Vec<crate::mock::packs::constant_contact::store::ParsedChange>,
+}
+
+/// Parses a batch of frames up to the first that is not a whole record, or that has a change
+/// that cannot be read.
 fn parse_records(batch: &FrameBatch, base: u64) -> Vec<Replayed> {
     let mut out = Vec::with_capacity(batch.frames.len());
     for (i, &(at, start, end)) in batch.frames.iter().enumerate() {
         let stop = batch.frames.get(i + 1).map_or(batch.bytes.len(), |f| f.1);
-        let Ok(r) = serde_json::from_slice::<Record<'_>>(&batch.bytes[start..stop]) else {
-            out.push(Replayed::Torn);
-            break;
+        let bytes = &batch.bytes[start..stop];
+        let r = match serde_json::from_slice::<ReplayRecord>(bytes) {
+            // The changes of a record the snapshot holds are dropped.
+            Ok(r) => Replayed::Record {
+                seq: r.seq,
+                clock: r.clock,
+                changes: if r.seq > base { r.changes } else { Vec::new() },
+                end,
+            },
+            Err(_) => parse_record_slowly(bytes, at, end, base),
         };
-        let mut changes = Vec::new();
-        if r.seq > base {
-            changes.reserve(r.changes.len());
-            for c in r.changes {
-                match Sim::parse_change(c.get()) {
-                    Ok(c) => changes.push(c),
-                    Err(e) => {
-                        out.push(Replayed::Bad(at, e));
-                        return out;
-                    }
-                }
-            }
+        let last = !matches!(r, Replayed::Record { .. });
+        out.push(r);
+        if last {
+            break;
         }
-        out.push(Replayed::Record {
-            seq: r.seq,
-            clock: r.clock,
-            changes,
-            end,
-        });
     }
     out
+}
+
+/// A frame that did not read as a record in one pass, read as a [`Record`] and then change by
+/// change: that tells a torn write from a record with a change that cannot be read, which is
+/// named (a record the snapshot holds is not read further, as it never was).
+fn parse_record_slowly(bytes: &[u8], at: u64, end: u64, base: u64) -> Replayed {
+    let Ok(r) = serde_json::from_slice::<Record<'_>>(bytes) else {
+        return Replayed::Torn;
+    };
+    let mut changes = Vec::new();
+    if r.seq > base {
+        changes.reserve(r.changes.len());
+        for c in r.changes {
+            match Sim::parse_change(c.get()) {
+                Ok(c) => changes.push(c),
+                Err(e) => return Replayed::Bad(at, e),
+            }
+        }
+    }
+    Replayed::Record {
+        seq: r.seq,
+        clock: r.clock,
+        changes,
+        end,
+    }
 }
 
 /// Whether everything in the file from `at` on is zero bytes.
@@ -1841,6 +1869,54 @@ mod tests {
         assert_eq!(rec.replayed, 0);
         assert_eq!(rec.seq, 2);
         assert_eq!(names(&again.unwrap()), ["a2", "b", "c"]);
+    }
+
+    /// Replay reads a record and its changes in one pass; a frame that is whole but is not a
+    /// record ends the journal (dropped, with a note), and a record with a change that cannot be
+    /// read is refused at its offset.
+    #[test]
+    fn replay_tells_a_torn_record_from_a_change_that_cannot_be_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::new(&dir.path().join("s.json"));
+        write_snapshot(&files.snapshot, &Sim::default(), 0).unwrap();
+        let mut sim = Sim::default();
+        sim.lists.insert(uuid::Uuid::new_v4(), list("b"));
+        let mut good = Vec::new();
+        push_frame(&mut good, &record(1, &mut sim));
+        sim.lists.insert(uuid::Uuid::new_v4(), list("c"));
+        push_frame(&mut good, &record(2, &mut sim));
+        for (last, torn) in [
+            (&br#"{"seq":3,"changes":[["lists","#[..], true),
+            (br#"{"seq":3,"changes":[["no_such_table","k",1]]}"#, false),
+            (
+                br#"{"seq":3,"changes":[["lists","not an id",null]]}"#,
+                false,
+            ),
+        ] {
+            let mut bytes = good.clone();
+            let at = bytes.len() as u64 + 8;
+            push_frame(&mut bytes, last);
+            std::fs::write(&files.wal, &bytes).unwrap();
+            let mut loaded = None;
+            match recover(&files, &mut loaded) {
+                Ok(rec) => {
+                    assert!(torn, "{}", String::from_utf8_lossy(last));
+                    assert_eq!((rec.seq, rec.replayed), (2, 2));
+                    assert_eq!(names(&loaded.unwrap()), ["b", "c"]);
+                    assert!(
+                        rec.notes.iter().any(|n| n.contains("dropped")),
+                        "{:?}",
+                        rec.notes
+                    );
+                    assert_eq!(std::fs::metadata(&files.wal).unwrap().len(), at - 8);
+                }
+                Err(WalError::Corrupt { path, offset, .. }) => {
+                    assert!(!torn, "{}", String::from_utf8_lossy(last));
+                    assert_eq!((path, offset), (files.wal.clone(), at));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
     }
 
     fn wait_until(what: &str, mut f: impl FnMut() -> bool) {

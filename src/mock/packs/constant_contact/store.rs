@@ -974,6 +974,14 @@ pub enum ParsedChange {
 /// Reads `[table, key, value or null]` into the table's types.
 struct ChangeVisitor;
 
+impl<'de> Deserialize<'de> for ParsedChange {
+    /// `[table, key, value or null]`, as [`Sim::parse_change`] reads it, inside a larger
+    /// document (a journal record's list of changes).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ParsedChange, D::Error> {
+        d.deserialize_seq(ChangeVisitor)
+    }
+}
+
 /// The key and the value after a change's table name, and nothing after them.
 fn key_value<'de, A, K, V>(seq: &mut A, visitor: &ChangeVisitor) -> Result<(K, V), A::Error>
 where

@@ -613,32 +613,28 @@ enum Replayed {
     Bad(u64, String),
 }
 
-/// A journal record as replay reads it: its changes parsed in the same pass (read as a
-/// [`Record`] and then change by change, every change was scanned twice).
-#[derive(serde::Deserialize)]
-struct ReplayRecord {
-    seq: u64,
-    #[serde(default)]
-    clock: Option<i64>,
-    changes: Vec<crate::mock::packs::constant_contact::store::ParsedChange>,
-}
-
 /// Parses a batch of frames up to the first that is not a whole record, or that has a change
-/// that cannot be read.
+/// that cannot be read. The changes of a record the snapshot holds are dropped.
 fn parse_records(batch: &FrameBatch, base: u64) -> Vec<Replayed> {
+    use crate::mock::packs::constant_contact::store::ParsedChange;
     let mut out = Vec::with_capacity(batch.frames.len());
     for (i, &(at, start, end)) in batch.frames.iter().enumerate() {
         let stop = batch.frames.get(i + 1).map_or(batch.bytes.len(), |f| f.1);
-        let bytes = &batch.bytes[start..stop];
-        let r = match serde_json::from_slice::<ReplayRecord>(bytes) {
-            // The changes of a record the snapshot holds are dropped.
-            Ok(r) => Replayed::Record {
+        let r = match read_record::<ParsedChange>(&batch.bytes[start..stop], base) {
+            FrameRead::Record(r) => Replayed::Record {
                 seq: r.seq,
                 clock: r.clock,
                 changes: if r.seq > base { r.changes } else { Vec::new() },
                 end,
             },
-            Err(_) => parse_record_slowly(bytes, at, end, base),
+            FrameRead::Held { seq, clock } => Replayed::Record {
+                seq,
+                clock,
+                changes: Vec::new(),
+                end,
+            },
+            FrameRead::Torn => Replayed::Torn,
+            FrameRead::Bad(e) => Replayed::Bad(at, e),
         };
         let last = !matches!(r, Replayed::Record { .. });
         out.push(r);
@@ -647,31 +643,6 @@ fn parse_records(batch: &FrameBatch, base: u64) -> Vec<Replayed> {
         }
     }
     out
-}
-
-/// A frame that did not read as a record in one pass, read as a [`Record`] and then change by
-/// change: that tells a torn write from a record with a change that cannot be read, which is
-/// named (a record the snapshot holds is not read further, as it never was).
-fn parse_record_slowly(bytes: &[u8], at: u64, end: u64, base: u64) -> Replayed {
-    let Ok(r) = serde_json::from_slice::<Record<'_>>(bytes) else {
-        return Replayed::Torn;
-    };
-    let mut changes = Vec::new();
-    if r.seq > base {
-        changes.reserve(r.changes.len());
-        for c in r.changes {
-            match Sim::parse_change(c.get()) {
-                Ok(c) => changes.push(c),
-                Err(e) => return Replayed::Bad(at, e),
-            }
-        }
-    }
-    Replayed::Record {
-        seq: r.seq,
-        clock: r.clock,
-        changes,
-        end,
-    }
 }
 
 /// Whether everything in the file from `at` on is zero bytes.
@@ -699,15 +670,48 @@ struct Record<'a> {
     changes: Vec<&'a serde_json::value::RawValue>,
 }
 
-/// A journal record as a merge reads it: each change split into its table, key and value in the
-/// same pass (read as a [`Record`] and then change by change, every value was scanned twice).
+/// A journal record with its changes read as `C` in the same pass: a merge wants each change's
+/// table, key and where its value is ([`RawEntry`]), replay the values themselves. (Read as a
+/// [`Record`] and then change by change, every change was scanned twice.)
 #[derive(serde::Deserialize)]
-struct MergeRecord<'a> {
+struct Typed<C> {
     seq: u64,
     #[serde(default)]
     clock: Option<i64>,
-    #[serde(borrow)]
-    changes: Vec<RawEntry<'a>>,
+    changes: Vec<C>,
+}
+
+/// How a journal frame reads.
+enum FrameRead<C> {
+    /// A record, whole.
+    Record(Typed<C>),
+    /// A record at or below the snapshot's sequence whose changes do not read: it is not read
+    /// further, as the snapshot already holds it.
+    Held { seq: u64, clock: Option<i64> },
+    /// Not a record: what was written ends before it (a torn write).
+    Torn,
+    /// A record with a change that cannot be read, and why.
+    Bad(String),
+}
+
+/// Reads a journal frame in one pass; only one that does not read so is read again as a
+/// [`Record`] and change by change, to tell a torn write from a change that cannot be read.
+fn read_record<'a, C: serde::Deserialize<'a>>(bytes: &'a [u8], base: u64) -> FrameRead<C> {
+    let e = match serde_json::from_slice::<Typed<C>>(bytes) {
+        Ok(r) => return FrameRead::Record(r),
+        Err(e) => e,
+    };
+    match serde_json::from_slice::<Record<'_>>(bytes) {
+        Err(_) => FrameRead::Torn,
+        Ok(r) if r.seq <= base => FrameRead::Held {
+            seq: r.seq,
+            clock: r.clock,
+        },
+        Ok(r) => {
+            let bad = (r.changes.iter()).find_map(|c| serde_json::from_str::<C>(c.get()).err());
+            FrameRead::Bad(bad.unwrap_or(e).to_string())
+        }
+    }
 }
 
 /// An entry's table and key (as JSON) borrowed, to look up the owned pair a merge keeps.
@@ -1016,26 +1020,12 @@ fn merge(
             if pace.stopped() {
                 return Ok(Merged::Stopped);
             }
-            let r = match serde_json::from_slice::<MergeRecord<'_>>(&payload) {
-                Ok(r) => r,
-                Err(e) => match serde_json::from_slice::<Record<'_>>(&payload) {
-                    // Not a record: what was written ends here.
-                    Err(_) => break,
-                    // A record already in the snapshot is not read further.
-                    Ok(r) if r.seq <= snapshot_seq => continue,
-                    // A record with a change that is not one: named, with the change.
-                    Ok(r) => {
-                        let bad = r
-                            .changes
-                            .iter()
-                            .find_map(|c| serde_json::from_str::<RawEntry<'_>>(c.get()).err());
-                        return Err(corrupt(seg, at, bad.unwrap_or(e).to_string()));
-                    }
-                },
+            let r = match read_record::<RawEntry<'_>>(&payload, snapshot_seq) {
+                FrameRead::Record(r) if r.seq > snapshot_seq => r,
+                FrameRead::Record(_) | FrameRead::Held { .. } => continue,
+                FrameRead::Torn => break,
+                FrameRead::Bad(e) => return Err(corrupt(seg, at, e)),
             };
-            if r.seq <= snapshot_seq {
-                continue;
-            }
             for (t, k, v) in r.changes {
                 let newest = match v {
                     Some(v) => {

@@ -4,10 +4,11 @@
 #   benches/mock_ab.sh OLD_BINARY NEW_BINARY          # 3 pairs, 15 s each, 1,000,000 contacts
 #   PAIRS=4 SECONDS_PER_RUN=10 CONTACTS=200000 GET=1 benches/mock_ab.sh old new
 #   SNAPSHOT=/path/state.json benches/mock_ab.sh old new   # reuse a snapshot a clean stop left
+#   CONNS=1 benches/mock_ab.sh old new                     # sign_up_form at 1 connection, not 64
 # A build may be a script that sets an environment and execs the binary.
 # One snapshot is made once (bulk imports, clean stop); each run starts a build on a copy of it
 # (synced), pinned to core 0 with wrk on core 1, sends sign_up_form with distinct emails at 64
-# connections (then GET one contact when GET=1), and kills the mock, so no run's shutdown work
+# connections (CONNS) (then GET one contact when GET=1), and kills the mock, so no run's shutdown work
 # overlaps the next. Prints one line per run: build, sign_up req/s, p99 and maximum latency, GET
 # req/s and p99. From the 1,000,004-contact snapshot, SECONDS_PER_RUN=30 crosses 1,835,009
 # contacts, where the tables used to stall (docs/benchmarks.md).
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/.."
 . benches/mock_common.sh
 [ $# -eq 2 ] || { echo "usage: benches/mock_ab.sh OLD_BINARY NEW_BINARY" >&2; exit 2; }
 OLD=$(realpath "$1"); NEW=$(realpath "$2")
-PAIRS=${PAIRS:-3}; SECS=${SECONDS_PER_RUN:-15}; CONTACTS=${CONTACTS:-1000000}
+PAIRS=${PAIRS:-3}; SECS=${SECONDS_PER_RUN:-15}; CONTACTS=${CONTACTS:-1000000}; CONNS=${CONNS:-64}
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 1; }
 work=$(mktemp -d)
 PID=
@@ -31,7 +32,7 @@ run() {  # run LABEL BINARY
   start "$2" "$dir" taskset -c 0
   signup_lua "$dir/signup.lua"
   local s g=""
-  s=$(taskset -c 1 wrk -t1 -c64 -d"${SECS}s" --latency -s "$dir/signup.lua" "$URL" | awk '/^ +Latency +[0-9]/ {m=$4} / 99%/ {p=$2} /Requests\/sec/ {r=$2} END {printf "sign_up %s req/s p99 %s max %s", r, p, m}')
+  s=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency -s "$dir/signup.lua" "$URL" | awk '/^ +Latency +[0-9]/ {m=$4} / 50%/ {h=$2} / 99%/ {p=$2} /Requests\/sec/ {r=$2} END {printf "sign_up %s req/s p50 %s p99 %s max %s", r, h, p, m}')
   if [ -n "${GET:-}" ]; then
     local id
     id=$(curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \

@@ -412,6 +412,14 @@ impl Shared {
         }
     }
 
+    /// A runtime worker has run out of work: the journal writes what is queued now
+    /// ([`wal::Wal::idle`]).
+    pub fn idle(&self) {
+        if let Some(w) = &self.wal {
+            w.idle();
+        }
+    }
+
     /// Writes what is queued and merges the journal into the snapshot (at shutdown).
     pub fn close(&self) {
         if let Some(w) = &self.wal {
@@ -860,8 +868,10 @@ impl MockServer {
         let url = format!("http://{host}:{}", addr.port());
         let (tx, rx) = tokio::sync::watch::channel(false);
         let s = shared.clone();
+        let idle = shared.clone();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers())
+            .on_thread_park(move || idle.idle())
             .thread_name("postie-mock")
             .enable_all()
             .build()?;

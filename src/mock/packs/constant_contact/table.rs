@@ -376,6 +376,11 @@ impl<K: Hash + Eq + Clone, V, T: Tally<V>> Table<K, V, T> {
     /// Hands each changed key with its value now (None: removed) to `f`, in the order they
     /// first changed, without copying them; forgets them.
     pub fn drain_changes(&mut self, mut f: impl FnMut(&K, Option<&V>)) {
+        // Most tables have nothing to hand over: a record of one contact asks all twenty.
+        // (Nothing touched means nothing handed out to settle either.)
+        if self.touched.borrow().is_empty() {
+            return;
+        }
         self.settle();
         // Taken, not drained: a record of a million changes must not keep its room for good
         // (drained in place made no difference in instructions: 61,994 -> 61,973).

@@ -9,7 +9,7 @@ use super::store::{Contact, Email, Permission, Sim, Source, new_id};
 use crate::mock::http::Member;
 
 pub(super) fn str_field<'a>(
-    body: &'a Map<String, Value>,
+    body: &'a (impl Member + ?Sized),
     key: &str,
     max: usize,
     errors: &mut Vec<String>,
@@ -79,7 +79,7 @@ pub fn parse_anniversary(s: &str) -> Option<String> {
 }
 
 pub(super) fn check_array(
-    body: &Map<String, Value>,
+    body: &(impl Member + ?Sized),
     key: &str,
     max: usize,
     errors: &mut Vec<String>,
@@ -112,7 +112,7 @@ pub(super) struct SubResources {
 
 pub(super) fn check_subresources(
     sim: &Sim,
-    body: &Map<String, Value>,
+    body: &(impl Member + ?Sized),
     custom_max: usize,
     now: i64,
     by: Source,
@@ -411,7 +411,7 @@ pub(super) struct Core<'a> {
 }
 
 pub(super) fn check_core<'a>(
-    body: &'a Map<String, Value>,
+    body: &'a (impl Member + ?Sized),
     email_max: usize,
     email_is_string: bool,
     errors: &mut Vec<String>,
@@ -604,7 +604,7 @@ pub(super) fn apply_core(
 }
 
 pub(super) fn source_field(
-    body: &Map<String, Value>,
+    body: &(impl Member + ?Sized),
     key: &str,
     errors: &mut Vec<String>,
 ) -> Option<Source> {

@@ -8,7 +8,9 @@ use super::contact_input::{
     apply_core, apply_subresources, check_core, check_subresources, source_field, valid_email,
 };
 use super::store::{Contact, ContactView, Include, Permission, Sim, Source, new_id};
-use crate::mock::http::{JsonObject, Member, Req, Resp, cc_error, json_object, validation};
+use crate::mock::http::{
+    JsonObject, Member, Req, Resp, cc_error, json_fields, json_object, validation,
+};
 
 /// Core text fields and their limits.
 pub(super) const TEXT_FIELDS: [(&str, usize); 4] = [
@@ -559,7 +561,7 @@ fn conflict(id: Uuid) -> Resp {
 
 /// `POST /v3/contacts`.
 pub fn create(sim: &mut Sim, req: &Req, now: i64) -> Resp {
-    let body = match json_object(req) {
+    let body = match json_fields(req) {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -613,7 +615,7 @@ pub fn put(sim: &mut Sim, req: &Req, id: &str, now: i64) -> Resp {
         Ok(i) => i,
         Err(r) => return r,
     };
-    let body = match json_object(req) {
+    let body = match json_fields(req) {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -669,7 +671,7 @@ pub fn delete(sim: &mut Sim, id: &str, now: i64) -> Resp {
 /// `POST /v3/contacts/sign_up_form`: upsert by email — 201 created or 200 updated, partial update,
 /// lists appended, a deleted contact revived.
 pub fn sign_up_form(sim: &mut Sim, req: &Req, now: i64, confirmed_opt_in: bool) -> Resp {
-    let body = match json_object(req) {
+    let body = match json_fields(req) {
         Ok(m) => m,
         Err(r) => return r,
     };

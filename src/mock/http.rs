@@ -57,10 +57,12 @@ impl Req {
 
     /// Whether the body is declared JSON.
     pub fn is_json(&self) -> bool {
+        const JSON: &[u8] = b"application/json";
         self.header(hyper::header::CONTENT_TYPE).is_some_and(|c| {
             c.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("application/json")
+                .as_bytes()
+                .get(..JSON.len())
+                .is_some_and(|t| t.eq_ignore_ascii_case(JSON))
         })
     }
 }
@@ -693,6 +695,37 @@ mod tests {
                     (a, b) => panic!("{name}: {:?} against {:?}", a.is_ok(), b.is_ok()),
                 }
             }
+        }
+    }
+
+    /// A JSON content type in any case, with parameters or leading space; nothing shorter, and
+    /// no other type (as the lower-cased comparison this replaced answered).
+    #[test]
+    fn a_json_content_type_is_known_in_any_case() {
+        for (ct, json) in [
+            ("application/json", true),
+            ("Application/JSON; charset=utf-8", true),
+            ("  application/json", true),
+            ("application/json-patch+json", true),
+            ("application/jso", false),
+            ("text/plain", false),
+            ("", false),
+            ("é", false),
+        ] {
+            let mut headers = hyper::HeaderMap::new();
+            headers.insert("content-type", ct.parse().unwrap());
+            let req = super::Req {
+                method: "POST".into(),
+                path: "/".into(),
+                query: Vec::new(),
+                headers,
+                body: bytes::Bytes::new(),
+            };
+            let before = ct
+                .trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json");
+            assert_eq!((req.is_json(), before), (json, json), "{ct}");
         }
     }
 

@@ -1231,6 +1231,53 @@ impl Default for Tuning {
     }
 }
 
+/// The last durable record, and the requests waiting for theirs: each is woken once, when its
+/// record is durable. (tokio's watch channel, used before, woke every waiting request at every
+/// batch, and those whose record was still to come were polled again for nothing.)
+struct Durable(Mutex<DurableState>);
+
+struct DurableState {
+    seq: u64,
+    /// Each waiting request's record and waker, roughly in record order.
+    waiting: Vec<(u64, std::task::Waker)>,
+}
+
+impl Durable {
+    fn new(seq: u64) -> Durable {
+        Durable(Mutex::new(DurableState {
+            seq,
+            waiting: Vec::new(),
+        }))
+    }
+
+    /// Records up to `seq` are durable: wakes whoever waits for one of them.
+    fn advance(&self, seq: u64) {
+        let woken: Vec<_> = {
+            let mut d = lock(&self.0);
+            d.seq = d.seq.max(seq);
+            let now = d.seq;
+            d.waiting.extract_if(.., |(s, _)| *s <= now).collect()
+        };
+        for (_, w) in woken {
+            w.wake();
+        }
+    }
+
+    /// Ready once record `seq` is durable. A request's future is polled again only when woken,
+    /// so it is listed once; a spurious poll would list it twice, and be woken twice.
+    async fn reached(&self, seq: u64) {
+        std::future::poll_fn(|cx| {
+            let mut d = lock(&self.0);
+            if d.seq >= seq {
+                return std::task::Poll::Ready(());
+            }
+            d.waiting.push((seq, cx.waker().clone()));
+            std::task::Poll::Pending
+        })
+        .await
+    }
+}
+
 struct Queue {
     /// Encoded records waiting for the writer.
     bytes: Vec<u8>,
@@ -1268,7 +1315,7 @@ pub struct Wal {
     queued: AtomicBool,
     /// The next sequence number (assigned under the simulation lock, so the order is its order).
     next: AtomicU64,
-    durable: tokio::sync::watch::Sender<u64>,
+    durable: Durable,
     failed: AtomicBool,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
     compact_tx: Mutex<Option<std::sync::mpsc::Sender<()>>>,
@@ -1348,7 +1395,7 @@ impl Wal {
         tuning: Tuning,
     ) -> Result<Arc<Wal>, WalError> {
         let seq = rec.seq;
-        let (durable, _) = tokio::sync::watch::channel(seq);
+        let durable = Durable::new(seq);
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -1501,9 +1548,8 @@ impl Wal {
         if seq == 0 || self.mode == SyncMode::None {
             return true;
         }
-        let mut rx = self.durable.subscribe();
-        let ok = rx.wait_for(|d| *d >= seq).await.is_ok();
-        ok && !self.failed.load(Ordering::Relaxed)
+        self.durable.reached(seq).await;
+        !self.failed.load(Ordering::Relaxed)
     }
 
     /// Sealed bytes (or one growing segment) past which a compaction is due.
@@ -1640,7 +1686,7 @@ impl Wal {
                         self.files.wal.display()
                     );
                 }
-                self.durable.send_replace(last);
+                self.durable.advance(last);
             }
             if stop {
                 let _ = lock(&self.active).file.sync_all();
@@ -1804,7 +1850,7 @@ impl Wal {
         q.last = seq;
         drop(a);
         drop(q);
-        self.durable.send_replace(seq);
+        self.durable.advance(seq);
         Ok(())
     }
 
@@ -2007,6 +2053,52 @@ mod tests {
         let mut loaded = None;
         recover(&files, &mut loaded).unwrap();
         assert_eq!(names(&loaded.unwrap()), ["a", "b", "c"]);
+    }
+
+    /// A request waiting for its record is woken once that record is durable, not by an
+    /// earlier batch; one whose record is already durable does not wait.
+    #[test]
+    fn a_waiting_request_is_woken_once_its_record_is_durable() {
+        use std::future::Future;
+        use std::sync::atomic::AtomicUsize;
+        use std::task::{Context, Wake, Waker};
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let durable = Durable::new(3);
+        let counts: Vec<Arc<Count>> = (0..3)
+            .map(|_| Arc::new(Count(AtomicUsize::new(0))))
+            .collect();
+        let mut futures: Vec<_> = [5u64, 7, 3]
+            .into_iter()
+            .map(|seq| Box::pin(durable.reached(seq)))
+            .collect();
+        fn ready<F: Future>(f: std::pin::Pin<&mut F>, count: &Arc<Count>) -> bool {
+            let waker = Waker::from(count.clone());
+            f.poll(&mut Context::from_waker(&waker)).is_ready()
+        }
+        let mut poll = |i: usize| ready(futures[i].as_mut(), &counts[i]);
+        assert_eq!((poll(0), poll(1)), (false, false));
+        assert!(poll(2), "record 3 was durable already");
+        let woken = || {
+            counts
+                .iter()
+                .map(|c| c.0.load(Ordering::SeqCst))
+                .collect::<Vec<_>>()
+        };
+        durable.advance(4);
+        assert_eq!(woken(), [0, 0, 0]);
+        durable.advance(6);
+        assert_eq!(woken(), [1, 0, 0]);
+        assert!(poll(0));
+        durable.advance(6);
+        durable.advance(9);
+        assert_eq!(woken(), [1, 1, 0]);
+        assert!(poll(1));
+        assert!(lock(&durable.0).waiting.is_empty());
     }
 
     fn wait_until(what: &str, mut f: impl FnMut() -> bool) {

@@ -2000,19 +2000,12 @@ mod tests {
         }
     }
 
-    /// In `batch`, queued records wait for the window, unless a runtime worker runs out of
-    /// work first ([`Wal::idle`]): they are written then. The window here is an hour, so a
-    /// record written before it ends was written because of `idle`.
-    #[test]
-    fn a_batch_is_written_when_the_mock_has_nothing_else_to_do() {
+    /// An empty snapshot in a new directory and a `batch` journal over it, tuned so.
+    fn batch_journal(tuning: Tuning) -> (tempfile::TempDir, Files, Sim, Arc<Wal>) {
         let dir = tempfile::tempdir().unwrap();
         let files = Files::new(&dir.path().join("s.json"));
-        let mut sim = Sim::default();
+        let sim = Sim::default();
         write_snapshot(&files.snapshot, &sim, 0).unwrap();
-        let tuning = Tuning {
-            batch_window: Duration::from_secs(3600),
-            ..Tuning::default()
-        };
         let wal = Wal::start_tuned(
             files.clone(),
             SyncMode::Batch,
@@ -2020,6 +2013,18 @@ mod tests {
             tuning,
         )
         .unwrap();
+        (dir, files, sim, wal)
+    }
+
+    /// In `batch`, queued records wait for the window, unless a runtime worker runs out of
+    /// work first ([`Wal::idle`]): they are written then. The window here is an hour, so a
+    /// record written before it ends was written because of `idle`.
+    #[test]
+    fn a_batch_is_written_when_the_mock_has_nothing_else_to_do() {
+        let (_dir, files, mut sim, wal) = batch_journal(Tuning {
+            batch_window: Duration::from_secs(3600),
+            ..Tuning::default()
+        });
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
@@ -2128,23 +2133,12 @@ mod tests {
 
     #[test]
     fn segments_made_ahead_roll_replay_in_order_and_merge() {
-        let dir = tempfile::tempdir().unwrap();
-        let files = Files::new(&dir.path().join("s.json"));
-        let mut sim = Sim::default();
-        write_snapshot(&files.snapshot, &sim, 0).unwrap();
-        let tuning = Tuning {
+        let (dir, files, mut sim, wal) = batch_journal(Tuning {
             segment: 4096,
             prepare_after: 1024,
             compact_at: u64::MAX,
             ..Tuning::default()
-        };
-        let wal = Wal::start_tuned(
-            files.clone(),
-            SyncMode::Batch,
-            &Recovered::default(),
-            tuning,
-        )
-        .unwrap();
+        });
         // The first kilobyte grows the journal; past it a zero-filled segment is made ahead.
         add_lists(&wal, &mut sim, (0..8).map(|i| format!("l{i}")));
         wait_until("a segment made ahead", || files.next.exists());

@@ -1263,15 +1263,27 @@ impl Durable {
         }
     }
 
-    /// Ready once record `seq` is durable. A request's future is polled again only when woken,
-    /// so it is listed once; a spurious poll would list it twice, and be woken twice.
+    /// Ready once record `seq` is durable. Listed once: polled again before then (hyper polls
+    /// a request's future whenever its connection stirs), it is not listed again.
     async fn reached(&self, seq: u64) {
+        let mut listed = false;
         std::future::poll_fn(|cx| {
             let mut d = lock(&self.0);
             if d.seq >= seq {
                 return std::task::Poll::Ready(());
             }
-            d.waiting.push((seq, cx.waker().clone()));
+            // Listed again only if its waker changed (a task's does not, in tokio); an entry
+            // with another waker may be another request's, and is left alone.
+            let waker = cx.waker();
+            if !listed
+                || !d
+                    .waiting
+                    .iter()
+                    .any(|(s, w)| *s == seq && w.will_wake(waker))
+            {
+                d.waiting.push((seq, waker.clone()));
+            }
+            listed = true;
             std::task::Poll::Pending
         })
         .await
@@ -2088,6 +2100,9 @@ mod tests {
         let mut poll = |i: usize| ready(futures[i].as_mut(), &counts[i]);
         assert_eq!((poll(0), poll(1)), (false, false));
         assert!(poll(2), "record 3 was durable already");
+        // Polled again before its record is durable: still listed once.
+        assert!(!poll(1));
+        assert_eq!(lock(&durable.0).waiting.len(), 2);
         let woken = || {
             counts
                 .iter()

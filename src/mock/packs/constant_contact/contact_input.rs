@@ -78,15 +78,17 @@ pub fn parse_anniversary(s: &str) -> Option<String> {
         .then(|| format!("{y:04}-{m:02}-{d:02}"))
 }
 
-pub(super) fn check_array(
-    body: &(impl Member + ?Sized),
+/// The array at `key`, borrowed (a caller that keeps it copies it; most read it into
+/// something else).
+pub(super) fn check_array<'a>(
+    body: &'a (impl Member + ?Sized),
     key: &str,
     max: usize,
     errors: &mut Vec<String>,
-) -> Option<Vec<Value>> {
+) -> Option<&'a [Value]> {
     match body.member(key) {
         None | Some(Value::Null) => None,
-        Some(Value::Array(a)) if a.len() <= max => Some(a.clone()),
+        Some(Value::Array(a)) if a.len() <= max => Some(a),
         Some(Value::Array(_)) => {
             errors.push(format!("{key} exceeds the maximum of {max} items"));
             None
@@ -120,7 +122,7 @@ pub(super) fn check_subresources(
 ) -> SubResources {
     let mut s = SubResources::default();
     if let Some(cf) = check_array(body, "custom_fields", custom_max, errors) {
-        for f in &cf {
+        for f in cf {
             let id_ok = f
                 .member("custom_field_id")
                 .and_then(Value::as_str)
@@ -133,8 +135,8 @@ pub(super) fn check_subresources(
                 break;
             }
         }
-        super::custom_fields::check_values(sim, &cf, errors);
-        s.custom_fields = Some(cf);
+        super::custom_fields::check_values(sim, cf, errors);
+        s.custom_fields = Some(cf.to_vec());
     }
     if let Some(ph) = check_array(body, "phone_numbers", 3, errors) {
         let mut out = Vec::new();

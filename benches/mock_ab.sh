@@ -8,9 +8,9 @@
 # A build may be a script that sets an environment and execs the binary.
 # One snapshot is made once (bulk imports, clean stop); each run starts a build on a copy of it
 # (synced), pinned to core 0 with wrk on core 1, sends sign_up_form with distinct emails at 64
-# connections (CONNS) (then GET one contact when GET=1), and kills the mock, so no run's shutdown work
-# overlaps the next. Prints one line per run: build, sign_up req/s, p99 and maximum latency, GET
-# req/s and p99. From the 1,000,004-contact snapshot, SECONDS_PER_RUN=30 crosses 1,835,009
+# connections (CONNS) (then GET one contact when GET=1), and kills the mock, so no run's
+# shutdown work overlaps the next. Prints one line per run: build, sign_up req/s, p50, p99 and
+# maximum latency, GET req/s and p99. From the 1,000,004-contact snapshot, SECONDS_PER_RUN=30 crosses 1,835,009
 # contacts, where the tables used to stall (docs/benchmarks.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
